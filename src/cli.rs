@@ -1,0 +1,170 @@
+//! The operator's command line: `tocsin serve`, `migrate`, `token`, `follow`.
+
+use crate::{
+    config::Config,
+    db::{self, Db},
+    error::Error,
+    federation::{activities::follow, objects::actor::DbActor},
+    server,
+};
+use clap::{Parser, Subcommand};
+use std::{path::PathBuf, process::ExitCode};
+
+/// Tocsin: federated alerts about threats to journalists and free expression.
+#[derive(Debug, Parser)]
+#[command(name = "tocsin", version, about)]
+pub struct Cli {
+    /// Configuration file layered over the defaults (see config/default.toml).
+    #[arg(long, global = true, env = "TOCSIN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the instance: HTTP server and delivery worker.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage API bearer tokens.
+    Token {
+        /// Token action.
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Follow a remote actor (`@user@host` or an actor URL) as the
+    /// organisation actor; the Follow is queued and sent by the server.
+    Follow {
+        /// `@user@host` or `https://host/actor-url`.
+        handle: String,
+    },
+    /// List whom the organisation actor follows, and each follow's state.
+    Following,
+}
+
+/// `tocsin token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token; it is printed once, as the last line of output.
+    Create {
+        /// A name to recognise the token by.
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke every token with this name.
+    Revoke {
+        /// The token's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Parses arguments, runs the command and maps errors to an exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOCSIN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tocsin::http=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let config = Config::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("tokio runtime: {e}")))?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve(config).await,
+            Command::Migrate => {
+                let db = open_db(&config).await?;
+                let applied = db.migrate()?;
+                println!("database is up to date ({applied} migrations applied now)");
+                Ok(())
+            }
+            Command::Token { action } => {
+                let db = open_db(&config).await?;
+                match action {
+                    TokenAction::Create { name } => {
+                        let token = db.run(move |conn| db::tokens::create(conn, &name)).await?;
+                        println!("Created an API token. Keep it secret; it is shown only once:");
+                        println!("{token}");
+                    }
+                    TokenAction::Revoke { name } => {
+                        let n = db.run(move |conn| db::tokens::revoke(conn, &name)).await?;
+                        println!("revoked {n} token(s)");
+                    }
+                }
+                Ok(())
+            }
+            Command::Follow { handle } => follow_command(config, &handle).await,
+            Command::Following => following_command(config).await,
+        }
+    })
+}
+
+async fn open_db(config: &Config) -> Result<Db, Error> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        Db::connect(&config.database.url, config.database.pool_size, config.database.busy_timeout_ms)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+    .map_err(Error::from)
+}
+
+async fn serve(config: Config) -> Result<(), Error> {
+    let listener = std::net::TcpListener::bind(&config.server.bind)
+        .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.server.bind)))?;
+    let running = server::start(config, listener, true).await?;
+    running.wait().await
+}
+
+async fn follow_command(config: Config, handle: &str) -> Result<(), Error> {
+    let username = config.actor.username.clone();
+    let state = server::open_state(config).await?;
+    let federation = crate::federation::federation_config(state).await?;
+    let data = federation.to_request_data();
+    let us: DbActor = follow::local_actor(&data, &username).await?;
+    let target = follow::follow_remote(&data, &us, handle).await?;
+    println!(
+        "Follow of {} queued; the running server sends it and records the answer.",
+        target.ap_id
+    );
+    Ok(())
+}
+
+async fn following_command(config: Config) -> Result<(), Error> {
+    let username = config.actor.username.clone();
+    let state = server::open_state(config).await?;
+    let rows = state
+        .db
+        .run(move |conn| {
+            let us = db::actors::local_by_username(conn, &username)?
+                .ok_or(db::DbError::Query(diesel::result::Error::NotFound))?;
+            db::follows::following(conn, us.id)
+        })
+        .await?;
+    for (actor, state) in rows {
+        println!("{state}\t@{}@{}\t{}", actor.username, actor.domain, actor.ap_id);
+    }
+    Ok(())
+}

@@ -1,0 +1,352 @@
+//! Configuration: built-in defaults, layered with a TOML file and
+//! `TOCSIN_<SECTION>__<KEY>` environment variables, validated once at start.
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, path::Path};
+use thiserror::Error;
+use url::Url;
+
+/// Why the configuration could not be used; the message names the key.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file or an environment variable could not be read or parsed.
+    #[error("configuration: {0}")]
+    Load(String),
+    /// A key has a value we cannot use.
+    #[error("configuration key `{key}`: {message}")]
+    Invalid {
+        /// Dotted name of the key, e.g. `instance.domain`.
+        key: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
+}
+
+/// The whole configuration of one instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listener.
+    pub server: ServerConfig,
+    /// Public identity of the instance.
+    pub instance: InstanceConfig,
+    /// Where data lives.
+    pub database: DatabaseConfig,
+    /// The organisation actor.
+    pub actor: ActorConfig,
+    /// Federation safety switches and limits.
+    pub federation: FederationConfig,
+    /// The persistent delivery queue.
+    pub delivery: DeliveryConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub bind: String,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            max_body_bytes: 256 * 1024,
+            workers: 0,
+        }
+    }
+}
+
+/// `[instance]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// Public host name (with port if not 443/80), e.g. `alerts.ngo.example`.
+    pub domain: String,
+    /// `https` or `http`; empty means `http` for localhost and loopback, `https` otherwise.
+    pub scheme: String,
+    /// Human-readable name of the instance.
+    pub name: String,
+    /// One-paragraph description shown in NodeInfo and on the home page.
+    pub description: String,
+}
+
+impl Default for InstanceConfig {
+    fn default() -> Self {
+        InstanceConfig {
+            domain: "localhost:8080".into(),
+            scheme: String::new(),
+            name: "Tocsin".into(),
+            description: "Alerts about threats to journalists and free expression.".into(),
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (relative to the working directory) or `postgres://…`.
+    pub url: String,
+    /// Connections kept in the pool.
+    pub pool_size: u32,
+    /// How long SQLite waits for a lock before failing, in milliseconds.
+    pub busy_timeout_ms: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://data/tocsin.db".into(),
+            pool_size: 8,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+/// `[actor]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActorConfig {
+    /// Local part of the organisation's handle: `@alerts@domain`.
+    pub username: String,
+    /// Display name shown by fediverse clients.
+    pub display_name: String,
+    /// Short biography (plain text).
+    pub summary: String,
+    /// URL of an avatar image; empty for none.
+    pub icon: String,
+}
+
+impl Default for ActorConfig {
+    fn default() -> Self {
+        ActorConfig {
+            username: "alerts".into(),
+            display_name: "Alerts".into(),
+            summary: "Alerts about threats to journalists and free expression.".into(),
+            icon: String::new(),
+        }
+    }
+}
+
+/// `[federation]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FederationConfig {
+    /// Accept and fetch `http://` URLs. Only for tests and local development.
+    pub allow_http: bool,
+    /// Allow fetching and delivering to loopback and private addresses and
+    /// explicit ports. Only for tests and local development.
+    pub allow_private_addresses: bool,
+    /// Timeout of every outgoing request, in seconds.
+    pub request_timeout_secs: u64,
+    /// Accepted clock difference of a signature's `Date`, in seconds (past).
+    pub signature_max_age_secs: u64,
+    /// Accepted clock skew of a signature's `Date` into the future, in seconds.
+    pub signature_max_skew_secs: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        FederationConfig {
+            allow_http: false,
+            allow_private_addresses: false,
+            request_timeout_secs: 10,
+            signature_max_age_secs: 3600,
+            signature_max_skew_secs: 300,
+        }
+    }
+}
+
+/// `[delivery]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Deliveries sent at the same time, over all hosts.
+    pub concurrency: usize,
+    /// Deliveries sent at the same time to one host.
+    pub per_host_concurrency: usize,
+    /// Give a delivery up after this many hours of failures.
+    pub give_up_after_hours: u64,
+    /// First retry delay in seconds; doubled on every failure (with jitter).
+    pub initial_backoff_secs: u64,
+    /// Failures in a row after which a host is considered down.
+    pub host_down_after_failures: u32,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            concurrency: 64,
+            per_host_concurrency: 8,
+            give_up_after_hours: 7 * 24,
+            initial_backoff_secs: 30,
+            host_down_after_failures: 8,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if any), then `TOCSIN_<SECTION>__<KEY>` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Load(format!(
+                    "file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("TOCSIN_").split("__").ignore(&["config"]));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value we can check without touching the network.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_string(),
+            })
+        };
+        if self.server.bind.parse::<SocketAddr>().is_err() {
+            return invalid("server.bind", "must be an address and port, e.g. 127.0.0.1:8080");
+        }
+        if self.server.max_body_bytes < 1024 {
+            return invalid("server.max_body_bytes", "must be at least 1024");
+        }
+        let domain = &self.instance.domain;
+        if domain.is_empty()
+            || Url::parse(&format!("https://{domain}/"))
+                .ok()
+                .and_then(|u| u.host_str().map(|h| u.authority() == domain.as_str() && !h.is_empty()))
+                != Some(true)
+        {
+            return invalid(
+                "instance.domain",
+                "must be a bare host name with an optional port, e.g. alerts.ngo.example",
+            );
+        }
+        if !matches!(self.instance.scheme.as_str(), "" | "http" | "https") {
+            return invalid("instance.scheme", "must be \"https\", \"http\" or empty");
+        }
+        if !(self.database.url.starts_with("sqlite:")
+            || self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
+            return invalid(
+                "database.url",
+                "must start with sqlite:// or postgres:// (or postgresql://)",
+            );
+        }
+        if self.database.pool_size == 0 {
+            return invalid("database.pool_size", "must be at least 1");
+        }
+        let username = &self.actor.username;
+        if username.is_empty()
+            || !username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        {
+            return invalid(
+                "actor.username",
+                "must be non-empty ASCII letters, digits, '_', '-' or '.'",
+            );
+        }
+        if !self.actor.icon.is_empty() && Url::parse(&self.actor.icon).is_err() {
+            return invalid("actor.icon", "must be an absolute URL or empty");
+        }
+        if self.delivery.concurrency == 0 {
+            return invalid("delivery.concurrency", "must be at least 1");
+        }
+        if self.delivery.per_host_concurrency == 0 {
+            return invalid("delivery.per_host_concurrency", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The scheme of our public URLs.
+    pub fn scheme(&self) -> &str {
+        match self.instance.scheme.as_str() {
+            "" => {
+                let host = self
+                    .instance
+                    .domain
+                    .rsplit_once(':')
+                    .map_or(self.instance.domain.as_str(), |(h, _)| h);
+                if host == "localhost" || host.starts_with("127.") || host == "[::1]" {
+                    "http"
+                } else {
+                    "https"
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// `scheme://domain`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.scheme(), self.instance.domain)
+    }
+
+    /// True when an insecure test switch is on; the server warns loudly.
+    pub fn insecure_federation(&self) -> bool {
+        self.federation.allow_http || self.federation.allow_private_addresses
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toml_documents_every_default() {
+        let text = include_str!("../config/default.toml");
+        let from_file: toml::Value = toml::from_str(text).expect("default.toml parses");
+        let defaults = toml::Value::try_from(Config::default()).expect("defaults serialise");
+        assert_eq!(from_file, defaults, "config/default.toml differs from Config::default()");
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let mut config = Config::default();
+        config.instance.domain = "https://x.example/".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("instance.domain"), "{err}");
+
+        let mut config = Config::default();
+        config.database.url = "mysql://x".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn scheme_is_http_only_for_loopback_by_default() {
+        let mut config = Config::default();
+        assert_eq!(config.base_url(), "http://localhost:8080");
+        config.instance.domain = "alerts.ngo.example".into();
+        assert_eq!(config.base_url(), "https://alerts.ngo.example");
+        config.instance.scheme = "http".into();
+        assert_eq!(config.base_url(), "http://alerts.ngo.example");
+    }
+}

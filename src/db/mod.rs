@@ -1,0 +1,193 @@
+//! Storage: a connection pool over SQLite or PostgreSQL, chosen from the
+//! database URL, migrations embedded per back end, and one module per table
+//! family.
+
+pub mod activities;
+pub mod actors;
+pub mod deliveries;
+pub mod follows;
+pub mod schema;
+pub mod tokens;
+
+use diesel::{
+    connection::SimpleConnection,
+    r2d2::{self, ManageConnection, Pool, PooledConnection},
+    Connection, PgConnection, SqliteConnection,
+};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::{path::PathBuf, time::Duration};
+use thiserror::Error;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection to either back end; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL, for larger installations and several processes.
+    Pg(PgConnection),
+    /// SQLite, the embedded default.
+    Sqlite(SqliteConnection),
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, Error)]
+pub enum DbError {
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// No connection could be had from the pool.
+    #[error("database connection failed: {0}")]
+    Pool(String),
+    /// Migrations could not be applied.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// A blocking database task panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl DbError {
+    /// True when the error is "no such row".
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, DbError::Query(diesel::result::Error::NotFound))
+    }
+}
+
+/// Which back end a database URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file at this path.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection string.
+    Postgres(String),
+}
+
+impl Backend {
+    /// Picks the back end from the URL's scheme.
+    pub fn from_url(url: &str) -> Result<Backend, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres(url.to_string()))
+        } else if let Some(path) = url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")) {
+            Ok(Backend::Sqlite(PathBuf::from(path)))
+        } else {
+            Err(DbError::Pool(format!(
+                "database URL must start with sqlite:// or postgres://, got {url}"
+            )))
+        }
+    }
+}
+
+/// Opens connections for the pool, applying SQLite's pragmas to each.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    backend: Backend,
+    busy_timeout_ms: u32,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        match &self.backend {
+            Backend::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url)?)),
+            Backend::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // busy_timeout first: switching to WAL needs a lock that
+                // other pool connections opening at the same time may hold.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout_ms
+                ))
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        use diesel::r2d2::R2D2Connection;
+        conn.ping().map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        conn.is_broken()
+    }
+}
+
+/// A cloneable handle to the pool; every query runs on a blocking thread.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<Manager>,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects (creating the SQLite file and its directory if needed) and
+    /// applies pending migrations.
+    pub fn connect(url: &str, pool_size: u32, busy_timeout_ms: u32) -> Result<Db, DbError> {
+        let backend = Backend::from_url(url)?;
+        if let Backend::Sqlite(path) = &backend {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    DbError::Pool(format!("cannot create directory {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let manager = Manager {
+            backend: backend.clone(),
+            busy_timeout_ms,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(30))
+            .build(manager)
+            .map_err(|e| DbError::Pool(e.to_string()))?;
+        let db = Db { pool, backend };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// The back end in use.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Applies every pending migration; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, DbError> {
+        let mut conn = self.conn()?;
+        let applied = match &mut *conn {
+            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        };
+        applied.map_err(|e| DbError::Migration(e.to_string()))
+    }
+
+    /// A pooled connection, for blocking code (CLI, tests).
+    pub fn conn(&self) -> Result<PooledConnection<Manager>, DbError> {
+        self.pool.get().map_err(|e| DbError::Pool(e.to_string()))
+    }
+
+    /// Runs `f` with a connection on tokio's blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| DbError::Pool(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?
+    }
+}
+
+/// Milliseconds since the Unix epoch, the timestamp unit of every table.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,108 @@
+//! Diesel table definitions, shared by the SQLite and PostgreSQL back ends.
+//! Timestamps are milliseconds since the Unix epoch in `BIGINT` columns, so
+//! both back ends compare and sort them the same way.
+
+diesel::table! {
+    actors (id) {
+        id -> BigInt,
+        ap_id -> Text,
+        kind -> Text,
+        username -> Text,
+        domain -> Text,
+        local -> Bool,
+        name -> Nullable<Text>,
+        summary -> Nullable<Text>,
+        inbox -> Text,
+        shared_inbox -> Nullable<Text>,
+        outbox -> Nullable<Text>,
+        followers_url -> Nullable<Text>,
+        url -> Nullable<Text>,
+        icon -> Nullable<Text>,
+        public_key_id -> Text,
+        public_key_pem -> Text,
+        private_key_pem -> Nullable<Text>,
+        last_refreshed_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    follows (id) {
+        id -> BigInt,
+        follower_id -> BigInt,
+        target_id -> BigInt,
+        state -> Text,
+        activity_ap_id -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    received_activities (ap_id) {
+        ap_id -> Text,
+        received_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    outgoing_activities (id) {
+        id -> BigInt,
+        ap_id -> Text,
+        actor_id -> BigInt,
+        kind -> Text,
+        json -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        activity_id -> BigInt,
+        inbox -> Text,
+        host -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        locked_until -> Nullable<BigInt>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    hosts (host) {
+        host -> Text,
+        consecutive_failures -> Integer,
+        down_until -> Nullable<BigInt>,
+        last_success_at -> Nullable<BigInt>,
+        last_failure_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        revoked -> Bool,
+    }
+}
+
+diesel::joinable!(deliveries -> outgoing_activities (activity_id));
+diesel::joinable!(outgoing_activities -> actors (actor_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    actors,
+    follows,
+    received_activities,
+    outgoing_activities,
+    deliveries,
+    hosts,
+    api_tokens,
+);

@@ -1,0 +1,88 @@
+//! The error every handler returns, and its one mapping to HTTP.
+
+use crate::{config::ConfigError, db::DbError, signatures::SignatureError};
+use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+use serde_json::json;
+use thiserror::Error;
+
+/// Application error; each layer's own enum converts into it.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Configuration was rejected.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A signature was missing, malformed, stale or wrong.
+    #[error("{0}")]
+    Signature(#[from] SignatureError),
+    /// Fetching, WebFinger or parsing in activitypub_federation failed.
+    #[error("{0}")]
+    Federation(#[from] activitypub_federation::error::Error),
+    /// The request is malformed; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is not authenticated.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Nothing at this address.
+    #[error("not found")]
+    NotFound,
+    /// The request body is larger than the configured limit.
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// Anything else; logged, and answered with 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::BadRequest(format!("invalid JSON: {e}"))
+    }
+}
+
+impl From<url::ParseError> for Error {
+    fn from(e: url::ParseError) -> Self {
+        Error::BadRequest(format!("invalid URL: {e}"))
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        use activitypub_federation::error::Error as Fed;
+        match self {
+            Error::Config(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Db(e) if e.is_not_found() => StatusCode::NOT_FOUND,
+            Error::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Signature(SignatureError::Key(_)) => StatusCode::UNAUTHORIZED,
+            Error::Signature(_) => StatusCode::UNAUTHORIZED,
+            Error::Federation(Fed::NotFound) => StatusCode::NOT_FOUND,
+            Error::Federation(Fed::ParseReceivedActivity { .. }) => StatusCode::BAD_REQUEST,
+            Error::Federation(Fed::UrlVerificationError(_)) => StatusCode::BAD_REQUEST,
+            Error::Federation(Fed::ActivitySignatureInvalid | Fed::ActivityBodyDigestInvalid) => {
+                StatusCode::UNAUTHORIZED
+            }
+            Error::Federation(_) => StatusCode::BAD_GATEWAY,
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, status = status.as_u16(), "request refused");
+        }
+        HttpResponse::build(status).json(json!({ "error": self.to_string() }))
+    }
+}

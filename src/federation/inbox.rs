@@ -1,0 +1,220 @@
+//! The inbox (shared and per actor): cheap checks first, then the signature
+//! with our own layer, then deduplication, then the activity's own
+//! `verify` and `receive`.
+
+use super::{
+    activities::{accept::Accept, follow::Follow, reject::Reject, undo_follow::UndoFollow},
+    objects::actor::DbActor,
+    same_origin,
+};
+use crate::{
+    db,
+    error::Error,
+    signatures::{cavage, SignatureError},
+    state::Data,
+};
+use activitypub_federation::{fetch::object_id::ObjectId, traits::Activity};
+use actix_web::{web::Bytes, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use std::time::{Duration, SystemTime};
+use url::Url;
+
+/// The activities we act on, most specific first.
+#[derive(Debug, Clone)]
+pub enum InboxActivity {
+    /// Someone follows one of our actors.
+    Follow(Follow),
+    /// Someone accepted our Follow.
+    Accept(Accept),
+    /// Someone rejected our Follow.
+    Reject(Reject),
+    /// A follower leaves.
+    UndoFollow(UndoFollow),
+}
+
+/// The fields every activity has, read before anything else.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    id: Url,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(deserialize_with = "id_of")]
+    actor: Url,
+    #[serde(default)]
+    object: serde_json::Value,
+}
+
+/// `actor` may be a URL or an embedded object with an `id`.
+fn id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IdOrObject {
+        Id(Url),
+        Object { id: Url },
+    }
+    Ok(match IdOrObject::deserialize(d)? {
+        IdOrObject::Id(u) | IdOrObject::Object { id: u } => u,
+    })
+}
+
+/// What the inbox did with a well-formed, correctly signed activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Verified and applied.
+    Applied,
+    /// The same id was processed before; nothing changed.
+    Duplicate,
+    /// A type we do not act on; acknowledged and dropped.
+    Ignored,
+}
+
+impl InboxActivity {
+    /// Picks the variant from the envelope's `type` (and, for Undo, the
+    /// type of its object). `None` for activities we do not act on.
+    fn parse(envelope: &Envelope, body: &[u8]) -> Result<Option<InboxActivity>, Error> {
+        let object_type = envelope.object.get("type").and_then(|t| t.as_str());
+        Ok(Some(match (envelope.kind.as_str(), object_type) {
+            ("Follow", _) => InboxActivity::Follow(serde_json::from_slice(body)?),
+            ("Accept", Some("Follow") | None) => InboxActivity::Accept(serde_json::from_slice(body)?),
+            ("Reject", Some("Follow") | None) => InboxActivity::Reject(serde_json::from_slice(body)?),
+            ("Undo", Some("Follow")) => InboxActivity::UndoFollow(serde_json::from_slice(body)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    async fn verify(&self, data: &Data) -> Result<(), Error> {
+        match self {
+            InboxActivity::Follow(a) => a.verify(data).await,
+            InboxActivity::Accept(a) => a.verify(data).await,
+            InboxActivity::Reject(a) => a.verify(data).await,
+            InboxActivity::UndoFollow(a) => a.verify(data).await,
+        }
+    }
+
+    async fn receive(self, data: &Data) -> Result<(), Error> {
+        match self {
+            InboxActivity::Follow(a) => a.receive(data).await,
+            InboxActivity::Accept(a) => a.receive(data).await,
+            InboxActivity::Reject(a) => a.receive(data).await,
+            InboxActivity::UndoFollow(a) => a.receive(data).await,
+        }
+    }
+}
+
+/// `POST /inbox` and `POST /actors/{name}/inbox`.
+pub async fn post_inbox(request: HttpRequest, body: Bytes, data: Data) -> Result<HttpResponse, Error> {
+    let handled = receive(&request, &body, &data).await?;
+    tracing::debug!(?handled, "inbox");
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// Checks and applies one incoming activity.
+pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<Handled, Error> {
+    let envelope: Envelope = serde_json::from_slice(body)
+        .map_err(|e| Error::BadRequest(format!("not an activity: {e}")))?;
+    let signer = verify_request_signature(request, Some(body), data).await?;
+    if signer.ap_id != envelope.actor {
+        return Err(Error::Unauthorized(format!(
+            "signed by {} but the activity's actor is {}",
+            signer.ap_id, envelope.actor
+        )));
+    }
+    if !same_origin(&envelope.id, &envelope.actor) {
+        return Err(Error::BadRequest(format!(
+            "activity id {} is not on its actor's host",
+            envelope.id
+        )));
+    }
+    let id = envelope.id.to_string();
+    let seen = id.clone();
+    if data.db.run(move |conn| db::activities::was_received(conn, &seen)).await? {
+        return Ok(Handled::Duplicate);
+    }
+    let Some(activity) = InboxActivity::parse(&envelope, body)? else {
+        return Ok(Handled::Ignored);
+    };
+    activity.verify(data).await?;
+    activity.receive(data).await?;
+    data.db
+        .run(move |conn| db::activities::mark_received(conn, &id))
+        .await?;
+    Ok(Handled::Applied)
+}
+
+/// Verifies the request's draft-cavage signature and returns the signing
+/// actor. A key that fails is refetched once (the actor may have rotated it).
+pub async fn verify_request_signature(
+    request: &HttpRequest,
+    body: Option<&[u8]>,
+    data: &Data,
+) -> Result<DbActor, Error> {
+    let header_value = request
+        .headers()
+        .get("signature")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.starts_with("Signature "))
+                .map(str::to_string)
+        })
+        .ok_or(SignatureError::Missing)?;
+    let sig = cavage::parse_signature_header(&header_value)?;
+    let headers = request.headers();
+    let lookup = |name: &str| -> Option<String> {
+        let values: Vec<&str> = headers
+            .get_all(name)
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    };
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or(request.path(), |p| p.as_str());
+    let parts = cavage::RequestParts {
+        method: request.method().as_str(),
+        path_and_query: path,
+        header: &lookup,
+        body,
+    };
+    let window = cavage::Window {
+        max_age: Duration::from_secs(data.config.federation.signature_max_age_secs),
+        max_skew: Duration::from_secs(data.config.federation.signature_max_skew_secs),
+        now: SystemTime::now(),
+    };
+    let signing_string = cavage::check_request(&sig, &parts, window)?;
+
+    let mut key_url = Url::parse(&sig.key_id)
+        .map_err(|_| SignatureError::Malformed(format!("keyId {} is not a URL", sig.key_id)))?;
+    key_url.set_fragment(None);
+    let actor_id: ObjectId<DbActor> = key_url.into();
+    let actor = actor_id
+        .dereference(data)
+        .await
+        .map_err(|e| Error::Unauthorized(format!("cannot fetch the signing actor {}: {e}", sig.key_id)))?;
+    if actor.public_key_id != sig.key_id && actor.ap_id.as_str() != sig.key_id {
+        return Err(Error::Unauthorized(format!(
+            "key {} is not the key of {}",
+            sig.key_id, actor.ap_id
+        )));
+    }
+    let key = data.keys.public(&actor.public_key_pem)?;
+    if cavage::verify(&sig, &signing_string, &key).is_ok() {
+        return Ok(actor);
+    }
+    // The actor may have rotated its key since we stored it.
+    let refreshed = actor_id
+        .dereference_forced(data)
+        .await
+        .map_err(|_| SignatureError::Invalid)?;
+    if refreshed.public_key_pem == actor.public_key_pem {
+        return Err(SignatureError::Invalid.into());
+    }
+    let key = data.keys.public(&refreshed.public_key_pem)?;
+    cavage::verify(&sig, &signing_string, &key)?;
+    Ok(refreshed)
+}

@@ -1,0 +1,201 @@
+//! ActivityPub: our URL layout, local actors, the objects and activities we
+//! exchange, the inbox, and the discovery routes.
+
+pub mod activities;
+pub mod inbox;
+pub mod objects;
+pub mod routes;
+
+use crate::{
+    config::Config,
+    db::{self, actors::NewActor, now_ms},
+    error::Error,
+    signatures::keys::generate_rsa_keypair,
+    state::AppState,
+};
+use activitypub_federation::{config::FederationConfig as ApConfig, resolver::ValidatingDnsResolver};
+use std::{sync::Arc, time::Duration};
+use url::Url;
+
+/// `type` of the organisation actor.
+pub const ORGANIZATION: &str = "Organization";
+/// `type` of the instance actor that signs fetches.
+pub const APPLICATION: &str = "Application";
+/// Username of the instance actor (its id is `<base>/actor`, as Mastodon's).
+pub const INSTANCE_ACTOR_USERNAME: &str = "instance.actor";
+/// Media type of ActivityPub documents we serve.
+pub const ACTIVITY_JSON: &str = "application/activity+json; charset=utf-8";
+
+/// Builds every public URL from the configured scheme and domain.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    base: String,
+}
+
+impl Urls {
+    /// URLs of the instance described by `config`.
+    pub fn new(config: &Config) -> Urls {
+        Urls {
+            base: config.base_url(),
+        }
+    }
+
+    /// `scheme://domain`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn parse(&self, path: &str) -> Url {
+        // The base was validated at start, so joining a path cannot fail.
+        Url::parse(&format!("{}{}", self.base, path)).expect("validated base URL")
+    }
+
+    /// The id of a local actor.
+    pub fn actor(&self, username: &str) -> Url {
+        if username == INSTANCE_ACTOR_USERNAME {
+            return self.parse("/actor");
+        }
+        self.parse(&format!("/actors/{username}"))
+    }
+
+    /// A collection or endpoint under a local actor: `inbox`, `outbox` …
+    pub fn actor_part(&self, username: &str, part: &str) -> Url {
+        let mut url = self.actor(username);
+        url.set_path(&format!("{}/{part}", url.path()));
+        url
+    }
+
+    /// The shared inbox.
+    pub fn shared_inbox(&self) -> Url {
+        self.parse("/inbox")
+    }
+
+    /// The HTML profile page of a local actor.
+    pub fn profile_page(&self, username: &str) -> Url {
+        self.parse(&format!("/@{username}"))
+    }
+
+    /// A fresh id for an outgoing activity.
+    pub fn new_activity(&self, kind: &str) -> Url {
+        self.parse(&format!(
+            "/activities/{}/{}",
+            kind.to_lowercase(),
+            uuid::Uuid::new_v4()
+        ))
+    }
+}
+
+/// The HTTP client for fetches and deliveries: no redirects followed, a
+/// timeout, and a resolver that refuses private addresses unless the test
+/// switch allows them.
+pub fn http_client(config: &Config) -> Result<reqwest::Client, Error> {
+    let timeout = Duration::from_secs(config.federation.request_timeout_secs);
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(format!(
+            "Tocsin/{} (+{})",
+            env!("CARGO_PKG_VERSION"),
+            config.base_url()
+        ))
+        .dns_resolver(Arc::new(ValidatingDnsResolver::new(
+            vec![],
+            !config.federation.allow_private_addresses,
+        )))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot build HTTP client: {e}")))
+}
+
+/// Creates the organisation and instance actors on first start (with new
+/// RSA keys) and refreshes their profile from the configuration later.
+pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
+    let urls = Urls::new(config);
+    let domain = config.instance.domain.clone();
+    let wanted = [
+        (
+            config.actor.username.clone(),
+            ORGANIZATION,
+            config.actor.display_name.clone(),
+            config.actor.summary.clone(),
+            (!config.actor.icon.is_empty()).then(|| config.actor.icon.clone()),
+        ),
+        (
+            INSTANCE_ACTOR_USERNAME.to_string(),
+            APPLICATION,
+            config.instance.name.clone(),
+            config.instance.description.clone(),
+            None,
+        ),
+    ];
+    for (username, kind, name, summary, icon) in wanted {
+        let ap_id = urls.actor(&username);
+        let existing = db::actors::by_ap_id(conn, ap_id.as_str())?;
+        let (public_key_pem, private_key_pem) = match &existing {
+            Some(row) if row.private_key_pem.is_some() => {
+                (row.public_key_pem.clone(), row.private_key_pem.clone())
+            }
+            _ => {
+                let pair = generate_rsa_keypair()?;
+                (pair.public_pem, Some(pair.private_pem))
+            }
+        };
+        let now = now_ms();
+        let actor = NewActor {
+            ap_id: ap_id.to_string(),
+            kind: kind.to_string(),
+            username: username.clone(),
+            domain: domain.clone(),
+            local: true,
+            name: Some(name),
+            summary: Some(summary),
+            inbox: urls.actor_part(&username, "inbox").to_string(),
+            shared_inbox: Some(urls.shared_inbox().to_string()),
+            outbox: Some(urls.actor_part(&username, "outbox").to_string()),
+            followers_url: Some(urls.actor_part(&username, "followers").to_string()),
+            url: Some(urls.profile_page(&username).to_string()),
+            icon,
+            public_key_id: format!("{ap_id}#main-key"),
+            public_key_pem,
+            private_key_pem,
+            last_refreshed_at: now,
+            created_at: existing.map_or(now, |r| r.created_at),
+        };
+        db::actors::upsert(conn, &actor)?;
+    }
+    Ok(())
+}
+
+/// activitypub_federation's configuration for our state: fetches signed by
+/// the instance actor, http and private addresses only when configured.
+pub async fn federation_config(state: AppState) -> Result<ApConfig<AppState>, Error> {
+    let config = state.config.clone();
+    let urls = Urls::new(&config);
+    let instance_actor = state
+        .db
+        .run(move |conn| {
+            db::actors::by_ap_id(conn, urls.actor(INSTANCE_ACTOR_USERNAME).as_str())?
+                .ok_or(db::DbError::Query(diesel::result::Error::NotFound))
+        })
+        .await?;
+    let client = http_client(&config)?;
+    ApConfig::builder()
+        .domain(config.instance.domain.clone())
+        .app_data(state)
+        .client(client.into())
+        .debug(config.federation.allow_private_addresses)
+        .allow_http_urls(config.federation.allow_http)
+        .http_signature_compat(true)
+        .request_timeout(Duration::from_secs(config.federation.request_timeout_secs))
+        .signed_fetch_actor(&objects::actor::DbActor::new(instance_actor)?)
+        .build()
+        .await
+        .map_err(|e| Error::Internal(format!("federation config: {e}")))
+}
+
+/// True when both URLs are on the same host and port; the port matters on
+/// loopback test networks where instances differ only by port.
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}

@@ -1,0 +1,3 @@
+//! Objects joined to their database rows.
+
+pub mod actor;

@@ -1,0 +1,303 @@
+//! Discovery and actor routes: WebFinger, host-meta, NodeInfo, actors and
+//! their collections. Each actor URL answers ActivityPub clients with JSON
+//! and browsers with HTML.
+
+use super::{
+    objects::actor::{actor_context, ActorJson},
+    Urls, ACTIVITY_JSON, INSTANCE_ACTOR_USERNAME,
+};
+use crate::{
+    db::{self, actors::ActorRow},
+    error::Error,
+    federation::inbox::post_inbox,
+    state::Data,
+    web,
+};
+use actix_web::{http::header, web as aw, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Registers every federation route.
+pub fn configure(cfg: &mut aw::ServiceConfig) {
+    cfg.route("/.well-known/webfinger", aw::get().to(webfinger))
+        .route("/.well-known/host-meta", aw::get().to(host_meta))
+        .route("/.well-known/nodeinfo", aw::get().to(nodeinfo_links))
+        .route("/nodeinfo/{version}", aw::get().to(nodeinfo))
+        .route("/inbox", aw::post().to(post_inbox))
+        .route("/actor", aw::get().to(instance_actor))
+        .route("/actor/inbox", aw::post().to(post_inbox))
+        .route("/actors/{name}", aw::get().to(actor))
+        .route("/actors/{name}/inbox", aw::post().to(post_inbox))
+        .route("/actors/{name}/outbox", aw::get().to(outbox))
+        .route("/actors/{name}/followers", aw::get().to(followers))
+        .route("/actors/{name}/following", aw::get().to(following))
+        .route("/actors/{name}/featured", aw::get().to(featured));
+}
+
+/// True when the client asked for ActivityPub JSON rather than HTML.
+pub fn wants_activity_json(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            let accept = accept.to_ascii_lowercase();
+            accept.contains("application/activity+json")
+                || accept.contains("application/ld+json")
+                || accept.contains("application/json")
+        })
+}
+
+/// An ActivityPub JSON response with `Vary: Accept`.
+pub fn activity_json(value: &serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ACTIVITY_JSON)
+        .insert_header((header::VARY, "Accept"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .json(value)
+}
+
+async fn local_actor_row(data: &Data, name: String) -> Result<ActorRow, Error> {
+    data.db
+        .run(move |conn| db::actors::local_by_username(conn, &name))
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+fn actor_document(row: &ActorRow, urls: &Urls) -> Result<serde_json::Value, Error> {
+    let mut value = serde_json::to_value(ActorJson::from_local(row, urls)?)?;
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert("@context".into(), actor_context());
+    }
+    Ok(value)
+}
+
+async fn actor_response(request: &HttpRequest, data: &Data, name: String) -> Result<HttpResponse, Error> {
+    let row = local_actor_row(data, name).await?;
+    if wants_activity_json(request) {
+        return Ok(activity_json(&actor_document(&row, &Urls::new(&data.config))?));
+    }
+    web::pages::profile(data, &row).await
+}
+
+async fn actor(request: HttpRequest, path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
+    let name = path.into_inner();
+    if name == INSTANCE_ACTOR_USERNAME {
+        return Err(Error::NotFound);
+    }
+    actor_response(&request, &data, name).await
+}
+
+async fn instance_actor(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
+    let row = local_actor_row(&data, INSTANCE_ACTOR_USERNAME.into()).await?;
+    let _ = request;
+    Ok(activity_json(&actor_document(&row, &Urls::new(&data.config))?))
+}
+
+#[derive(Deserialize)]
+struct WebfingerQuery {
+    resource: Option<String>,
+}
+
+/// Extracts the local username from an `acct:` resource or an actor URL.
+pub fn webfinger_username(resource: &str, urls: &Urls, domain: &str) -> Result<String, Error> {
+    if let Some(acct) = resource.strip_prefix("acct:") {
+        let acct = acct.trim_start_matches('@');
+        let (user, host) = acct
+            .rsplit_once('@')
+            .ok_or_else(|| Error::BadRequest(format!("resource {resource} has no host")))?;
+        if !host.eq_ignore_ascii_case(domain) || user.is_empty() {
+            return Err(Error::NotFound);
+        }
+        return Ok(user.to_string());
+    }
+    let url = url::Url::parse(resource)
+        .map_err(|_| Error::BadRequest(format!("resource {resource} is neither acct: nor a URL")))?;
+    let base = url::Url::parse(urls.base())?;
+    if !super::same_origin(&url, &base) {
+        return Err(Error::NotFound);
+    }
+    let path = url.path();
+    if path == "/actor" {
+        return Ok(INSTANCE_ACTOR_USERNAME.to_string());
+    }
+    path.strip_prefix("/actors/")
+        .or_else(|| path.strip_prefix("/@"))
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+        .map(str::to_string)
+        .ok_or(Error::NotFound)
+}
+
+async fn webfinger(query: aw::Query<WebfingerQuery>, data: Data) -> Result<HttpResponse, Error> {
+    let resource = query
+        .into_inner()
+        .resource
+        .ok_or_else(|| Error::BadRequest("missing resource parameter".into()))?;
+    let urls = Urls::new(&data.config);
+    let username = webfinger_username(&resource, &urls, &data.config.instance.domain)?;
+    let row = local_actor_row(&data, username).await?;
+    let actor_url = urls.actor(&row.username);
+    let mut links = vec![json!({
+        "rel": "self",
+        "type": "application/activity+json",
+        "href": actor_url,
+    })];
+    if row.username != INSTANCE_ACTOR_USERNAME {
+        links.insert(
+            0,
+            json!({
+                "rel": "http://webfinger.net/rel/profile-page",
+                "type": "text/html",
+                "href": urls.profile_page(&row.username),
+            }),
+        );
+    }
+    let body = json!({
+        "subject": format!("acct:{}@{}", row.username, data.config.instance.domain),
+        "aliases": [actor_url, urls.profile_page(&row.username)],
+        "links": links,
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/jrd+json; charset=utf-8")
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .json(body))
+}
+
+async fn host_meta(data: Data) -> HttpResponse {
+    let base = Urls::new(&data.config).base().to_string();
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <XRD xmlns=\"http://docs.oasis-open.org/ns/xri/xrd-1.0\">\n  \
+         <Link rel=\"lrdd\" template=\"{base}/.well-known/webfinger?resource={{uri}}\"/>\n\
+         </XRD>\n"
+    );
+    HttpResponse::Ok()
+        .content_type("application/xrd+xml; charset=utf-8")
+        .body(xml)
+}
+
+async fn nodeinfo_links(data: Data) -> HttpResponse {
+    let base = Urls::new(&data.config).base().to_string();
+    HttpResponse::Ok().json(json!({
+        "links": [
+            { "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": format!("{base}/nodeinfo/2.0") },
+            { "rel": "http://nodeinfo.diaspora.software/ns/schema/2.1", "href": format!("{base}/nodeinfo/2.1") },
+        ]
+    }))
+}
+
+async fn nodeinfo(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
+    let version = path.into_inner();
+    if version != "2.0" && version != "2.1" {
+        return Err(Error::NotFound);
+    }
+    let (local_actors, _) = data.db.run(db::actors::counts).await?;
+    // The instance actor is not a user.
+    let users = (local_actors - 1).max(0);
+    let mut software = json!({ "name": "tocsin", "version": env!("CARGO_PKG_VERSION") });
+    if version == "2.1" {
+        software["repository"] = json!("https://github.com/tocsin-network/tocsin");
+        software["homepage"] = json!(Urls::new(&data.config).base());
+    }
+    let body = json!({
+        "version": version,
+        "software": software,
+        "protocols": ["activitypub"],
+        "services": { "inbound": [], "outbound": ["atom1.0", "rss2.0"] },
+        "openRegistrations": false,
+        "usage": {
+            "users": { "total": users, "activeMonth": users, "activeHalfyear": users },
+            "localPosts": 0
+        },
+        "metadata": {
+            "nodeName": data.config.instance.name,
+            "nodeDescription": data.config.instance.description,
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type(format!(
+            "application/json; profile=\"http://nodeinfo.diaspora.software/ns/schema/{version}#\""
+        ))
+        .json(body))
+}
+
+fn ordered_collection(id: url::Url, total: i64, items: Option<Vec<serde_json::Value>>) -> serde_json::Value {
+    let mut c = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": id,
+        "type": "OrderedCollection",
+        "totalItems": total,
+    });
+    if let Some(items) = items {
+        c["orderedItems"] = json!(items);
+    }
+    c
+}
+
+async fn outbox(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
+    let row = local_actor_row(&data, path.into_inner()).await?;
+    let urls = Urls::new(&data.config);
+    Ok(activity_json(&ordered_collection(
+        urls.actor_part(&row.username, "outbox"),
+        0,
+        Some(vec![]),
+    )))
+}
+
+async fn followers(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
+    let row = local_actor_row(&data, path.into_inner()).await?;
+    let id = row.id;
+    let total = data.db.run(move |conn| db::follows::follower_count(conn, id)).await?;
+    // Like Mastodon, we publish the count but not who follows.
+    Ok(activity_json(&ordered_collection(
+        Urls::new(&data.config).actor_part(&row.username, "followers"),
+        total,
+        None,
+    )))
+}
+
+async fn following(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
+    let row = local_actor_row(&data, path.into_inner()).await?;
+    let id = row.id;
+    let following = data.db.run(move |conn| db::follows::following(conn, id)).await?;
+    let items: Vec<_> = following
+        .iter()
+        .filter(|(_, state)| state == db::follows::ACCEPTED)
+        .map(|(a, _)| json!(a.ap_id))
+        .collect();
+    Ok(activity_json(&ordered_collection(
+        Urls::new(&data.config).actor_part(&row.username, "following"),
+        items.len() as i64,
+        Some(items),
+    )))
+}
+
+async fn featured(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
+    let row = local_actor_row(&data, path.into_inner()).await?;
+    Ok(activity_json(&ordered_collection(
+        Urls::new(&data.config).actor_part(&row.username, "featured"),
+        0,
+        Some(vec![]),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn webfinger_resources_resolve_case_insensitively_by_host() {
+        let mut config = Config::default();
+        config.instance.domain = "alerts.ngo.example".into();
+        let urls = Urls::new(&config);
+        let d = "alerts.ngo.example";
+        assert_eq!(webfinger_username("acct:Alerts@alerts.ngo.example", &urls, d).unwrap(), "Alerts");
+        assert_eq!(webfinger_username("acct:alerts@ALERTS.ngo.example", &urls, d).unwrap(), "alerts");
+        assert_eq!(webfinger_username("https://alerts.ngo.example/actors/alerts", &urls, d).unwrap(), "alerts");
+        assert_eq!(webfinger_username("https://alerts.ngo.example/@alerts", &urls, d).unwrap(), "alerts");
+        assert!(matches!(webfinger_username("acct:alerts@other.example", &urls, d), Err(Error::NotFound)));
+        assert!(matches!(webfinger_username("acct:alerts", &urls, d), Err(Error::BadRequest(_))));
+        assert!(matches!(webfinger_username("nonsense", &urls, d), Err(Error::BadRequest(_))));
+    }
+}

@@ -1,0 +1,13 @@
+//! Tocsin: a federated ActivityPub server for networks of free-expression
+//! organisations. See `docs/architecture.md` for a map of the modules.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod delivery;
+pub mod error;
+pub mod federation;
+pub mod server;
+pub mod signatures;
+pub mod state;
+pub mod web;

@@ -1,0 +1,5 @@
+//! The `tocsin` binary.
+
+fn main() -> std::process::ExitCode {
+    tocsin::cli::main()
+}

@@ -1,0 +1,139 @@
+//! Starting and stopping an instance: database, local actors, the delivery
+//! worker and the HTTP server.
+
+use crate::{
+    config::Config,
+    db::Db,
+    delivery,
+    error::Error,
+    federation::{self, routes},
+    signatures::keys::KeyCache,
+    state::AppState,
+    web,
+};
+use activitypub_federation::config::FederationMiddleware;
+use actix_web::{dev::ServerHandle, web as aw, App, HttpServer};
+use std::{net::TcpListener, sync::Arc};
+use tokio::{sync::watch, task::JoinHandle};
+
+/// Opens the database, applies migrations and creates the local actors.
+pub async fn open_state(config: Config) -> Result<AppState, Error> {
+    let config = Arc::new(config);
+    let db_config = config.clone();
+    let db = tokio::task::spawn_blocking(move || {
+        Db::connect(
+            &db_config.database.url,
+            db_config.database.pool_size,
+            db_config.database.busy_timeout_ms,
+        )
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    let actor_config = config.clone();
+    db.run(move |conn| {
+        federation::ensure_local_actors(conn, &actor_config).map_err(|e| match e {
+            Error::Db(db) => db,
+            other => crate::db::DbError::Task(other.to_string()),
+        })
+    })
+    .await?;
+    Ok(AppState {
+        client: federation::http_client(&config)?,
+        config,
+        db,
+        keys: KeyCache::default(),
+        delivery_wakeup: Default::default(),
+    })
+}
+
+/// A running instance.
+pub struct RunningServer {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Its state, for tests and the CLI.
+    pub state: AppState,
+    /// activitypub_federation's request data, for tests.
+    pub data: crate::state::Data,
+    http: ServerHandle,
+    http_task: JoinHandle<std::io::Result<()>>,
+    shutdown: watch::Sender<bool>,
+    worker: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting requests, lets the delivery worker finish or hand
+    /// back what is in flight, and waits for both.
+    pub async fn stop(self) {
+        self.http.stop(true).await;
+        let _ = self.shutdown.send(true);
+        let _ = self.worker.await;
+        let _ = self.http_task.await;
+    }
+
+    /// Waits until the HTTP server ends (on SIGINT/SIGTERM when signals are
+    /// handled), then shuts the worker down.
+    pub async fn wait(self) -> Result<(), Error> {
+        let result = self.http_task.await;
+        let _ = self.shutdown.send(true);
+        let _ = self.worker.await;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::Internal(format!("HTTP server: {e}"))),
+            Err(e) => Err(Error::Internal(format!("HTTP server task: {e}"))),
+        }
+    }
+}
+
+/// Starts an instance on `listener`. `handle_signals` is true for
+/// `tocsin serve` and false for instances inside tests.
+pub async fn start(config: Config, listener: TcpListener, handle_signals: bool) -> Result<RunningServer, Error> {
+    if config.insecure_federation() {
+        tracing::warn!(
+            allow_http = config.federation.allow_http,
+            allow_private_addresses = config.federation.allow_private_addresses,
+            "INSECURE: federation test switches are on; never run a public instance like this"
+        );
+    }
+    let workers = match config.server.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let max_body = config.server.max_body_bytes;
+    let state = open_state(config).await?;
+    let federation = federation::federation_config(state.clone()).await?;
+    let data = federation.to_request_data();
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(format!("listener: {e}")))?;
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let worker = tokio::spawn(delivery::worker::run(state.clone(), shutdown_rx));
+
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(FederationMiddleware::new(federation.clone()))
+            .wrap(actix_web::middleware::Logger::new("%s %r %Dms").log_target("tocsin::http"))
+            .app_data(aw::PayloadConfig::new(max_body))
+            .configure(routes::configure)
+            .configure(web::pages::configure)
+    })
+    .workers(workers)
+    .listen(listener)
+    .map_err(|e| Error::Internal(format!("listen: {e}")))?;
+    if !handle_signals {
+        server = server.disable_signals();
+    }
+    let server = server.run();
+    let http = server.handle();
+    let http_task = tokio::spawn(server);
+    tracing::info!(%addr, base = %state.config.base_url(), "tocsin is listening");
+    Ok(RunningServer {
+        addr,
+        state,
+        data,
+        http,
+        http_task,
+        shutdown,
+        worker,
+    })
+}

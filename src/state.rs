@@ -1,0 +1,23 @@
+//! Everything a request handler or worker needs, cloned cheaply.
+
+use crate::{config::Config, db::Db, signatures::keys::KeyCache};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Shared application state, the `app_data` of activitypub_federation.
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// Database pool.
+    pub db: Db,
+    /// Parsed RSA keys, shared by the inbox and the delivery worker.
+    pub keys: KeyCache,
+    /// HTTP client for deliveries (no redirects, SSRF-checked resolver).
+    pub client: reqwest::Client,
+    /// Wakes the delivery worker when something is queued.
+    pub delivery_wakeup: Arc<Notify>,
+}
+
+/// Request data as activitypub_federation passes it around.
+pub type Data = activitypub_federation::config::Data<AppState>;

@@ -1,0 +1,3 @@
+//! What people see: HTML pages (and, later, the JSON API and feeds).
+
+pub mod pages;
