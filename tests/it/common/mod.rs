@@ -1,0 +1,171 @@
+//! Test harness: real Tocsin instances on 127.0.0.1 ports, each with its own
+//! SQLite file or PostgreSQL database, and a fake remote server that speaks
+//! Mastodon's dialect from fixture payloads.
+
+pub mod peer;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use std::{net::TcpListener, time::Duration};
+use tocsin::{config::Config, server::RunningServer};
+
+/// Which database an instance under test uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server.
+    Postgres,
+}
+
+/// URL of the PostgreSQL server used by tests (database `test` exists).
+pub fn postgres_admin_url() -> String {
+    std::env::var("TOCSIN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// True when PostgreSQL tests should run. When PostgreSQL is unreachable
+/// they are skipped with a message, unless `TOCSIN_REQUIRE_POSTGRES=1`
+/// (set by CI), in which case the test fails.
+pub fn postgres_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let available = *AVAILABLE.get_or_init(|| PgConnection::establish(&postgres_admin_url()).is_ok());
+    if !available {
+        if std::env::var("TOCSIN_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            panic!("PostgreSQL is required (TOCSIN_REQUIRE_POSTGRES=1) but {} is unreachable", postgres_admin_url());
+        }
+        eprintln!("SKIPPED: PostgreSQL unreachable at {}", postgres_admin_url());
+    }
+    available
+}
+
+/// Creates an empty PostgreSQL database; returns its URL and name.
+pub fn create_postgres_database() -> (String, String) {
+    let admin = postgres_admin_url();
+    let name = format!("tocsin_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::establish(&admin).expect("connect to PostgreSQL");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create test database");
+    let (base, _) = admin.rsplit_once('/').expect("URL has a database");
+    (format!("{base}/{name}"), name)
+}
+
+/// Drops a database made by [`create_postgres_database`].
+pub fn drop_postgres_database(name: &str) {
+    if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+    }
+}
+
+/// A test instance's configuration and the resources behind it.
+pub struct Prepared {
+    /// Configuration with loopback domain and test switches on.
+    pub config: Config,
+    /// Bound listener on 127.0.0.1.
+    pub listener: TcpListener,
+    dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+/// A configuration for an instance on a fresh 127.0.0.1 port with its own
+/// database.
+pub fn prepare(backend: Backend) -> Prepared {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::default();
+    config.server.bind = format!("127.0.0.1:{port}");
+    config.server.workers = 1;
+    config.instance.domain = format!("localhost:{port}");
+    config.instance.name = format!("Test instance {port}");
+    config.federation.allow_http = true;
+    config.federation.allow_private_addresses = true;
+    config.federation.request_timeout_secs = 5;
+    config.delivery.initial_backoff_secs = 1;
+    config.database.pool_size = 4;
+    let mut pg_name = None;
+    config.database.url = match backend {
+        Backend::Sqlite => format!("sqlite://{}/tocsin.db", dir.path().display()),
+        Backend::Postgres => {
+            let (url, name) = create_postgres_database();
+            pg_name = Some(name);
+            url
+        }
+    };
+    Prepared {
+        config,
+        listener,
+        dir,
+        pg_name,
+    }
+}
+
+/// A running instance under test.
+pub struct TestInstance {
+    /// The running server.
+    pub server: RunningServer,
+    /// `localhost:PORT`.
+    pub domain: String,
+    _dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestInstance {
+    /// Starts an instance on a fresh port with its own database.
+    pub async fn start(backend: Backend) -> TestInstance {
+        Self::start_prepared(prepare(backend)).await
+    }
+
+    /// Starts an instance from a prepared configuration.
+    pub async fn start_prepared(prepared: Prepared) -> TestInstance {
+        let domain = prepared.config.instance.domain.clone();
+        let server = tocsin::server::start(prepared.config, prepared.listener, false)
+            .await
+            .expect("instance starts");
+        TestInstance {
+            server,
+            domain,
+            _dir: prepared.dir,
+            pg_name: prepared.pg_name,
+        }
+    }
+
+    /// `http://localhost:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.domain)
+    }
+
+    /// Stops the server and drops its PostgreSQL database.
+    pub async fn stop(self) {
+        self.server.stop().await;
+        if let Some(name) = &self.pg_name {
+            drop_postgres_database(name);
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if check().await {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A plain HTTP client for tests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}

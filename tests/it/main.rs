@@ -1,0 +1,10 @@
+//! Integration tests: real instances on 127.0.0.1 talking to each other and
+//! to a fake Mastodon-dialect peer built from fixture payloads.
+
+mod common;
+
+mod bad_input;
+mod delivery;
+mod discovery;
+mod fixtures;
+mod follow;
