@@ -124,7 +124,11 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 async fn open_db(config: &Config) -> Result<Db, Error> {
     let config = config.clone();
     tokio::task::spawn_blocking(move || {
-        Db::connect(&config.database.url, config.database.pool_size, config.database.busy_timeout_ms)
+        Db::connect(
+            &config.database.url,
+            config.database.pool_size,
+            config.database.busy_timeout_ms,
+        )
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
@@ -164,7 +168,10 @@ async fn following_command(config: Config) -> Result<(), Error> {
         })
         .await?;
     for (actor, state) in rows {
-        println!("{state}\t@{}@{}\t{}", actor.username, actor.domain, actor.ap_id);
+        println!(
+            "{state}\t@{}@{}\t{}",
+            actor.username, actor.domain, actor.ap_id
+        );
     }
     Ok(())
 }

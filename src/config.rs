@@ -208,7 +208,13 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("TOCSIN_").split("__").ignore(&["config"]));
+        // Only TOCSIN_<SECTION>__<KEY> variables are configuration; others
+        // (TOCSIN_CONFIG, TOCSIN_LOG, test switches) are not.
+        figment = figment.merge(
+            Env::prefixed("TOCSIN_")
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
+        );
         let config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
@@ -225,7 +231,10 @@ impl Config {
             })
         };
         if self.server.bind.parse::<SocketAddr>().is_err() {
-            return invalid("server.bind", "must be an address and port, e.g. 127.0.0.1:8080");
+            return invalid(
+                "server.bind",
+                "must be an address and port, e.g. 127.0.0.1:8080",
+            );
         }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
@@ -234,7 +243,10 @@ impl Config {
         if domain.is_empty()
             || Url::parse(&format!("https://{domain}/"))
                 .ok()
-                .and_then(|u| u.host_str().map(|h| u.authority() == domain.as_str() && !h.is_empty()))
+                .and_then(|u| {
+                    u.host_str()
+                        .map(|h| u.authority() == domain.as_str() && !h.is_empty())
+                })
                 != Some(true)
         {
             return invalid(
@@ -319,7 +331,10 @@ mod tests {
         let text = include_str!("../config/default.toml");
         let from_file: toml::Value = toml::from_str(text).expect("default.toml parses");
         let defaults = toml::Value::try_from(Config::default()).expect("defaults serialise");
-        assert_eq!(from_file, defaults, "config/default.toml differs from Config::default()");
+        assert_eq!(
+            from_file, defaults,
+            "config/default.toml differs from Config::default()"
+        );
     }
 
     #[test]

@@ -86,7 +86,11 @@ impl RunningServer {
 
 /// Starts an instance on `listener`. `handle_signals` is true for
 /// `tocsin serve` and false for instances inside tests.
-pub async fn start(config: Config, listener: TcpListener, handle_signals: bool) -> Result<RunningServer, Error> {
+pub async fn start(
+    config: Config,
+    listener: TcpListener,
+    handle_signals: bool,
+) -> Result<RunningServer, Error> {
     if config.insecure_federation() {
         tracing::warn!(
             allow_http = config.federation.allow_http,

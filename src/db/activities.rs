@@ -1,7 +1,11 @@
 //! Activities: ids we have received (for deduplication) and the outgoing
 //! activities we have stored before sending.
 
-use super::{now_ms, schema::{outgoing_activities, received_activities}, DbConn, DbError};
+use super::{
+    now_ms,
+    schema::{outgoing_activities, received_activities},
+    DbConn, DbError,
+};
 use diesel::prelude::*;
 
 /// True when an activity with this id was already processed.
@@ -42,7 +46,10 @@ pub struct OutgoingActivityRow {
 }
 
 /// The outgoing activity with this ActivityPub id.
-pub fn outgoing_by_ap_id(conn: &mut DbConn, ap_id: &str) -> Result<Option<OutgoingActivityRow>, DbError> {
+pub fn outgoing_by_ap_id(
+    conn: &mut DbConn,
+    ap_id: &str,
+) -> Result<Option<OutgoingActivityRow>, DbError> {
     Ok(outgoing_activities::table
         .filter(outgoing_activities::ap_id.eq(ap_id))
         .select(OutgoingActivityRow::as_select())

@@ -101,7 +101,11 @@ pub fn enqueue(
 /// Claims up to `limit` due deliveries for `lease_ms`, skipping hosts that
 /// are marked down. On PostgreSQL rows are locked with `FOR UPDATE SKIP
 /// LOCKED`, so several processes never claim the same row.
-pub fn claim_due(conn: &mut DbConn, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedDelivery>, DbError> {
+pub fn claim_due(
+    conn: &mut DbConn,
+    limit: i64,
+    lease_ms: i64,
+) -> Result<Vec<ClaimedDelivery>, DbError> {
     let now = now_ms();
     let down_hosts = hosts::table
         .filter(hosts::down_until.gt(now))
@@ -273,7 +277,12 @@ pub fn host_succeeded(conn: &mut DbConn, host: &str) -> Result<(), DbError> {
 
 /// A delivery to `host` failed in a way that says the host is unwell; after
 /// `down_after` failures in a row it is marked down until `probe_at`.
-pub fn host_failed(conn: &mut DbConn, host: &str, down_after: u32, probe_at: i64) -> Result<HostRow, DbError> {
+pub fn host_failed(
+    conn: &mut DbConn,
+    host: &str,
+    down_after: u32,
+    probe_at: i64,
+) -> Result<HostRow, DbError> {
     let now = now_ms();
     conn.transaction(|conn| {
         let failures = host_row(conn, host)?.map_or(0, |r| r.consecutive_failures) + 1;

@@ -1,6 +1,11 @@
 //! Follow relations, inbound and outbound, with their state.
 
-use super::{actors::ActorRow, now_ms, schema::{actors, follows}, DbConn, DbError};
+use super::{
+    actors::ActorRow,
+    now_ms,
+    schema::{actors, follows},
+    DbConn, DbError,
+};
 use diesel::prelude::*;
 
 /// The follow is sent or received but not yet answered.
@@ -60,7 +65,11 @@ pub fn upsert(
 }
 
 /// The relation between two actors, if any.
-pub fn find(conn: &mut DbConn, follower_id: i64, target_id: i64) -> Result<Option<FollowRow>, DbError> {
+pub fn find(
+    conn: &mut DbConn,
+    follower_id: i64,
+    target_id: i64,
+) -> Result<Option<FollowRow>, DbError> {
     Ok(follows::table
         .filter(follows::follower_id.eq(follower_id))
         .filter(follows::target_id.eq(target_id))

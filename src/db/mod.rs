@@ -68,7 +68,10 @@ impl Backend {
     pub fn from_url(url: &str) -> Result<Backend, DbError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres(url.to_string()))
-        } else if let Some(path) = url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")) {
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or(url.strip_prefix("sqlite:"))
+        {
             Ok(Backend::Sqlite(PathBuf::from(path)))
         } else {
             Err(DbError::Pool(format!(
@@ -109,7 +112,8 @@ impl ManageConnection for Manager {
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
         use diesel::r2d2::R2D2Connection;
-        conn.ping().map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+        conn.ping()
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
@@ -161,7 +165,9 @@ impl Db {
         let mut conn = self.conn()?;
         let applied = match &mut *conn {
             DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-            DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+            DbConn::Pg(c) => c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len()),
         };
         applied.map_err(|e| DbError::Migration(e.to_string()))
     }

@@ -44,7 +44,9 @@ pub fn authenticate(conn: &mut DbConn, token: &str) -> Result<Option<i64>, DbErr
 
 /// Revokes every token called `name`; returns how many.
 pub fn revoke(conn: &mut DbConn, name: &str) -> Result<usize, DbError> {
-    Ok(diesel::update(api_tokens::table.filter(api_tokens::name.eq(name)))
-        .set(api_tokens::revoked.eq(true))
-        .execute(conn)?)
+    Ok(
+        diesel::update(api_tokens::table.filter(api_tokens::name.eq(name)))
+            .set(api_tokens::revoked.eq(true))
+            .execute(conn)?,
+    )
 }

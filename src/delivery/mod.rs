@@ -15,7 +15,12 @@ use serde::Serialize;
 
 /// Stores `activity` (signed later by `actor`) for every inbox in `inboxes`
 /// and wakes the worker. Returns the activity's row id.
-pub async fn send<A>(data: &Data, actor: &DbActor, activity: &A, inboxes: Vec<String>) -> Result<i64, Error>
+pub async fn send<A>(
+    data: &Data,
+    actor: &DbActor,
+    activity: &A,
+    inboxes: Vec<String>,
+) -> Result<i64, Error>
 where
     A: Activity + Serialize,
 {

@@ -70,12 +70,27 @@ mod tests {
         assert_eq!(classify(410, None), Outcome::Gone);
         assert_eq!(classify(404, None), Outcome::Permanent);
         assert_eq!(classify(401, None), Outcome::Permanent);
-        assert!(matches!(classify(408, None), Outcome::Retry { host_unwell: true, .. }));
+        assert!(matches!(
+            classify(408, None),
+            Outcome::Retry {
+                host_unwell: true,
+                ..
+            }
+        ));
         assert_eq!(
             classify(429, Some(Duration::from_secs(7))),
-            Outcome::Retry { at_least: Some(Duration::from_secs(7)), host_unwell: false }
+            Outcome::Retry {
+                at_least: Some(Duration::from_secs(7)),
+                host_unwell: false
+            }
         );
-        assert!(matches!(classify(503, None), Outcome::Retry { host_unwell: true, .. }));
+        assert!(matches!(
+            classify(503, None),
+            Outcome::Retry {
+                host_unwell: true,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -92,7 +107,10 @@ mod tests {
     #[test]
     fn retry_after_accepts_seconds_and_dates() {
         let now = std::time::SystemTime::now();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(60));
         let parsed = parse_retry_after(&later, now).unwrap();
         assert!(parsed <= Duration::from_secs(60) && parsed >= Duration::from_secs(58));

@@ -71,13 +71,19 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             let host_sem = {
                 let mut map = per_host.lock().unwrap_or_else(|p| p.into_inner());
                 map.entry(claim.delivery.host.clone())
-                    .or_insert_with(|| Arc::new(Semaphore::new(state.config.delivery.per_host_concurrency)))
+                    .or_insert_with(|| {
+                        Arc::new(Semaphore::new(state.config.delivery.per_host_concurrency))
+                    })
                     .clone()
             };
             let (state, total, keys) = (state.clone(), total.clone(), keys.clone());
             tasks.spawn(async move {
-                let Ok(_host) = host_sem.acquire_owned().await else { return };
-                let Ok(_slot) = total.acquire_owned().await else { return };
+                let Ok(_host) = host_sem.acquire_owned().await else {
+                    return;
+                };
+                let Ok(_slot) = total.acquire_owned().await else {
+                    return;
+                };
                 deliver(&state, &keys, claim).await;
             });
         }
@@ -89,11 +95,23 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn signing_key(state: &AppState, keys: &SigningKeys, actor_id: i64) -> Result<(String, Arc<KeyPair>), Error> {
-    if let Some(found) = keys.lock().unwrap_or_else(|p| p.into_inner()).get(&actor_id).cloned() {
+async fn signing_key(
+    state: &AppState,
+    keys: &SigningKeys,
+    actor_id: i64,
+) -> Result<(String, Arc<KeyPair>), Error> {
+    if let Some(found) = keys
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&actor_id)
+        .cloned()
+    {
         return Ok(found);
     }
-    let row = state.db.run(move |conn| db::actors::by_id(conn, actor_id)).await?;
+    let row = state
+        .db
+        .run(move |conn| db::actors::by_id(conn, actor_id))
+        .await?;
     let pem = row
         .private_key_pem
         .ok_or_else(|| Error::Internal(format!("actor {} has no private key", row.ap_id)))?;
@@ -107,12 +125,23 @@ async fn signing_key(state: &AppState, keys: &SigningKeys, actor_id: i64) -> Res
 
 /// Sends one delivery and records what happened.
 async fn deliver(state: &AppState, keys: &SigningKeys, claim: ClaimedDelivery) {
-    let ClaimedDelivery { delivery, json, actor_id } = claim;
+    let ClaimedDelivery {
+        delivery,
+        json,
+        actor_id,
+    } = claim;
     let result = attempt(state, keys, &delivery.inbox, actor_id, json).await;
     let (outcome, status, error) = match result {
-        Ok((status, retry_after)) => (classify(status, retry_after), Some(status as i32), format!("HTTP {status}")),
+        Ok((status, retry_after)) => (
+            classify(status, retry_after),
+            Some(status as i32),
+            format!("HTTP {status}"),
+        ),
         Err(e) => (
-            Outcome::Retry { at_least: None, host_unwell: true },
+            Outcome::Retry {
+                at_least: None,
+                host_unwell: true,
+            },
             None,
             e.to_string(),
         ),
@@ -133,8 +162,12 @@ async fn deliver(state: &AppState, keys: &SigningKeys, claim: ClaimedDelivery) {
             Outcome::Permanent => {
                 deliveries::finish(conn, delivery.id, deliveries::FAILED, status, Some(&error))?;
             }
-            Outcome::Retry { at_least, host_unwell } => {
-                let give_up_at = delivery.created_at + (config.give_up_after_hours as i64) * 3_600_000;
+            Outcome::Retry {
+                at_least,
+                host_unwell,
+            } => {
+                let give_up_at =
+                    delivery.created_at + (config.give_up_after_hours as i64) * 3_600_000;
                 let wait = backoff(
                     Duration::from_secs(config.initial_backoff_secs),
                     delivery.attempts.max(0) as u32,
@@ -143,13 +176,25 @@ async fn deliver(state: &AppState, keys: &SigningKeys, claim: ClaimedDelivery) {
                 .max(at_least.unwrap_or_default());
                 let next = now + wait.as_millis() as i64;
                 if next > give_up_at {
-                    let reason = format!("gave up after {} attempts: {error}", delivery.attempts + 1);
-                    deliveries::finish(conn, delivery.id, deliveries::FAILED, status, Some(&reason))?;
+                    let reason =
+                        format!("gave up after {} attempts: {error}", delivery.attempts + 1);
+                    deliveries::finish(
+                        conn,
+                        delivery.id,
+                        deliveries::FAILED,
+                        status,
+                        Some(&reason),
+                    )?;
                 } else {
                     deliveries::retry_at(conn, delivery.id, next, status, &error)?;
                 }
                 if host_unwell {
-                    deliveries::host_failed(conn, &delivery.host, config.host_down_after_failures, next)?;
+                    deliveries::host_failed(
+                        conn,
+                        &delivery.host,
+                        config.host_down_after_failures,
+                        next,
+                    )?;
                 }
             }
         }
@@ -170,7 +215,9 @@ async fn attempt(
 ) -> Result<(u16, Option<Duration>), Error> {
     let url = url::Url::parse(inbox)?;
     if url.scheme() == "http" && !state.config.federation.allow_http {
-        return Err(Error::BadRequest(format!("refusing to deliver to http URL {inbox}")));
+        return Err(Error::BadRequest(format!(
+            "refusing to deliver to http URL {inbox}"
+        )));
     }
     let (key_id, key) = signing_key(state, keys, actor_id).await?;
     let now = SystemTime::now();

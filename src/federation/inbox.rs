@@ -75,8 +75,12 @@ impl InboxActivity {
         let object_type = envelope.object.get("type").and_then(|t| t.as_str());
         Ok(Some(match (envelope.kind.as_str(), object_type) {
             ("Follow", _) => InboxActivity::Follow(serde_json::from_slice(body)?),
-            ("Accept", Some("Follow") | None) => InboxActivity::Accept(serde_json::from_slice(body)?),
-            ("Reject", Some("Follow") | None) => InboxActivity::Reject(serde_json::from_slice(body)?),
+            ("Accept", Some("Follow") | None) => {
+                InboxActivity::Accept(serde_json::from_slice(body)?)
+            }
+            ("Reject", Some("Follow") | None) => {
+                InboxActivity::Reject(serde_json::from_slice(body)?)
+            }
             ("Undo", Some("Follow")) => InboxActivity::UndoFollow(serde_json::from_slice(body)?),
             _ => return Ok(None),
         }))
@@ -102,7 +106,11 @@ impl InboxActivity {
 }
 
 /// `POST /inbox` and `POST /actors/{name}/inbox`.
-pub async fn post_inbox(request: HttpRequest, body: Bytes, data: Data) -> Result<HttpResponse, Error> {
+pub async fn post_inbox(
+    request: HttpRequest,
+    body: Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
     let handled = receive(&request, &body, &data).await?;
     tracing::debug!(?handled, "inbox");
     Ok(HttpResponse::Accepted().finish())
@@ -127,7 +135,11 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
     }
     let id = envelope.id.to_string();
     let seen = id.clone();
-    if data.db.run(move |conn| db::activities::was_received(conn, &seen)).await? {
+    if data
+        .db
+        .run(move |conn| db::activities::was_received(conn, &seen))
+        .await?
+    {
         return Ok(Handled::Duplicate);
     }
     let Some(activity) = InboxActivity::parse(&envelope, body)? else {
@@ -192,10 +204,12 @@ pub async fn verify_request_signature(
         .map_err(|_| SignatureError::Malformed(format!("keyId {} is not a URL", sig.key_id)))?;
     key_url.set_fragment(None);
     let actor_id: ObjectId<DbActor> = key_url.into();
-    let actor = actor_id
-        .dereference(data)
-        .await
-        .map_err(|e| Error::Unauthorized(format!("cannot fetch the signing actor {}: {e}", sig.key_id)))?;
+    let actor = actor_id.dereference(data).await.map_err(|e| {
+        Error::Unauthorized(format!(
+            "cannot fetch the signing actor {}: {e}",
+            sig.key_id
+        ))
+    })?;
     if actor.public_key_id != sig.key_id && actor.ap_id.as_str() != sig.key_id {
         return Err(Error::Unauthorized(format!(
             "key {} is not the key of {}",

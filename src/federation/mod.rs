@@ -13,7 +13,9 @@ use crate::{
     signatures::keys::generate_rsa_keypair,
     state::AppState,
 };
-use activitypub_federation::{config::FederationConfig as ApConfig, resolver::ValidatingDnsResolver};
+use activitypub_federation::{
+    config::FederationConfig as ApConfig, resolver::ValidatingDnsResolver,
+};
 use std::{sync::Arc, time::Duration};
 use url::Url;
 

@@ -72,15 +72,26 @@ fn actor_document(row: &ActorRow, urls: &Urls) -> Result<serde_json::Value, Erro
     Ok(value)
 }
 
-async fn actor_response(request: &HttpRequest, data: &Data, name: String) -> Result<HttpResponse, Error> {
+async fn actor_response(
+    request: &HttpRequest,
+    data: &Data,
+    name: String,
+) -> Result<HttpResponse, Error> {
     let row = local_actor_row(data, name).await?;
     if wants_activity_json(request) {
-        return Ok(activity_json(&actor_document(&row, &Urls::new(&data.config))?));
+        return Ok(activity_json(&actor_document(
+            &row,
+            &Urls::new(&data.config),
+        )?));
     }
     web::pages::profile(data, &row).await
 }
 
-async fn actor(request: HttpRequest, path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
+async fn actor(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
     let name = path.into_inner();
     if name == INSTANCE_ACTOR_USERNAME {
         return Err(Error::NotFound);
@@ -91,7 +102,10 @@ async fn actor(request: HttpRequest, path: aw::Path<String>, data: Data) -> Resu
 async fn instance_actor(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
     let row = local_actor_row(&data, INSTANCE_ACTOR_USERNAME.into()).await?;
     let _ = request;
-    Ok(activity_json(&actor_document(&row, &Urls::new(&data.config))?))
+    Ok(activity_json(&actor_document(
+        &row,
+        &Urls::new(&data.config),
+    )?))
 }
 
 #[derive(Deserialize)]
@@ -111,8 +125,9 @@ pub fn webfinger_username(resource: &str, urls: &Urls, domain: &str) -> Result<S
         }
         return Ok(user.to_string());
     }
-    let url = url::Url::parse(resource)
-        .map_err(|_| Error::BadRequest(format!("resource {resource} is neither acct: nor a URL")))?;
+    let url = url::Url::parse(resource).map_err(|_| {
+        Error::BadRequest(format!("resource {resource} is neither acct: nor a URL"))
+    })?;
     let base = url::Url::parse(urls.base())?;
     if !super::same_origin(&url, &base) {
         return Err(Error::NotFound);
@@ -221,7 +236,11 @@ async fn nodeinfo(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Er
         .json(body))
 }
 
-fn ordered_collection(id: url::Url, total: i64, items: Option<Vec<serde_json::Value>>) -> serde_json::Value {
+fn ordered_collection(
+    id: url::Url,
+    total: i64,
+    items: Option<Vec<serde_json::Value>>,
+) -> serde_json::Value {
     let mut c = json!({
         "@context": "https://www.w3.org/ns/activitystreams",
         "id": id,
@@ -247,7 +266,10 @@ async fn outbox(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Erro
 async fn followers(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
     let row = local_actor_row(&data, path.into_inner()).await?;
     let id = row.id;
-    let total = data.db.run(move |conn| db::follows::follower_count(conn, id)).await?;
+    let total = data
+        .db
+        .run(move |conn| db::follows::follower_count(conn, id))
+        .await?;
     // Like Mastodon, we publish the count but not who follows.
     Ok(activity_json(&ordered_collection(
         Urls::new(&data.config).actor_part(&row.username, "followers"),
@@ -259,7 +281,10 @@ async fn followers(path: aw::Path<String>, data: Data) -> Result<HttpResponse, E
 async fn following(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
     let row = local_actor_row(&data, path.into_inner()).await?;
     let id = row.id;
-    let following = data.db.run(move |conn| db::follows::following(conn, id)).await?;
+    let following = data
+        .db
+        .run(move |conn| db::follows::following(conn, id))
+        .await?;
     let items: Vec<_> = following
         .iter()
         .filter(|(_, state)| state == db::follows::ACCEPTED)
@@ -292,12 +317,33 @@ mod tests {
         config.instance.domain = "alerts.ngo.example".into();
         let urls = Urls::new(&config);
         let d = "alerts.ngo.example";
-        assert_eq!(webfinger_username("acct:Alerts@alerts.ngo.example", &urls, d).unwrap(), "Alerts");
-        assert_eq!(webfinger_username("acct:alerts@ALERTS.ngo.example", &urls, d).unwrap(), "alerts");
-        assert_eq!(webfinger_username("https://alerts.ngo.example/actors/alerts", &urls, d).unwrap(), "alerts");
-        assert_eq!(webfinger_username("https://alerts.ngo.example/@alerts", &urls, d).unwrap(), "alerts");
-        assert!(matches!(webfinger_username("acct:alerts@other.example", &urls, d), Err(Error::NotFound)));
-        assert!(matches!(webfinger_username("acct:alerts", &urls, d), Err(Error::BadRequest(_))));
-        assert!(matches!(webfinger_username("nonsense", &urls, d), Err(Error::BadRequest(_))));
+        assert_eq!(
+            webfinger_username("acct:Alerts@alerts.ngo.example", &urls, d).unwrap(),
+            "Alerts"
+        );
+        assert_eq!(
+            webfinger_username("acct:alerts@ALERTS.ngo.example", &urls, d).unwrap(),
+            "alerts"
+        );
+        assert_eq!(
+            webfinger_username("https://alerts.ngo.example/actors/alerts", &urls, d).unwrap(),
+            "alerts"
+        );
+        assert_eq!(
+            webfinger_username("https://alerts.ngo.example/@alerts", &urls, d).unwrap(),
+            "alerts"
+        );
+        assert!(matches!(
+            webfinger_username("acct:alerts@other.example", &urls, d),
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            webfinger_username("acct:alerts", &urls, d),
+            Err(Error::BadRequest(_))
+        ));
+        assert!(matches!(
+            webfinger_username("nonsense", &urls, d),
+            Err(Error::BadRequest(_))
+        ));
     }
 }

@@ -50,7 +50,11 @@ pub fn sign(
         path.push('?');
         path.push_str(q);
     }
-    let names: &[&str] = if digest.is_some() { POST_HEADERS } else { GET_HEADERS };
+    let names: &[&str] = if digest.is_some() {
+        POST_HEADERS
+    } else {
+        GET_HEADERS
+    };
     let mut lines = Vec::with_capacity(names.len());
     for name in names {
         let value = match *name {
@@ -108,12 +112,16 @@ pub fn parse_signature_header(value: &str) -> Result<ParsedSignature, SignatureE
         let (name, after) = rest
             .split_once('=')
             .ok_or_else(|| SignatureError::Malformed("expected name=value".into()))?;
-        let name = name.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let name = name
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (val, remaining) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted
-                .find('"')
-                .ok_or_else(|| SignatureError::Malformed(format!("unterminated value of {name}")))?;
+            let end = quoted.find('"').ok_or_else(|| {
+                SignatureError::Malformed(format!("unterminated value of {name}"))
+            })?;
             (&quoted[..end], &quoted[end + 1..])
         } else {
             let end = after.find(',').unwrap_or(after.len());
@@ -142,9 +150,10 @@ pub fn parse_signature_header(value: &str) -> Result<ParsedSignature, SignatureE
                 )
             }
             "expires" => {
-                expires = Some(val.parse().map_err(|_| {
-                    SignatureError::Malformed("expires is not a number".into())
-                })?)
+                expires = Some(
+                    val.parse()
+                        .map_err(|_| SignatureError::Malformed("expires is not a number".into()))?,
+                )
             }
             _ => {}
         }
@@ -205,12 +214,16 @@ pub fn check_request(
         if !covers("digest") {
             return Err(SignatureError::MissingHeader("digest".into()));
         }
-        let header = (req.header)("digest").ok_or(SignatureError::MissingHeader("digest".into()))?;
+        let header =
+            (req.header)("digest").ok_or(SignatureError::MissingHeader("digest".into()))?;
         if !digest_matches(&header, body) {
             return Err(SignatureError::DigestMismatch);
         }
     }
-    let now_secs = window.now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now_secs = window
+        .now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let signed_at = if covers("date") {
         let date = (req.header)("date").ok_or(SignatureError::MissingHeader("date".into()))?;
         httpdate::parse_http_date(&date)
@@ -218,7 +231,8 @@ pub fn check_request(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     } else {
-        sig.created.ok_or(SignatureError::MissingHeader("(created)".into()))?
+        sig.created
+            .ok_or(SignatureError::MissingHeader("(created)".into()))?
     };
     if signed_at + window.max_age.as_secs() < now_secs {
         return Err(SignatureError::Expired(format!(
@@ -250,7 +264,9 @@ pub fn check_request(
                 .expires
                 .ok_or(SignatureError::MissingHeader("(expires)".into()))?
                 .to_string(),
-            other => (req.header)(other).ok_or_else(|| SignatureError::MissingHeader(other.into()))?,
+            other => {
+                (req.header)(other).ok_or_else(|| SignatureError::MissingHeader(other.into()))?
+            }
         };
         lines.push(format!("{name}: {value}"));
     }
@@ -258,10 +274,18 @@ pub fn check_request(
 }
 
 /// Verifies the signature over `signing_string` with `key`.
-pub fn verify(sig: &ParsedSignature, signing_string: &str, key: &ParsedPublicKey) -> Result<(), SignatureError> {
+pub fn verify(
+    sig: &ParsedSignature,
+    signing_string: &str,
+    key: &ParsedPublicKey,
+) -> Result<(), SignatureError> {
     match sig.algorithm.as_deref() {
         None | Some("rsa-sha256") | Some("hs2019") => {}
-        Some(other) => return Err(SignatureError::Malformed(format!("unsupported algorithm {other}"))),
+        Some(other) => {
+            return Err(SignatureError::Malformed(format!(
+                "unsupported algorithm {other}"
+            )))
+        }
     }
     if rsa_verify(key, signing_string.as_bytes(), &sig.signature) {
         Ok(())
@@ -305,7 +329,15 @@ mod tests {
         let pair = generate_rsa_keypair().unwrap();
         let cache = KeyCache::default();
         let url = url::Url::parse("https://b.example/inbox?x=1").unwrap();
-        let h = sign("POST", &url, Some(body), "https://a.example/actor#main-key", &cache.private(&pair.private_pem).unwrap(), now).unwrap();
+        let h = sign(
+            "POST",
+            &url,
+            Some(body),
+            "https://a.example/actor#main-key",
+            &cache.private(&pair.private_pem).unwrap(),
+            now,
+        )
+        .unwrap();
         let mut map = HashMap::new();
         map.insert("host".to_string(), h.host);
         map.insert("date".to_string(), h.date);
@@ -314,12 +346,21 @@ mod tests {
         (map, cache, pair.public_pem)
     }
 
-    fn check(map: &HashMap<String, String>, body: &[u8], now: SystemTime) -> Result<String, SignatureError> {
+    fn check(
+        map: &HashMap<String, String>,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<String, SignatureError> {
         let sig = parse_signature_header(&map["signature"])?;
         let lookup = |name: &str| map.get(name).cloned();
         check_request(
             &sig,
-            &RequestParts { method: "POST", path_and_query: "/inbox?x=1", header: &lookup, body: Some(body) },
+            &RequestParts {
+                method: "POST",
+                path_and_query: "/inbox?x=1",
+                header: &lookup,
+                body: Some(body),
+            },
             window(now),
         )
     }
@@ -338,18 +379,27 @@ mod tests {
     fn another_body_is_a_digest_mismatch() {
         let now = SystemTime::now();
         let (map, _, _) = signed_post(now, b"{}");
-        assert_eq!(check(&map, b"{\"a\":1}", now), Err(SignatureError::DigestMismatch));
+        assert_eq!(
+            check(&map, b"{\"a\":1}", now),
+            Err(SignatureError::DigestMismatch)
+        );
     }
 
     #[test]
     fn two_hour_old_date_is_rejected_and_future_skew_tolerated() {
         let now = SystemTime::now();
         let (map, _, _) = signed_post(now - Duration::from_secs(7200), b"{}");
-        assert!(matches!(check(&map, b"{}", now), Err(SignatureError::Expired(_))));
+        assert!(matches!(
+            check(&map, b"{}", now),
+            Err(SignatureError::Expired(_))
+        ));
         let (map, _, _) = signed_post(now + Duration::from_secs(120), b"{}");
         assert!(check(&map, b"{}", now).is_ok());
         let (map, _, _) = signed_post(now + Duration::from_secs(900), b"{}");
-        assert!(matches!(check(&map, b"{}", now), Err(SignatureError::Expired(_))));
+        assert!(matches!(
+            check(&map, b"{}", now),
+            Err(SignatureError::Expired(_))
+        ));
     }
 
     #[test]
@@ -359,7 +409,10 @@ mod tests {
         map.insert("host".into(), "evil.example".into());
         let signing_string = check(&map, b"{}", now).unwrap();
         let sig = parse_signature_header(&map["signature"]).unwrap();
-        assert_eq!(verify(&sig, &signing_string, &cache.public(&public).unwrap()), Err(SignatureError::Invalid));
+        assert_eq!(
+            verify(&sig, &signing_string, &cache.public(&public).unwrap()),
+            Err(SignatureError::Invalid)
+        );
     }
 
     #[test]
@@ -367,7 +420,10 @@ mod tests {
         let h = r#"keyId="https://mastodon.example/users/alice#main-key",algorithm="rsa-sha256",headers="(request-target) host date digest content-type",signature="AAAA""#;
         let sig = parse_signature_header(h).unwrap();
         assert_eq!(sig.key_id, "https://mastodon.example/users/alice#main-key");
-        assert_eq!(sig.headers, vec!["(request-target)", "host", "date", "digest", "content-type"]);
+        assert_eq!(
+            sig.headers,
+            vec!["(request-target)", "host", "date", "digest", "content-type"]
+        );
         assert_eq!(sig.signature, vec![0, 0, 0]);
     }
 
@@ -382,7 +438,16 @@ mod tests {
             expires: None,
         };
         let lookup = |_: &str| Some("x".to_string());
-        let r = check_request(&sig, &RequestParts { method: "POST", path_and_query: "/", header: &lookup, body: Some(b"{}") }, window(SystemTime::now()));
+        let r = check_request(
+            &sig,
+            &RequestParts {
+                method: "POST",
+                path_and_query: "/",
+                header: &lookup,
+                body: Some(b"{}"),
+            },
+            window(SystemTime::now()),
+        );
         assert_eq!(r, Err(SignatureError::MissingHeader("digest".into())));
         assert!(parse_signature_header("garbage").is_err());
     }

@@ -23,8 +23,11 @@ pub struct PemKeypair {
 
 /// Generates an RSA-2048 key pair.
 pub fn generate_rsa_keypair() -> Result<PemKeypair, SignatureError> {
-    let key = KeyPair::generate(KeySize::Rsa2048).map_err(|e| SignatureError::Key(e.to_string()))?;
-    let private: Pkcs8V1Der = key.as_der().map_err(|e| SignatureError::Key(e.to_string()))?;
+    let key =
+        KeyPair::generate(KeySize::Rsa2048).map_err(|e| SignatureError::Key(e.to_string()))?;
+    let private: Pkcs8V1Der = key
+        .as_der()
+        .map_err(|e| SignatureError::Key(e.to_string()))?;
     let public: PublicKeyX509Der = key
         .public_key()
         .as_der()
@@ -128,6 +131,9 @@ mod tests {
     #[test]
     fn garbage_pem_is_an_error() {
         assert!(parse_public_pem("not a key").is_err());
-        assert!(parse_private_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----").is_err());
+        assert!(
+            parse_private_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----")
+                .is_err()
+        );
     }
 }

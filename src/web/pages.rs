@@ -40,7 +40,10 @@ pub fn layout(title: &str, body: &str) -> HttpResponse {
 pub async fn profile(data: &Data, row: &ActorRow) -> Result<HttpResponse, Error> {
     let urls = Urls::new(&data.config);
     let id = row.id;
-    let followers = data.db.run(move |conn| db::follows::follower_count(conn, id)).await?;
+    let followers = data
+        .db
+        .run(move |conn| db::follows::follower_count(conn, id))
+        .await?;
     let handle = format!("@{}@{}", row.username, data.config.instance.domain);
     let name = row.name.clone().unwrap_or_else(|| row.username.clone());
     let body = format!(

@@ -10,7 +10,10 @@ use diesel::prelude::*;
 use std::time::{Duration, SystemTime};
 use tocsin::{
     db::schema::{follows, outgoing_activities, received_activities},
-    signatures::{cavage, keys::{generate_rsa_keypair, KeyCache}},
+    signatures::{
+        cavage,
+        keys::{generate_rsa_keypair, KeyCache},
+    },
 };
 
 /// Rows in the tables an accepted Follow writes to.
@@ -42,8 +45,13 @@ async fn setup() -> Setup {
     prepared.config.server.max_body_bytes = 8 * 1024;
     let instance = TestInstance::start_prepared(prepared).await;
     let peer = FakePeer::start().await;
-    let alice = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &instance.base());
-    let follow = peer.rewrite(&fixture("mastodon/follow.json"), "mastodon.example", &instance.base());
+    let alice =
+        peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &instance.base());
+    let follow = peer.rewrite(
+        &fixture("mastodon/follow.json"),
+        "mastodon.example",
+        &instance.base(),
+    );
     Setup {
         inbox: format!("{}/actors/alerts/inbox", instance.base()),
         alice_key: format!("{alice}#main-key"),
@@ -54,10 +62,25 @@ async fn setup() -> Setup {
 }
 
 /// POSTs `body` with a signature computed over `signed_body` by `key_pem`.
-async fn post_with(url: &str, signed_body: &str, body: &str, key_id: &str, key_pem: &str, at: SystemTime) -> u16 {
+async fn post_with(
+    url: &str,
+    signed_body: &str,
+    body: &str,
+    key_id: &str,
+    key_pem: &str,
+    at: SystemTime,
+) -> u16 {
     let key = KeyCache::default().private(key_pem).unwrap();
     let parsed = url::Url::parse(url).unwrap();
-    let h = cavage::sign("POST", &parsed, Some(signed_body.as_bytes()), key_id, &key, at).unwrap();
+    let h = cavage::sign(
+        "POST",
+        &parsed,
+        Some(signed_body.as_bytes()),
+        key_id,
+        &key,
+        at,
+    )
+    .unwrap();
     client()
         .post(url)
         .header("Content-Type", "application/activity+json")
@@ -92,33 +115,99 @@ async fn hostile_requests_get_4xx_and_store_nothing() {
 
     // Signed by a key that is not the actor's.
     let stranger = generate_rsa_keypair().unwrap();
-    assert_eq!(post_with(&s.inbox, &s.follow, &s.follow, &s.alice_key, &stranger.private_pem, now).await, 401, "foreign key");
+    assert_eq!(
+        post_with(
+            &s.inbox,
+            &s.follow,
+            &s.follow,
+            &s.alice_key,
+            &stranger.private_pem,
+            now
+        )
+        .await,
+        401,
+        "foreign key"
+    );
 
     // Signed by another actor's (valid) key.
-    let mallory = s.peer.rewrite(&fixture("mastodon/actor.json"), "mastodon.example", &s.instance.base())
+    let mallory = s
+        .peer
+        .rewrite(
+            &fixture("mastodon/actor.json"),
+            "mastodon.example",
+            &s.instance.base(),
+        )
         .replace("/users/alice", "/users/mallory")
         .replace("\"alice\"", "\"mallory\"");
     s.peer.serve("/users/mallory", mallory);
     let mallory_key = format!("{}/users/mallory#main-key", s.peer.base);
-    assert_eq!(post_with(&s.inbox, &s.follow, &s.follow, &mallory_key, &fixture_key, now).await, 401, "another actor's key");
+    assert_eq!(
+        post_with(
+            &s.inbox,
+            &s.follow,
+            &s.follow,
+            &mallory_key,
+            &fixture_key,
+            now
+        )
+        .await,
+        401,
+        "another actor's key"
+    );
 
     // A Date two hours old.
     let old = now - Duration::from_secs(2 * 3600);
-    assert_eq!(post_with(&s.inbox, &s.follow, &s.follow, &s.alice_key, &fixture_key, old).await, 401, "stale Date");
+    assert_eq!(
+        post_with(
+            &s.inbox,
+            &s.follow,
+            &s.follow,
+            &s.alice_key,
+            &fixture_key,
+            old
+        )
+        .await,
+        401,
+        "stale Date"
+    );
 
     // Digest of another body.
     let tampered = s.follow.replace("Follow", "Follow ");
-    assert_eq!(post_with(&s.inbox, &s.follow, &tampered, &s.alice_key, &fixture_key, now).await, 401, "digest mismatch");
+    assert_eq!(
+        post_with(
+            &s.inbox,
+            &s.follow,
+            &tampered,
+            &s.alice_key,
+            &fixture_key,
+            now
+        )
+        .await,
+        401,
+        "digest mismatch"
+    );
 
     // Malformed JSON, correctly signed.
     let broken = "{\"type\": \"Follow\", ";
-    assert_eq!(post_with(&s.inbox, broken, broken, &s.alice_key, &fixture_key, now).await, 400, "malformed JSON");
+    assert_eq!(
+        post_with(&s.inbox, broken, broken, &s.alice_key, &fixture_key, now).await,
+        400,
+        "malformed JSON"
+    );
 
     // Oversized body.
     let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(20 * 1024));
-    assert_eq!(post_with(&s.inbox, &huge, &huge, &s.alice_key, &fixture_key, now).await, 413, "oversized body");
+    assert_eq!(
+        post_with(&s.inbox, &huge, &huge, &s.alice_key, &fixture_key, now).await,
+        413,
+        "oversized body"
+    );
 
-    assert_eq!(stored(&s.instance).await, (0, 0, 0), "nothing stored or queued");
+    assert_eq!(
+        stored(&s.instance).await,
+        (0, 0, 0),
+        "nothing stored or queued"
+    );
 
     // The same Follow, properly signed, is accepted once; a replay changes nothing.
     let (status, _) = s.peer.post_signed(&s.inbox, &s.follow, &s.alice_key).await;
@@ -126,7 +215,11 @@ async fn hostile_requests_get_4xx_and_store_nothing() {
     assert_eq!(stored(&s.instance).await, (1, 1, 1));
     let (status, _) = s.peer.post_signed(&s.inbox, &s.follow, &s.alice_key).await;
     assert_eq!(status, 202, "replay is acknowledged");
-    assert_eq!(stored(&s.instance).await, (1, 1, 1), "replay changes nothing");
+    assert_eq!(
+        stored(&s.instance).await,
+        (1, 1, 1),
+        "replay changes nothing"
+    );
 
     s.instance.stop().await;
     s.peer.stop().await;

@@ -28,7 +28,12 @@ async fn all_deliveries(i: &TestInstance) -> Vec<DeliveryRow> {
     i.server
         .state
         .db
-        .run(|c| Ok(deliveries::table.order(deliveries::id).select(DeliveryRow::as_select()).load(c)?))
+        .run(|c| {
+            Ok(deliveries::table
+                .order(deliveries::id)
+                .select(DeliveryRow::as_select())
+                .load(c)?)
+        })
         .await
         .unwrap()
 }
@@ -37,21 +42,42 @@ async fn all_deliveries(i: &TestInstance) -> Vec<DeliveryRow> {
 async fn send_follow(i: &TestInstance, peer: &FakePeer, behaviour: InboxBehaviour) {
     peer.set_behaviour(behaviour);
     let us = local_actor(&i.server.data, "alerts").await.unwrap();
-    follow_remote(&i.server.data, &us, &format!("@alice@{}", peer.domain)).await.unwrap();
+    follow_remote(&i.server.data, &us, &format!("@alice@{}", peer.domain))
+        .await
+        .unwrap();
 }
 
 async fn retries_then_succeeds(backend: Backend) {
     let (i, peer, _) = start(backend).await;
-    send_follow(&i, &peer, InboxBehaviour { statuses: vec![503, 500, 202], retry_after: None }).await;
+    send_follow(
+        &i,
+        &peer,
+        InboxBehaviour {
+            statuses: vec![503, 500, 202],
+            retry_after: None,
+        },
+    )
+    .await;
     let done = eventually(Duration::from_secs(20), || async {
-        all_deliveries(&i).await.first().is_some_and(|d| d.state == "done")
+        all_deliveries(&i)
+            .await
+            .first()
+            .is_some_and(|d| d.state == "done")
     })
     .await;
-    assert!(done, "delivery never succeeded: {:?}", all_deliveries(&i).await);
+    assert!(
+        done,
+        "delivery never succeeded: {:?}",
+        all_deliveries(&i).await
+    );
     let d = &all_deliveries(&i).await[0];
     assert_eq!(d.attempts, 3);
     assert_eq!(d.last_status, Some(202));
-    let follows = peer.received().iter().filter(|r| r.body["type"] == "Follow").count();
+    let follows = peer
+        .received()
+        .iter()
+        .filter(|r| r.body["type"] == "Follow")
+        .count();
     assert_eq!(follows, 3, "one POST per attempt");
     i.stop().await;
     peer.stop().await;
@@ -74,21 +100,42 @@ async fn failing_receiver_is_retried_until_it_accepts_postgres() {
 async fn gone_inbox_removes_the_follower() {
     let (i, peer, alice) = start(Backend::Sqlite).await;
     // Alice follows us first.
-    let follow = peer.rewrite(&crate::common::peer::fixture("mastodon/follow.json"), "mastodon.example", &i.base());
-    let (status, _) = peer.post_signed(&format!("{}/inbox", i.base()), &follow, &format!("{alice}#main-key")).await;
+    let follow = peer.rewrite(
+        &crate::common::peer::fixture("mastodon/follow.json"),
+        "mastodon.example",
+        &i.base(),
+    );
+    let (status, _) = peer
+        .post_signed(
+            &format!("{}/inbox", i.base()),
+            &follow,
+            &format!("{alice}#main-key"),
+        )
+        .await;
     assert_eq!(status, 202);
     let us = local_actor(&i.server.data, "alerts").await.unwrap();
     let us_id = us.id;
-    let followers = |db: tocsin::db::Db| async move { db.run(move |c| db::follows::follower_count(c, us_id)).await.unwrap() };
+    let followers = |db: tocsin::db::Db| async move {
+        db.run(move |c| db::follows::follower_count(c, us_id))
+            .await
+            .unwrap()
+    };
     assert_eq!(followers(i.server.state.db.clone()).await, 1);
     // Her server now answers 410 to everything, the Accept included.
-    peer.set_behaviour(InboxBehaviour { statuses: vec![410], retry_after: None });
+    peer.set_behaviour(InboxBehaviour {
+        statuses: vec![410],
+        retry_after: None,
+    });
     let gone = eventually(Duration::from_secs(10), || async {
         all_deliveries(&i).await.iter().any(|d| d.state == "gone")
     })
     .await;
     assert!(gone, "{:?}", all_deliveries(&i).await);
-    assert_eq!(followers(i.server.state.db.clone()).await, 0, "follower removed after 410");
+    assert_eq!(
+        followers(i.server.state.db.clone()).await,
+        0,
+        "follower removed after 410"
+    );
     i.stop().await;
     peer.stop().await;
 }
@@ -96,9 +143,20 @@ async fn gone_inbox_removes_the_follower() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_requests_waits_for_retry_after() {
     let (i, peer, _) = start(Backend::Sqlite).await;
-    send_follow(&i, &peer, InboxBehaviour { statuses: vec![429], retry_after: Some("30".into()) }).await;
+    send_follow(
+        &i,
+        &peer,
+        InboxBehaviour {
+            statuses: vec![429],
+            retry_after: Some("30".into()),
+        },
+    )
+    .await;
     let attempted = eventually(Duration::from_secs(10), || async {
-        all_deliveries(&i).await.first().is_some_and(|d| d.attempts == 1)
+        all_deliveries(&i)
+            .await
+            .first()
+            .is_some_and(|d| d.attempts == 1)
     })
     .await;
     assert!(attempted);
@@ -111,7 +169,13 @@ async fn too_many_requests_waits_for_retry_after() {
         d.next_attempt_at - d.updated_at
     );
     // The 429 does not count against the host's health.
-    let down = i.server.state.db.run(db::deliveries::hosts_down).await.unwrap();
+    let down = i
+        .server
+        .state
+        .db
+        .run(db::deliveries::hosts_down)
+        .await
+        .unwrap();
     assert!(down.is_empty());
     i.stop().await;
     peer.stop().await;
@@ -120,16 +184,31 @@ async fn too_many_requests_waits_for_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_receiver_times_out_and_is_retried() {
     let (i, peer, _) = start(Backend::Sqlite).await;
-    send_follow(&i, &peer, InboxBehaviour { statuses: vec![0], retry_after: None }).await;
+    send_follow(
+        &i,
+        &peer,
+        InboxBehaviour {
+            statuses: vec![0],
+            retry_after: None,
+        },
+    )
+    .await;
     let attempted = eventually(Duration::from_secs(15), || async {
-        all_deliveries(&i).await.first().is_some_and(|d| d.attempts >= 1)
+        all_deliveries(&i)
+            .await
+            .first()
+            .is_some_and(|d| d.attempts >= 1)
     })
     .await;
     assert!(attempted);
     let d = &all_deliveries(&i).await[0];
     assert_eq!(d.state, "pending", "a timeout is retried");
     assert_eq!(d.last_status, None);
-    assert!(d.last_error.as_deref().unwrap_or("").contains("failed"), "{:?}", d.last_error);
+    assert!(
+        d.last_error.as_deref().unwrap_or("").contains("failed"),
+        "{:?}",
+        d.last_error
+    );
     i.stop().await;
     peer.stop().await;
 }
@@ -137,9 +216,20 @@ async fn silent_receiver_times_out_and_is_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_client_error_is_recorded_and_not_retried() {
     let (i, peer, _) = start(Backend::Sqlite).await;
-    send_follow(&i, &peer, InboxBehaviour { statuses: vec![403], retry_after: None }).await;
+    send_follow(
+        &i,
+        &peer,
+        InboxBehaviour {
+            statuses: vec![403],
+            retry_after: None,
+        },
+    )
+    .await;
     let failed = eventually(Duration::from_secs(10), || async {
-        all_deliveries(&i).await.first().is_some_and(|d| d.state == "failed")
+        all_deliveries(&i)
+            .await
+            .first()
+            .is_some_and(|d| d.state == "failed")
     })
     .await;
     assert!(failed);

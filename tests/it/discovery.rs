@@ -7,7 +7,12 @@ use crate::common::{client, Backend, TestInstance};
 use serde_json::Value;
 
 async fn get(url: &str, accept: &str) -> reqwest::Response {
-    client().get(url).header("Accept", accept).send().await.unwrap()
+    client()
+        .get(url)
+        .header("Accept", accept)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,12 +55,19 @@ async fn actor_document_has_every_field_mastodon_reads() {
     // The same URL gives a browser HTML.
     let resp = get(&id, "text/html,application/xhtml+xml").await;
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = resp.text().await.unwrap();
     assert!(html.contains(&format!("@alerts@{}", i.domain)));
 
     // The instance actor signs fetches.
-    let inst: Value = get(&format!("{base}/actor"), "application/activity+json").await.json().await.unwrap();
+    let inst: Value = get(&format!("{base}/actor"), "application/activity+json")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(inst["type"], "Application");
     assert_eq!(inst["id"], format!("{base}/actor"));
     assert_eq!(inst["publicKey"]["owner"], format!("{base}/actor"));
@@ -73,33 +85,56 @@ async fn webfinger_answers_like_mastodon_and_ignores_case() {
         format!("{base}/actors/alerts"),
     ] {
         let resp = client()
-            .get(url::Url::parse_with_params(&format!("{base}/.well-known/webfinger"), &[("resource", resource.as_str())]).unwrap())
+            .get(
+                url::Url::parse_with_params(
+                    &format!("{base}/.well-known/webfinger"),
+                    &[("resource", resource.as_str())],
+                )
+                .unwrap(),
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(resp.status(), 200, "{resource}");
-        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/jrd+json"));
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/jrd+json"));
         let w: Value = resp.json().await.unwrap();
         assert_eq!(w["subject"], format!("acct:alerts@{}", i.domain));
         let links = w["links"].as_array().unwrap();
-        let own = links.iter().find(|l| l["rel"] == "self").expect("self link");
+        let own = links
+            .iter()
+            .find(|l| l["rel"] == "self")
+            .expect("self link");
         assert_eq!(own["type"], "application/activity+json");
         assert_eq!(own["href"], format!("{base}/actors/alerts"));
-        assert!(links.iter().any(|l| l["rel"] == "http://webfinger.net/rel/profile-page"));
+        assert!(links
+            .iter()
+            .any(|l| l["rel"] == "http://webfinger.net/rel/profile-page"));
     }
     let missing = client()
-        .get(format!("{base}/.well-known/webfinger?resource=acct:nobody@{}", i.domain))
+        .get(format!(
+            "{base}/.well-known/webfinger?resource=acct:nobody@{}",
+            i.domain
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
     let other_host = client()
-        .get(format!("{base}/.well-known/webfinger?resource=acct:alerts@elsewhere.example"))
+        .get(format!(
+            "{base}/.well-known/webfinger?resource=acct:alerts@elsewhere.example"
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(other_host.status(), 404);
-    let no_resource = client().get(format!("{base}/.well-known/webfinger")).send().await.unwrap();
+    let no_resource = client()
+        .get(format!("{base}/.well-known/webfinger"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_resource.status(), 400);
     i.stop().await;
 }
@@ -108,11 +143,36 @@ async fn webfinger_answers_like_mastodon_and_ignores_case() {
 async fn nodeinfo_and_host_meta_are_served() {
     let i = TestInstance::start(Backend::Sqlite).await;
     let base = i.base();
-    let links: Value = client().get(format!("{base}/.well-known/nodeinfo")).send().await.unwrap().json().await.unwrap();
-    let hrefs: Vec<&str> = links["links"].as_array().unwrap().iter().map(|l| l["href"].as_str().unwrap()).collect();
-    assert_eq!(hrefs, vec![format!("{base}/nodeinfo/2.0"), format!("{base}/nodeinfo/2.1")]);
+    let links: Value = client()
+        .get(format!("{base}/.well-known/nodeinfo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hrefs: Vec<&str> = links["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["href"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hrefs,
+        vec![
+            format!("{base}/nodeinfo/2.0"),
+            format!("{base}/nodeinfo/2.1")
+        ]
+    );
     for version in ["2.0", "2.1"] {
-        let n: Value = client().get(format!("{base}/nodeinfo/{version}")).send().await.unwrap().json().await.unwrap();
+        let n: Value = client()
+            .get(format!("{base}/nodeinfo/{version}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(n["version"], version);
         assert_eq!(n["software"]["name"], "tocsin");
         assert_eq!(n["software"]["version"], env!("CARGO_PKG_VERSION"));
@@ -121,9 +181,22 @@ async fn nodeinfo_and_host_meta_are_served() {
         assert_eq!(n["openRegistrations"], false);
         assert!(n["services"]["inbound"].is_array());
     }
-    let missing = client().get(format!("{base}/nodeinfo/9.9")).send().await.unwrap();
+    let missing = client()
+        .get(format!("{base}/nodeinfo/9.9"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
-    let xrd = client().get(format!("{base}/.well-known/host-meta")).send().await.unwrap().text().await.unwrap();
-    assert!(xrd.contains(&format!("template=\"{base}/.well-known/webfinger?resource={{uri}}\"")));
+    let xrd = client()
+        .get(format!("{base}/.well-known/host-meta"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(xrd.contains(&format!(
+        "template=\"{base}/.well-known/webfinger?resource={{uri}}\""
+    )));
     i.stop().await;
 }

@@ -28,29 +28,48 @@ fn actors_from_every_software_parse() {
         ("wordpress/actor.json", ""),
         ("lemmy/actor.json", "Person"),
     ] {
-        let actor: ActorJson = serde_json::from_str(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let actor: ActorJson =
+            serde_json::from_str(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         if !kind.is_empty() {
             assert_eq!(actor.kind, kind, "{file}");
         }
-        assert!(actor.public_key.public_key_pem.contains("PUBLIC KEY"), "{file}");
-        assert!(actor.public_key.id.starts_with(actor.id.as_str()), "{file}: key id");
+        assert!(
+            actor.public_key.public_key_pem.contains("PUBLIC KEY"),
+            "{file}"
+        );
+        assert!(
+            actor.public_key.id.starts_with(actor.id.as_str()),
+            "{file}: key id"
+        );
         tocsin::signatures::keys::parse_public_pem(&actor.public_key.public_key_pem)
             .unwrap_or_else(|e| panic!("{file}: key does not parse: {e}"));
     }
     let masto: ActorJson = serde_json::from_str(&fixture("mastodon/actor.json")).unwrap();
-    assert!(masto.endpoints.unwrap().shared_inbox.is_some(), "Mastodon has a shared inbox");
+    assert!(
+        masto.endpoints.unwrap().shared_inbox.is_some(),
+        "Mastodon has a shared inbox"
+    );
 }
 
 #[test]
 fn follow_and_undo_from_mastodon_and_gotosocial_parse() {
     for dir in ["mastodon", "gotosocial"] {
         let follow: Follow = serde_json::from_str(&fixture(&format!("{dir}/follow.json"))).unwrap();
-        assert_eq!(follow.object.inner().as_str(), "https://tocsin.example/actors/alerts", "{dir}");
-        let undo: UndoFollow = serde_json::from_str(&fixture(&format!("{dir}/undo_follow.json"))).unwrap();
+        assert_eq!(
+            follow.object.inner().as_str(),
+            "https://tocsin.example/actors/alerts",
+            "{dir}"
+        );
+        let undo: UndoFollow =
+            serde_json::from_str(&fixture(&format!("{dir}/undo_follow.json"))).unwrap();
         assert_eq!(undo.actor.inner(), follow.actor.inner(), "{dir}");
     }
     let accept: Accept = serde_json::from_str(&fixture("mastodon/accept_follow.json")).unwrap();
-    assert!(accept.actor.inner().as_str().starts_with("https://mastodon.example/"));
+    assert!(accept
+        .actor
+        .inner()
+        .as_str()
+        .starts_with("https://mastodon.example/"));
 }
 
 /// A Follow from `dir`'s fixture actor is accepted: the follower is stored
@@ -73,23 +92,49 @@ async fn follow_then_undo(dir: &str, host: &str, user_path: &str) {
     })
     .await;
     assert!(accept_arrived, "no Accept reached the follower");
-    let accept = peer.received().into_iter().find(|r| r.body["type"] == "Accept").unwrap();
-    assert!(accept.signature_ok, "Accept signature verifies with our published key");
-    assert_eq!(accept.key_id, Some(format!("{}/actors/alerts#main-key", i.base())));
-    assert_eq!(accept.path, format!("{user_path}/inbox"), "sent to the follower's own inbox");
+    let accept = peer
+        .received()
+        .into_iter()
+        .find(|r| r.body["type"] == "Accept")
+        .unwrap();
+    assert!(
+        accept.signature_ok,
+        "Accept signature verifies with our published key"
+    );
+    assert_eq!(
+        accept.key_id,
+        Some(format!("{}/actors/alerts#main-key", i.base()))
+    );
+    assert_eq!(
+        accept.path,
+        format!("{user_path}/inbox"),
+        "sent to the follower's own inbox"
+    );
     assert_eq!(accept.body["actor"], format!("{}/actors/alerts", i.base()));
     assert_eq!(accept.body["object"]["id"], follow_json["id"]);
     assert_eq!(accept.body["object"]["actor"], actor_id.as_str());
 
     let us = local_actor(&i.server.data, "alerts").await.unwrap();
     let us_id = us.id;
-    let count = |db: tocsin::db::Db| async move { db.run(move |c| db::follows::follower_count(c, us_id)).await.unwrap() };
+    let count = |db: tocsin::db::Db| async move {
+        db.run(move |c| db::follows::follower_count(c, us_id))
+            .await
+            .unwrap()
+    };
     assert_eq!(count(i.server.state.db.clone()).await, 1);
 
-    let undo = peer.rewrite(&fixture(&format!("{dir}/undo_follow.json")), host, &i.base());
+    let undo = peer.rewrite(
+        &fixture(&format!("{dir}/undo_follow.json")),
+        host,
+        &i.base(),
+    );
     let (status, body) = peer.post_signed(&inbox, &undo, &key_id).await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(count(i.server.state.db.clone()).await, 0, "Undo removed the follower");
+    assert_eq!(
+        count(i.server.state.db.clone()).await,
+        0,
+        "Undo removed the follower"
+    );
     i.stop().await;
     peer.stop().await;
 }
@@ -110,9 +155,20 @@ async fn mastodon_accept_and_reject_of_our_follow_are_recorded() {
     let peer = FakePeer::start().await;
     let alice = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &i.base());
     let us = local_actor(&i.server.data, "alerts").await.unwrap();
-    follow_remote(&i.server.data, &us, &format!("@alice@{}", peer.domain)).await.unwrap();
-    assert!(eventually(Duration::from_secs(10), || async { peer.received().iter().any(|r| r.body["type"] == "Follow") }).await);
-    let follow = peer.received().into_iter().find(|r| r.body["type"] == "Follow").unwrap();
+    follow_remote(&i.server.data, &us, &format!("@alice@{}", peer.domain))
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            peer.received().iter().any(|r| r.body["type"] == "Follow")
+        })
+        .await
+    );
+    let follow = peer
+        .received()
+        .into_iter()
+        .find(|r| r.body["type"] == "Follow")
+        .unwrap();
     assert!(follow.signature_ok);
     assert_eq!(follow.body["object"], alice.as_str());
     let follow_id = follow.body["id"].as_str().unwrap().to_string();
@@ -125,21 +181,56 @@ async fn mastodon_accept_and_reject_of_our_follow_are_recorded() {
         .await
         .unwrap()
     };
-    assert_eq!(state(i.server.state.db.clone(), alice.clone(), us.id).await.as_deref(), Some("pending"));
+    assert_eq!(
+        state(i.server.state.db.clone(), alice.clone(), us.id)
+            .await
+            .as_deref(),
+        Some("pending")
+    );
 
     let accept = peer
-        .rewrite(&fixture("mastodon/accept_follow.json"), "mastodon.example", &i.base())
+        .rewrite(
+            &fixture("mastodon/accept_follow.json"),
+            "mastodon.example",
+            &i.base(),
+        )
         .replace(&format!("{}/activities/follow/1", i.base()), &follow_id);
-    let (status, body) = peer.post_signed(&format!("{}/inbox", i.base()), &accept, &format!("{alice}#main-key")).await;
+    let (status, body) = peer
+        .post_signed(
+            &format!("{}/inbox", i.base()),
+            &accept,
+            &format!("{alice}#main-key"),
+        )
+        .await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(state(i.server.state.db.clone(), alice.clone(), us.id).await.as_deref(), Some("accepted"));
+    assert_eq!(
+        state(i.server.state.db.clone(), alice.clone(), us.id)
+            .await
+            .as_deref(),
+        Some("accepted")
+    );
 
     let reject = peer
-        .rewrite(&fixture("mastodon/reject_follow.json"), "mastodon.example", &i.base())
+        .rewrite(
+            &fixture("mastodon/reject_follow.json"),
+            "mastodon.example",
+            &i.base(),
+        )
         .replace(&format!("{}/activities/follow/1", i.base()), &follow_id);
-    let (status, body) = peer.post_signed(&format!("{}/inbox", i.base()), &reject, &format!("{alice}#main-key")).await;
+    let (status, body) = peer
+        .post_signed(
+            &format!("{}/inbox", i.base()),
+            &reject,
+            &format!("{alice}#main-key"),
+        )
+        .await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(state(i.server.state.db.clone(), alice.clone(), us.id).await.as_deref(), Some("rejected"));
+    assert_eq!(
+        state(i.server.state.db.clone(), alice.clone(), us.id)
+            .await
+            .as_deref(),
+        Some("rejected")
+    );
     i.stop().await;
     peer.stop().await;
 }

@@ -15,7 +15,10 @@ async fn follow_state(on: &TestInstance, follower: &str, target: &str) -> Option
         .state
         .db
         .run(move |conn| {
-            let (Some(f), Some(t)) = (db::actors::by_ap_id(conn, &follower)?, db::actors::by_ap_id(conn, &target)?) else {
+            let (Some(f), Some(t)) = (
+                db::actors::by_ap_id(conn, &follower)?,
+                db::actors::by_ap_id(conn, &target)?,
+            ) else {
                 return Ok(None);
             };
             Ok(db::follows::find(conn, f.id, t.id)?.map(|r| r.state))
@@ -34,14 +37,20 @@ async fn a_follows_b(a: &TestInstance, b: &TestInstance) {
     let a_actor = us.ap_id.to_string();
     let b_actor = target.ap_id.to_string();
     assert_eq!(b_actor, format!("{}/actors/alerts", b.base()));
-    assert_eq!(follow_state(a, &a_actor, &b_actor).await.as_deref(), Some("pending"));
+    assert_eq!(
+        follow_state(a, &a_actor, &b_actor).await.as_deref(),
+        Some("pending")
+    );
 
     let accepted = eventually(Duration::from_secs(20), || async {
         follow_state(a, &a_actor, &b_actor).await.as_deref() == Some("accepted")
     })
     .await;
     assert!(accepted, "A never recorded B's Accept");
-    assert_eq!(follow_state(b, &a_actor, &b_actor).await.as_deref(), Some("accepted"));
+    assert_eq!(
+        follow_state(b, &a_actor, &b_actor).await.as_deref(),
+        Some("accepted")
+    );
 
     let followers: serde_json::Value = crate::common::client()
         .get(format!("{}/actors/alerts/followers", b.base()))
@@ -92,8 +101,21 @@ async fn three_instances(backend: Backend) {
     a_follows_b(&a, &b).await;
     a_follows_b(&c, &b).await;
     a_follows_b(&b, &c).await;
-    let b_id = b.server.state.db.run(|conn| Ok(db::actors::local_actors(conn)?)).await.unwrap()[0].id;
-    let count = b.server.state.db.run(move |conn| db::follows::follower_count(conn, b_id)).await.unwrap();
+    let b_id = b
+        .server
+        .state
+        .db
+        .run(db::actors::local_actors)
+        .await
+        .unwrap()[0]
+        .id;
+    let count = b
+        .server
+        .state
+        .db
+        .run(move |conn| db::follows::follower_count(conn, b_id))
+        .await
+        .unwrap();
     assert_eq!(count, 2, "B has A and C as followers");
     a.stop().await;
     b.stop().await;
@@ -119,7 +141,13 @@ async fn following_an_unknown_handle_is_a_clear_error() {
     let us = local_actor(&a.server.data, "alerts").await.unwrap();
     let err = follow_remote(&a.server.data, &us, &format!("@nobody@{}", a.domain)).await;
     assert!(err.is_err());
-    let err = follow_remote(&a.server.data, &us, "not a handle").await.unwrap_err();
-    assert!(err.to_string().contains("neither @user@host nor an actor URL"), "{err}");
+    let err = follow_remote(&a.server.data, &us, "not a handle")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("neither @user@host nor an actor URL"),
+        "{err}"
+    );
     a.stop().await;
 }

@@ -8,7 +8,9 @@ use crate::{
     federation::{objects::actor::DbActor, same_origin, Urls},
     state::{AppState, Data},
 };
-use activitypub_federation::{fetch::object_id::ObjectId, kinds::activity::AcceptType, traits::Activity};
+use activitypub_federation::{
+    fetch::object_id::ObjectId, kinds::activity::AcceptType, traits::Activity,
+};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -90,11 +92,18 @@ impl Activity for Accept {
     async fn verify(&self, data: &Data) -> Result<(), Error> {
         if let ObjectOrId::Object(follow) = &self.object {
             if !follow.actor.is_local(data) {
-                return Err(Error::BadRequest("Accept of a Follow we did not send".into()));
+                return Err(Error::BadRequest(
+                    "Accept of a Follow we did not send".into(),
+                ));
             }
         } else if let ObjectOrId::Id(id) = &self.object {
-            if !same_origin(id, &crate::federation::Urls::new(&data.config).shared_inbox()) {
-                return Err(Error::BadRequest("Accept of a Follow we did not send".into()));
+            if !same_origin(
+                id,
+                &crate::federation::Urls::new(&data.config).shared_inbox(),
+            ) {
+                return Err(Error::BadRequest(
+                    "Accept of a Follow we did not send".into(),
+                ));
             }
         }
         Ok(())

@@ -77,7 +77,9 @@ impl Activity for Follow {
         let target = self.object.dereference_local(data).await?;
         let (follower_id, target_id, follow_id) = (follower.id, target.id, self.id.to_string());
         data.db
-            .run(move |conn| follows::upsert(conn, follower_id, target_id, follows::ACCEPTED, &follow_id))
+            .run(move |conn| {
+                follows::upsert(conn, follower_id, target_id, follows::ACCEPTED, &follow_id)
+            })
             .await?;
         let accept = Accept::build(&Urls::new(&data.config), &target, self);
         delivery::send(data, &target, &accept, vec![follower.inbox().to_string()]).await?;
@@ -87,15 +89,23 @@ impl Activity for Follow {
 
 /// Looks `handle` up (`@user@host`, `user@host` or an actor URL), records a
 /// pending follow by our organisation actor and queues the Follow.
-pub async fn follow_remote(data: &Data, follower: &DbActor, handle: &str) -> Result<DbActor, Error> {
+pub async fn follow_remote(
+    data: &Data,
+    follower: &DbActor,
+    handle: &str,
+) -> Result<DbActor, Error> {
     let target = resolve_actor(data, handle).await?;
     if target.local {
-        return Err(Error::BadRequest(format!("{handle} is an actor of this instance")));
+        return Err(Error::BadRequest(format!(
+            "{handle} is an actor of this instance"
+        )));
     }
     let follow = Follow::build(&Urls::new(&data.config), follower, &target);
     let (follower_id, target_id, follow_id) = (follower.id, target.id, follow.id.to_string());
     data.db
-        .run(move |conn| follows::upsert(conn, follower_id, target_id, follows::PENDING, &follow_id))
+        .run(move |conn| {
+            follows::upsert(conn, follower_id, target_id, follows::PENDING, &follow_id)
+        })
         .await?;
     delivery::send(data, follower, &follow, vec![target.inbox().to_string()]).await?;
     Ok(target)

@@ -7,7 +7,9 @@ use crate::{
     federation::objects::actor::DbActor,
     state::{AppState, Data},
 };
-use activitypub_federation::{fetch::object_id::ObjectId, kinds::activity::RejectType, traits::Activity};
+use activitypub_federation::{
+    fetch::object_id::ObjectId, kinds::activity::RejectType, traits::Activity,
+};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -43,7 +45,9 @@ impl Activity for Reject {
     async fn verify(&self, data: &Data) -> Result<(), Error> {
         if let ObjectOrId::Object(follow) = &self.object {
             if !follow.actor.is_local(data) {
-                return Err(Error::BadRequest("Reject of a Follow we did not send".into()));
+                return Err(Error::BadRequest(
+                    "Reject of a Follow we did not send".into(),
+                ));
             }
         }
         Ok(())

@@ -7,7 +7,9 @@ use crate::{
     federation::objects::actor::DbActor,
     state::{AppState, Data},
 };
-use activitypub_federation::{fetch::object_id::ObjectId, kinds::activity::UndoType, traits::Activity};
+use activitypub_federation::{
+    fetch::object_id::ObjectId, kinds::activity::UndoType, traits::Activity,
+};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use url::Url;

@@ -2,7 +2,11 @@
 //! `Group`) joined to `actors` rows.
 
 use crate::{
-    db::{self, actors::{ActorRow, NewActor}, now_ms},
+    db::{
+        self,
+        actors::{ActorRow, NewActor},
+        now_ms,
+    },
     error::Error,
     federation::{same_origin, Urls, APPLICATION},
     state::{AppState, Data},
@@ -62,27 +66,55 @@ pub struct ActorJson {
     /// Personal inbox.
     pub inbox: Url,
     /// Outbox collection.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub outbox: Option<Url>,
     /// Followers collection.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub followers: Option<Url>,
     /// Following collection.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub following: Option<Url>,
     /// Pinned objects (Mastodon's `featured`).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub featured: Option<Url>,
     /// Shared inbox and friends.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub endpoints: Option<Endpoints>,
     /// The RSA key that signs this actor's requests.
     pub public_key: PublicKey,
     /// HTML profile page.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub url: Option<Url>,
     /// Avatar.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub icon: Option<Image>,
     /// Whether follows need approval (never, for us).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,7 +126,11 @@ pub struct ActorJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indexable: Option<bool>,
     /// When the actor was created.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub published: Option<DateTime<Utc>>,
 }
 
@@ -142,11 +178,15 @@ impl ActorJson {
                 public_key_pem: row.public_key_pem.clone(),
             },
             url: Some(urls.profile_page(&row.username)),
-            icon: row.icon.as_ref().and_then(|i| Url::parse(i).ok()).map(|url| Image {
-                kind: "Image".into(),
-                url,
-                media_type: None,
-            }),
+            icon: row
+                .icon
+                .as_ref()
+                .and_then(|i| Url::parse(i).ok())
+                .map(|url| Image {
+                    kind: "Image".into(),
+                    url,
+                    media_type: None,
+                }),
             manually_approves_followers: Some(false),
             discoverable: Some(!is_instance),
             indexable: Some(!is_instance),
@@ -207,7 +247,11 @@ impl Object for DbActor {
         ActorJson::from_local(&self, &Urls::new(&data.config))
     }
 
-    async fn verify(json: &ActorJson, expected_domain: &Url, _data: &Data) -> Result<(), Self::Error> {
+    async fn verify(
+        json: &ActorJson,
+        expected_domain: &Url,
+        _data: &Data,
+    ) -> Result<(), Self::Error> {
         if !same_origin(&json.id, expected_domain) {
             return Err(Error::BadRequest(format!(
                 "actor {} was served from another host ({expected_domain})",
@@ -221,10 +265,16 @@ impl Object for DbActor {
             )));
         }
         if !same_origin(&json.inbox, &json.id) {
-            return Err(Error::BadRequest(format!("inbox of {} is on another host", json.id)));
+            return Err(Error::BadRequest(format!(
+                "inbox of {} is on another host",
+                json.id
+            )));
         }
         if !ACTOR_TYPES.contains(&json.kind.as_str()) {
-            return Err(Error::BadRequest(format!("unsupported actor type {}", json.kind)));
+            return Err(Error::BadRequest(format!(
+                "unsupported actor type {}",
+                json.kind
+            )));
         }
         Ok(())
     }
@@ -255,7 +305,11 @@ impl Object for DbActor {
             last_refreshed_at: now,
             created_at: now,
         };
-        DbActor::new(data.db.run(move |conn| db::actors::upsert(conn, &actor)).await?)
+        DbActor::new(
+            data.db
+                .run(move |conn| db::actors::upsert(conn, &actor))
+                .await?,
+        )
     }
 }
 
@@ -273,6 +327,9 @@ impl Actor for DbActor {
     }
 
     fn shared_inbox(&self) -> Option<Url> {
-        self.row.shared_inbox.as_ref().and_then(|s| Url::parse(s).ok())
+        self.row
+            .shared_inbox
+            .as_ref()
+            .and_then(|s| Url::parse(s).ok())
     }
 }

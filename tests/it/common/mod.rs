@@ -28,12 +28,19 @@ pub fn postgres_admin_url() -> String {
 /// (set by CI), in which case the test fails.
 pub fn postgres_available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let available = *AVAILABLE.get_or_init(|| PgConnection::establish(&postgres_admin_url()).is_ok());
+    let available =
+        *AVAILABLE.get_or_init(|| PgConnection::establish(&postgres_admin_url()).is_ok());
     if !available {
         if std::env::var("TOCSIN_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("PostgreSQL is required (TOCSIN_REQUIRE_POSTGRES=1) but {} is unreachable", postgres_admin_url());
+            panic!(
+                "PostgreSQL is required (TOCSIN_REQUIRE_POSTGRES=1) but {} is unreachable",
+                postgres_admin_url()
+            );
         }
-        eprintln!("SKIPPED: PostgreSQL unreachable at {}", postgres_admin_url());
+        eprintln!(
+            "SKIPPED: PostgreSQL unreachable at {}",
+            postgres_admin_url()
+        );
     }
     available
 }
@@ -53,7 +60,8 @@ pub fn create_postgres_database() -> (String, String) {
 /// Drops a database made by [`create_postgres_database`].
 pub fn drop_postgres_database(name: &str) {
     if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn);
     }
 }
 

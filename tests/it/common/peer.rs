@@ -36,7 +36,10 @@ pub struct InboxBehaviour {
 
 impl Default for InboxBehaviour {
     fn default() -> Self {
-        InboxBehaviour { statuses: vec![202], retry_after: None }
+        InboxBehaviour {
+            statuses: vec![202],
+            retry_after: None,
+        }
     }
 }
 
@@ -75,14 +78,23 @@ pub fn fixture(rel: &str) -> String {
 }
 
 async fn serve_document(req: HttpRequest, state: web::Data<PeerState>) -> HttpResponse {
-    let path = req.uri().path_and_query().map_or(req.path(), |p| p.as_str()).to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or(req.path(), |p| p.as_str())
+        .to_string();
     let docs = state.documents.lock().unwrap();
-    let key = docs.keys().find(|k| path == **k || path.starts_with(&format!("{k}?"))).cloned();
+    let key = docs
+        .keys()
+        .find(|k| path == **k || path.starts_with(&format!("{k}?")))
+        .cloned();
     match key.and_then(|k| docs.get(&k).cloned()) {
         Some(body) if path.starts_with("/.well-known/webfinger") => HttpResponse::Ok()
             .content_type("application/jrd+json")
             .body(body),
-        Some(body) => HttpResponse::Ok().content_type("application/activity+json").body(body),
+        Some(body) => HttpResponse::Ok()
+            .content_type("application/activity+json")
+            .body(body),
         None => HttpResponse::NotFound().finish(),
     }
 }
@@ -132,16 +144,49 @@ async fn inbox(req: HttpRequest, body: web::Bytes, state: web::Data<PeerState>) 
 /// a real server would.
 async fn verify(req: &HttpRequest, body: &[u8], sig: &cavage::ParsedSignature) -> bool {
     let headers = req.headers().clone();
-    let lookup = move |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let path = req.uri().path_and_query().map_or(req.path(), |p| p.as_str()).to_string();
-    let parts = cavage::RequestParts { method: "POST", path_and_query: &path, header: &lookup, body: Some(body) };
-    let window = cavage::Window { max_age: Duration::from_secs(3600), max_skew: Duration::from_secs(300), now: SystemTime::now() };
-    let Ok(signing_string) = cavage::check_request(sig, &parts, window) else { return false };
+    let lookup = move |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or(req.path(), |p| p.as_str())
+        .to_string();
+    let parts = cavage::RequestParts {
+        method: "POST",
+        path_and_query: &path,
+        header: &lookup,
+        body: Some(body),
+    };
+    let window = cavage::Window {
+        max_age: Duration::from_secs(3600),
+        max_skew: Duration::from_secs(300),
+        now: SystemTime::now(),
+    };
+    let Ok(signing_string) = cavage::check_request(sig, &parts, window) else {
+        return false;
+    };
     let key_url = sig.key_id.split('#').next().unwrap_or_default().to_string();
-    let Ok(resp) = super::client().get(&key_url).header("Accept", "application/activity+json").send().await else { return false };
-    let Ok(actor) = resp.json::<serde_json::Value>().await else { return false };
-    let Some(pem) = actor["publicKey"]["publicKeyPem"].as_str() else { return false };
-    let Ok(key) = KeyCache::default().public(pem) else { return false };
+    let Ok(resp) = super::client()
+        .get(&key_url)
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let Ok(actor) = resp.json::<serde_json::Value>().await else {
+        return false;
+    };
+    let Some(pem) = actor["publicKey"]["publicKeyPem"].as_str() else {
+        return false;
+    };
+    let Ok(key) = KeyCache::default().public(pem) else {
+        return false;
+    };
     cavage::verify(sig, &signing_string, &key).is_ok()
 }
 
@@ -189,25 +234,43 @@ impl FakePeer {
 
     /// Serves `body` at `path` (e.g. the actor document).
     pub fn serve(&self, path: &str, body: String) {
-        self.state.documents.lock().unwrap().insert(path.to_string(), body);
+        self.state
+            .documents
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), body);
     }
 
     /// Loads a fixture actor, rewrites its hosts and serves it at its id's
     /// path, with a WebFinger answer for `acct:<username>@<peer>`. Returns the
     /// actor id.
-    pub fn serve_actor_fixture(&self, fixture_rel: &str, fixture_host: &str, tocsin_base: &str) -> String {
+    pub fn serve_actor_fixture(
+        &self,
+        fixture_rel: &str,
+        fixture_host: &str,
+        tocsin_base: &str,
+    ) -> String {
         let text = self.rewrite(&fixture(fixture_rel), fixture_host, tocsin_base);
         let json: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
         let id = json["id"].as_str().expect("actor id").to_string();
-        let username = json["preferredUsername"].as_str().expect("preferredUsername").to_string();
-        let path = id.strip_prefix(&self.base).expect("actor on peer").to_string();
+        let username = json["preferredUsername"]
+            .as_str()
+            .expect("preferredUsername")
+            .to_string();
+        let path = id
+            .strip_prefix(&self.base)
+            .expect("actor on peer")
+            .to_string();
         self.serve(&path, text);
         let webfinger = serde_json::json!({
             "subject": format!("acct:{username}@{}", self.domain),
             "links": [{ "rel": "self", "type": "application/activity+json", "href": id }]
         });
         self.serve(
-            &format!("/.well-known/webfinger?resource=acct:{username}@{}", self.domain),
+            &format!(
+                "/.well-known/webfinger?resource=acct:{username}@{}",
+                self.domain
+            ),
             webfinger.to_string(),
         );
         id
@@ -226,7 +289,13 @@ impl FakePeer {
 
     /// POSTs `body` to `url` signed with the fixture key as `key_id`, with
     /// the Date given; returns the status and response text.
-    pub async fn post_signed_at(&self, url: &str, body: &str, key_id: &str, now: SystemTime) -> (u16, String) {
+    pub async fn post_signed_at(
+        &self,
+        url: &str,
+        body: &str,
+        key_id: &str,
+        now: SystemTime,
+    ) -> (u16, String) {
         let key = KeyCache::default().private(&self.private_pem).unwrap();
         let url = url::Url::parse(url).unwrap();
         let h = cavage::sign("POST", &url, Some(body.as_bytes()), key_id, &key, now).unwrap();
@@ -240,12 +309,16 @@ impl FakePeer {
             .send()
             .await
             .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+        (
+            resp.status().as_u16(),
+            resp.text().await.unwrap_or_default(),
+        )
     }
 
     /// POSTs `body` signed now.
     pub async fn post_signed(&self, url: &str, body: &str, key_id: &str) -> (u16, String) {
-        self.post_signed_at(url, body, key_id, SystemTime::now()).await
+        self.post_signed_at(url, body, key_id, SystemTime::now())
+            .await
     }
 
     /// Stops the peer.

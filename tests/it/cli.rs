@@ -1,0 +1,107 @@
+//! The `tocsin` binary as operators and scripts use it.
+
+use std::process::Command;
+
+fn tocsin(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    cmd.current_dir(dir)
+        .env_remove("TOCSIN_CONFIG")
+        .env("TOCSIN_LOG", "warn");
+    cmd
+}
+
+#[test]
+fn token_create_prints_the_token_last_and_stores_only_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tocsin(dir.path())
+        .args(["token", "create", "--name", "ci"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.lines().last().unwrap().trim().to_string();
+    assert!(token.starts_with("tocsin_") && token.len() > 40, "{token}");
+    // The default database is under data/ relative to the working directory.
+    let db_path = dir.path().join("data/tocsin.db");
+    assert!(db_path.exists());
+    let db = tocsin::db::Db::connect(&format!("sqlite://{}", db_path.display()), 1, 5000).unwrap();
+    let mut conn = db.conn().unwrap();
+    assert!(tocsin::db::tokens::authenticate(&mut conn, &token)
+        .unwrap()
+        .is_some());
+    assert!(tocsin::db::tokens::authenticate(&mut conn, "tocsin_wrong")
+        .unwrap()
+        .is_none());
+    let raw = std::fs::read(&db_path).unwrap();
+    assert!(
+        !raw.windows(token.len()).any(|w| w == token.as_bytes()),
+        "plain token not stored"
+    );
+}
+
+#[test]
+fn environment_overrides_a_single_key_and_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tocsin(dir.path())
+        .env("TOCSIN_DATABASE__URL", "sqlite://elsewhere/x.db")
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("elsewhere/x.db").exists());
+    assert!(!dir.path().join("data").exists());
+
+    let out = tocsin(dir.path())
+        .env("TOCSIN_INSTANCE__DOMAIN", "https://bad/")
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("instance.domain"), "{stderr}");
+
+    std::fs::write(dir.path().join("c.toml"), "[instance]\nnmae = \"typo\"\n").unwrap();
+    let out = tocsin(dir.path())
+        .args(["--config", "c.toml", "migrate"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nmae"),
+        "unknown key named"
+    );
+}
+
+#[test]
+fn config_file_is_layered_over_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[database]\nurl = \"sqlite://fromfile.db\"\n",
+    )
+    .unwrap();
+    let out = tocsin(dir.path())
+        .args(["--config", "c.toml", "migrate"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("fromfile.db").exists());
+    let out = tocsin(dir.path())
+        .args(["--config", "missing.toml", "migrate"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
