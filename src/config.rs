@@ -42,6 +42,34 @@ pub struct Config {
     pub federation: FederationConfig,
     /// The persistent delivery queue.
     pub delivery: DeliveryConfig,
+    /// Alerts: taxonomy and limits.
+    pub alerts: AlertsConfig,
+}
+
+/// `[alerts]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Taxonomy file (regions, countries, categories); empty means the
+    /// built-in `config/taxonomy.toml`.
+    pub taxonomy_file: String,
+    /// Longest accepted title, in characters.
+    pub max_title_chars: usize,
+    /// Largest accepted Markdown body, in bytes.
+    pub max_body_bytes: usize,
+    /// Alerts per page in the API and the outbox.
+    pub page_size: i64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            taxonomy_file: String::new(),
+            max_title_chars: 300,
+            max_body_bytes: 100_000,
+            page_size: 20,
+        }
+    }
 }
 
 /// `[server]`
@@ -282,6 +310,9 @@ impl Config {
         }
         if !self.actor.icon.is_empty() && Url::parse(&self.actor.icon).is_err() {
             return invalid("actor.icon", "must be an absolute URL or empty");
+        }
+        if self.alerts.page_size < 1 || self.alerts.page_size > 200 {
+            return invalid("alerts.page_size", "must be between 1 and 200");
         }
         if self.delivery.concurrency == 0 {
             return invalid("delivery.concurrency", "must be at least 1");

@@ -26,6 +26,14 @@ pub enum Error {
     /// The request is not authenticated.
     #[error("{0}")]
     Unauthorized(String),
+    /// A submitted field is invalid.
+    #[error("{field}: {message}")]
+    Validation {
+        /// JSON path of the field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Authenticated but not allowed.
     #[error("{0}")]
     Forbidden(String),
@@ -69,6 +77,7 @@ impl ResponseError for Error {
             }
             Error::Federation(_) => StatusCode::BAD_GATEWAY,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
@@ -83,6 +92,11 @@ impl ResponseError for Error {
         } else {
             tracing::debug!(error = %self, status = status.as_u16(), "request refused");
         }
-        HttpResponse::build(status).json(json!({ "error": self.to_string() }))
+        match self {
+            Error::Validation { field, message } => {
+                HttpResponse::build(status).json(json!({ "error": message, "field": field }))
+            }
+            _ => HttpResponse::build(status).json(json!({ "error": self.to_string() })),
+        }
     }
 }

@@ -119,6 +119,7 @@ pub async fn start(
             .wrap(actix_web::middleware::Logger::new("%s %r %Dms").log_target("tocsin::http"))
             .app_data(aw::PayloadConfig::new(max_body))
             .configure(routes::configure)
+            .configure(web::api::configure)
             .configure(web::pages::configure)
     })
     .workers(workers)

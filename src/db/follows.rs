@@ -158,3 +158,29 @@ pub fn remove_followers_at_inbox(conn: &mut DbConn, inbox: &str) -> Result<usize
     }
     Ok(diesel::delete(follows::table.filter(follows::follower_id.eq_any(&gone))).execute(conn)?)
 }
+
+/// Where to deliver to `target_id`'s accepted followers: one inbox per
+/// server (its shared inbox when it has one), in a stable order.
+pub fn follower_inboxes(conn: &mut DbConn, target_id: i64) -> Result<Vec<String>, DbError> {
+    let mut inboxes: Vec<String> = followers(conn, target_id)?
+        .into_iter()
+        .filter(|a| !a.local)
+        .map(|a| a.shared_inbox.unwrap_or(a.inbox))
+        .collect();
+    inboxes.sort();
+    inboxes.dedup();
+    Ok(inboxes)
+}
+
+/// True when some local actor follows `actor_id` (accepted): their posts
+/// are wanted here.
+pub fn is_followed_locally(conn: &mut DbConn, actor_id: i64) -> Result<bool, DbError> {
+    let n: i64 = follows::table
+        .inner_join(actors::table.on(actors::id.eq(follows::follower_id)))
+        .filter(follows::target_id.eq(actor_id))
+        .filter(follows::state.eq(ACCEPTED))
+        .filter(actors::local.eq(true))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}

@@ -4,6 +4,7 @@
 
 pub mod activities;
 pub mod actors;
+pub mod alerts;
 pub mod deliveries;
 pub mod follows;
 pub mod schema;

@@ -106,3 +106,55 @@ diesel::allow_tables_to_appear_in_same_query!(
     hosts,
     api_tokens,
 );
+
+diesel::table! {
+    alerts (id) {
+        id -> BigInt,
+        ap_id -> Text,
+        actor_id -> BigInt,
+        local -> Bool,
+        translation_of -> Nullable<BigInt>,
+        language -> Text,
+        title -> Text,
+        content_html -> Text,
+        source_markdown -> Nullable<Text>,
+        summary -> Nullable<Text>,
+        sensitive -> Bool,
+        countries -> Text,
+        region -> Nullable<Text>,
+        categories -> Text,
+        urgency -> Text,
+        incident_date -> Nullable<Text>,
+        case_ap_id -> Nullable<Text>,
+        url -> Nullable<Text>,
+        status -> Text,
+        pinned -> Bool,
+        token_id -> Nullable<BigInt>,
+        published_at -> Nullable<BigInt>,
+        updated_at -> BigInt,
+        created_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    alert_attachments (id) {
+        id -> BigInt,
+        alert_id -> BigInt,
+        url -> Text,
+        media_type -> Nullable<Text>,
+        description -> Nullable<Text>,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    tombstones (ap_id) {
+        ap_id -> Text,
+        deleted_at -> BigInt,
+    }
+}
+
+diesel::joinable!(alerts -> actors (actor_id));
+diesel::joinable!(alert_attachments -> alerts (alert_id));
+diesel::allow_tables_to_appear_in_same_query!(alerts, alert_attachments, actors, tombstones);

@@ -24,13 +24,23 @@ pub async fn send<A>(
 where
     A: Activity + Serialize,
 {
-    let json = serde_json::to_string(&with_context(activity)?)?;
-    let kind = serde_json::to_value(activity)?
-        .get("type")
-        .and_then(|t| t.as_str())
-        .unwrap_or("Activity")
+    send_json(data, actor, with_context(activity)?, inboxes).await
+}
+
+/// Like [`send`], for an activity already built as JSON (with `@context`,
+/// `id` and `type`).
+pub async fn send_json(
+    data: &Data,
+    actor: &DbActor,
+    activity: serde_json::Value,
+    inboxes: Vec<String>,
+) -> Result<i64, Error> {
+    let kind = activity["type"].as_str().unwrap_or("Activity").to_string();
+    let ap_id = activity["id"]
+        .as_str()
+        .ok_or_else(|| Error::Internal("outgoing activity without id".into()))?
         .to_string();
-    let ap_id = activity.id().to_string();
+    let json = serde_json::to_string(&activity)?;
     let actor_id = actor.id;
     let id = data
         .db

@@ -3,7 +3,10 @@
 //! `verify` and `receive`.
 
 use super::{
-    activities::{accept::Accept, follow::Follow, reject::Reject, undo_follow::UndoFollow},
+    activities::{
+        accept::Accept, create::CreateNote, delete::Delete, follow::Follow, reject::Reject,
+        undo_follow::UndoFollow, update::UpdateNote,
+    },
     objects::actor::DbActor,
     same_origin,
 };
@@ -30,6 +33,12 @@ pub enum InboxActivity {
     Reject(Reject),
     /// A follower leaves.
     UndoFollow(UndoFollow),
+    /// A new alert (Note, Article or Page).
+    CreateNote(CreateNote),
+    /// An edited alert.
+    UpdateNote(UpdateNote),
+    /// A deleted object.
+    Delete(Delete),
 }
 
 /// The fields every activity has, read before anything else.
@@ -82,6 +91,13 @@ impl InboxActivity {
                 InboxActivity::Reject(serde_json::from_slice(body)?)
             }
             ("Undo", Some("Follow")) => InboxActivity::UndoFollow(serde_json::from_slice(body)?),
+            ("Create", Some("Note" | "Article" | "Page")) => {
+                InboxActivity::CreateNote(serde_json::from_slice(body)?)
+            }
+            ("Update", Some("Note" | "Article" | "Page")) => {
+                InboxActivity::UpdateNote(serde_json::from_slice(body)?)
+            }
+            ("Delete", _) => InboxActivity::Delete(serde_json::from_slice(body)?),
             _ => return Ok(None),
         }))
     }
@@ -92,6 +108,9 @@ impl InboxActivity {
             InboxActivity::Accept(a) => a.verify(data).await,
             InboxActivity::Reject(a) => a.verify(data).await,
             InboxActivity::UndoFollow(a) => a.verify(data).await,
+            InboxActivity::CreateNote(a) => a.verify(data).await,
+            InboxActivity::UpdateNote(a) => a.verify(data).await,
+            InboxActivity::Delete(a) => a.verify(data).await,
         }
     }
 
@@ -101,6 +120,9 @@ impl InboxActivity {
             InboxActivity::Accept(a) => a.receive(data).await,
             InboxActivity::Reject(a) => a.receive(data).await,
             InboxActivity::UndoFollow(a) => a.receive(data).await,
+            InboxActivity::CreateNote(a) => a.receive(data).await,
+            InboxActivity::UpdateNote(a) => a.receive(data).await,
+            InboxActivity::Delete(a) => a.receive(data).await,
         }
     }
 }
@@ -200,10 +222,7 @@ pub async fn verify_request_signature(
     };
     let signing_string = cavage::check_request(&sig, &parts, window)?;
 
-    let mut key_url = Url::parse(&sig.key_id)
-        .map_err(|_| SignatureError::Malformed(format!("keyId {} is not a URL", sig.key_id)))?;
-    key_url.set_fragment(None);
-    let actor_id: ObjectId<DbActor> = key_url.into();
+    let actor_id = signing_actor_id(&sig.key_id, data).await?;
     let actor = actor_id.dereference(data).await.map_err(|e| {
         Error::Unauthorized(format!(
             "cannot fetch the signing actor {}: {e}",
@@ -231,4 +250,39 @@ pub async fn verify_request_signature(
     let key = data.keys.public(&refreshed.public_key_pem)?;
     cavage::verify(&sig, &signing_string, &key)?;
     Ok(refreshed)
+}
+
+/// The actor owning `key_id`: known from the database, or the key id
+/// without its fragment (`…#main-key`, Mastodon), or the `owner` of the key
+/// document the id names (`…/main-key`, GoToSocial).
+async fn signing_actor_id(key_id: &str, data: &Data) -> Result<ObjectId<DbActor>, Error> {
+    let lookup = key_id.to_string();
+    if let Some(row) = data
+        .db
+        .run(move |conn| db::actors::by_key_id(conn, &lookup))
+        .await?
+    {
+        return Ok(Url::parse(&row.ap_id)?.into());
+    }
+    let mut url = Url::parse(key_id)
+        .map_err(|_| SignatureError::Malformed(format!("keyId {key_id} is not a URL")))?;
+    if url.fragment().is_some() {
+        url.set_fragment(None);
+        return Ok(url.into());
+    }
+    let doc = activitypub_federation::fetch::fetch_object_http::<_, serde_json::Value>(&url, data)
+        .await
+        .map_err(|e| Error::Unauthorized(format!("cannot fetch the signing key {key_id}: {e}")))?
+        .object;
+    let owner = doc["owner"]
+        .as_str()
+        .or_else(|| doc["publicKey"]["owner"].as_str())
+        .ok_or_else(|| Error::Unauthorized(format!("key {key_id} names no owner")))?;
+    let owner = Url::parse(owner)?;
+    if !same_origin(&owner, &url) {
+        return Err(Error::Unauthorized(format!(
+            "key {key_id} is owned by another host"
+        )));
+    }
+    Ok(owner.into())
 }

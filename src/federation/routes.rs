@@ -3,7 +3,10 @@
 //! and browsers with HTML.
 
 use super::{
-    objects::actor::{actor_context, ActorJson},
+    objects::{
+        actor::{actor_context, ActorJson},
+        alert::{local_note, namespace_document as note_namespace, note_context},
+    },
     Urls, ACTIVITY_JSON, INSTANCE_ACTOR_USERNAME,
 };
 use crate::{
@@ -14,6 +17,7 @@ use crate::{
     web,
 };
 use actix_web::{http::header, web as aw, HttpRequest, HttpResponse};
+use chrono::TimeZone;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -31,7 +35,65 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
         .route("/actors/{name}/outbox", aw::get().to(outbox))
         .route("/actors/{name}/followers", aw::get().to(followers))
         .route("/actors/{name}/following", aw::get().to(following))
-        .route("/actors/{name}/featured", aw::get().to(featured));
+        .route("/actors/{name}/featured", aw::get().to(featured))
+        .route("/alerts/{uuid}", aw::get().to(alert))
+        .route("/ns", aw::get().to(namespace));
+}
+
+async fn namespace(data: Data) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/ld+json; charset=utf-8")
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .json(note_namespace(&Urls::new(&data.config)))
+}
+
+/// A Note with its `@context`.
+async fn note_document(
+    data: &Data,
+    row: &crate::db::alerts::AlertRow,
+) -> Result<serde_json::Value, Error> {
+    let mut note = local_note(data, row).await?;
+    note["@context"] = note_context(&Urls::new(&data.config));
+    Ok(note)
+}
+
+async fn alert(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let ap_id = format!(
+        "{}/alerts/{}",
+        Urls::new(&data.config).base(),
+        path.into_inner()
+    );
+    let lookup = ap_id.clone();
+    let row = data
+        .db
+        .run(move |conn| db::alerts::by_ap_id(conn, &lookup))
+        .await?
+        .filter(|r| r.local && r.status != crate::alerts::STATUS_DRAFT)
+        .ok_or(Error::NotFound)?;
+    if row.status == crate::alerts::STATUS_DELETED {
+        if wants_activity_json(&request) {
+            return Ok(HttpResponse::Gone()
+                .content_type(ACTIVITY_JSON)
+                .insert_header((header::VARY, "Accept"))
+                .json(json!({
+                    "@context": "https://www.w3.org/ns/activitystreams",
+                    "id": ap_id,
+                    "type": "Tombstone",
+                    "formerType": "Note",
+                    "deleted": chrono::Utc.timestamp_millis_opt(row.deleted_at.unwrap_or(row.updated_at)).single()
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                })));
+        }
+        return Ok(web::pages::gone());
+    }
+    if wants_activity_json(&request) {
+        return Ok(activity_json(&note_document(&data, &row).await?));
+    }
+    web::pages::alert(&data, &row).await
 }
 
 /// True when the client asked for ActivityPub JSON rather than HTML.
@@ -207,6 +269,7 @@ async fn nodeinfo(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Er
         return Err(Error::NotFound);
     }
     let (local_actors, _) = data.db.run(db::actors::counts).await?;
+    let local_posts = data.db.run(db::alerts::local_published_count).await?;
     // The instance actor is not a user.
     let users = (local_actors - 1).max(0);
     let mut software = json!({ "name": "tocsin", "version": env!("CARGO_PKG_VERSION") });
@@ -222,7 +285,7 @@ async fn nodeinfo(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Er
         "openRegistrations": false,
         "usage": {
             "users": { "total": users, "activeMonth": users, "activeHalfyear": users },
-            "localPosts": 0
+            "localPosts": local_posts
         },
         "metadata": {
             "nodeName": data.config.instance.name,
@@ -253,14 +316,67 @@ fn ordered_collection(
     c
 }
 
-async fn outbox(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<i64>,
+}
+
+async fn outbox(
+    path: aw::Path<String>,
+    query: aw::Query<PageQuery>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
     let row = local_actor_row(&data, path.into_inner()).await?;
     let urls = Urls::new(&data.config);
-    Ok(activity_json(&ordered_collection(
-        urls.actor_part(&row.username, "outbox"),
-        0,
-        Some(vec![]),
-    )))
+    let id = urls.actor_part(&row.username, "outbox");
+    let actor_id = row.id;
+    let total = data
+        .db
+        .run(move |conn| db::alerts::published_count(conn, actor_id))
+        .await?;
+    let Some(page) = query.page else {
+        let mut c = ordered_collection(id.clone(), total, None);
+        c["first"] = json!(format!("{id}?page=1"));
+        return Ok(activity_json(&c));
+    };
+    if page < 1 {
+        return Err(Error::BadRequest("page must be 1 or more".into()));
+    }
+    let size = data.config.alerts.page_size;
+    let filter = db::alerts::AlertFilter {
+        actor_id: Some(actor_id),
+        ..Default::default()
+    };
+    let rows = data
+        .db
+        .run(move |conn| db::alerts::list(conn, &filter, size + 1, (page - 1) * size))
+        .await?;
+    let actor = super::objects::actor::DbActor::new(row.clone())?;
+    let mut items = Vec::new();
+    for alert in rows.iter().take(size as usize) {
+        let note = local_note(&data, alert).await?;
+        let mut create = super::activities::create::build(&urls, &actor, note);
+        create["id"] = json!(format!("{}#create", alert.ap_id));
+        if let Some(map) = create.as_object_mut() {
+            map.remove("@context");
+        }
+        items.push(create);
+    }
+    let mut c = json!({
+        "@context": note_context(&urls),
+        "id": format!("{id}?page={page}"),
+        "type": "OrderedCollectionPage",
+        "partOf": id,
+        "totalItems": total,
+        "orderedItems": items,
+    });
+    if rows.len() as i64 > size {
+        c["next"] = json!(format!("{id}?page={}", page + 1));
+    }
+    if page > 1 {
+        c["prev"] = json!(format!("{id}?page={}", page - 1));
+    }
+    Ok(activity_json(&c))
 }
 
 async fn followers(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
@@ -299,11 +415,27 @@ async fn following(path: aw::Path<String>, data: Data) -> Result<HttpResponse, E
 
 async fn featured(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
     let row = local_actor_row(&data, path.into_inner()).await?;
-    Ok(activity_json(&ordered_collection(
-        Urls::new(&data.config).actor_part(&row.username, "featured"),
-        0,
-        Some(vec![]),
-    )))
+    let filter = db::alerts::AlertFilter {
+        actor_id: Some(row.id),
+        pinned_only: true,
+        ..Default::default()
+    };
+    let rows = data
+        .db
+        .run(move |conn| db::alerts::list(conn, &filter, 50, 0))
+        .await?;
+    let mut items = Vec::new();
+    for alert in &rows {
+        items.push(local_note(&data, alert).await?);
+    }
+    let urls = Urls::new(&data.config);
+    let mut c = ordered_collection(
+        urls.actor_part(&row.username, "featured"),
+        items.len() as i64,
+        Some(items),
+    );
+    c["@context"] = note_context(&urls);
+    Ok(activity_json(&c))
 }
 
 #[cfg(test)]

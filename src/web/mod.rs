@@ -1,3 +1,4 @@
 //! What people see: HTML pages (and, later, the JSON API and feeds).
 
+pub mod api;
 pub mod pages;

@@ -86,3 +86,67 @@ async fn home(data: Data) -> Result<HttpResponse, Error> {
     );
     Ok(layout(&data.config.instance.name, &body))
 }
+
+/// 410 page for a deleted alert.
+pub fn gone() -> HttpResponse {
+    let mut resp = layout("Deleted", "<h1>This alert was deleted.</h1>");
+    *resp.status_mut() = actix_web::http::StatusCode::GONE;
+    resp
+}
+
+/// The public page of an alert, with links to its other language versions.
+pub async fn alert(data: &Data, row: &crate::db::alerts::AlertRow) -> Result<HttpResponse, Error> {
+    let group = row.group_id();
+    let actor_id = row.actor_id;
+    let (versions, actor) = data
+        .db
+        .run(move |conn| {
+            Ok((
+                db::alerts::versions(conn, group)?,
+                db::actors::by_id(conn, actor_id)?,
+            ))
+        })
+        .await?;
+    let others: Vec<String> = versions
+        .iter()
+        .filter(|v| v.id != row.id && v.status == crate::alerts::STATUS_PUBLISHED)
+        .map(|v| {
+            format!(
+                "<a href=\"{}\" hreflang=\"{}\" lang=\"{}\">{}</a>",
+                attr(&v.ap_id),
+                attr(&v.language),
+                attr(&v.language),
+                text(&v.language)
+            )
+        })
+        .collect();
+    let countries: Vec<String> = row
+        .country_list()
+        .iter()
+        .map(|c| crate::federation::objects::alert::country_name(c))
+        .collect();
+    let warning = row
+        .summary
+        .as_ref()
+        .map(|s| format!("<p><strong>Content warning:</strong> {}</p>", text(s)))
+        .unwrap_or_default();
+    let body = format!(
+        "<header><p><a href=\"{}\">{}</a></p></header><article lang=\"{}\"><h1>{}</h1>\
+         <p>{} · {} · {}</p>{}{}</article>{}",
+        attr(actor.url.as_deref().unwrap_or(&actor.ap_id)),
+        text(actor.name.as_deref().unwrap_or(&actor.username)),
+        attr(&row.language),
+        text(&row.title),
+        text(&row.urgency),
+        text(&countries.join(", ")),
+        text(row.incident_date.as_deref().unwrap_or("")),
+        warning,
+        row.content_html,
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!("<p>Also in: {}</p>", others.join(" · "))
+        },
+    );
+    Ok(layout(&row.title, &body))
+}

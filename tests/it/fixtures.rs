@@ -80,7 +80,13 @@ async fn follow_then_undo(dir: &str, host: &str, user_path: &str) {
     let peer = FakePeer::start().await;
     let actor_id = peer.serve_actor_fixture(&format!("{dir}/actor.json"), host, &i.base());
     assert!(actor_id.ends_with(user_path));
-    let key_id = format!("{actor_id}#main-key");
+    let actor_json: serde_json::Value = serde_json::from_str(&peer.rewrite(
+        &fixture(&format!("{dir}/actor.json")),
+        host,
+        &i.base(),
+    ))
+    .unwrap();
+    let key_id = actor_json["publicKey"]["id"].as_str().unwrap().to_string();
     let follow = peer.rewrite(&fixture(&format!("{dir}/follow.json")), host, &i.base());
     let follow_json: serde_json::Value = serde_json::from_str(&follow).unwrap();
     let inbox = format!("{}/inbox", i.base());

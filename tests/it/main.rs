@@ -3,6 +3,7 @@
 
 mod common;
 
+mod alerts;
 mod bad_input;
 mod cli;
 mod delivery;

@@ -2,9 +2,12 @@
 //! what we send and `verify`/`receive` for what we accept.
 
 pub mod accept;
+pub mod create;
+pub mod delete;
 pub mod follow;
 pub mod reject;
 pub mod undo_follow;
+pub mod update;
 
 use serde::{Deserialize, Serialize};
 use url::Url;

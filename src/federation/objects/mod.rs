@@ -1,3 +1,4 @@
 //! Objects joined to their database rows.
 
 pub mod actor;
+pub mod alert;

@@ -261,6 +261,24 @@ impl FakePeer {
             .strip_prefix(&self.base)
             .expect("actor on peer")
             .to_string();
+        let key_id = json["publicKey"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !key_id.contains('#') {
+            // GoToSocial names its key by a path and serves a key document there.
+            let key_doc = serde_json::json!({
+                "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+                "id": key_id,
+                "owner": id,
+                "publicKeyPem": json["publicKey"]["publicKeyPem"],
+            });
+            let key_path = key_id
+                .strip_prefix(&self.base)
+                .expect("key on peer")
+                .to_string();
+            self.serve(&key_path, key_doc.to_string());
+        }
         self.serve(&path, text);
         let webfinger = serde_json::json!({
             "subject": format!("acct:{username}@{}", self.domain),

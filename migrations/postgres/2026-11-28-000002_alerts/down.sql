@@ -1,0 +1,3 @@
+DROP TABLE tombstones;
+DROP TABLE alert_attachments;
+DROP TABLE alerts;

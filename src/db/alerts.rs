@@ -1,0 +1,358 @@
+//! Alerts (one row per language version), their attachments, and
+//! tombstones of deletes that arrived before their object.
+
+use super::{
+    now_ms,
+    schema::{alert_attachments, alerts, tombstones},
+    DbConn, DbError,
+};
+use diesel::prelude::*;
+
+/// A row of `alerts`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = alerts)]
+pub struct AlertRow {
+    pub id: i64,
+    pub ap_id: String,
+    pub actor_id: i64,
+    pub local: bool,
+    pub translation_of: Option<i64>,
+    pub language: String,
+    pub title: String,
+    pub content_html: String,
+    pub source_markdown: Option<String>,
+    pub summary: Option<String>,
+    pub sensitive: bool,
+    /// Comma-delimited with leading and trailing commas: `,TR,SY,`.
+    pub countries: String,
+    pub region: Option<String>,
+    /// Comma-delimited like `countries`.
+    pub categories: String,
+    pub urgency: String,
+    pub incident_date: Option<String>,
+    pub case_ap_id: Option<String>,
+    pub url: Option<String>,
+    pub status: String,
+    pub pinned: bool,
+    pub token_id: Option<i64>,
+    pub published_at: Option<i64>,
+    pub updated_at: i64,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+impl AlertRow {
+    /// Country codes as a list.
+    pub fn country_list(&self) -> Vec<String> {
+        split_list(&self.countries)
+    }
+
+    /// Category keys as a list.
+    pub fn category_list(&self) -> Vec<String> {
+        split_list(&self.categories)
+    }
+
+    /// Row id of the original language version (itself if it is one).
+    pub fn group_id(&self) -> i64 {
+        self.translation_of.unwrap_or(self.id)
+    }
+}
+
+/// `,A,B,` for a list, so a `LIKE '%,A,%'` finds one member.
+pub fn join_list(items: &[String]) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    format!(",{},", items.join(","))
+}
+
+/// The inverse of [`join_list`].
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A new or changed alert.
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = alerts)]
+#[diesel(treat_none_as_null = true)]
+pub struct AlertValues {
+    pub ap_id: String,
+    pub actor_id: i64,
+    pub local: bool,
+    pub translation_of: Option<i64>,
+    pub language: String,
+    pub title: String,
+    pub content_html: String,
+    pub source_markdown: Option<String>,
+    pub summary: Option<String>,
+    pub sensitive: bool,
+    pub countries: String,
+    pub region: Option<String>,
+    pub categories: String,
+    pub urgency: String,
+    pub incident_date: Option<String>,
+    pub case_ap_id: Option<String>,
+    pub url: Option<String>,
+    pub status: String,
+    pub pinned: bool,
+    pub token_id: Option<i64>,
+    pub published_at: Option<i64>,
+    pub updated_at: i64,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+/// A row of `alert_attachments`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = alert_attachments)]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub alert_id: i64,
+    pub url: String,
+    pub media_type: Option<String>,
+    pub description: Option<String>,
+    pub position: i32,
+}
+
+/// Inserts an alert; returns its row.
+pub fn insert(conn: &mut DbConn, values: &AlertValues) -> Result<AlertRow, DbError> {
+    diesel::insert_into(alerts::table)
+        .values(values)
+        .execute(conn)?;
+    by_ap_id(conn, &values.ap_id)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
+}
+
+/// Replaces every column of alert `id`.
+pub fn update(conn: &mut DbConn, id: i64, values: &AlertValues) -> Result<AlertRow, DbError> {
+    diesel::update(alerts::table.find(id))
+        .set(values)
+        .execute(conn)?;
+    by_id(conn, id)
+}
+
+/// The alert with this row id.
+pub fn by_id(conn: &mut DbConn, id: i64) -> Result<AlertRow, DbError> {
+    Ok(alerts::table
+        .find(id)
+        .select(AlertRow::as_select())
+        .first(conn)?)
+}
+
+/// The alert with this ActivityPub id.
+pub fn by_ap_id(conn: &mut DbConn, ap_id: &str) -> Result<Option<AlertRow>, DbError> {
+    Ok(alerts::table
+        .filter(alerts::ap_id.eq(ap_id))
+        .select(AlertRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Every language version of the alert group `group_id`, original first.
+pub fn versions(conn: &mut DbConn, group_id: i64) -> Result<Vec<AlertRow>, DbError> {
+    Ok(alerts::table
+        .filter(
+            alerts::id
+                .eq(group_id)
+                .or(alerts::translation_of.eq(group_id)),
+        )
+        .order(alerts::id)
+        .select(AlertRow::as_select())
+        .load(conn)?)
+}
+
+/// Marks an alert deleted (it then answers 410 with a Tombstone).
+pub fn mark_deleted(conn: &mut DbConn, id: i64) -> Result<(), DbError> {
+    let now = now_ms();
+    diesel::update(alerts::table.find(id))
+        .set((
+            alerts::status.eq(crate::alerts::STATUS_DELETED),
+            alerts::deleted_at.eq(Some(now)),
+            alerts::updated_at.eq(now),
+            alerts::pinned.eq(false),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Pins or unpins an alert (Mastodon's featured collection).
+pub fn set_pinned(conn: &mut DbConn, id: i64, pinned: bool) -> Result<(), DbError> {
+    diesel::update(alerts::table.find(id))
+        .set(alerts::pinned.eq(pinned))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Replaces the attachments of an alert.
+pub fn set_attachments(
+    conn: &mut DbConn,
+    alert_id: i64,
+    items: &[(String, Option<String>, Option<String>)],
+) -> Result<(), DbError> {
+    diesel::delete(alert_attachments::table.filter(alert_attachments::alert_id.eq(alert_id)))
+        .execute(conn)?;
+    for (i, (url, media_type, description)) in items.iter().enumerate() {
+        diesel::insert_into(alert_attachments::table)
+            .values((
+                alert_attachments::alert_id.eq(alert_id),
+                alert_attachments::url.eq(url),
+                alert_attachments::media_type.eq(media_type),
+                alert_attachments::description.eq(description),
+                alert_attachments::position.eq(i as i32),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Attachments of an alert, in order.
+pub fn attachments(conn: &mut DbConn, alert_id: i64) -> Result<Vec<AttachmentRow>, DbError> {
+    Ok(alert_attachments::table
+        .filter(alert_attachments::alert_id.eq(alert_id))
+        .order(alert_attachments::position)
+        .select(AttachmentRow::as_select())
+        .load(conn)?)
+}
+
+/// Filters of an alert listing; all optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertFilter {
+    /// Only this actor's alerts.
+    pub actor_id: Option<i64>,
+    /// Only local (or only remote) alerts.
+    pub local: Option<bool>,
+    /// ISO country code.
+    pub country: Option<String>,
+    /// Region key.
+    pub region: Option<String>,
+    /// Category key.
+    pub category: Option<String>,
+    /// Language tag.
+    pub language: Option<String>,
+    /// Published at or after (ms).
+    pub since: Option<i64>,
+    /// Published before (ms).
+    pub until: Option<i64>,
+    /// Words that must occur in the title or text.
+    pub text: Option<String>,
+    /// Include drafts (the author's own listing).
+    pub include_drafts: bool,
+    /// Only pinned alerts.
+    pub pinned_only: bool,
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Alerts matching `filter`, newest first, `limit` after skipping `offset`.
+pub fn list(
+    conn: &mut DbConn,
+    filter: &AlertFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<AlertRow>, DbError> {
+    let mut q = alerts::table.into_boxed();
+    q = if filter.include_drafts {
+        q.filter(alerts::status.ne(crate::alerts::STATUS_DELETED))
+    } else {
+        q.filter(alerts::status.eq(crate::alerts::STATUS_PUBLISHED))
+    };
+    if let Some(a) = filter.actor_id {
+        q = q.filter(alerts::actor_id.eq(a));
+    }
+    if let Some(l) = filter.local {
+        q = q.filter(alerts::local.eq(l));
+    }
+    if let Some(c) = &filter.country {
+        q = q.filter(
+            alerts::countries
+                .like(format!("%,{},%", like_escape(&c.to_ascii_uppercase())))
+                .escape('\\'),
+        );
+    }
+    if let Some(r) = &filter.region {
+        q = q.filter(alerts::region.eq(r.clone()));
+    }
+    if let Some(c) = &filter.category {
+        q = q.filter(
+            alerts::categories
+                .like(format!("%,{},%", like_escape(&c.to_ascii_lowercase())))
+                .escape('\\'),
+        );
+    }
+    if let Some(l) = &filter.language {
+        q = q.filter(alerts::language.eq(l.clone()));
+    }
+    if let Some(s) = filter.since {
+        q = q.filter(alerts::published_at.ge(s));
+    }
+    if let Some(u) = filter.until {
+        q = q.filter(alerts::published_at.lt(u));
+    }
+    if filter.pinned_only {
+        q = q.filter(alerts::pinned.eq(true));
+    }
+    if let Some(text) = &filter.text {
+        for word in text.split_whitespace().take(8) {
+            let pattern = format!("%{}%", like_escape(word));
+            q = q.filter(
+                alerts::title
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(alerts::content_html.like(pattern).escape('\\')),
+            );
+        }
+    }
+    Ok(q.order((alerts::published_at.desc(), alerts::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select(AlertRow::as_select())
+        .load(conn)?)
+}
+
+/// Number of published alerts of an actor.
+pub fn published_count(conn: &mut DbConn, actor_id: i64) -> Result<i64, DbError> {
+    Ok(alerts::table
+        .filter(alerts::actor_id.eq(actor_id))
+        .filter(alerts::status.eq(crate::alerts::STATUS_PUBLISHED))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Number of local published alerts (NodeInfo `localPosts`).
+pub fn local_published_count(conn: &mut DbConn) -> Result<i64, DbError> {
+    Ok(alerts::table
+        .filter(alerts::local.eq(true))
+        .filter(alerts::status.eq(crate::alerts::STATUS_PUBLISHED))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Remembers a Delete of an object we do not have (yet).
+pub fn remember_tombstone(conn: &mut DbConn, ap_id: &str) -> Result<(), DbError> {
+    if is_tombstoned(conn, ap_id)? {
+        return Ok(());
+    }
+    diesel::insert_into(tombstones::table)
+        .values((
+            tombstones::ap_id.eq(ap_id),
+            tombstones::deleted_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// True when a Delete of this object arrived earlier.
+pub fn is_tombstoned(conn: &mut DbConn, ap_id: &str) -> Result<bool, DbError> {
+    let n: i64 = tombstones::table
+        .filter(tombstones::ap_id.eq(ap_id))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}

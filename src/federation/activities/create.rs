@@ -1,0 +1,96 @@
+//! `Create` of an alert: we send one per language version to our
+//! followers; we store those of actors we follow.
+
+use crate::{
+    db,
+    error::Error,
+    federation::{
+        objects::{
+            actor::DbActor,
+            alert::{note_context, store_remote, verify_note, NoteJson},
+        },
+        same_origin, Urls,
+    },
+    state::{AppState, Data},
+};
+use activitypub_federation::{
+    fetch::object_id::ObjectId, kinds::activity::CreateType, traits::Activity,
+};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use url::Url;
+
+/// Builds the Create of `note` (a Note built by `build_note`) by `actor`.
+pub fn build(urls: &Urls, actor: &DbActor, note: Value) -> Value {
+    json!({
+        "@context": note_context(urls),
+        "id": urls.new_activity("create"),
+        "type": "Create",
+        "actor": actor.ap_id,
+        "published": note["published"],
+        "to": note["to"],
+        "cc": note["cc"],
+        "object": note,
+    })
+}
+
+/// A `Create` whose object is a Note, Article or Page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateNote {
+    /// Activity id.
+    pub id: Url,
+    /// Always `Create`.
+    #[serde(rename = "type")]
+    pub kind: CreateType,
+    /// The author.
+    pub actor: ObjectId<DbActor>,
+    /// The object.
+    pub object: NoteJson,
+}
+
+/// True when we want `actor`'s objects: some local actor follows them.
+pub(super) async fn is_wanted(data: &Data, actor: &ObjectId<DbActor>) -> Result<bool, Error> {
+    let id = actor.inner().to_string();
+    Ok(data
+        .db
+        .run(move |conn| match db::actors::by_ap_id(conn, &id)? {
+            Some(a) => db::follows::is_followed_locally(conn, a.id),
+            None => Ok(false),
+        })
+        .await?)
+}
+
+#[async_trait]
+impl Activity for CreateNote {
+    type DataType = AppState;
+    type Error = Error;
+
+    fn id(&self) -> &Url {
+        &self.id
+    }
+
+    fn actor(&self) -> &Url {
+        self.actor.inner()
+    }
+
+    async fn verify(&self, _data: &Data) -> Result<(), Error> {
+        verify_note(&self.object, self.actor.inner())?;
+        if !same_origin(&self.id, self.actor.inner()) {
+            return Err(Error::BadRequest(
+                "activity id is not on its actor's host".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn receive(self, data: &Data) -> Result<(), Error> {
+        if !is_wanted(data, &self.actor).await? {
+            tracing::debug!(object = %self.object.id, "Create from an actor nobody here follows; ignored");
+            return Ok(());
+        }
+        store_remote(data, self.object).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! `Update` of an alert: sent on every edit (with `updated`, which Mastodon
+//! requires); received edits replace our copy only when newer.
+
+use super::create::is_wanted;
+use crate::{
+    error::Error,
+    federation::{
+        objects::{
+            actor::DbActor,
+            alert::{note_context, store_remote, verify_note, NoteJson},
+        },
+        same_origin, Urls,
+    },
+    state::{AppState, Data},
+};
+use activitypub_federation::{
+    fetch::object_id::ObjectId, kinds::activity::UpdateType, traits::Activity,
+};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use url::Url;
+
+/// Builds the Update of `note` by `actor`.
+pub fn build(urls: &Urls, actor: &DbActor, note: Value) -> Value {
+    json!({
+        "@context": note_context(urls),
+        "id": urls.new_activity("update"),
+        "type": "Update",
+        "actor": actor.ap_id,
+        "published": note["updated"],
+        "to": note["to"],
+        "cc": note["cc"],
+        "object": note,
+    })
+}
+
+/// An `Update` whose object is a Note, Article or Page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateNote {
+    /// Activity id.
+    pub id: Url,
+    /// Always `Update`.
+    #[serde(rename = "type")]
+    pub kind: UpdateType,
+    /// The author.
+    pub actor: ObjectId<DbActor>,
+    /// The new version of the object.
+    pub object: NoteJson,
+}
+
+#[async_trait]
+impl Activity for UpdateNote {
+    type DataType = AppState;
+    type Error = Error;
+
+    fn id(&self) -> &Url {
+        &self.id
+    }
+
+    fn actor(&self) -> &Url {
+        self.actor.inner()
+    }
+
+    async fn verify(&self, _data: &Data) -> Result<(), Error> {
+        verify_note(&self.object, self.actor.inner())?;
+        if !same_origin(&self.id, self.actor.inner()) {
+            return Err(Error::BadRequest(
+                "activity id is not on its actor's host".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn receive(self, data: &Data) -> Result<(), Error> {
+        if !is_wanted(data, &self.actor).await? {
+            return Ok(());
+        }
+        // store_remote keeps the stored copy when it is as new or newer.
+        store_remote(data, self.object).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,544 @@
+//! Alerts on the wire: each language version is its own `Note` that
+//! Mastodon renders well (title first in `content`, `contentMap` for its one
+//! language, hashtags, attachments, content warning), with the structured
+//! fields in our own JSON-LD namespace. Notes, Articles and Pages from other
+//! software are accepted and stored as alerts.
+
+use super::actor::DbActor;
+use crate::{
+    alerts::{markdown, STATUS_DELETED, STATUS_PUBLISHED},
+    db::{
+        self,
+        alerts::{join_list, AlertRow, AlertValues, AttachmentRow},
+        now_ms,
+    },
+    error::Error,
+    federation::{same_origin, Urls},
+    state::{AppState, Data},
+};
+use activitypub_federation::{
+    fetch::object_id::ObjectId,
+    kinds::public,
+    protocol::helpers::{deserialize_one_or_many, deserialize_skip_error},
+    traits::Object,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use url::Url;
+
+/// Object types we store as alerts.
+pub const ALERT_OBJECT_TYPES: &[&str] = &["Note", "Article", "Page"];
+
+/// The `@context` of our Notes: ActivityStreams, Mastodon's terms, and our
+/// namespace (served at `<base>/ns`).
+pub fn note_context(urls: &Urls) -> Value {
+    json!([
+        "https://www.w3.org/ns/activitystreams",
+        {
+            "sensitive": "as:sensitive",
+            "Hashtag": "as:Hashtag",
+            "toot": "http://joinmastodon.org/ns#",
+            "tocsin": format!("{}/ns#", urls.base()),
+            "alertTitle": "tocsin:alertTitle",
+            "countries": "tocsin:countries",
+            "region": "tocsin:region",
+            "categories": "tocsin:categories",
+            "urgency": "tocsin:urgency",
+            "incidentDate": "tocsin:incidentDate",
+            "case": { "@id": "tocsin:case", "@type": "@id" },
+            "translations": { "@id": "tocsin:translations", "@type": "@id" },
+        }
+    ])
+}
+
+/// The context document served at `<base>/ns`.
+pub fn namespace_document(urls: &Urls) -> Value {
+    let ctx = note_context(urls);
+    json!({ "@context": ctx[1].clone() })
+}
+
+/// A Note (or Article/Page) as we accept it; lenient about shapes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoteJson {
+    /// `Note`, `Article` or `Page`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Object id.
+    pub id: Url,
+    /// Author (the first one, if several).
+    #[serde(deserialize_with = "deserialize_one_or_many")]
+    pub attributed_to: Vec<Url>,
+    /// Primary audience.
+    #[serde(default, deserialize_with = "deserialize_one_or_many")]
+    pub to: Vec<Url>,
+    /// Secondary audience.
+    #[serde(default, deserialize_with = "deserialize_one_or_many")]
+    pub cc: Vec<Url>,
+    /// Title (Article, Page; our `alertTitle` for Notes).
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub name: Option<String>,
+    /// HTML content.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub content: Option<String>,
+    /// Content by language.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub content_map: Option<BTreeMap<String, String>>,
+    /// Content warning.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub summary: Option<String>,
+    /// Whether the content warning hides the content.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub sensitive: Option<bool>,
+    /// HTML page (string or Link object).
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub url: Option<Value>,
+    /// First publication.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub published: Option<DateTime<Utc>>,
+    /// Last edit.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub updated: Option<DateTime<Utc>>,
+    /// Hashtags, mentions …
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub tag: Vec<Value>,
+    /// Attachments.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub attachment: Vec<Value>,
+    /// Our extension: title of the alert.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub alert_title: Option<String>,
+    /// Our extension: ISO country codes.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub countries: Vec<String>,
+    /// Our extension: region key.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub region: Option<String>,
+    /// Our extension: category keys.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub categories: Vec<String>,
+    /// Our extension: urgency.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub urgency: Option<String>,
+    /// Our extension: incident date.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub incident_date: Option<String>,
+    /// Our extension: earlier alert on the same case.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub case: Option<Url>,
+}
+
+impl NoteJson {
+    /// The author.
+    pub fn author(&self) -> Option<&Url> {
+        self.attributed_to.first()
+    }
+}
+
+/// A hashtag name from free text: letters and digits only.
+pub fn hashtag(text: &str) -> String {
+    text.chars().filter(|c| c.is_alphanumeric()).collect()
+}
+
+/// Display name of an ISO country code (English).
+pub fn country_name(code: &str) -> String {
+    isocountry::CountryCode::for_alpha2(code)
+        .map(|c| c.name().to_string())
+        .unwrap_or_else(|_| code.to_string())
+}
+
+/// Millisecond timestamp as RFC 3339, keeping the milliseconds: two edits
+/// within one second must still compare as newer.
+fn rfc3339(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Everything needed to render one language version as a Note.
+pub struct NoteParts<'a> {
+    /// The version to render.
+    pub alert: &'a AlertRow,
+    /// Its author.
+    pub actor: &'a DbActor,
+    /// Ids of the other language versions.
+    pub other_versions: Vec<String>,
+    /// Its attachments.
+    pub attachments: &'a [AttachmentRow],
+}
+
+/// Builds the Note of a local alert (without `@context`).
+pub fn build_note(parts: &NoteParts<'_>, urls: &Urls) -> Value {
+    let a = parts.alert;
+    let followers = urls.actor_part(&parts.actor.username, "followers");
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for c in a.country_list() {
+        tags.push((hashtag(&country_name(&c)), c.to_lowercase()));
+    }
+    for c in a.category_list() {
+        tags.push((hashtag(&c), c));
+    }
+    let tag_links: Vec<String> = tags
+        .iter()
+        .map(|(name, _)| {
+            format!(
+                "<a href=\"{}/tags/{}\" class=\"mention hashtag\" rel=\"tag\">#<span>{}</span></a>",
+                urls.base(),
+                name.to_lowercase(),
+                markdown::escape(name)
+            )
+        })
+        .collect();
+    let mut content = format!(
+        "<p><strong>{}</strong></p>{}",
+        markdown::escape(&a.title),
+        a.content_html
+    );
+    if !tag_links.is_empty() {
+        content.push_str(&format!("<p>{}</p>", tag_links.join(" ")));
+    }
+    let tag_json: Vec<Value> = tags
+        .iter()
+        .map(|(name, _)| {
+            json!({
+                "type": "Hashtag",
+                "href": format!("{}/tags/{}", urls.base(), name.to_lowercase()),
+                "name": format!("#{name}"),
+            })
+        })
+        .collect();
+    let attachment_json: Vec<Value> = parts
+        .attachments
+        .iter()
+        .map(|at| {
+            let kind = match at.media_type.as_deref() {
+                Some(t) if t.starts_with("image/") => "Image",
+                _ => "Document",
+            };
+            let mut v = json!({ "type": kind, "url": at.url });
+            if let Some(t) = &at.media_type {
+                v["mediaType"] = json!(t);
+            }
+            if let Some(d) = &at.description {
+                v["name"] = json!(d);
+            }
+            v
+        })
+        .collect();
+    let mut note = json!({
+        "id": a.ap_id,
+        "type": "Note",
+        "attributedTo": parts.actor.ap_id,
+        "to": [public()],
+        "cc": [followers],
+        "content": content,
+        "contentMap": { a.language.clone(): content },
+        "url": a.url.clone().unwrap_or_else(|| a.ap_id.clone()),
+        "published": rfc3339(a.published_at.unwrap_or(a.created_at)),
+        "sensitive": a.sensitive,
+        "tag": tag_json,
+        "attachment": attachment_json,
+        "alertTitle": a.title,
+        "countries": a.country_list(),
+        "categories": a.category_list(),
+        "urgency": a.urgency,
+    });
+    if a.updated_at > a.published_at.unwrap_or(a.created_at) {
+        note["updated"] = json!(rfc3339(a.updated_at));
+    }
+    if let Some(s) = &a.summary {
+        note["summary"] = json!(s);
+    }
+    if let Some(r) = &a.region {
+        note["region"] = json!(r);
+    }
+    if let Some(d) = &a.incident_date {
+        note["incidentDate"] = json!(d);
+    }
+    if let Some(c) = &a.case_ap_id {
+        note["case"] = json!(c);
+    }
+    if !parts.other_versions.is_empty() {
+        note["translations"] = json!(parts.other_versions);
+    }
+    note
+}
+
+/// Plain text of the first line of some HTML, for a title when there is none.
+fn title_from_html(html: &str) -> String {
+    let text = ammonia::Builder::empty().clean(html).to_string();
+    let first = text.trim().lines().next().unwrap_or_default();
+    let decoded = html_escape::decode_html_entities(first).to_string();
+    let mut title: String = decoded.chars().take(120).collect();
+    if decoded.chars().count() > 120 {
+        title.push('…');
+    }
+    title
+}
+
+/// Turns a remote Note/Article/Page into alert values (sanitised).
+pub fn values_from_note(json: &NoteJson, actor_id: i64) -> AlertValues {
+    let (language, content) = match (&json.content_map, &json.content) {
+        (Some(map), content) if !map.is_empty() => {
+            let (lang, text) = map
+                .iter()
+                .next()
+                .map(|(l, t)| (l.clone(), t.clone()))
+                .unwrap_or_default();
+            (lang, content.clone().unwrap_or(text))
+        }
+        (_, Some(content)) => ("und".to_string(), content.clone()),
+        _ => ("und".to_string(), String::new()),
+    };
+    let content_html = markdown::sanitize(&content);
+    let title = json
+        .alert_title
+        .clone()
+        .or_else(|| json.name.clone())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| title_from_html(&content_html));
+    let now = now_ms();
+    let published = json.published.map(|p| p.timestamp_millis()).unwrap_or(now);
+    let url = match &json.url {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Object(o)) => o.get("href").and_then(|h| h.as_str()).map(str::to_string),
+        Some(Value::Array(a)) => a
+            .iter()
+            .find_map(|v| v.as_str().or_else(|| v.get("href")?.as_str()))
+            .map(str::to_string),
+        _ => None,
+    };
+    let countries: Vec<String> = json
+        .countries
+        .iter()
+        .map(|c| c.to_ascii_uppercase())
+        .filter(|c| c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase()))
+        .collect();
+    let categories: Vec<String> = json
+        .categories
+        .iter()
+        .map(|c| c.to_ascii_lowercase())
+        .filter(|c| !c.is_empty() && c.len() <= 64 && !c.contains(','))
+        .collect();
+    AlertValues {
+        ap_id: json.id.to_string(),
+        actor_id,
+        local: false,
+        translation_of: None,
+        language,
+        title,
+        content_html,
+        source_markdown: None,
+        summary: json.summary.clone().filter(|s| !s.is_empty()),
+        sensitive: json.sensitive.unwrap_or(false),
+        countries: join_list(&countries),
+        region: json.region.clone().filter(|r| r.len() <= 64),
+        categories: join_list(&categories),
+        urgency: json
+            .urgency
+            .clone()
+            .filter(|u| crate::alerts::URGENCIES.contains(&u.as_str()))
+            .unwrap_or_else(|| "report".to_string()),
+        incident_date: json
+            .incident_date
+            .clone()
+            .filter(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()),
+        case_ap_id: json.case.as_ref().map(|c| c.to_string()),
+        url,
+        status: STATUS_PUBLISHED.to_string(),
+        pinned: false,
+        token_id: None,
+        published_at: Some(published),
+        updated_at: json
+            .updated
+            .map(|u| u.timestamp_millis())
+            .unwrap_or(published),
+        created_at: now,
+        deleted_at: None,
+    }
+}
+
+/// An alert row with its id parsed, as activitypub_federation wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbAlert {
+    /// The parsed `ap_id`.
+    pub ap_id: Url,
+    /// The stored row.
+    pub row: AlertRow,
+}
+
+impl DbAlert {
+    /// Wraps a row.
+    pub fn new(row: AlertRow) -> Result<DbAlert, Error> {
+        Ok(DbAlert {
+            ap_id: Url::parse(&row.ap_id)?,
+            row,
+        })
+    }
+}
+
+/// Checks that a received Note may be stored as coming from `actor`.
+pub fn verify_note(json: &NoteJson, actor: &Url) -> Result<(), Error> {
+    if !ALERT_OBJECT_TYPES.contains(&json.kind.as_str()) {
+        return Err(Error::BadRequest(format!(
+            "unsupported object type {}",
+            json.kind
+        )));
+    }
+    if json.author() != Some(actor) {
+        return Err(Error::BadRequest(format!(
+            "object {} is attributed to someone other than {actor}",
+            json.id
+        )));
+    }
+    if !same_origin(&json.id, actor) {
+        return Err(Error::BadRequest(format!(
+            "object id {} is not on its actor's host",
+            json.id
+        )));
+    }
+    Ok(())
+}
+
+/// Stores a remote Note as an alert, or updates the stored copy when the
+/// new one is newer. Returns `None` when nothing was written (older update,
+/// or deleted earlier).
+pub async fn store_remote(data: &Data, json: NoteJson) -> Result<Option<AlertRow>, Error> {
+    let author: ObjectId<DbActor> = json
+        .author()
+        .cloned()
+        .ok_or_else(|| Error::BadRequest("object has no attributedTo".into()))?
+        .into();
+    let actor = author.dereference(data).await?;
+    let values = values_from_note(&json, actor.id);
+    let attachments: Vec<(String, Option<String>, Option<String>)> = json
+        .attachment
+        .iter()
+        .filter_map(|a| {
+            let url = a.get("url").and_then(|u| {
+                u.as_str()
+                    .map(str::to_string)
+                    .or_else(|| u.get("href")?.as_str().map(str::to_string))
+            })?;
+            let parsed = Url::parse(&url).ok()?;
+            matches!(parsed.scheme(), "http" | "https").then(|| {
+                (
+                    url,
+                    a.get("mediaType")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string),
+                    a.get("name")
+                        .and_then(|m| m.as_str())
+                        .map(|s| s.chars().take(1500).collect()),
+                )
+            })
+        })
+        .take(16)
+        .collect();
+    data.db
+        .run(move |conn| {
+            if db::alerts::is_tombstoned(conn, &values.ap_id)? {
+                return Ok(None);
+            }
+            let row = match db::alerts::by_ap_id(conn, &values.ap_id)? {
+                Some(existing) if existing.local => return Ok(None),
+                Some(existing) if existing.status == STATUS_DELETED => return Ok(None),
+                Some(existing) if existing.updated_at >= values.updated_at => return Ok(None),
+                Some(existing) => {
+                    let mut v = values;
+                    v.created_at = existing.created_at;
+                    v.published_at = existing.published_at.or(v.published_at);
+                    db::alerts::update(conn, existing.id, &v)?
+                }
+                None => db::alerts::insert(conn, &values)?,
+            };
+            db::alerts::set_attachments(conn, row.id, &attachments)?;
+            Ok(Some(row))
+        })
+        .await
+        .map_err(Error::from)
+}
+
+#[async_trait]
+impl Object for DbAlert {
+    type DataType = AppState;
+    type Kind = NoteJson;
+    type Error = Error;
+
+    fn id(&self) -> &Url {
+        &self.ap_id
+    }
+
+    async fn read_from_id(object_id: Url, data: &Data) -> Result<Option<Self>, Error> {
+        let row = data
+            .db
+            .run(move |conn| db::alerts::by_ap_id(conn, object_id.as_str()))
+            .await?;
+        row.map(DbAlert::new).transpose()
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.row.status == STATUS_DELETED
+    }
+
+    async fn into_json(self, data: &Data) -> Result<NoteJson, Error> {
+        let note = local_note(data, &self.row).await?;
+        Ok(serde_json::from_value(note)?)
+    }
+
+    async fn verify(json: &NoteJson, expected_domain: &Url, _data: &Data) -> Result<(), Error> {
+        let author = json
+            .author()
+            .ok_or_else(|| Error::BadRequest("object has no attributedTo".into()))?;
+        if !same_origin(&json.id, expected_domain) {
+            return Err(Error::BadRequest(format!(
+                "object {} was served from another host",
+                json.id
+            )));
+        }
+        verify_note(json, author)
+    }
+
+    async fn from_json(json: NoteJson, data: &Data) -> Result<Self, Error> {
+        let id = json.id.to_string();
+        store_remote(data, json).await?;
+        let row = data
+            .db
+            .run(move |conn| db::alerts::by_ap_id(conn, &id))
+            .await?
+            .ok_or(Error::NotFound)?;
+        DbAlert::new(row)
+    }
+}
+
+/// The Note of a local alert, loading its author, versions and attachments.
+pub async fn local_note(data: &Data, alert: &AlertRow) -> Result<Value, Error> {
+    let alert = alert.clone();
+    let (actor_row, versions, attachments, alert) = data
+        .db
+        .run(move |conn| {
+            let actor = db::actors::by_id(conn, alert.actor_id)?;
+            let versions = db::alerts::versions(conn, alert.group_id())?;
+            let attachments = db::alerts::attachments(conn, alert.id)?;
+            Ok((actor, versions, attachments, alert))
+        })
+        .await?;
+    let actor = DbActor::new(actor_row)?;
+    let other_versions = versions
+        .iter()
+        .filter(|v| v.id != alert.id && v.status != STATUS_DELETED)
+        .map(|v| v.ap_id.clone())
+        .collect();
+    let parts = NoteParts {
+        alert: &alert,
+        actor: &actor,
+        other_versions,
+        attachments: &attachments,
+    };
+    Ok(build_note(&parts, &Urls::new(&data.config)))
+}

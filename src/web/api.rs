@@ -1,0 +1,350 @@
+//! The JSON API under `/api/v1`, authenticated with bearer tokens from
+//! `tocsin token create`. Errors are JSON: `{"error": …, "field": …}`.
+
+use crate::{
+    alerts::{
+        input::{AlertInput, AlertPatch},
+        publish::{self, TranslationInput},
+    },
+    db::{
+        self,
+        alerts::{AlertFilter, AlertRow},
+    },
+    error::Error,
+    federation::activities::follow::local_actor,
+    state::Data,
+};
+use actix_web::{web as aw, HttpRequest, HttpResponse};
+use chrono::{TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Registers the API routes.
+pub fn configure(cfg: &mut aw::ServiceConfig) {
+    cfg.service(
+        aw::scope("/api/v1")
+            .route("/alerts", aw::post().to(create))
+            .route("/alerts", aw::get().to(list))
+            .route("/alerts/{id}", aw::get().to(get))
+            .route("/alerts/{id}", aw::patch().to(patch))
+            .route("/alerts/{id}", aw::delete().to(remove))
+            .route("/alerts/{id}/translations", aw::post().to(translate))
+            .route("/alerts/{id}/translations", aw::get().to(translations))
+            .route("/alerts/{id}/pin", aw::post().to(pin))
+            .route("/alerts/{id}/unpin", aw::post().to(unpin)),
+    );
+}
+
+/// The id of the token in `Authorization: Bearer …`, or 401.
+pub async fn authenticate(request: &HttpRequest, data: &Data) -> Result<i64, Error> {
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .ok_or_else(|| {
+            Error::Unauthorized("missing bearer token (Authorization: Bearer …)".into())
+        })?;
+    data.db
+        .run(move |conn| db::tokens::authenticate(conn, &token))
+        .await?
+        .ok_or_else(|| Error::Unauthorized("invalid or revoked token".into()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| {
+        let field = e.to_string();
+        let field = field
+            .split('`')
+            .nth(1)
+            .filter(|_| e.is_data())
+            .unwrap_or("body")
+            .to_string();
+        Error::Validation {
+            field,
+            message: e.to_string(),
+        }
+    })
+}
+
+fn time(ms: Option<i64>) -> Value {
+    ms.and_then(|m| Utc.timestamp_millis_opt(m).single())
+        .map_or(Value::Null, |t| {
+            json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        })
+}
+
+/// The API representation of an alert.
+pub async fn alert_json(data: &Data, row: &AlertRow) -> Result<Value, Error> {
+    let (id, group) = (row.id, row.group_id());
+    let (attachments, versions) = data
+        .db
+        .run(move |conn| {
+            Ok((
+                db::alerts::attachments(conn, id)?,
+                db::alerts::versions(conn, group)?,
+            ))
+        })
+        .await?;
+    Ok(json!({
+        "id": row.id,
+        "ap_id": row.ap_id,
+        "url": row.url,
+        "local": row.local,
+        "language": row.language,
+        "title": row.title,
+        "body": row.source_markdown,
+        "content_html": row.content_html,
+        "countries": row.country_list(),
+        "region": row.region,
+        "categories": row.category_list(),
+        "urgency": row.urgency,
+        "incident_date": row.incident_date,
+        "case": row.case_ap_id,
+        "content_warning": row.summary,
+        "status": row.status,
+        "pinned": row.pinned,
+        "translation_of": row.translation_of,
+        "translations": versions.iter().filter(|v| v.id != row.id && v.status != crate::alerts::STATUS_DELETED)
+            .map(|v| json!({"id": v.id, "language": v.language, "ap_id": v.ap_id})).collect::<Vec<_>>(),
+        "attachments": attachments.iter().map(|a| json!({"url": a.url, "media_type": a.media_type, "description": a.description})).collect::<Vec<_>>(),
+        "published_at": time(row.published_at),
+        "updated_at": time(Some(row.updated_at)),
+    }))
+}
+
+/// A local alert that `token_id` may change: 404 if unknown, 403 if
+/// another token made it.
+async fn own_alert(data: &Data, id: i64, token_id: i64) -> Result<AlertRow, Error> {
+    let row = load(data, id).await?;
+    if !row.local {
+        return Err(Error::Forbidden(
+            "alerts of other servers cannot be changed here".into(),
+        ));
+    }
+    if row.token_id.is_some() && row.token_id != Some(token_id) {
+        return Err(Error::Forbidden(
+            "this alert was made with another token".into(),
+        ));
+    }
+    Ok(row)
+}
+
+async fn load(data: &Data, id: i64) -> Result<AlertRow, Error> {
+    let row = data.db.run(move |conn| db::alerts::by_id(conn, id)).await?;
+    if row.status == crate::alerts::STATUS_DELETED {
+        return Err(Error::NotFound);
+    }
+    Ok(row)
+}
+
+async fn create(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<HttpResponse, Error> {
+    let token = authenticate(&request, &data).await?;
+    let input: AlertInput = parse(&body)?;
+    let actor = local_actor(&data, &data.config.actor.username).await?;
+    let row = publish::create_alert(&data, &actor, input, Some(token)).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/alerts/{}", row.id)))
+        .json(alert_json(&data, &row).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    country: Option<String>,
+    region: Option<String>,
+    category: Option<String>,
+    language: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    text: Option<String>,
+    local: Option<bool>,
+    page: Option<i64>,
+}
+
+fn date_ms(field: &str, value: &Option<String>) -> Result<Option<i64>, Error> {
+    let Some(v) = value.as_deref().filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(Some(t.timestamp_millis()));
+    }
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| Some(d.and_utc().timestamp_millis()))
+        .ok_or_else(|| Error::Validation {
+            field: field.into(),
+            message: "must be YYYY-MM-DD or RFC 3339".into(),
+        })
+}
+
+async fn list(
+    request: HttpRequest,
+    query: aw::Query<ListQuery>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let q = query.into_inner();
+    let page = q.page.unwrap_or(1);
+    if page < 1 {
+        return Err(Error::Validation {
+            field: "page".into(),
+            message: "must be 1 or more".into(),
+        });
+    }
+    let filter = AlertFilter {
+        country: q.country.clone(),
+        region: q.region.clone(),
+        category: q.category.clone(),
+        language: q.language.clone(),
+        since: date_ms("since", &q.since)?,
+        until: date_ms("until", &q.until)?,
+        text: q.text.clone().filter(|t| !t.trim().is_empty()),
+        local: q.local,
+        ..Default::default()
+    };
+    let size = data.config.alerts.page_size;
+    let rows = data
+        .db
+        .run(move |conn| db::alerts::list(conn, &filter, size + 1, (page - 1) * size))
+        .await?;
+    let more = rows.len() as i64 > size;
+    let mut items = Vec::new();
+    for row in rows.iter().take(size as usize) {
+        items.push(alert_json(&data, row).await?);
+    }
+    let next = more.then(|| {
+        let mut url = url::Url::parse(&format!(
+            "{}{}",
+            crate::federation::Urls::new(&data.config).base(),
+            request.uri()
+        ))
+        .expect("request URI");
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "page")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs)
+            .append_pair("page", &(page + 1).to_string());
+        url.to_string()
+    });
+    Ok(HttpResponse::Ok().json(json!({ "alerts": items, "page": page, "next": next })))
+}
+
+async fn get(request: HttpRequest, path: aw::Path<i64>, data: Data) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let row = load(&data, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(alert_json(&data, &row).await?))
+}
+
+async fn patch(
+    request: HttpRequest,
+    path: aw::Path<i64>,
+    body: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let token = authenticate(&request, &data).await?;
+    let row = own_alert(&data, path.into_inner(), token).await?;
+    let patch: AlertPatch = parse(&body)?;
+    let actor = crate::federation::objects::actor::DbActor::new(
+        data.db
+            .run({
+                let a = row.actor_id;
+                move |conn| db::actors::by_id(conn, a)
+            })
+            .await?,
+    )?;
+    let row = publish::update_alert(&data, &actor, &row, patch).await?;
+    Ok(HttpResponse::Ok().json(alert_json(&data, &row).await?))
+}
+
+async fn remove(
+    request: HttpRequest,
+    path: aw::Path<i64>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let token = authenticate(&request, &data).await?;
+    let row = own_alert(&data, path.into_inner(), token).await?;
+    let actor = crate::federation::objects::actor::DbActor::new(
+        data.db
+            .run({
+                let a = row.actor_id;
+                move |conn| db::actors::by_id(conn, a)
+            })
+            .await?,
+    )?;
+    publish::delete_alert(&data, &actor, &row).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn translate(
+    request: HttpRequest,
+    path: aw::Path<i64>,
+    body: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let token = authenticate(&request, &data).await?;
+    let row = own_alert(&data, path.into_inner(), token).await?;
+    let input: TranslationInput = parse(&body)?;
+    let actor = crate::federation::objects::actor::DbActor::new(
+        data.db
+            .run({
+                let a = row.actor_id;
+                move |conn| db::actors::by_id(conn, a)
+            })
+            .await?,
+    )?;
+    let t = publish::add_translation(&data, &actor, &row, input).await?;
+    Ok(HttpResponse::Created().json(alert_json(&data, &t).await?))
+}
+
+async fn translations(
+    request: HttpRequest,
+    path: aw::Path<i64>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let row = load(&data, path.into_inner()).await?;
+    let group = row.group_id();
+    let versions = data
+        .db
+        .run(move |conn| db::alerts::versions(conn, group))
+        .await?;
+    let mut items = Vec::new();
+    for v in versions
+        .iter()
+        .filter(|v| v.status != crate::alerts::STATUS_DELETED)
+    {
+        items.push(alert_json(&data, v).await?);
+    }
+    Ok(HttpResponse::Ok().json(json!({ "translations": items })))
+}
+
+async fn set_pin(
+    request: HttpRequest,
+    id: i64,
+    data: Data,
+    pinned: bool,
+) -> Result<HttpResponse, Error> {
+    let token = authenticate(&request, &data).await?;
+    let row = own_alert(&data, id, token).await?;
+    publish::set_pinned(&data, &row, pinned).await?;
+    let row = load(&data, id).await?;
+    Ok(HttpResponse::Ok().json(alert_json(&data, &row).await?))
+}
+
+async fn pin(request: HttpRequest, path: aw::Path<i64>, data: Data) -> Result<HttpResponse, Error> {
+    set_pin(request, path.into_inner(), data, true).await
+}
+
+async fn unpin(
+    request: HttpRequest,
+    path: aw::Path<i64>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    set_pin(request, path.into_inner(), data, false).await
+}

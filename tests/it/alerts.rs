@@ -1,0 +1,481 @@
+//! Alerts end to end: written through the API with a translation, edited and
+//! deleted, and the follower instance's copies following along.
+
+use crate::common::{client, eventually, postgres_available, Backend, TestInstance};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tocsin::{
+    db,
+    federation::activities::follow::{follow_remote, local_actor},
+};
+
+fn token(i: &TestInstance, name: &str) -> String {
+    let mut conn = i.server.state.db.conn().unwrap();
+    db::tokens::create(&mut conn, name).unwrap()
+}
+
+async fn api(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client().request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn alert_body() -> Value {
+    json!({
+        "title": "Journalist detained in Istanbul",
+        "body": "**Ayşe Demir** was detained at dawn. [Appeal](https://ngo.example/appeal)",
+        "language": "en",
+        "countries": ["TR"],
+        "categories": ["detention"],
+        "urgency": "action",
+        "incident_date": "2026-11-20",
+        "attachments": [{"url": "https://ngo.example/photo.jpg", "media_type": "image/jpeg", "description": "Ayşe Demir"}]
+    })
+}
+
+async fn remote_copy(on: &TestInstance, ap_id: &str) -> Option<db::alerts::AlertRow> {
+    let ap_id = ap_id.to_string();
+    on.server
+        .state
+        .db
+        .run(move |c| db::alerts::by_ap_id(c, &ap_id))
+        .await
+        .unwrap()
+}
+
+async fn lifecycle(member: Backend, follower: Backend) {
+    let a = TestInstance::start(member).await;
+    let b = TestInstance::start(follower).await;
+    let us = local_actor(&b.server.data, "alerts").await.unwrap();
+    follow_remote(&b.server.data, &us, &format!("@alerts@{}", a.domain))
+        .await
+        .unwrap();
+    let a_id = format!("{}/actors/alerts", a.base());
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            let id = a_id.clone();
+            b.server
+                .state
+                .db
+                .run(move |c| {
+                    let t = db::actors::by_ap_id(c, &id)?;
+                    Ok(t.is_some_and(|t| {
+                        db::follows::is_followed_locally(c, t.id).unwrap_or(false)
+                    }))
+                })
+                .await
+                .unwrap()
+        })
+        .await,
+        "B follows A"
+    );
+
+    let t = token(&a, "author");
+    let (status, created) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/alerts", a.base()),
+        Some(&t),
+        Some(alert_body()),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let ap_id = created["ap_id"].as_str().unwrap().to_string();
+    assert!(ap_id.starts_with(&format!("{}/alerts/", a.base())));
+    assert_eq!(created["url"], ap_id.as_str());
+    assert_eq!(created["region"], "europe-central-asia");
+
+    let (status, fr) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/alerts/{id}/translations", a.base()),
+        Some(&t),
+        Some(json!({"language": "fr", "title": "Journaliste détenue à Istanbul", "body": "**Ayşe Demir** a été arrêtée."})),
+    ).await;
+    assert_eq!(status, 201, "{fr}");
+    let fr_ap_id = fr["ap_id"].as_str().unwrap().to_string();
+    assert_eq!(fr["countries"], json!(["TR"]), "structured fields copied");
+
+    // Both versions arrive at the follower.
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            remote_copy(&b, &ap_id).await.is_some() && remote_copy(&b, &fr_ap_id).await.is_some()
+        })
+        .await,
+        "follower got both language versions"
+    );
+    let copy = remote_copy(&b, &ap_id).await.unwrap();
+    assert_eq!(copy.title, "Journalist detained in Istanbul");
+    assert_eq!(copy.language, "en");
+    assert_eq!(copy.country_list(), vec!["TR"]);
+    assert!(copy.content_html.contains("<strong>Ayşe Demir</strong>"));
+    assert_eq!(remote_copy(&b, &fr_ap_id).await.unwrap().language, "fr");
+
+    // The page shows the version and links the translation.
+    let html = client()
+        .get(&ap_id)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Journalist detained in Istanbul") && html.contains(&fr_ap_id));
+
+    // Edit: the follower's copy changes.
+    let (status, edited) = api(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/alerts/{id}", a.base()),
+        Some(&t),
+        Some(json!({"title": "Journalist Ayşe Demir detained in Istanbul"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{edited}");
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            remote_copy(&b, &ap_id)
+                .await
+                .is_some_and(|c| c.title == "Journalist Ayşe Demir detained in Istanbul")
+        })
+        .await,
+        "follower's copy edited"
+    );
+
+    // Delete: the copies go, and the id answers 410 with a Tombstone.
+    let (status, _) = api(
+        reqwest::Method::DELETE,
+        format!("{}/api/v1/alerts/{id}", a.base()),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            remote_copy(&b, &ap_id)
+                .await
+                .is_some_and(|c| c.status == "deleted")
+                && remote_copy(&b, &fr_ap_id)
+                    .await
+                    .is_some_and(|c| c.status == "deleted")
+        })
+        .await,
+        "follower's copies deleted"
+    );
+    let gone = client()
+        .get(&ap_id)
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 410);
+    let tomb: Value = gone.json().await.unwrap();
+    assert_eq!(tomb["type"], "Tombstone");
+    assert_eq!(tomb["id"], ap_id.as_str());
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_lifecycle_reaches_the_follower_sqlite() {
+    lifecycle(Backend::Sqlite, Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_lifecycle_reaches_the_follower_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    lifecycle(Backend::Postgres, Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn note_has_what_mastodon_needs() {
+    let a = TestInstance::start(Backend::Sqlite).await;
+    let t = token(&a, "author");
+    let mut body = alert_body();
+    body["content_warning"] = json!("Violence");
+    let (_, created) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/alerts", a.base()),
+        Some(&t),
+        Some(body),
+    )
+    .await;
+    let ap_id = created["ap_id"].as_str().unwrap().to_string();
+    let note: Value = client()
+        .get(&ap_id)
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(note["type"], "Note");
+    assert_eq!(note["id"], ap_id.as_str());
+    assert_eq!(note["attributedTo"], format!("{}/actors/alerts", a.base()));
+    assert_eq!(
+        note["to"],
+        json!(["https://www.w3.org/ns/activitystreams#Public"])
+    );
+    assert_eq!(
+        note["cc"],
+        json!([format!("{}/actors/alerts/followers", a.base())])
+    );
+    let content = note["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("<p><strong>Journalist detained in Istanbul</strong></p>"),
+        "{content}"
+    );
+    let map = note["contentMap"].as_object().unwrap();
+    assert_eq!(map.len(), 1, "one language per Note");
+    assert_eq!(map["en"], note["content"]);
+    assert_eq!(note["url"], ap_id.as_str());
+    assert!(note["published"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        note.get("updated").is_none(),
+        "no updated before the first edit"
+    );
+    assert_eq!(note["sensitive"], true);
+    assert_eq!(note["summary"], "Violence");
+    let tags = note["tag"].as_array().unwrap();
+    assert!(tags
+        .iter()
+        .all(|t| t["type"] == "Hashtag" && t["name"].as_str().unwrap().starts_with('#')));
+    assert!(tags.iter().any(|t| t["name"] == "#detention"));
+    assert!(
+        tags.iter()
+            .any(|t| t["name"].as_str().unwrap().to_lowercase().contains("turk")),
+        "{tags:?}"
+    );
+    let att = &note["attachment"][0];
+    assert_eq!(att["type"], "Image");
+    assert_eq!(att["mediaType"], "image/jpeg");
+    assert_eq!(att["name"], "Ayşe Demir");
+    assert_eq!(note["countries"], json!(["TR"]));
+    assert_eq!(note["urgency"], "action");
+    assert_eq!(note["incidentDate"], "2026-11-20");
+    let ctx = note["@context"].as_array().unwrap();
+    let ns = ctx[1]["tocsin"].as_str().unwrap();
+    assert_eq!(ns, format!("{}/ns#", a.base()));
+    let ns_doc: Value = client()
+        .get(format!("{}/ns", a.base()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ns_doc["@context"]["countries"], "tocsin:countries");
+
+    // An edit carries a newer `updated`.
+    let id = created["id"].as_i64().unwrap();
+    api(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/alerts/{id}", a.base()),
+        Some(&t),
+        Some(json!({"body": "New text"})),
+    )
+    .await;
+    let note: Value = client()
+        .get(&ap_id)
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(note["updated"].as_str().unwrap() >= note["published"].as_str().unwrap());
+
+    // The outbox pages Creates; the organisation's NodeInfo counts the post.
+    let outbox: Value = client()
+        .get(format!("{}/actors/alerts/outbox", a.base()))
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outbox["totalItems"], 1);
+    let page: Value = client()
+        .get(outbox["first"].as_str().unwrap())
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["orderedItems"][0]["type"], "Create");
+    assert_eq!(page["orderedItems"][0]["object"]["id"], ap_id.as_str());
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_refuses_bad_requests_clearly() {
+    let a = TestInstance::start(Backend::Sqlite).await;
+    let base = a.base();
+    let t = token(&a, "one");
+    let other = token(&a, "two");
+    let (status, _) = api(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/alerts"),
+        None,
+        Some(alert_body()),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = api(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/alerts"),
+        Some("tocsin_forged"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    for (field, value, expected) in [
+        ("countries", json!(["XX"]), "countries[0]"),
+        ("language", json!("English"), "language"),
+        ("urgency", json!("now"), "urgency"),
+        ("title", json!(""), "title"),
+        ("categories", json!(["gossip"]), "categories[0]"),
+        ("incident_date", json!("yesterday"), "incident_date"),
+    ] {
+        let mut body = alert_body();
+        body[field] = value;
+        let (status, err) = api(
+            reqwest::Method::POST,
+            format!("{base}/api/v1/alerts"),
+            Some(&t),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 422, "{field}: {err}");
+        assert_eq!(err["field"], expected, "{err}");
+        assert!(err["error"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let mut body = alert_body();
+    body["colour"] = json!("red");
+    let (status, err) = api(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/alerts"),
+        Some(&t),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 422, "{err}");
+    let malformed = client()
+        .post(format!("{base}/api/v1/alerts"))
+        .bearer_auth(&t)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 422);
+
+    let (_, created) = api(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/alerts"),
+        Some(&t),
+        Some(alert_body()),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let (status, _) = api(
+        reqwest::Method::PATCH,
+        format!("{base}/api/v1/alerts/{id}"),
+        Some(&other),
+        Some(json!({"title": "x"})),
+    )
+    .await;
+    assert_eq!(status, 403, "another token's alert");
+    let (status, _) = api(
+        reqwest::Method::DELETE,
+        format!("{base}/api/v1/alerts/{id}"),
+        Some(&other),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = api(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/alerts/999999"),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Pagination and filters.
+    for n in 0..24 {
+        let mut body = alert_body();
+        body["title"] = json!(format!("Alert number {n}"));
+        if n % 2 == 0 {
+            body["countries"] = json!(["MX"]);
+        }
+        api(
+            reqwest::Method::POST,
+            format!("{base}/api/v1/alerts"),
+            Some(&t),
+            Some(body),
+        )
+        .await;
+    }
+    let (_, page1) = api(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/alerts"),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(page1["alerts"].as_array().unwrap().len(), 20);
+    let next = page1["next"].as_str().unwrap().to_string();
+    let (_, page2) = api(reqwest::Method::GET, next, Some(&t), None).await;
+    assert_eq!(page2["alerts"].as_array().unwrap().len(), 5);
+    assert!(page2["next"].is_null());
+    let (_, mx) = api(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/alerts?country=mx"),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(mx["alerts"].as_array().unwrap().len(), 12);
+    let (_, americas) = api(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/alerts?region=americas&text=number%201"),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert!(americas["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["countries"] == json!(["MX"])
+            && a["title"].as_str().unwrap().contains("number 1")));
+    let (status, err) = api(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/alerts?since=soon"),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("since")));
+    a.stop().await;
+}
