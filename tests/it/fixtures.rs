@@ -240,3 +240,200 @@ async fn mastodon_accept_and_reject_of_our_follow_are_recorded() {
     i.stop().await;
     peer.stop().await;
 }
+
+#[test]
+fn notes_articles_and_pages_from_every_software_become_alerts() {
+    use tocsin::federation::{activities::create::CreateNote, objects::alert::values_from_note};
+    for (file, kind, lang) in [
+        ("mastodon/create_note.json", "Note", "en"),
+        ("gotosocial/create_note.json", "Note", "en"),
+        ("wordpress/create_note.json", "Note", ""),
+        ("wordpress/create_article.json", "Article", ""),
+        ("lemmy/create_page.json", "Page", ""),
+    ] {
+        let create: CreateNote =
+            serde_json::from_str(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(create.object.kind, kind, "{file}");
+        let v = values_from_note(&create.object, 1);
+        assert!(!v.title.is_empty(), "{file}: a title is derived");
+        assert!(!v.content_html.is_empty(), "{file}");
+        assert!(!v.content_html.contains("<script"), "{file}");
+        if !lang.is_empty() {
+            assert_eq!(v.language, lang, "{file}");
+        }
+        assert!(v.published_at.is_some(), "{file}");
+    }
+    let gts: CreateNote = serde_json::from_str(&fixture("gotosocial/create_note.json")).unwrap();
+    assert!(!gts.object.to.is_empty(), "a lone `to` string is accepted");
+}
+
+/// Our organisation follows alice (accepted), so her posts are wanted.
+async fn following_alice(i: &TestInstance, peer: &FakePeer) -> String {
+    let alice = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &i.base());
+    let us = local_actor(&i.server.data, "alerts").await.unwrap();
+    follow_remote(&i.server.data, &us, &format!("@alice@{}", peer.domain))
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            peer.received().iter().any(|r| r.body["type"] == "Follow")
+        })
+        .await
+    );
+    let follow_id = peer
+        .received()
+        .into_iter()
+        .find(|r| r.body["type"] == "Follow")
+        .unwrap()
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let accept = peer
+        .rewrite(
+            &fixture("mastodon/accept_follow.json"),
+            "mastodon.example",
+            &i.base(),
+        )
+        .replace(&format!("{}/activities/follow/1", i.base()), &follow_id);
+    let (status, _) = peer
+        .post_signed(
+            &format!("{}/inbox", i.base()),
+            &accept,
+            &format!("{alice}#main-key"),
+        )
+        .await;
+    assert_eq!(status, 202);
+    alice
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mastodon_create_update_delete_of_a_note_change_our_copy() {
+    let i = TestInstance::start(Backend::Sqlite).await;
+    let peer = FakePeer::start().await;
+    let alice = following_alice(&i, &peer).await;
+    let key = format!("{alice}#main-key");
+    let inbox = format!("{}/inbox", i.base());
+    let rw = |f: &str| peer.rewrite(&fixture(f), "mastodon.example", &i.base());
+    let note_id = format!("{alice}/statuses/115569651706565133");
+    let copy = |db: tocsin::db::Db, id: String| async move {
+        db.run(move |c| db::alerts::by_ap_id(c, &id)).await.unwrap()
+    };
+
+    let (status, body) = peer
+        .post_signed(&inbox, &rw("mastodon/create_note.json"), &key)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let stored = copy(i.server.state.db.clone(), note_id.clone())
+        .await
+        .expect("stored");
+    assert!(!stored.local);
+    let first_html = stored.content_html.clone();
+
+    // An Update older than our copy is ignored; a newer one replaces it.
+    let update = rw("mastodon/update_note.json");
+    let mut old: serde_json::Value = serde_json::from_str(&update).unwrap();
+    old["id"] = serde_json::json!(format!("{alice}/statuses/115569651706565133#updates/1"));
+    old["object"]["updated"] = serde_json::json!("2000-01-01T00:00:00Z");
+    old["object"]["content"] = serde_json::json!("<p>stale</p>");
+    old["object"]["contentMap"] = serde_json::json!({"en": "<p>stale</p>"});
+    let (status, _) = peer.post_signed(&inbox, &old.to_string(), &key).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        copy(i.server.state.db.clone(), note_id.clone())
+            .await
+            .unwrap()
+            .content_html,
+        first_html,
+        "older Update ignored"
+    );
+    let (status, body) = peer.post_signed(&inbox, &update, &key).await;
+    assert_eq!(status, 202, "{body}");
+    let edited = copy(i.server.state.db.clone(), note_id.clone())
+        .await
+        .unwrap();
+    assert_ne!(edited.content_html, first_html, "newer Update applied");
+
+    let (status, _) = peer
+        .post_signed(&inbox, &rw("mastodon/delete_note.json"), &key)
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        copy(i.server.state.db.clone(), note_id.clone())
+            .await
+            .unwrap()
+            .status,
+        "deleted"
+    );
+    i.stop().await;
+    peer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_before_its_create_is_remembered() {
+    let i = TestInstance::start(Backend::Sqlite).await;
+    let peer = FakePeer::start().await;
+    let alice = following_alice(&i, &peer).await;
+    let key = format!("{alice}#main-key");
+    let inbox = format!("{}/inbox", i.base());
+    let rw = |f: &str| peer.rewrite(&fixture(f), "mastodon.example", &i.base());
+    assert_eq!(
+        peer.post_signed(&inbox, &rw("mastodon/delete_note.json"), &key)
+            .await
+            .0,
+        202
+    );
+    assert_eq!(
+        peer.post_signed(&inbox, &rw("mastodon/create_note.json"), &key)
+            .await
+            .0,
+        202
+    );
+    let id = format!("{alice}/statuses/115569651706565133");
+    let copy = i
+        .server
+        .state
+        .db
+        .run(move |c| db::alerts::by_ap_id(c, &id))
+        .await
+        .unwrap();
+    assert!(
+        copy.is_none(),
+        "the late Create does not resurrect a deleted note"
+    );
+    i.stop().await;
+    peer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_of_actors_nobody_follows_are_not_stored() {
+    let i = TestInstance::start(Backend::Sqlite).await;
+    let peer = FakePeer::start().await;
+    let alice = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &i.base());
+    let create = peer.rewrite(
+        &fixture("mastodon/create_note.json"),
+        "mastodon.example",
+        &i.base(),
+    );
+    assert_eq!(
+        peer.post_signed(
+            &format!("{}/inbox", i.base()),
+            &create,
+            &format!("{alice}#main-key")
+        )
+        .await
+        .0,
+        202
+    );
+    let id = format!("{alice}/statuses/115569651706565133");
+    assert!(i
+        .server
+        .state
+        .db
+        .run(move |c| db::alerts::by_ap_id(c, &id))
+        .await
+        .unwrap()
+        .is_none());
+    i.stop().await;
+    peer.stop().await;
+}

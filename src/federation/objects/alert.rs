@@ -102,11 +102,11 @@ pub struct NoteJson {
     /// Last edit.
     #[serde(default, deserialize_with = "deserialize_skip_error")]
     pub updated: Option<DateTime<Utc>>,
-    /// Hashtags, mentions …
-    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    /// Hashtags, mentions … (GoToSocial sends a lone object unwrapped).
+    #[serde(default, deserialize_with = "one_or_many_values")]
     pub tag: Vec<Value>,
-    /// Attachments.
-    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    /// Attachments (likewise one or many).
+    #[serde(default, deserialize_with = "one_or_many_values")]
     pub attachment: Vec<Value>,
     /// Our extension: title of the alert.
     #[serde(default, deserialize_with = "deserialize_skip_error")]
@@ -129,6 +129,15 @@ pub struct NoteJson {
     /// Our extension: earlier alert on the same case.
     #[serde(default, deserialize_with = "deserialize_skip_error")]
     pub case: Option<Url>,
+}
+
+/// A JSON value or an array of them, as a list.
+fn one_or_many_values<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Array(items) => items,
+        Value::Null => Vec::new(),
+        other => vec![other],
+    })
 }
 
 impl NoteJson {
