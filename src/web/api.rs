@@ -11,7 +11,7 @@ use crate::{
         alerts::{AlertFilter, AlertRow},
     },
     error::Error,
-    federation::activities::follow::local_actor,
+    federation::{activities::follow::local_actor, objects::actor::DbActor},
     state::Data,
 };
 use actix_web::{web as aw, HttpRequest, HttpResponse};
@@ -129,6 +129,16 @@ async fn own_alert(data: &Data, id: i64, token_id: i64) -> Result<AlertRow, Erro
         ));
     }
     Ok(row)
+}
+
+/// The local actor who wrote `row`.
+async fn author(data: &Data, row: &AlertRow) -> Result<DbActor, Error> {
+    let actor_id = row.actor_id;
+    DbActor::new(
+        data.db
+            .run(move |conn| db::actors::by_id(conn, actor_id))
+            .await?,
+    )
 }
 
 async fn load(data: &Data, id: i64) -> Result<AlertRow, Error> {
@@ -250,14 +260,7 @@ async fn patch(
     let token = authenticate(&request, &data).await?;
     let row = own_alert(&data, path.into_inner(), token).await?;
     let patch: AlertPatch = parse(&body)?;
-    let actor = crate::federation::objects::actor::DbActor::new(
-        data.db
-            .run({
-                let a = row.actor_id;
-                move |conn| db::actors::by_id(conn, a)
-            })
-            .await?,
-    )?;
+    let actor = author(&data, &row).await?;
     let row = publish::update_alert(&data, &actor, &row, patch).await?;
     Ok(HttpResponse::Ok().json(alert_json(&data, &row).await?))
 }
@@ -269,14 +272,7 @@ async fn remove(
 ) -> Result<HttpResponse, Error> {
     let token = authenticate(&request, &data).await?;
     let row = own_alert(&data, path.into_inner(), token).await?;
-    let actor = crate::federation::objects::actor::DbActor::new(
-        data.db
-            .run({
-                let a = row.actor_id;
-                move |conn| db::actors::by_id(conn, a)
-            })
-            .await?,
-    )?;
+    let actor = author(&data, &row).await?;
     publish::delete_alert(&data, &actor, &row).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -290,14 +286,7 @@ async fn translate(
     let token = authenticate(&request, &data).await?;
     let row = own_alert(&data, path.into_inner(), token).await?;
     let input: TranslationInput = parse(&body)?;
-    let actor = crate::federation::objects::actor::DbActor::new(
-        data.db
-            .run({
-                let a = row.actor_id;
-                move |conn| db::actors::by_id(conn, a)
-            })
-            .await?,
-    )?;
+    let actor = author(&data, &row).await?;
     let t = publish::add_translation(&data, &actor, &row, input).await?;
     Ok(HttpResponse::Created().json(alert_json(&data, &t).await?))
 }
