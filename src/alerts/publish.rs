@@ -167,8 +167,7 @@ pub async fn create_alert(
     let row = data
         .db
         .run(move |conn| {
-            use diesel::Connection;
-            conn.transaction(|conn| {
+            db::transaction(conn, |conn| {
                 let row = db::alerts::insert(conn, &values)?;
                 db::alerts::set_attachments(conn, row.id, &attachments)?;
                 Ok(row)

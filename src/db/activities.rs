@@ -19,7 +19,7 @@ pub fn was_received(conn: &mut DbConn, ap_id: &str) -> Result<bool, DbError> {
 
 /// Records that an activity was processed; false if it already was.
 pub fn mark_received(conn: &mut DbConn, ap_id: &str) -> Result<bool, DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         if was_received(conn, ap_id)? {
             return Ok(false);
         }

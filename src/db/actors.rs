@@ -98,7 +98,7 @@ pub fn local_actors(conn: &mut DbConn) -> Result<Vec<ActorRow>, DbError> {
 
 /// Inserts the actor, or refreshes the row with the same `ap_id`.
 pub fn upsert(conn: &mut DbConn, actor: &NewActor) -> Result<ActorRow, DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         if let Some(existing) = by_ap_id(conn, &actor.ap_id)? {
             let mut changes = actor.clone();
             changes.created_at = existing.created_at;

@@ -67,7 +67,7 @@ pub fn enqueue(
     inboxes: &[String],
 ) -> Result<i64, DbError> {
     let unique: BTreeSet<&String> = inboxes.iter().collect();
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let activity = insert_outgoing(conn, ap_id, actor_id, kind, json)?;
         let now = now_ms();
         let rows: Vec<_> = unique
@@ -284,7 +284,7 @@ pub fn host_failed(
     probe_at: i64,
 ) -> Result<HostRow, DbError> {
     let now = now_ms();
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let failures = host_row(conn, host)?.map_or(0, |r| r.consecutive_failures) + 1;
         let down_until = (failures >= down_after as i32).then_some(probe_at);
         if host_row(conn, host)?.is_some() {

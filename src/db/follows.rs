@@ -37,7 +37,7 @@ pub fn upsert(
     state: &str,
     activity_ap_id: &str,
 ) -> Result<FollowRow, DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let now = now_ms();
         let existing = find(conn, follower_id, target_id)?;
         if let Some(row) = existing {

@@ -198,3 +198,37 @@ impl Db {
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a
+/// deferred transaction that reads first and writes later cannot wait for
+/// the write lock (SQLite answers "database is locked" at once), so every
+/// transaction that writes takes the lock up front. Nested calls become
+/// savepoints.
+pub fn transaction<T, F>(conn: &mut DbConn, f: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, DbError>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConn::Sqlite(lite) = conn else {
+        return conn.transaction(f);
+    };
+    match AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE") {
+        Ok(()) => {}
+        Err(diesel::result::Error::AlreadyInTransaction) => return conn.transaction(f),
+        Err(e) => return Err(e.into()),
+    }
+    let result = f(conn);
+    let DbConn::Sqlite(lite) = conn else {
+        unreachable!("the variant does not change")
+    };
+    match result {
+        Ok(value) => {
+            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::commit_transaction(lite)?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = <AnsiTransactionManager as TransactionManager<SqliteConnection>>::rollback_transaction(lite);
+            Err(e)
+        }
+    }
+}
