@@ -43,6 +43,13 @@ pub enum Command {
     },
     /// List whom the organisation actor follows, and each follow's state.
     Following,
+    /// Load historical alerts from a JSON Lines file into the archive
+    /// (docs/import.md); they are not federated. Nothing is imported if any
+    /// line is invalid.
+    Import {
+        /// The JSON Lines file.
+        file: PathBuf,
+    },
 }
 
 /// `tocsin token …`
@@ -117,6 +124,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             }
             Command::Follow { handle } => follow_command(config, &handle).await,
             Command::Following => following_command(config).await,
+            Command::Import { file } => import_command(config, file).await,
         }
     })
 }
@@ -174,4 +182,44 @@ async fn following_command(config: Config) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+async fn import_command(config: Config, file: PathBuf) -> Result<(), Error> {
+    use crate::alerts::import::{import, ImportError};
+    let username = config.actor.username.clone();
+    let state = server::open_state(config).await?;
+    let handle = std::fs::File::open(&file)
+        .map_err(|e| Error::BadRequest(format!("cannot open {}: {e}", file.display())))?;
+    let report = state
+        .db
+        .run(move |conn| {
+            let actor = db::actors::local_by_username(conn, &username)?
+                .ok_or(db::DbError::Query(diesel::result::Error::NotFound))?;
+            Ok(import(
+                conn,
+                &state.config,
+                actor.id,
+                std::io::BufReader::new(handle),
+            ))
+        })
+        .await?;
+    match report {
+        Ok(r) => {
+            println!(
+                "imported {} alerts, skipped {} already imported",
+                r.imported, r.skipped
+            );
+            Ok(())
+        }
+        Err(ImportError::Invalid(lines)) => {
+            for l in lines.iter().take(50) {
+                eprintln!("line {}: {}: {}", l.line, l.field, l.message);
+            }
+            Err(Error::BadRequest(format!(
+                "{} invalid line(s); nothing was imported",
+                lines.len()
+            )))
+        }
+        Err(e) => Err(Error::Internal(e.to_string())),
+    }
 }

@@ -120,6 +120,7 @@ pub async fn start(
             .app_data(aw::PayloadConfig::new(max_body))
             .configure(routes::configure)
             .configure(web::api::configure)
+            .configure(web::feeds::configure)
             .configure(web::pages::configure)
     })
     .workers(workers)

@@ -1,6 +1,7 @@
 //! Alerts, the network's unit of news: validation of what authors submit,
 //! the taxonomy, Markdown rendering, and publishing (storage + federation).
 
+pub mod import;
 pub mod input;
 pub mod markdown;
 pub mod publish;

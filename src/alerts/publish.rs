@@ -87,7 +87,9 @@ fn values_for(
         updated_at: now,
         created_at: now,
         deleted_at: None,
+        search_text: String::new(),
     }
+    .with_search_text()
 }
 
 fn attachment_rows(items: &[AttachmentInput]) -> Vec<(String, Option<String>, Option<String>)> {

@@ -39,6 +39,8 @@ pub struct AlertRow {
     pub updated_at: i64,
     pub created_at: i64,
     pub deleted_at: Option<i64>,
+    /// Plain text of title and body, for full-text search.
+    pub search_text: String,
 }
 
 impl AlertRow {
@@ -103,6 +105,24 @@ pub struct AlertValues {
     pub updated_at: i64,
     pub created_at: i64,
     pub deleted_at: Option<i64>,
+    pub search_text: String,
+}
+
+impl AlertValues {
+    /// Fills `search_text` from the title and the HTML.
+    pub fn with_search_text(mut self) -> AlertValues {
+        self.search_text = format!("{} {}", self.title, plain_text(&self.content_html));
+        self
+    }
+}
+
+/// Plain text of some HTML, for the search index.
+pub fn plain_text(html: &str) -> String {
+    let stripped = ammonia::Builder::empty().clean(html).to_string();
+    html_escape::decode_html_entities(&stripped)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A row of `alert_attachments`.
@@ -250,6 +270,40 @@ fn like_escape(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+type FullTextCondition = diesel::expression::SqlLiteral<
+    diesel::sql_types::Bool,
+    diesel::expression::UncheckedBind<
+        diesel::expression::SqlLiteral<diesel::sql_types::Bool>,
+        diesel::dsl::AsExprOf<String, diesel::sql_types::Text>,
+    >,
+>;
+
+/// The full-text condition for `text`: FTS5 on SQLite (each word quoted,
+/// so no query syntax gets through), `plainto_tsquery` on PostgreSQL.
+fn full_text_match(is_pg: bool, text: &str) -> FullTextCondition {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    if is_pg {
+        return sql::<Bool>("alerts.search_vector @@ plainto_tsquery('simple', ")
+            .bind::<Text, _>(text.to_string())
+            .sql(")");
+    }
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    let query = if words.is_empty() {
+        "\"\"".to_string()
+    } else {
+        words.join(" ")
+    };
+    sql::<Bool>("alerts.id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ")
+        .bind::<Text, _>(query)
+        .sql(")")
+}
+
 /// Alerts matching `filter`, newest first, `limit` after skipping `offset`.
 pub fn list(
     conn: &mut DbConn,
@@ -257,6 +311,7 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<AlertRow>, DbError> {
+    let is_pg = matches!(conn, DbConn::Pg(_));
     let mut q = alerts::table.into_boxed();
     q = if filter.include_drafts {
         q.filter(alerts::status.ne(crate::alerts::STATUS_DELETED))
@@ -299,15 +354,7 @@ pub fn list(
         q = q.filter(alerts::pinned.eq(true));
     }
     if let Some(text) = &filter.text {
-        for word in text.split_whitespace().take(8) {
-            let pattern = format!("%{}%", like_escape(word));
-            q = q.filter(
-                alerts::title
-                    .like(pattern.clone())
-                    .escape('\\')
-                    .or(alerts::content_html.like(pattern).escape('\\')),
-            );
-        }
+        q = q.filter(full_text_match(is_pg, text));
     }
     Ok(q.order((alerts::published_at.desc(), alerts::id.desc()))
         .limit(limit)

@@ -223,7 +223,9 @@ where
     };
     match result {
         Ok(value) => {
-            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::commit_transaction(lite)?;
+            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::commit_transaction(
+                lite,
+            )?;
             Ok(value)
         }
         Err(e) => {

@@ -134,6 +134,7 @@ diesel::table! {
         updated_at -> BigInt,
         created_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        search_text -> Text,
     }
 }
 

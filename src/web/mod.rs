@@ -1,4 +1,5 @@
 //! What people see: HTML pages (and, later, the JSON API and feeds).
 
 pub mod api;
+pub mod feeds;
 pub mod pages;

@@ -12,6 +12,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 /// Registers the HTML routes.
 pub fn configure(cfg: &mut aw::ServiceConfig) {
     cfg.route("/", aw::get().to(home))
+        .route("/archive", aw::get().to(archive))
         .route("/@{name}", aw::get().to(profile_by_name));
 }
 
@@ -40,9 +41,18 @@ pub fn layout(title: &str, body: &str) -> HttpResponse {
 pub async fn profile(data: &Data, row: &ActorRow) -> Result<HttpResponse, Error> {
     let urls = Urls::new(&data.config);
     let id = row.id;
-    let followers = data
+    let (followers, latest) = data
         .db
-        .run(move |conn| db::follows::follower_count(conn, id))
+        .run(move |conn| {
+            let filter = db::alerts::AlertFilter {
+                actor_id: Some(id),
+                ..Default::default()
+            };
+            Ok((
+                db::follows::follower_count(conn, id)?,
+                db::alerts::list(conn, &filter, 20, 0)?,
+            ))
+        })
         .await?;
     let handle = format!("@{}@{}", row.username, data.config.instance.domain);
     let name = row.name.clone().unwrap_or_else(|| row.username.clone());
@@ -51,13 +61,17 @@ pub async fn profile(data: &Data, row: &ActorRow) -> Result<HttpResponse, Error>
          <p>{}</p><p>{} followers.</p>\
          <p>To follow, search for <code>{}</code> on your fediverse server \
          (Mastodon, GoToSocial, Lemmy …).</p>\
-         <p><a href=\"{}\">ActivityPub actor</a></p>",
+         <p><a href=\"{}\">ActivityPub actor</a> · <a href=\"/@{}/feed.atom\">Atom</a> · \
+         <a href=\"/@{}/feed.rss\">RSS</a> · <a href=\"/archive\">Archive</a></p>{}",
         text(&name),
         text(&handle),
         text(row.summary.as_deref().unwrap_or("")),
         followers,
         text(&handle),
         attr(urls.actor(&row.username).as_str()),
+        attr(&row.username),
+        attr(&row.username),
+        alert_list(&latest),
     );
     Ok(layout(&name, &body))
 }
@@ -149,4 +163,166 @@ pub async fn alert(data: &Data, row: &crate::db::alerts::AlertRow) -> Result<Htt
         },
     );
     Ok(layout(&row.title, &body))
+}
+
+/// A list of alerts with title, date, countries and language.
+fn alert_list(alerts: &[crate::db::alerts::AlertRow]) -> String {
+    if alerts.is_empty() {
+        return "<p>No alerts.</p>".to_string();
+    }
+    let items: Vec<String> = alerts
+        .iter()
+        .map(|a| {
+            let date = a
+                .published_at
+                .and_then(|p| chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, p).single())
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
+            format!(
+                "<li lang=\"{}\"><a href=\"{}\">{}</a> <small>{} · {} · {}</small></li>",
+                attr(&a.language),
+                attr(a.url.as_deref().unwrap_or(&a.ap_id)),
+                text(&a.title),
+                text(&date),
+                text(&a.country_list().join(", ")),
+                text(&a.language),
+            )
+        })
+        .collect();
+    format!("<ul>{}</ul>", items.join(""))
+}
+
+/// Query of the archive page.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ArchiveQuery {
+    q: Option<String>,
+    country: Option<String>,
+    region: Option<String>,
+    category: Option<String>,
+    language: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    page: Option<i64>,
+}
+
+fn day_ms(value: &Option<String>) -> Option<i64> {
+    let d = chrono::NaiveDate::parse_from_str(value.as_deref()?.trim(), "%Y-%m-%d").ok()?;
+    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The archive: every published alert here, local and from followed
+/// members, with filters and full-text search.
+async fn archive(query: aw::Query<ArchiveQuery>, data: Data) -> Result<HttpResponse, Error> {
+    let q = query.into_inner();
+    let page = q.page.unwrap_or(1).max(1);
+    let taxonomy = crate::alerts::taxonomy::Taxonomy::load(&data.config.alerts.taxonomy_file)
+        .map_err(Error::Internal)?;
+    let filter = db::alerts::AlertFilter {
+        text: nonempty(&q.q),
+        country: nonempty(&q.country),
+        region: nonempty(&q.region),
+        category: nonempty(&q.category),
+        language: nonempty(&q.language),
+        since: day_ms(&q.since),
+        until: day_ms(&q.until).map(|u| u + 86_400_000),
+        ..Default::default()
+    };
+    let size = data.config.alerts.page_size;
+    let rows = data
+        .db
+        .run(move |conn| db::alerts::list(conn, &filter, size + 1, (page - 1) * size))
+        .await?;
+    let value = |v: &Option<String>| attr(v.as_deref().unwrap_or("")).to_string();
+    let options = |items: Vec<(String, String)>, selected: &Option<String>| -> String {
+        let mut out = String::from("<option value=\"\">Any</option>");
+        for (key, name) in items {
+            let sel = if selected.as_deref() == Some(key.as_str()) {
+                " selected"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "<option value=\"{}\"{sel}>{}</option>",
+                attr(&key),
+                text(&name)
+            ));
+        }
+        out
+    };
+    let regions = options(
+        taxonomy
+            .regions
+            .iter()
+            .map(|(k, r)| (k.clone(), r.name.clone()))
+            .collect(),
+        &q.region,
+    );
+    let categories = options(
+        taxonomy
+            .categories
+            .iter()
+            .map(|(k, n)| (k.clone(), n.clone()))
+            .collect(),
+        &q.category,
+    );
+    let form = format!(
+        "<form method=\"get\" action=\"/archive\">\
+         <p><label for=\"q\">Search</label> <input id=\"q\" name=\"q\" type=\"search\" value=\"{}\"></p>\
+         <p><label for=\"country\">Country (ISO code)</label> <input id=\"country\" name=\"country\" size=\"2\" maxlength=\"2\" value=\"{}\"> \
+         <label for=\"region\">Region</label> <select id=\"region\" name=\"region\">{regions}</select> \
+         <label for=\"category\">Category</label> <select id=\"category\" name=\"category\">{categories}</select></p>\
+         <p><label for=\"language\">Language</label> <input id=\"language\" name=\"language\" size=\"5\" value=\"{}\"> \
+         <label for=\"since\">From</label> <input id=\"since\" name=\"since\" type=\"date\" value=\"{}\"> \
+         <label for=\"until\">To</label> <input id=\"until\" name=\"until\" type=\"date\" value=\"{}\"></p>\
+         <p><button type=\"submit\">Search the archive</button></p></form>",
+        value(&q.q), value(&q.country), value(&q.language), value(&q.since), value(&q.until),
+    );
+    let more = rows.len() as i64 > size;
+    let shown: Vec<_> = rows.into_iter().take(size as usize).collect();
+    let mut nav = String::new();
+    if page > 1 || more {
+        let params = |p: i64| {
+            let pairs = [
+                ("q", &q.q),
+                ("country", &q.country),
+                ("region", &q.region),
+                ("category", &q.category),
+                ("language", &q.language),
+                ("since", &q.since),
+                ("until", &q.until),
+            ];
+            let mut s = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in pairs {
+                if let Some(v) = nonempty(v) {
+                    s.append_pair(k, &v);
+                }
+            }
+            s.append_pair("page", &p.to_string());
+            s.finish()
+        };
+        if page > 1 {
+            nav.push_str(&format!(
+                "<a href=\"/archive?{}\" rel=\"prev\">Newer</a> ",
+                attr(&params(page - 1))
+            ));
+        }
+        if more {
+            nav.push_str(&format!(
+                "<a href=\"/archive?{}\" rel=\"next\">Older</a>",
+                attr(&params(page + 1))
+            ));
+        }
+    }
+    let body = format!(
+        "<header><h1>Archive</h1><p><a href=\"/\">{}</a></p></header>{form}<h2>Alerts</h2>{}<nav>{nav}</nav>",
+        text(&data.config.instance.name),
+        alert_list(&shown),
+    );
+    Ok(layout("Archive", &body))
 }

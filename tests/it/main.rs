@@ -4,6 +4,7 @@
 mod common;
 
 mod alerts;
+mod archive;
 mod bad_input;
 mod cli;
 mod delivery;

@@ -369,7 +369,9 @@ pub fn values_from_note(json: &NoteJson, actor_id: i64) -> AlertValues {
             .unwrap_or(published),
         created_at: now,
         deleted_at: None,
+        search_text: String::new(),
     }
+    .with_search_text()
 }
 
 /// An alert row with its id parsed, as activitypub_federation wants it.

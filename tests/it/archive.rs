@@ -1,0 +1,423 @@
+//! The archive: bulk import from JSON Lines, full-text search and filters on
+//! both databases, and the Atom/RSS feeds (parsed back with feed-rs).
+
+use crate::common::{client, postgres_available, Backend, TestInstance};
+use serde_json::json;
+use std::io::Write;
+use tocsin::{
+    alerts::import::{import, ImportError},
+    db::{self, alerts::AlertFilter},
+};
+
+fn line(n: usize, country: &str, lang: &str, title: &str, body: &str, date: &str) -> String {
+    json!({
+        "source_id": format!("ifex-{n}"),
+        "title": title,
+        "body": body,
+        "language": lang,
+        "countries": [country],
+        "categories": if n.is_multiple_of(3) { vec!["killing"] } else { vec!["detention"] },
+        "urgency": "report",
+        "published_at": date,
+    })
+    .to_string()
+}
+
+fn sample() -> String {
+    [
+        line(
+            1,
+            "TR",
+            "en",
+            "Journalist Ayşe Demir detained",
+            "Police raided the newsroom at dawn.",
+            "2014-03-02",
+        ),
+        line(
+            2,
+            "MX",
+            "es",
+            "Periodista asesinado en Veracruz",
+            "El periodista fue asesinado.",
+            "2016-07-15T10:00:00Z",
+        ),
+        line(
+            3,
+            "PH",
+            "en",
+            "Radio broadcaster shot dead",
+            "The broadcaster was killed in Mindanao.",
+            "2019-01-20",
+        ),
+        line(
+            4,
+            "EG",
+            "fr",
+            "Blogueur condamné au Caire",
+            "Le blogueur a été condamné pour diffamation.",
+            "2021-11-05",
+        ),
+        line(
+            5,
+            "TR",
+            "en",
+            "Newspaper closed by decree",
+            "A decree closed the daily newspaper.",
+            "2024-05-01",
+        ),
+    ]
+    .join("\n")
+}
+
+async fn org_id(i: &TestInstance) -> i64 {
+    i.server
+        .state
+        .db
+        .run(|c| Ok(db::actors::local_actors(c)?[0].id))
+        .await
+        .unwrap()
+}
+
+async fn search(i: &TestInstance, filter: AlertFilter) -> Vec<String> {
+    i.server
+        .state
+        .db
+        .run(move |c| {
+            Ok(db::alerts::list(c, &filter, 100, 0)?
+                .into_iter()
+                .map(|a| a.title)
+                .collect())
+        })
+        .await
+        .unwrap()
+}
+
+async fn filters_and_search(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let actor = org_id(&i).await;
+    let config = i.server.state.config.clone();
+    let report = i
+        .server
+        .state
+        .db
+        .run(move |c| Ok(import(c, &config, actor, std::io::Cursor::new(sample())).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!((report.imported, report.skipped), (5, 0));
+    let f = |f: AlertFilter| f;
+    assert_eq!(
+        search(
+            &i,
+            f(AlertFilter {
+                text: Some("newsroom".into()),
+                ..Default::default()
+            })
+        )
+        .await,
+        vec!["Journalist Ayşe Demir detained"]
+    );
+    assert_eq!(
+        search(
+            &i,
+            f(AlertFilter {
+                text: Some("Demir".into()),
+                ..Default::default()
+            })
+        )
+        .await
+        .len(),
+        1,
+        "title words are indexed"
+    );
+    assert_eq!(
+        search(
+            &i,
+            f(AlertFilter {
+                text: Some("blogueur diffamation".into()),
+                ..Default::default()
+            })
+        )
+        .await,
+        vec!["Blogueur condamné au Caire"]
+    );
+    assert!(
+        search(
+            &i,
+            f(AlertFilter {
+                text: Some("'; DROP TABLE alerts; --".into()),
+                ..Default::default()
+            })
+        )
+        .await
+        .is_empty(),
+        "SQL-looking text is just text"
+    );
+    assert!(search(
+        &i,
+        f(AlertFilter {
+            text: Some("\"unbalanced AND (".into()),
+            ..Default::default()
+        })
+    )
+    .await
+    .is_empty());
+    assert_eq!(
+        search(
+            &i,
+            f(AlertFilter {
+                country: Some("tr".into()),
+                ..Default::default()
+            })
+        )
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        search(
+            &i,
+            f(AlertFilter {
+                region: Some("mena".into()),
+                ..Default::default()
+            })
+        )
+        .await,
+        vec!["Blogueur condamné au Caire"]
+    );
+    assert_eq!(
+        search(
+            &i,
+            f(AlertFilter {
+                category: Some("killing".into()),
+                ..Default::default()
+            })
+        )
+        .await,
+        vec!["Radio broadcaster shot dead"]
+    );
+    assert_eq!(
+        search(
+            &i,
+            f(AlertFilter {
+                language: Some("es".into()),
+                ..Default::default()
+            })
+        )
+        .await,
+        vec!["Periodista asesinado en Veracruz"]
+    );
+    let y2016 = chrono::NaiveDate::from_ymd_opt(2016, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+    let y2020 = chrono::NaiveDate::from_ymd_opt(2020, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+    assert_eq!(
+        search(
+            &i,
+            f(AlertFilter {
+                since: Some(y2016),
+                until: Some(y2020),
+                ..Default::default()
+            })
+        )
+        .await,
+        vec![
+            "Radio broadcaster shot dead",
+            "Periodista asesinado en Veracruz"
+        ],
+        "newest first within the period"
+    );
+
+    // The archive page finds the same, without JavaScript.
+    let html = client()
+        .get(format!(
+            "{}/archive?q=newsroom&region=europe-central-asia",
+            i.base()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Journalist Ayşe Demir detained"));
+    assert!(!html.contains("Newspaper closed by decree"));
+    i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_and_filters_sqlite() {
+    filters_and_search(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_and_filters_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    filters_and_search(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_line_imports_nothing_and_is_named() {
+    let i = TestInstance::start(Backend::Sqlite).await;
+    let actor = org_id(&i).await;
+    let config = i.server.state.config.clone();
+    let bad = format!(
+        "{}\n{}\nnot json\n",
+        line(1, "TR", "en", "Fine", "Body", "2020-01-01"),
+        line(2, "XX", "en", "Bad country", "Body", "2020-01-01")
+    );
+    let err = i
+        .server
+        .state
+        .db
+        .run(move |c| Ok(import(c, &config, actor, std::io::Cursor::new(bad))))
+        .await
+        .unwrap()
+        .unwrap_err();
+    let ImportError::Invalid(lines) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (lines[0].line, lines[0].field.as_str()),
+        (2, "countries[0]")
+    );
+    assert_eq!((lines[1].line, lines[1].field.as_str()), (3, "line"));
+    assert!(
+        search(&i, AlertFilter::default()).await.is_empty(),
+        "nothing imported"
+    );
+    i.stop().await;
+}
+
+#[test]
+fn import_command_loads_ten_thousand_alerts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("archive.jsonl");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let countries = ["TR", "MX", "PH", "EG", "NG", "RU", "BR", "IN"];
+    for n in 0..10_000 {
+        let year = 2010 + n % 15;
+        writeln!(
+            file,
+            "{}",
+            line(
+                n,
+                countries[n % countries.len()],
+                "en",
+                &format!("Alert {n}"),
+                &format!("Historical alert number {n}."),
+                &format!("{year}-06-01")
+            )
+        )
+        .unwrap();
+    }
+    drop(file);
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
+            .current_dir(dir.path())
+            .env("TOCSIN_LOG", "warn")
+            .args(["import", "archive.jsonl"])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("imported 10000 alerts"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let again = run();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("imported 0 alerts, skipped 10000"),
+        "re-import is idempotent"
+    );
+    let db = tocsin::db::Db::connect(
+        &format!("sqlite://{}/data/tocsin.db", dir.path().display()),
+        1,
+        5000,
+    )
+    .unwrap();
+    let mut conn = db.conn().unwrap();
+    let tr = db::alerts::list(
+        &mut conn,
+        &AlertFilter {
+            country: Some("TR".into()),
+            text: Some("Historical".into()),
+            ..Default::default()
+        },
+        10_000,
+        0,
+    )
+    .unwrap();
+    assert_eq!(tr.len(), 1250);
+    assert_eq!(
+        db::alerts::local_published_count(&mut conn).unwrap(),
+        10_000
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atom_and_rss_feeds_parse_and_filter_by_language() {
+    let i = TestInstance::start(Backend::Sqlite).await;
+    let actor = org_id(&i).await;
+    let config = i.server.state.config.clone();
+    i.server
+        .state
+        .db
+        .run(move |c| Ok(import(c, &config, actor, std::io::Cursor::new(sample())).unwrap()))
+        .await
+        .unwrap();
+    for (ext, lang, expected) in [
+        ("atom", None, 5),
+        ("rss", None, 5),
+        ("atom", Some("fr"), 1),
+        ("rss", Some("es"), 1),
+    ] {
+        let mut url = format!("{}/@alerts/feed.{ext}", i.base());
+        if let Some(l) = lang {
+            url.push_str(&format!("?language={l}"));
+        }
+        let resp = client().get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with(&format!("application/{ext}+xml")), "{ct}");
+        let bytes = resp.bytes().await.unwrap();
+        let feed = feed_rs::parser::parse(&bytes[..]).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(feed.entries.len(), expected, "{url}");
+        let first = &feed.entries[0];
+        assert!(first.title.as_ref().is_some_and(|t| !t.content.is_empty()));
+        assert!(first
+            .links
+            .iter()
+            .any(|l| l.href.starts_with(&format!("{}/alerts/", i.base()))));
+        assert!(!first.categories.is_empty());
+        if lang == Some("fr") {
+            assert_eq!(
+                first.title.as_ref().unwrap().content,
+                "Blogueur condamné au Caire"
+            );
+        }
+    }
+    let missing = client()
+        .get(format!("{}/@nobody/feed.atom", i.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    i.stop().await;
+}
