@@ -59,6 +59,10 @@ pub struct AlertsConfig {
     pub max_body_bytes: usize,
     /// Alerts per page in the API and the outbox.
     pub page_size: i64,
+    /// Where uploaded files are kept.
+    pub media_dir: String,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for AlertsConfig {
@@ -68,6 +72,8 @@ impl Default for AlertsConfig {
             max_title_chars: 300,
             max_body_bytes: 100_000,
             page_size: 20,
+            media_dir: "data/media".into(),
+            max_upload_bytes: 10 * 1024 * 1024,
         }
     }
 }

@@ -103,6 +103,7 @@ pub async fn start(
         n => n,
     };
     let max_body = config.server.max_body_bytes;
+    let max_upload = config.alerts.max_upload_bytes;
     let state = open_state(config).await?;
     let federation = federation::federation_config(state.clone()).await?;
     let data = federation.to_request_data();
@@ -119,6 +120,7 @@ pub async fn start(
             .wrap(actix_web::middleware::Logger::new("%s %r %Dms").log_target("tocsin::http"))
             .app_data(aw::PayloadConfig::new(max_body))
             .configure(routes::configure)
+            .configure(|cfg| web::media::configure(cfg, max_upload))
             .configure(web::api::configure)
             .configure(web::feeds::configure)
             .configure(web::pages::configure)

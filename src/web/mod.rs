@@ -2,4 +2,5 @@
 
 pub mod api;
 pub mod feeds;
+pub mod media;
 pub mod pages;

@@ -479,3 +479,80 @@ async fn api_refuses_bad_requests_clearly() {
     assert_eq!((status, err["field"].as_str()), (422, Some("since")));
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_checked_by_content_and_served_safely() {
+    let mut prepared = crate::common::prepare(Backend::Sqlite);
+    prepared.config.alerts.max_upload_bytes = 64 * 1024;
+    let a = TestInstance::start_prepared(prepared).await;
+    let t = token(&a, "author");
+    let url = format!("{}/api/v1/media", a.base());
+    let mut png = vec![
+        0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R',
+    ];
+    png.extend_from_slice(&[0u8; 64]);
+    let upload = |body: Vec<u8>, token: Option<String>, ct: &'static str| {
+        let mut req = client().post(&url).header("Content-Type", ct).body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let resp = upload(png.clone(), None, "image/png").await.unwrap();
+    assert_eq!(resp.status(), 401);
+    // A script that claims to be an image is refused for what it is.
+    let resp = upload(
+        b"<script>alert(1)</script>".to_vec(),
+        Some(t.clone()),
+        "image/png",
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 422);
+    let resp = upload(vec![0u8; 100 * 1024], Some(t.clone()), "image/png")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let resp = upload(png.clone(), Some(t.clone()), "application/octet-stream")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let media: Value = resp.json().await.unwrap();
+    assert_eq!(media["media_type"], "image/png");
+    let media_url = media["url"].as_str().unwrap().to_string();
+    let got = client().get(&media_url).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["content-type"], "image/png");
+    assert_eq!(got.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(got.bytes().await.unwrap().to_vec(), png);
+    let traversal = client()
+        .get(format!("{}/media/..%2F..%2Fetc%2Fpasswd", a.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traversal.status(), 404);
+
+    let mut body = alert_body();
+    body["attachments"] =
+        json!([{"url": media_url, "media_type": "image/png", "description": "Protest"}]);
+    let (status, created) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/alerts", a.base()),
+        Some(&t),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let note: Value = client()
+        .get(created["ap_id"].as_str().unwrap())
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(note["attachment"][0]["url"], media_url.as_str());
+    assert_eq!(note["attachment"][0]["type"], "Image");
+    a.stop().await;
+}

@@ -91,6 +91,7 @@ pub fn prepare(backend: Backend) -> Prepared {
     config.federation.request_timeout_secs = 5;
     config.delivery.initial_backoff_secs = 1;
     config.database.pool_size = 4;
+    config.alerts.media_dir = format!("{}/media", dir.path().display());
     let mut pg_name = None;
     config.database.url = match backend {
         Backend::Sqlite => format!("sqlite://{}/tocsin.db", dir.path().display()),
