@@ -22,7 +22,7 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
 }
 
 /// A link or uploaded file shown with an alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttachmentInput {
     /// Where it is (absolute http(s) URL).
     pub url: String,
@@ -35,7 +35,7 @@ pub struct AttachmentInput {
 }
 
 /// A new alert (also the full replacement on PATCH after merging).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertInput {
     /// Headline.
@@ -69,7 +69,7 @@ pub struct AlertInput {
 }
 
 /// A partial update: absent fields keep their value.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertPatch {
     pub title: Option<String>,

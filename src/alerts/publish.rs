@@ -38,7 +38,7 @@ fn taxonomy(data: &Data) -> Result<Taxonomy, Error> {
 }
 
 /// A translation: the language-specific fields of an alert.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TranslationInput {
     /// BCP 47 tag, different from the other versions'.

@@ -3,7 +3,7 @@
 
 use crate::{
     alerts::{
-        input::{AlertInput, AlertPatch},
+        input::{AlertInput, AlertPatch, AttachmentInput},
         publish::{self, TranslationInput},
     },
     db::{
@@ -16,11 +16,11 @@ use crate::{
 };
 use actix_web::{web as aw, HttpRequest, HttpResponse};
 use chrono::{TimeZone, Utc};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 /// Registers the API routes.
 pub fn configure(cfg: &mut aw::ServiceConfig) {
+    cfg.route("/api/openapi.json", aw::get().to(openapi_json));
     cfg.service(
         aw::scope("/api/v1")
             .route("/alerts", aw::post().to(create))
@@ -68,15 +68,100 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     })
 }
 
-fn time(ms: Option<i64>) -> Value {
+/// Another language version of an alert.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VersionRef {
+    /// Row id.
+    pub id: i64,
+    /// BCP 47 tag.
+    pub language: String,
+    /// ActivityPub id.
+    pub ap_id: String,
+}
+
+/// An alert as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AlertView {
+    /// Row id, used in API paths.
+    pub id: i64,
+    /// ActivityPub id (also the HTML page).
+    pub ap_id: String,
+    /// HTML page.
+    pub url: Option<String>,
+    /// Written on this instance.
+    pub local: bool,
+    /// BCP 47 tag.
+    pub language: String,
+    /// Headline.
+    pub title: String,
+    /// Markdown source (local alerts).
+    pub body: Option<String>,
+    /// Sanitised HTML.
+    pub content_html: String,
+    /// ISO 3166-1 alpha-2 codes.
+    pub countries: Vec<String>,
+    /// Region key derived from the first country.
+    pub region: Option<String>,
+    /// Category keys.
+    pub categories: Vec<String>,
+    /// `action`, `update`, `statement` or `report`.
+    pub urgency: String,
+    /// `YYYY-MM-DD`.
+    pub incident_date: Option<String>,
+    /// Earlier alert on the same case.
+    pub case: Option<String>,
+    /// Content warning.
+    pub content_warning: Option<String>,
+    /// `draft` or `published`.
+    pub status: String,
+    /// In the featured collection.
+    pub pinned: bool,
+    /// Row id of the original, for a translation.
+    pub translation_of: Option<i64>,
+    /// The other language versions.
+    pub translations: Vec<VersionRef>,
+    /// Links and files.
+    pub attachments: Vec<AttachmentInput>,
+    /// RFC 3339.
+    pub published_at: Option<String>,
+    /// RFC 3339.
+    pub updated_at: Option<String>,
+}
+
+/// A page of alerts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AlertPage {
+    /// Newest first.
+    pub alerts: Vec<AlertView>,
+    /// This page's number.
+    pub page: i64,
+    /// URL of the next page, if any.
+    pub next: Option<String>,
+}
+
+/// Every language version of an alert.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TranslationList {
+    /// Original first.
+    pub translations: Vec<AlertView>,
+}
+
+/// An error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+    /// The offending field, for 422.
+    pub field: Option<String>,
+}
+
+fn time(ms: Option<i64>) -> Option<String> {
     ms.and_then(|m| Utc.timestamp_millis_opt(m).single())
-        .map_or(Value::Null, |t| {
-            json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        })
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// The API representation of an alert.
-pub async fn alert_json(data: &Data, row: &AlertRow) -> Result<Value, Error> {
+pub async fn alert_json(data: &Data, row: &AlertRow) -> Result<AlertView, Error> {
     let (id, group) = (row.id, row.group_id());
     let (attachments, versions) = data
         .db
@@ -87,31 +172,45 @@ pub async fn alert_json(data: &Data, row: &AlertRow) -> Result<Value, Error> {
             ))
         })
         .await?;
-    Ok(json!({
-        "id": row.id,
-        "ap_id": row.ap_id,
-        "url": row.url,
-        "local": row.local,
-        "language": row.language,
-        "title": row.title,
-        "body": row.source_markdown,
-        "content_html": row.content_html,
-        "countries": row.country_list(),
-        "region": row.region,
-        "categories": row.category_list(),
-        "urgency": row.urgency,
-        "incident_date": row.incident_date,
-        "case": row.case_ap_id,
-        "content_warning": row.summary,
-        "status": row.status,
-        "pinned": row.pinned,
-        "translation_of": row.translation_of,
-        "translations": versions.iter().filter(|v| v.id != row.id && v.status != crate::alerts::STATUS_DELETED)
-            .map(|v| json!({"id": v.id, "language": v.language, "ap_id": v.ap_id})).collect::<Vec<_>>(),
-        "attachments": attachments.iter().map(|a| json!({"url": a.url, "media_type": a.media_type, "description": a.description})).collect::<Vec<_>>(),
-        "published_at": time(row.published_at),
-        "updated_at": time(Some(row.updated_at)),
-    }))
+    Ok(AlertView {
+        id: row.id,
+        ap_id: row.ap_id.clone(),
+        url: row.url.clone(),
+        local: row.local,
+        language: row.language.clone(),
+        title: row.title.clone(),
+        body: row.source_markdown.clone(),
+        content_html: row.content_html.clone(),
+        countries: row.country_list(),
+        region: row.region.clone(),
+        categories: row.category_list(),
+        urgency: row.urgency.clone(),
+        incident_date: row.incident_date.clone(),
+        case: row.case_ap_id.clone(),
+        content_warning: row.summary.clone(),
+        status: row.status.clone(),
+        pinned: row.pinned,
+        translation_of: row.translation_of,
+        translations: versions
+            .iter()
+            .filter(|v| v.id != row.id && v.status != crate::alerts::STATUS_DELETED)
+            .map(|v| VersionRef {
+                id: v.id,
+                language: v.language.clone(),
+                ap_id: v.ap_id.clone(),
+            })
+            .collect(),
+        attachments: attachments
+            .into_iter()
+            .map(|a| AttachmentInput {
+                url: a.url,
+                media_type: a.media_type,
+                description: a.description,
+            })
+            .collect(),
+        published_at: time(row.published_at),
+        updated_at: time(Some(row.updated_at)),
+    })
 }
 
 /// A local alert that `token_id` may change: 404 if unknown, 403 if
@@ -149,6 +248,9 @@ async fn load(data: &Data, id: i64) -> Result<AlertRow, Error> {
     Ok(row)
 }
 
+#[utoipa::path(post, path = "/api/v1/alerts", request_body = AlertInput, security(("bearer" = [])),
+    responses((status = 201, description = "Created and, unless a draft, federated", body = AlertView),
+        (status = 401, body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)))]
 async fn create(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<HttpResponse, Error> {
     let token = authenticate(&request, &data).await?;
     let input: AlertInput = parse(&body)?;
@@ -189,6 +291,13 @@ fn date_ms(field: &str, value: &Option<String>) -> Result<Option<i64>, Error> {
         })
 }
 
+#[utoipa::path(get, path = "/api/v1/alerts", security(("bearer" = [])),
+    params(("country" = Option<String>, Query, description = "ISO 3166-1 alpha-2"),
+        ("region" = Option<String>, Query), ("category" = Option<String>, Query),
+        ("language" = Option<String>, Query), ("since" = Option<String>, Query, description = "YYYY-MM-DD or RFC 3339"),
+        ("until" = Option<String>, Query), ("text" = Option<String>, Query, description = "full-text search"),
+        ("local" = Option<bool>, Query), ("page" = Option<i64>, Query)),
+    responses((status = 200, body = AlertPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list(
     request: HttpRequest,
     query: aw::Query<ListQuery>,
@@ -242,15 +351,24 @@ async fn list(
             .append_pair("page", &(page + 1).to_string());
         url.to_string()
     });
-    Ok(HttpResponse::Ok().json(json!({ "alerts": items, "page": page, "next": next })))
+    Ok(HttpResponse::Ok().json(AlertPage {
+        alerts: items,
+        page,
+        next,
+    }))
 }
 
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = AlertView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get(request: HttpRequest, path: aw::Path<i64>, data: Data) -> Result<HttpResponse, Error> {
     authenticate(&request, &data).await?;
     let row = load(&data, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(alert_json(&data, &row).await?))
 }
 
+#[utoipa::path(patch, path = "/api/v1/alerts/{id}", request_body = AlertPatch, security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, description = "Edited; followers get an Update", body = AlertView), (status = 401, body = ErrorBody),
+        (status = 403, description = "Made with another token", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn patch(
     request: HttpRequest,
     path: aw::Path<i64>,
@@ -265,6 +383,9 @@ async fn patch(
     Ok(HttpResponse::Ok().json(alert_json(&data, &row).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/alerts/{id}", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204, description = "Deleted; followers get a Delete"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn remove(
     request: HttpRequest,
     path: aw::Path<i64>,
@@ -277,6 +398,9 @@ async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/translations", request_body = TranslationInput, security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 201, body = AlertView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn translate(
     request: HttpRequest,
     path: aw::Path<i64>,
@@ -291,6 +415,8 @@ async fn translate(
     Ok(HttpResponse::Created().json(alert_json(&data, &t).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/translations", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = TranslationList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn translations(
     request: HttpRequest,
     path: aw::Path<i64>,
@@ -310,7 +436,9 @@ async fn translations(
     {
         items.push(alert_json(&data, v).await?);
     }
-    Ok(HttpResponse::Ok().json(json!({ "translations": items })))
+    Ok(HttpResponse::Ok().json(TranslationList {
+        translations: items,
+    }))
 }
 
 async fn set_pin(
@@ -326,14 +454,85 @@ async fn set_pin(
     Ok(HttpResponse::Ok().json(alert_json(&data, &row).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/pin", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = AlertView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn pin(request: HttpRequest, path: aw::Path<i64>, data: Data) -> Result<HttpResponse, Error> {
     set_pin(request, path.into_inner(), data, true).await
 }
 
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/unpin", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = AlertView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn unpin(
     request: HttpRequest,
     path: aw::Path<i64>,
     data: Data,
 ) -> Result<HttpResponse, Error> {
     set_pin(request, path.into_inner(), data, false).await
+}
+
+/// The OpenAPI description of this API, generated from the handlers.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Tocsin API", description = "Alerts about threats to journalists and free expression.",
+        license(name = "AGPL-3.0-or-later")),
+    paths(create, list, get, patch, remove, translate, translations, pin, unpin, crate::web::media::upload),
+    components(schemas(AlertInput, AlertPatch, AttachmentInput, TranslationInput, AlertView, AlertPage,
+        TranslationList, VersionRef, ErrorBody, crate::web::media::Uploaded)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `GET /api/openapi.json`
+pub async fn openapi_json() -> HttpResponse {
+    use utoipa::OpenApi;
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::OpenApi;
+
+    /// docs/openapi.json is the generated document; regenerate it with
+    /// `TOCSIN_UPDATE_OPENAPI=1 cargo test --lib openapi`.
+    #[test]
+    fn openapi_document_in_docs_is_current() {
+        let generated = ApiDoc::openapi().to_pretty_json().unwrap() + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+        if std::env::var("TOCSIN_UPDATE_OPENAPI").as_deref() == Ok("1") {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let in_docs = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            in_docs == generated,
+            "docs/openapi.json is stale: run TOCSIN_UPDATE_OPENAPI=1 cargo test --lib openapi"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&generated).unwrap();
+        for path in [
+            "/api/v1/alerts",
+            "/api/v1/alerts/{id}",
+            "/api/v1/alerts/{id}/translations",
+            "/api/v1/media",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} documented");
+        }
+        assert!(doc["components"]["schemas"]["AlertInput"]["properties"]["countries"].is_object());
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+    }
 }

@@ -3,7 +3,6 @@
 
 use crate::{error::Error, state::Data, web::api::authenticate};
 use actix_web::{web as aw, HttpRequest, HttpResponse};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
@@ -44,7 +43,28 @@ fn media_dir(data: &Data) -> PathBuf {
     PathBuf::from(&data.config.alerts.media_dir)
 }
 
-async fn upload(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<HttpResponse, Error> {
+/// The answer to an upload.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Uploaded {
+    /// Where the file is served; use it in an alert's `attachments`.
+    pub url: String,
+    /// Type detected from the content.
+    pub media_type: String,
+    /// Bytes.
+    pub size: usize,
+}
+
+/// `POST /api/v1/media`
+#[utoipa::path(post, path = "/api/v1/media", security(("bearer" = [])),
+    request_body(content = Vec<u8>, description = "The file itself", content_type = "application/octet-stream"),
+    responses((status = 201, body = Uploaded), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 413, description = "Larger than [alerts] max_upload_bytes"),
+        (status = 422, description = "Content of a type not accepted", body = crate::web::api::ErrorBody)))]
+pub async fn upload(
+    request: HttpRequest,
+    body: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
     authenticate(&request, &data).await?;
     if body.is_empty() {
         return Err(Error::Validation {
@@ -84,7 +104,11 @@ async fn upload(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<Htt
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
     .map_err(|e| Error::Internal(format!("storing the upload failed: {e}")))?;
-    Ok(HttpResponse::Created().json(json!({ "url": url, "media_type": mime, "size": size })))
+    Ok(HttpResponse::Created().json(Uploaded {
+        url,
+        media_type: mime.to_string(),
+        size,
+    }))
 }
 
 /// True for names we generate: 64 hex digits, a dot, a known extension.
