@@ -134,6 +134,22 @@ async fn lifecycle(member: Backend, follower: Backend) {
         .unwrap();
     assert!(html.contains("Journalist detained in Istanbul") && html.contains(&fr_ap_id));
 
+    // The Atom feed has both versions.
+    let atom = client()
+        .get(format!("{}/@alerts/feed.atom", a.base()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let feed = feed_rs::parser::parse(&atom[..]).unwrap();
+    let ids: Vec<&str> = feed.entries.iter().map(|e| e.id.as_str()).collect();
+    assert!(
+        ids.contains(&ap_id.as_str()) && ids.contains(&fr_ap_id.as_str()),
+        "{ids:?}"
+    );
+
     // Edit: the follower's copy changes.
     let (status, edited) = api(
         reqwest::Method::PATCH,
