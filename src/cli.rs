@@ -50,6 +50,69 @@ pub enum Command {
         /// The JSON Lines file.
         file: PathBuf,
     },
+    /// The member directory: organisations followed as members.
+    Members {
+        /// Directory action.
+        #[command(subcommand)]
+        action: MembersAction,
+    },
+    /// The editorial review queue of curated feeds.
+    Review {
+        /// Review action.
+        #[command(subcommand)]
+        action: ReviewAction,
+    },
+}
+
+/// `tocsin members …`
+#[derive(Debug, Subcommand)]
+pub enum MembersAction {
+    /// Follow an organisation and record it as a member.
+    Add {
+        /// `@alerts@ngo.example` or an actor URL.
+        handle: String,
+        /// Region key from the taxonomy.
+        #[arg(long)]
+        region: Option<String>,
+        /// ISO country code; repeat for several.
+        #[arg(long = "country")]
+        countries: Vec<String>,
+    },
+    /// List the directory.
+    List,
+    /// Remove a member from the directory.
+    Remove {
+        /// `@alerts@ngo.example` or an actor URL.
+        handle: String,
+    },
+    /// Follow every member of another instance's directory.
+    Sync {
+        /// The directory's URL, e.g. `https://ch.example/members`.
+        url: String,
+    },
+}
+
+/// `tocsin review …`
+#[derive(Debug, Subcommand)]
+pub enum ReviewAction {
+    /// List pending items.
+    List,
+    /// Approve an item: the chosen feeds boost the member's original.
+    Approve {
+        /// Item id.
+        id: i64,
+        /// Feed to boost it in; repeat for several (default: every match).
+        #[arg(long = "feed")]
+        feeds: Vec<String>,
+    },
+    /// Reject an item, with a reason.
+    Reject {
+        /// Item id.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// `tocsin token …`
@@ -125,6 +188,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Follow { handle } => follow_command(config, &handle).await,
             Command::Following => following_command(config).await,
             Command::Import { file } => import_command(config, file).await,
+            Command::Members { action } => members_command(config, action).await,
+            Command::Review { action } => review_command(config, action).await,
         }
     })
 }
@@ -152,9 +217,7 @@ async fn serve(config: Config) -> Result<(), Error> {
 
 async fn follow_command(config: Config, handle: &str) -> Result<(), Error> {
     let username = config.actor.username.clone();
-    let state = server::open_state(config).await?;
-    let federation = crate::federation::federation_config(state).await?;
-    let data = federation.to_request_data();
+    let data = command_data(config).await?;
     let us: DbActor = follow::local_actor(&data, &username).await?;
     let target = follow::follow_remote(&data, &us, handle).await?;
     println!(
@@ -222,4 +285,97 @@ async fn import_command(config: Config, file: PathBuf) -> Result<(), Error> {
         }
         Err(e) => Err(Error::Internal(e.to_string())),
     }
+}
+
+/// activitypub_federation request data for a command that talks to others.
+async fn command_data(config: Config) -> Result<crate::state::Data, Error> {
+    let state = server::open_state(config).await?;
+    Ok(crate::federation::federation_config(state)
+        .await?
+        .to_request_data())
+}
+
+async fn members_command(config: Config, action: MembersAction) -> Result<(), Error> {
+    use crate::curation::members;
+    let username = config.actor.username.clone();
+    let data = command_data(config).await?;
+    match action {
+        MembersAction::Add {
+            handle,
+            region,
+            countries,
+        } => {
+            let us = follow::local_actor(&data, &username).await?;
+            let member = members::add(&data, &us, &handle, region, countries).await?;
+            println!(
+                "{} added to the directory; the Follow is queued",
+                member.ap_id
+            );
+        }
+        MembersAction::List => {
+            for (member, actor) in data.db.run(db::curation::members).await? {
+                println!(
+                    "@{}@{}\t{}\t{}\t{}",
+                    actor.username,
+                    actor.domain,
+                    member.region.unwrap_or_default(),
+                    db::alerts::split_list(&member.countries).join(","),
+                    actor.ap_id
+                );
+            }
+        }
+        MembersAction::Remove { handle } => {
+            let removed = members::remove(&data, &handle).await?;
+            println!("{}", if removed { "removed" } else { "not a member" });
+        }
+        MembersAction::Sync { url } => {
+            let us = follow::local_actor(&data, &username).await?;
+            let (added, failed) = members::sync(&data, &us, &url::Url::parse(&url)?).await?;
+            println!("{added} members added");
+            for f in &failed {
+                eprintln!("failed: {f}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn review_command(config: Config, action: ReviewAction) -> Result<(), Error> {
+    let data = command_data(config).await?;
+    let who = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "operator".into())
+    );
+    match action {
+        ReviewAction::List => {
+            let items = data
+                .db
+                .run(|conn| db::curation::reviews(conn, Some(db::curation::PENDING), 500))
+                .await?;
+            for item in items {
+                let alert_id = item.alert_id;
+                let alert = data
+                    .db
+                    .run(move |conn| db::alerts::by_id(conn, alert_id))
+                    .await?;
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    item.id,
+                    item.matched().join(","),
+                    alert.title,
+                    alert.ap_id
+                );
+            }
+        }
+        ReviewAction::Approve { id, feeds } => {
+            let feeds = (!feeds.is_empty()).then_some(feeds);
+            let item = crate::curation::approve(&data, id, feeds, &who).await?;
+            println!("approved; boosted in {}", item.approved().join(", "));
+        }
+        ReviewAction::Reject { id, reason } => {
+            crate::curation::reject(&data, id, &reason, &who).await?;
+            println!("rejected");
+        }
+    }
+    Ok(())
 }

@@ -44,6 +44,34 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Alerts: taxonomy and limits.
     pub alerts: AlertsConfig,
+    /// Curated feeds (`[[feeds]]`), each a followable `Service` actor.
+    pub feeds: Vec<FeedConfig>,
+}
+
+/// One `[[feeds]]` entry: a feed actor and which incoming alerts it boosts.
+/// Empty lists match everything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Handle: `@username@domain`.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Biography, plain text.
+    pub summary: String,
+    /// `auto` (boost every match) or `review` (matches wait for an editor);
+    /// empty takes the role's default.
+    pub mode: String,
+    /// Region keys.
+    pub regions: Vec<String>,
+    /// ISO 3166-1 alpha-2 codes.
+    pub countries: Vec<String>,
+    /// Category keys.
+    pub categories: Vec<String>,
+    /// Language tags.
+    pub languages: Vec<String>,
+    /// Urgencies.
+    pub urgencies: Vec<String>,
 }
 
 /// `[alerts]`
@@ -112,6 +140,9 @@ pub struct InstanceConfig {
     pub name: String,
     /// One-paragraph description shown in NodeInfo and on the home page.
     pub description: String,
+    /// `member`, `clearinghouse` or `hub`: a preset of defaults (feeds of a
+    /// Clearing House wait for review; a hub's boost automatically).
+    pub role: String,
 }
 
 impl Default for InstanceConfig {
@@ -121,6 +152,7 @@ impl Default for InstanceConfig {
             scheme: String::new(),
             name: "Tocsin".into(),
             description: "Alerts about threats to journalists and free expression.".into(),
+            role: "member".into(),
         }
     }
 }
@@ -317,6 +349,36 @@ impl Config {
         if !self.actor.icon.is_empty() && Url::parse(&self.actor.icon).is_err() {
             return invalid("actor.icon", "must be an absolute URL or empty");
         }
+        if !matches!(
+            self.instance.role.as_str(),
+            "member" | "clearinghouse" | "hub"
+        ) {
+            return invalid("instance.role", "must be member, clearinghouse or hub");
+        }
+        let mut names = std::collections::HashSet::new();
+        names.insert(self.actor.username.to_lowercase());
+        for feed in &self.feeds {
+            if feed.username.is_empty()
+                || !feed
+                    .username
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return invalid(
+                    "feeds.username",
+                    "must be non-empty ASCII letters, digits, '_' or '-'",
+                );
+            }
+            if !names.insert(feed.username.to_lowercase()) {
+                return invalid(
+                    "feeds.username",
+                    "must differ from the organisation's and every other feed's",
+                );
+            }
+            if !matches!(feed.mode.as_str(), "" | "auto" | "review") {
+                return invalid("feeds.mode", "must be auto, review or empty");
+            }
+        }
         if self.alerts.page_size < 1 || self.alerts.page_size > 200 {
             return invalid("alerts.page_size", "must be between 1 and 200");
         }
@@ -351,6 +413,15 @@ impl Config {
     /// `scheme://domain`, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("{}://{}", self.scheme(), self.instance.domain)
+    }
+
+    /// The mode of a feed: its own, or the role's default.
+    pub fn feed_mode<'a>(&self, feed: &'a FeedConfig) -> &'a str {
+        match (feed.mode.as_str(), self.instance.role.as_str()) {
+            ("", "clearinghouse") => "review",
+            ("", _) => "auto",
+            (mode, _) => mode,
+        }
     }
 
     /// True when an insecure test switch is on; the server warns loudly.

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod cli;
 pub mod config;
+pub mod curation;
 pub mod db;
 pub mod delivery;
 pub mod error;

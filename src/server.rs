@@ -31,10 +31,12 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
     .map_err(|e| Error::Internal(e.to_string()))??;
     let actor_config = config.clone();
     db.run(move |conn| {
-        federation::ensure_local_actors(conn, &actor_config).map_err(|e| match e {
-            Error::Db(db) => db,
-            other => crate::db::DbError::Task(other.to_string()),
-        })
+        federation::ensure_local_actors(conn, &actor_config)
+            .and_then(|()| crate::curation::sync_feeds(conn, &actor_config))
+            .map_err(|e| match e {
+                Error::Db(db) => db,
+                other => crate::db::DbError::Task(other.to_string()),
+            })
     })
     .await?;
     Ok(AppState {
@@ -121,6 +123,9 @@ pub async fn start(
             .app_data(aw::PayloadConfig::new(max_body))
             .configure(routes::configure)
             .configure(|cfg| web::media::configure(cfg, max_upload))
+            // More specific /api/v1/… scopes before the general one: actix
+            // hands a request to the first scope whose prefix matches.
+            .configure(web::review_api::configure)
             .configure(web::api::configure)
             .configure(web::feeds::configure)
             .configure(web::pages::configure)

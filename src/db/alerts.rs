@@ -261,6 +261,26 @@ pub struct AlertFilter {
     pub include_drafts: bool,
     /// Only pinned alerts.
     pub pinned_only: bool,
+    /// Only alerts this feed boosts.
+    pub boosted_by: Option<i64>,
+}
+
+impl AlertFilter {
+    /// What an actor's page, feed and outbox show: its own alerts, or for a
+    /// feed actor (`Service`) the alerts it boosts.
+    pub fn for_actor(actor: &super::actors::ActorRow) -> AlertFilter {
+        if actor.kind == crate::curation::SERVICE {
+            AlertFilter {
+                boosted_by: Some(actor.id),
+                ..Default::default()
+            }
+        } else {
+            AlertFilter {
+                actor_id: Some(actor.id),
+                ..Default::default()
+            }
+        }
+    }
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
@@ -349,6 +369,17 @@ pub fn list(
     }
     if let Some(u) = filter.until {
         q = q.filter(alerts::published_at.lt(u));
+    }
+    if let Some(feed) = filter.boosted_by {
+        use super::schema::announces;
+        q = q.filter(
+            alerts::id.eq_any(
+                announces::table
+                    .filter(announces::feed_actor_id.eq(feed))
+                    .filter(announces::undone.eq(false))
+                    .select(announces::alert_id),
+            ),
+        );
     }
     if filter.pinned_only {
         q = q.filter(alerts::pinned.eq(true));

@@ -5,6 +5,7 @@
 pub mod activities;
 pub mod actors;
 pub mod alerts;
+pub mod curation;
 pub mod deliveries;
 pub mod follows;
 pub mod schema;

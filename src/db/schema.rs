@@ -97,16 +97,6 @@ diesel::table! {
 diesel::joinable!(deliveries -> outgoing_activities (activity_id));
 diesel::joinable!(outgoing_activities -> actors (actor_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    actors,
-    follows,
-    received_activities,
-    outgoing_activities,
-    deliveries,
-    hosts,
-    api_tokens,
-);
-
 diesel::table! {
     alerts (id) {
         id -> BigInt,
@@ -158,4 +148,71 @@ diesel::table! {
 
 diesel::joinable!(alerts -> actors (actor_id));
 diesel::joinable!(alert_attachments -> alerts (alert_id));
-diesel::allow_tables_to_appear_in_same_query!(alerts, alert_attachments, actors, tombstones);
+
+diesel::table! {
+    members (actor_id) {
+        actor_id -> BigInt,
+        region -> Nullable<Text>,
+        countries -> Text,
+        added_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    feeds (actor_id) {
+        actor_id -> BigInt,
+        mode -> Text,
+        regions -> Text,
+        countries -> Text,
+        categories -> Text,
+        languages -> Text,
+        urgencies -> Text,
+    }
+}
+
+diesel::table! {
+    review_items (id) {
+        id -> BigInt,
+        alert_id -> BigInt,
+        state -> Text,
+        matched_feeds -> Text,
+        approved_feeds -> Text,
+        reason -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<BigInt>,
+        curated_alert_id -> Nullable<BigInt>,
+        edited_after_approval -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    announces (id) {
+        id -> BigInt,
+        feed_actor_id -> BigInt,
+        alert_id -> BigInt,
+        ap_id -> Text,
+        undone -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(members -> actors (actor_id));
+diesel::joinable!(feeds -> actors (actor_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    actors,
+    follows,
+    received_activities,
+    outgoing_activities,
+    deliveries,
+    hosts,
+    api_tokens,
+    alerts,
+    alert_attachments,
+    tombstones,
+    members,
+    feeds,
+    review_items,
+    announces,
+);

@@ -50,3 +50,11 @@ pub fn revoke(conn: &mut DbConn, name: &str) -> Result<usize, DbError> {
             .execute(conn)?,
     )
 }
+
+/// The name of token `id` (who made an editorial decision).
+pub fn name_of(conn: &mut DbConn, id: i64) -> Result<String, DbError> {
+    Ok(api_tokens::table
+        .find(id)
+        .select(api_tokens::name)
+        .first(conn)?)
+}

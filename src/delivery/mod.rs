@@ -49,3 +49,27 @@ pub async fn send_json(
     data.delivery_wakeup.notify_one();
     Ok(id)
 }
+
+/// Forwards another actor's activity unchanged (`raw` is the exact body we
+/// received), signed in transport by `via`, one of our actors.
+pub async fn forward(
+    data: &Data,
+    via: &DbActor,
+    activity: &serde_json::Value,
+    raw: &str,
+    inboxes: Vec<String>,
+) -> Result<i64, Error> {
+    let kind = activity["type"].as_str().unwrap_or("Activity").to_string();
+    let ap_id = activity["id"]
+        .as_str()
+        .ok_or_else(|| Error::BadRequest("forwarded activity without id".into()))?
+        .to_string();
+    let json = raw.to_string();
+    let actor_id = via.id;
+    let id = data
+        .db
+        .run(move |conn| deliveries::enqueue(conn, &ap_id, actor_id, &kind, &json, &inboxes))
+        .await?;
+    data.delivery_wakeup.notify_one();
+    Ok(id)
+}

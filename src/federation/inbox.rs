@@ -4,9 +4,10 @@
 
 use super::{
     activities::{
-        accept::Accept, create::CreateNote, delete::Delete, follow::Follow, reject::Reject,
-        undo_follow::UndoFollow, update::UpdateNote,
+        accept::Accept, announce::Announce, create::CreateNote, delete::Delete, follow::Follow,
+        reject::Reject, undo_follow::UndoFollow, update::UpdateNote,
     },
+    forwarded,
     objects::actor::DbActor,
     same_origin,
 };
@@ -39,18 +40,24 @@ pub enum InboxActivity {
     UpdateNote(UpdateNote),
     /// A deleted object.
     Delete(Delete),
+    /// A boost: we fetch the object from its origin.
+    Announce(Announce),
 }
 
 /// The fields every activity has, read before anything else.
 #[derive(Debug, Deserialize)]
-struct Envelope {
-    id: Url,
+pub struct Envelope {
+    /// Activity id.
+    pub id: Url,
+    /// Activity type.
     #[serde(rename = "type")]
-    kind: String,
+    pub kind: String,
+    /// The actor (an id, or an object with one).
     #[serde(deserialize_with = "id_of")]
-    actor: Url,
+    pub actor: Url,
+    /// The object, as sent.
     #[serde(default)]
-    object: serde_json::Value,
+    pub object: serde_json::Value,
 }
 
 /// `actor` may be a URL or an embedded object with an `id`.
@@ -95,9 +102,16 @@ impl InboxActivity {
                 InboxActivity::CreateNote(serde_json::from_slice(body)?)
             }
             ("Update", Some("Note" | "Article" | "Page")) => {
-                InboxActivity::UpdateNote(serde_json::from_slice(body)?)
+                let mut update: UpdateNote = serde_json::from_slice(body)?;
+                update.raw = Some(String::from_utf8_lossy(body).into_owned());
+                InboxActivity::UpdateNote(update)
             }
-            ("Delete", _) => InboxActivity::Delete(serde_json::from_slice(body)?),
+            ("Delete", _) => {
+                let mut delete: Delete = serde_json::from_slice(body)?;
+                delete.raw = Some(String::from_utf8_lossy(body).into_owned());
+                InboxActivity::Delete(delete)
+            }
+            ("Announce", _) => InboxActivity::Announce(serde_json::from_slice(body)?),
             _ => return Ok(None),
         }))
     }
@@ -111,6 +125,7 @@ impl InboxActivity {
             InboxActivity::CreateNote(a) => a.verify(data).await,
             InboxActivity::UpdateNote(a) => a.verify(data).await,
             InboxActivity::Delete(a) => a.verify(data).await,
+            InboxActivity::Announce(a) => a.verify(data).await,
         }
     }
 
@@ -123,6 +138,7 @@ impl InboxActivity {
             InboxActivity::CreateNote(a) => a.receive(data).await,
             InboxActivity::UpdateNote(a) => a.receive(data).await,
             InboxActivity::Delete(a) => a.receive(data).await,
+            InboxActivity::Announce(a) => a.receive(data).await,
         }
     }
 }
@@ -144,10 +160,7 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         .map_err(|e| Error::BadRequest(format!("not an activity: {e}")))?;
     let signer = verify_request_signature(request, Some(body), data).await?;
     if signer.ap_id != envelope.actor {
-        return Err(Error::Unauthorized(format!(
-            "signed by {} but the activity's actor is {}",
-            signer.ap_id, envelope.actor
-        )));
+        return forwarded::receive(&envelope, &signer, data).await;
     }
     if !same_origin(&envelope.id, &envelope.actor) {
         return Err(Error::BadRequest(format!(

@@ -2,6 +2,7 @@
 //! exchange, the inbox, and the discovery routes.
 
 pub mod activities;
+pub mod forwarded;
 pub mod inbox;
 pub mod objects;
 pub mod routes;

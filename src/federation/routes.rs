@@ -37,7 +37,43 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
         .route("/actors/{name}/following", aw::get().to(following))
         .route("/actors/{name}/featured", aw::get().to(featured))
         .route("/alerts/{uuid}", aw::get().to(alert))
-        .route("/ns", aw::get().to(namespace));
+        .route("/ns", aw::get().to(namespace))
+        .route("/members", aw::get().to(members));
+}
+
+/// The member directory: an `OrderedCollection` of the members (with
+/// region and countries) for machines, an HTML list for people.
+async fn members(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
+    let rows = data.db.run(db::curation::members).await?;
+    if !wants_activity_json(&request) {
+        return web::pages::directory(&data, &rows);
+    }
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(m, a)| {
+            json!({
+                "id": a.ap_id,
+                "type": a.kind,
+                "name": a.name,
+                "preferredUsername": a.username,
+                "url": a.url,
+                "region": m.region,
+                "countries": db::alerts::split_list(&m.countries),
+            })
+        })
+        .collect();
+    let urls = Urls::new(&data.config);
+    let mut c = ordered_collection(
+        url::Url::parse(&format!("{}/members", urls.base()))?,
+        items.len() as i64,
+        Some(items),
+    );
+    c["@context"] = json!(["https://www.w3.org/ns/activitystreams", {
+        "tocsin": format!("{}/ns#", urls.base()),
+        "region": "tocsin:region",
+        "countries": "tocsin:countries",
+    }]);
+    Ok(activity_json(&c))
 }
 
 async fn namespace(data: Data) -> HttpResponse {
@@ -330,6 +366,9 @@ async fn outbox(
     let urls = Urls::new(&data.config);
     let id = urls.actor_part(&row.username, "outbox");
     let actor_id = row.id;
+    if row.kind == crate::curation::SERVICE {
+        return feed_outbox(&data, &row, query.page).await;
+    }
     let total = data
         .db
         .run(move |conn| db::alerts::published_count(conn, actor_id))
@@ -375,6 +414,58 @@ async fn outbox(
     }
     if page > 1 {
         c["prev"] = json!(format!("{id}?page={}", page - 1));
+    }
+    Ok(activity_json(&c))
+}
+
+/// The outbox of a feed actor: its boosts, as `Announce`s.
+async fn feed_outbox(
+    data: &Data,
+    row: &ActorRow,
+    page: Option<i64>,
+) -> Result<HttpResponse, Error> {
+    let urls = Urls::new(&data.config);
+    let id = urls.actor_part(&row.username, "outbox");
+    let feed_id = row.id;
+    let total = data
+        .db
+        .run(move |conn| db::curation::boost_count(conn, feed_id))
+        .await?;
+    let Some(page) = page.filter(|p| *p >= 1) else {
+        let mut c = ordered_collection(id.clone(), total, None);
+        c["first"] = json!(format!("{id}?page=1"));
+        return Ok(activity_json(&c));
+    };
+    let size = data.config.alerts.page_size;
+    let rows = data
+        .db
+        .run(move |conn| db::curation::boosts_of_feed(conn, feed_id, size + 1, (page - 1) * size))
+        .await?;
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .take(size as usize)
+        .map(|(announce, alert)| {
+            json!({
+                "id": announce.ap_id,
+                "type": "Announce",
+                "actor": urls.actor(&row.username),
+                "published": chrono::Utc.timestamp_millis_opt(announce.created_at).single()
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                "object": alert.ap_id,
+            })
+        })
+        .collect();
+    let mut c = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{id}?page={page}"),
+        "type": "OrderedCollectionPage",
+        "partOf": id,
+        "totalItems": total,
+        "orderedItems": items,
+    });
+    if rows.len() as i64 > size {
+        c["next"] = json!(format!("{id}?page={}", page + 1));
     }
     Ok(activity_json(&c))
 }

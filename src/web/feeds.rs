@@ -56,9 +56,8 @@ async fn load(
         self_url.push_str(&format!("?language={l}"));
     }
     let filter = AlertFilter {
-        actor_id: Some(actor.id),
         language: language.clone(),
-        ..Default::default()
+        ..AlertFilter::for_actor(&actor)
     };
     let alerts = data
         .db

@@ -4,3 +4,4 @@ pub mod api;
 pub mod feeds;
 pub mod media;
 pub mod pages;
+pub mod review_api;

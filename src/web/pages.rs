@@ -41,13 +41,10 @@ pub fn layout(title: &str, body: &str) -> HttpResponse {
 pub async fn profile(data: &Data, row: &ActorRow) -> Result<HttpResponse, Error> {
     let urls = Urls::new(&data.config);
     let id = row.id;
+    let filter = db::alerts::AlertFilter::for_actor(row);
     let (followers, latest) = data
         .db
         .run(move |conn| {
-            let filter = db::alerts::AlertFilter {
-                actor_id: Some(id),
-                ..Default::default()
-            };
             Ok((
                 db::follows::follower_count(conn, id)?,
                 db::alerts::list(conn, &filter, 20, 0)?,
@@ -325,4 +322,35 @@ async fn archive(query: aw::Query<ArchiveQuery>, data: Data) -> Result<HttpRespo
         alert_list(&shown),
     );
     Ok(layout("Archive", &body))
+}
+
+/// The member directory page.
+pub fn directory(
+    data: &Data,
+    rows: &[(db::curation::MemberRow, ActorRow)],
+) -> Result<HttpResponse, Error> {
+    let items: Vec<String> = rows
+        .iter()
+        .map(|(m, a)| {
+            format!(
+                "<li><a href=\"{}\">{}</a> <code>@{}@{}</code> <small>{} {}</small></li>",
+                attr(a.url.as_deref().unwrap_or(&a.ap_id)),
+                text(a.name.as_deref().unwrap_or(&a.username)),
+                text(&a.username),
+                text(&a.domain),
+                text(m.region.as_deref().unwrap_or("")),
+                text(&db::alerts::split_list(&m.countries).join(", ")),
+            )
+        })
+        .collect();
+    let body = format!(
+        "<header><h1>Members</h1><p><a href=\"/\">{}</a></p></header>{}",
+        text(&data.config.instance.name),
+        if items.is_empty() {
+            "<p>No members yet.</p>".to_string()
+        } else {
+            format!("<ul>{}</ul>", items.join(""))
+        }
+    );
+    Ok(layout("Members", &body))
 }

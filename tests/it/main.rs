@@ -11,3 +11,4 @@ mod delivery;
 mod discovery;
 mod fixtures;
 mod follow;
+mod network;

@@ -90,7 +90,9 @@ impl Activity for CreateNote {
             tracing::debug!(object = %self.object.id, "Create from an actor nobody here follows; ignored");
             return Ok(());
         }
-        store_remote(data, self.object).await?;
+        if let Some(row) = store_remote(data, self.object).await? {
+            crate::curation::on_incoming(data, &row).await?;
+        }
         Ok(())
     }
 }

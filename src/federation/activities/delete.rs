@@ -65,6 +65,9 @@ pub struct Delete {
     pub actor: ObjectId<DbActor>,
     /// What is deleted.
     pub object: DeletedObject,
+    /// The body as received, to forward unchanged.
+    #[serde(skip)]
+    pub raw: Option<String>,
 }
 
 #[async_trait]
@@ -97,18 +100,27 @@ impl Activity for Delete {
             // curation layer decides otherwise.
             return Ok(());
         }
-        data.db
+        let deleted = data
+            .db
             .run(move |conn| {
                 let actor = db::actors::by_ap_id(conn, &actor_id)?;
                 match db::alerts::by_ap_id(conn, &object_id)? {
-                    Some(alert) if !alert.local && Some(alert.actor_id) == actor.map(|a| a.id) => {
-                        db::alerts::mark_deleted(conn, alert.id)
+                    Some(alert)
+                        if !alert.local
+                            && alert.status != crate::alerts::STATUS_DELETED
+                            && Some(alert.actor_id) == actor.map(|a| a.id) =>
+                    {
+                        db::alerts::mark_deleted(conn, alert.id)?;
+                        Ok(Some(alert))
                     }
-                    Some(_) => Ok(()),
-                    None => db::alerts::remember_tombstone(conn, &object_id),
+                    Some(_) => Ok(None),
+                    None => db::alerts::remember_tombstone(conn, &object_id).map(|()| None),
                 }
             })
             .await?;
+        if let (Some(alert), Some(raw)) = (deleted, self.raw) {
+            crate::curation::on_deleted(data, &alert, &raw).await?;
+        }
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! what we send and `verify`/`receive` for what we accept.
 
 pub mod accept;
+pub mod announce;
 pub mod create;
 pub mod delete;
 pub mod follow;

@@ -48,6 +48,9 @@ pub struct UpdateNote {
     pub actor: ObjectId<DbActor>,
     /// The new version of the object.
     pub object: NoteJson,
+    /// The body as received, to forward unchanged.
+    #[serde(skip)]
+    pub raw: Option<String>,
 }
 
 #[async_trait]
@@ -78,7 +81,12 @@ impl Activity for UpdateNote {
             return Ok(());
         }
         // store_remote keeps the stored copy when it is as new or newer.
-        store_remote(data, self.object).await?;
+        let raw = self.raw.clone();
+        if let Some(row) = store_remote(data, self.object).await? {
+            if let Some(raw) = raw {
+                crate::curation::on_edited(data, &row, &raw).await?;
+            }
+        }
         Ok(())
     }
 }

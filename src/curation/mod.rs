@@ -1,0 +1,433 @@
+//! Curation: feeds that boost matching alerts from the actors this
+//! instance follows (automatically or after review), the review queue, the
+//! member directory, and making edits and deletes reach every copy.
+
+pub mod members;
+
+use crate::{
+    alerts::STATUS_DELETED,
+    config::{Config, FeedConfig},
+    db::{
+        self,
+        actors::NewActor,
+        alerts::{join_list, split_list, AlertRow},
+        curation::{FeedRow, ReviewRow, APPROVED, PENDING, REJECTED},
+        now_ms,
+    },
+    delivery,
+    error::Error,
+    federation::{activities::announce, objects::actor::DbActor, Urls},
+    signatures::keys::generate_rsa_keypair,
+    state::Data,
+};
+
+/// `type` of feed actors.
+pub const SERVICE: &str = "Service";
+
+/// Which alerts a feed takes; an empty list matches everything.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FeedRules {
+    pub regions: Vec<String>,
+    pub countries: Vec<String>,
+    pub categories: Vec<String>,
+    pub languages: Vec<String>,
+    pub urgencies: Vec<String>,
+}
+
+impl FeedRules {
+    /// The rules stored for a feed.
+    pub fn of(row: &FeedRow) -> FeedRules {
+        FeedRules {
+            regions: split_list(&row.regions),
+            countries: split_list(&row.countries),
+            categories: split_list(&row.categories),
+            languages: split_list(&row.languages),
+            urgencies: split_list(&row.urgencies),
+        }
+    }
+
+    /// True when `alert` passes every non-empty rule.
+    pub fn matches(&self, alert: &AlertRow) -> bool {
+        let any = |rule: &[String], values: &[String]| {
+            rule.is_empty() || values.iter().any(|v| rule.contains(v))
+        };
+        let region: Vec<String> = alert.region.iter().cloned().collect();
+        any(&self.regions, &region)
+            && any(&self.countries, &alert.country_list())
+            && any(&self.categories, &alert.category_list())
+            && any(&self.languages, std::slice::from_ref(&alert.language))
+            && any(&self.urgencies, std::slice::from_ref(&alert.urgency))
+    }
+}
+
+/// Creates the feed actors of the configuration (with keys) and stores
+/// their rules; a feed removed from the configuration keeps its actor but
+/// stops boosting (mode `off`).
+pub fn sync_feeds(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
+    let urls = Urls::new(config);
+    for feed in &config.feeds {
+        let ap_id = urls.actor(&feed.username);
+        let existing = db::actors::by_ap_id(conn, ap_id.as_str())?;
+        let (public_key_pem, private_key_pem) = match &existing {
+            Some(row) if row.private_key_pem.is_some() => {
+                (row.public_key_pem.clone(), row.private_key_pem.clone())
+            }
+            _ => {
+                let pair = generate_rsa_keypair()?;
+                (pair.public_pem, Some(pair.private_pem))
+            }
+        };
+        let now = now_ms();
+        let name = if feed.display_name.is_empty() {
+            feed.username.clone()
+        } else {
+            feed.display_name.clone()
+        };
+        let actor = db::actors::upsert(
+            conn,
+            &NewActor {
+                ap_id: ap_id.to_string(),
+                kind: SERVICE.to_string(),
+                username: feed.username.clone(),
+                domain: config.instance.domain.clone(),
+                local: true,
+                name: Some(name),
+                summary: Some(feed.summary.clone()),
+                inbox: urls.actor_part(&feed.username, "inbox").to_string(),
+                shared_inbox: Some(urls.shared_inbox().to_string()),
+                outbox: Some(urls.actor_part(&feed.username, "outbox").to_string()),
+                followers_url: Some(urls.actor_part(&feed.username, "followers").to_string()),
+                url: Some(urls.profile_page(&feed.username).to_string()),
+                icon: None,
+                public_key_id: format!("{ap_id}#main-key"),
+                public_key_pem,
+                private_key_pem,
+                last_refreshed_at: now,
+                created_at: existing.map_or(now, |r| r.created_at),
+            },
+        )?;
+        db::curation::upsert_feed(conn, &feed_row(config, feed, actor.id))?;
+    }
+    for (row, actor) in db::curation::all_feeds(conn)? {
+        let configured = config.feeds.iter().any(|f| f.username == actor.username);
+        if !configured && row.mode != "off" {
+            db::curation::upsert_feed(
+                conn,
+                &FeedRow {
+                    mode: "off".into(),
+                    ..row
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn feed_row(config: &Config, feed: &FeedConfig, actor_id: i64) -> FeedRow {
+    let lower = |v: &[String]| {
+        v.iter()
+            .map(|s| s.trim().to_lowercase())
+            .collect::<Vec<_>>()
+    };
+    let upper = |v: &[String]| {
+        v.iter()
+            .map(|s| s.trim().to_uppercase())
+            .collect::<Vec<_>>()
+    };
+    FeedRow {
+        actor_id,
+        mode: config.feed_mode(feed).to_string(),
+        regions: join_list(&lower(&feed.regions)),
+        countries: join_list(&upper(&feed.countries)),
+        categories: join_list(&lower(&feed.categories)),
+        languages: join_list(&feed.languages),
+        urgencies: join_list(&lower(&feed.urgencies)),
+    }
+}
+
+/// A new (or newly known) alert from elsewhere: feeds in `auto` mode boost
+/// it, feeds in `review` mode queue it for an editor.
+pub async fn on_incoming(data: &Data, alert: &AlertRow) -> Result<(), Error> {
+    if alert.local || alert.status == STATUS_DELETED {
+        return Ok(());
+    }
+    let feeds = data.db.run(db::curation::all_feeds).await?;
+    let mut to_review = Vec::new();
+    for (row, actor) in feeds {
+        if !FeedRules::of(&row).matches(alert) {
+            continue;
+        }
+        match row.mode.as_str() {
+            "auto" => boost(data, &DbActor::new(actor)?, alert).await?,
+            "review" => to_review.push(actor.username),
+            _ => {}
+        }
+    }
+    if !to_review.is_empty() {
+        let alert_id = alert.id;
+        data.db
+            .run(move |conn| db::curation::queue_for_review(conn, alert_id, &to_review))
+            .await?;
+    }
+    Ok(())
+}
+
+/// `feed` boosts `alert` unless it already did; the Announce goes to the
+/// feed's followers and the author.
+pub async fn boost(data: &Data, feed: &DbActor, alert: &AlertRow) -> Result<(), Error> {
+    let (alert_id, author_id) = (alert.id, alert.actor_id);
+    let author = data
+        .db
+        .run(move |conn| db::actors::by_id(conn, author_id))
+        .await?;
+    let activity = announce::build(&Urls::new(&data.config), feed, &alert.ap_id, &author.ap_id);
+    let ap_id = activity["id"].as_str().unwrap_or_default().to_string();
+    let feed_id = feed.id;
+    let fresh = data
+        .db
+        .run(move |conn| db::curation::record_announce(conn, feed_id, alert_id, &ap_id))
+        .await?;
+    if !fresh {
+        return Ok(());
+    }
+    let mut inboxes = data
+        .db
+        .run(move |conn| db::follows::follower_inboxes(conn, feed_id))
+        .await?;
+    if !author.local {
+        inboxes.push(author.shared_inbox.clone().unwrap_or(author.inbox.clone()));
+    }
+    delivery::send_json(data, feed, activity, inboxes).await?;
+    Ok(())
+}
+
+/// An editor approves a review item: the chosen feeds (default: every
+/// matched one) boost the member's original.
+pub async fn approve(
+    data: &Data,
+    item_id: i64,
+    feeds: Option<Vec<String>>,
+    editor: &str,
+) -> Result<ReviewRow, Error> {
+    let item = data
+        .db
+        .run(move |conn| db::curation::review(conn, item_id))
+        .await?;
+    if item.state != PENDING {
+        return Err(Error::Validation {
+            field: "id".into(),
+            message: format!("the item is already {}", item.state),
+        });
+    }
+    let chosen = feeds.unwrap_or_else(|| item.matched());
+    let all = data.db.run(db::curation::all_feeds).await?;
+    let mut boosting = Vec::new();
+    for name in &chosen {
+        let (_, actor) = all
+            .iter()
+            .find(|(_, a)| &a.username == name)
+            .ok_or_else(|| Error::Validation {
+                field: "feeds".into(),
+                message: format!("no feed {name}"),
+            })?;
+        boosting.push(DbActor::new(actor.clone())?);
+    }
+    let alert_id = item.alert_id;
+    let alert = data
+        .db
+        .run(move |conn| db::alerts::by_id(conn, alert_id))
+        .await?;
+    if alert.status == STATUS_DELETED {
+        return Err(Error::Validation {
+            field: "id".into(),
+            message: "the member deleted this alert".into(),
+        });
+    }
+    for feed in &boosting {
+        boost(data, feed, &alert).await?;
+    }
+    let editor = editor.to_string();
+    Ok(data
+        .db
+        .run(move |conn| {
+            db::curation::decide(conn, item_id, APPROVED, &chosen, None, &editor, None)?;
+            db::curation::review(conn, item_id)
+        })
+        .await?)
+}
+
+/// An editor rejects a review item, with a reason kept.
+pub async fn reject(
+    data: &Data,
+    item_id: i64,
+    reason: &str,
+    editor: &str,
+) -> Result<ReviewRow, Error> {
+    if reason.trim().is_empty() {
+        return Err(Error::Validation {
+            field: "reason".into(),
+            message: "a rejection needs a reason".into(),
+        });
+    }
+    let item = data
+        .db
+        .run(move |conn| db::curation::review(conn, item_id))
+        .await?;
+    if item.state != PENDING {
+        return Err(Error::Validation {
+            field: "id".into(),
+            message: format!("the item is already {}", item.state),
+        });
+    }
+    let (reason, editor) = (reason.to_string(), editor.to_string());
+    Ok(data
+        .db
+        .run(move |conn| {
+            db::curation::decide(conn, item_id, REJECTED, &[], Some(&reason), &editor, None)?;
+            db::curation::review(conn, item_id)
+        })
+        .await?)
+}
+
+/// A member edited an alert we hold: flag approved review items and
+/// forward the member's own activity, unchanged, to the followers of every
+/// feed that boosted it (their servers hold a copy a boost alone would not
+/// refresh).
+pub async fn on_edited(data: &Data, alert: &AlertRow, raw_activity: &str) -> Result<(), Error> {
+    let alert_id = alert.id;
+    data.db
+        .run(move |conn| db::curation::mark_edited_after_approval(conn, alert_id))
+        .await?;
+    forward_to_boosters(data, alert_id, raw_activity).await
+}
+
+/// A member deleted an alert we hold: its Delete is forwarded to the
+/// feeds' followers and every feed undoes its boost.
+pub async fn on_deleted(data: &Data, alert: &AlertRow, raw_activity: &str) -> Result<(), Error> {
+    let alert_id = alert.id;
+    forward_to_boosters(data, alert_id, raw_activity).await?;
+    let boosts = data
+        .db
+        .run(move |conn| db::curation::announces_of(conn, alert_id))
+        .await?;
+    let urls = Urls::new(&data.config);
+    for (row, actor) in boosts {
+        let feed = DbActor::new(actor)?;
+        let undo = announce::build_undo(&urls, &feed, &row.ap_id, &alert.ap_id);
+        let (feed_id, id) = (feed.id, row.id);
+        let inboxes = data
+            .db
+            .run(move |conn| {
+                db::curation::mark_undone(conn, id)?;
+                db::follows::follower_inboxes(conn, feed_id)
+            })
+            .await?;
+        if !inboxes.is_empty() {
+            delivery::send_json(data, &feed, undo, inboxes).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn forward_to_boosters(data: &Data, alert_id: i64, raw_activity: &str) -> Result<(), Error> {
+    let boosts = data
+        .db
+        .run(move |conn| db::curation::announces_of(conn, alert_id))
+        .await?;
+    let Some((_, via)) = boosts.first() else {
+        return Ok(());
+    };
+    let mut inboxes = Vec::new();
+    for (_, feed) in &boosts {
+        let feed_id = feed.id;
+        inboxes.extend(
+            data.db
+                .run(move |conn| db::follows::follower_inboxes(conn, feed_id))
+                .await?,
+        );
+    }
+    inboxes.sort();
+    inboxes.dedup();
+    if inboxes.is_empty() {
+        return Ok(());
+    }
+    let activity: serde_json::Value = serde_json::from_str(raw_activity)?;
+    let id = activity["id"].as_str().unwrap_or_default().to_string();
+    let already = data
+        .db
+        .run(move |conn| db::activities::outgoing_by_ap_id(conn, &id))
+        .await?
+        .is_some();
+    if already {
+        return Ok(());
+    }
+    delivery::forward(
+        data,
+        &DbActor::new(via.clone())?,
+        &activity,
+        raw_activity,
+        inboxes,
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(region: &str, country: &str, category: &str, language: &str) -> AlertRow {
+        AlertRow {
+            id: 1,
+            ap_id: "https://m.example/alerts/1".into(),
+            actor_id: 1,
+            local: false,
+            translation_of: None,
+            language: language.into(),
+            title: "t".into(),
+            content_html: String::new(),
+            source_markdown: None,
+            summary: None,
+            sensitive: false,
+            countries: join_list(&[country.to_string()]),
+            region: Some(region.into()),
+            categories: join_list(&[category.to_string()]),
+            urgency: "action".into(),
+            incident_date: None,
+            case_ap_id: None,
+            url: None,
+            status: "published".into(),
+            pinned: false,
+            token_id: None,
+            published_at: None,
+            updated_at: 0,
+            created_at: 0,
+            deleted_at: None,
+            search_text: String::new(),
+        }
+    }
+
+    #[test]
+    fn empty_rules_match_everything_and_each_rule_narrows() {
+        let a = alert("africa", "NG", "detention", "en");
+        assert!(FeedRules::default().matches(&a));
+        let africa = FeedRules {
+            regions: vec!["africa".into()],
+            ..Default::default()
+        };
+        assert!(africa.matches(&a));
+        assert!(!africa.matches(&alert("mena", "EG", "detention", "en")));
+        let french_killings = FeedRules {
+            categories: vec!["killing".into()],
+            languages: vec!["fr".into()],
+            ..Default::default()
+        };
+        assert!(!french_killings.matches(&a));
+        assert!(french_killings.matches(&alert("africa", "SN", "killing", "fr")));
+        let urgent = FeedRules {
+            urgencies: vec!["update".into()],
+            ..Default::default()
+        };
+        assert!(!urgent.matches(&a));
+    }
+}

@@ -1,0 +1,157 @@
+//! The review queue and the member directory in the JSON API.
+
+use crate::{
+    curation,
+    db::{self, curation::ReviewRow},
+    error::Error,
+    state::Data,
+    web::api::{alert_json, authenticate, AlertView},
+};
+use actix_web::{web as aw, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+/// Registers the routes.
+pub fn configure(cfg: &mut aw::ServiceConfig) {
+    cfg.service(
+        aw::scope("/api/v1/review")
+            .route("", aw::get().to(list))
+            .route("/{id}/approve", aw::post().to(approve))
+            .route("/{id}/reject", aw::post().to(reject)),
+    );
+}
+
+/// A review item as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReviewView {
+    /// Item id.
+    pub id: i64,
+    /// `pending`, `approved`, `rejected` or `curated`.
+    pub state: String,
+    /// The member's alert.
+    pub alert: AlertView,
+    /// The member: `@user@host`.
+    pub member: String,
+    /// Feeds whose rules the alert matches.
+    pub feeds: Vec<String>,
+    /// Feeds that boosted it.
+    pub approved_feeds: Vec<String>,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// The member edited the alert after approval.
+    pub edited_after_approval: bool,
+}
+
+async fn view(data: &Data, item: ReviewRow) -> Result<ReviewView, Error> {
+    let alert_id = item.alert_id;
+    let (alert, author) = data
+        .db
+        .run(move |conn| {
+            let alert = db::alerts::by_id(conn, alert_id)?;
+            let author = db::actors::by_id(conn, alert.actor_id)?;
+            Ok((alert, author))
+        })
+        .await?;
+    Ok(ReviewView {
+        id: item.id,
+        state: item.state.clone(),
+        alert: alert_json(data, &alert).await?,
+        member: format!("@{}@{}", author.username, author.domain),
+        feeds: item.matched(),
+        approved_feeds: item.approved(),
+        reason: item.reason,
+        decided_by: item.decided_by,
+        edited_after_approval: item.edited_after_approval,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+}
+
+async fn editor(request: &HttpRequest, data: &Data) -> Result<String, Error> {
+    let token = authenticate(request, data).await?;
+    Ok(data
+        .db
+        .run(move |conn| db::tokens::name_of(conn, token))
+        .await?)
+}
+
+/// `GET /api/v1/review?state=pending`
+async fn list(
+    request: HttpRequest,
+    query: aw::Query<ListQuery>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    editor(&request, &data).await?;
+    let state = query
+        .into_inner()
+        .state
+        .unwrap_or_else(|| db::curation::PENDING.to_string());
+    let filter = (state != "all").then_some(state);
+    let items = data
+        .db
+        .run(move |conn| db::curation::reviews(conn, filter.as_deref(), 200))
+        .await?;
+    let mut out = Vec::new();
+    for item in items {
+        out.push(view(&data, item).await?);
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": out })))
+}
+
+/// Body of an approval.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveInput {
+    /// Feeds that should boost it; default every matched feed.
+    #[serde(default)]
+    pub feeds: Option<Vec<String>>,
+}
+
+/// Body of a rejection.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectInput {
+    /// Kept with the decision.
+    pub reason: String,
+}
+
+fn body<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::Validation {
+        field: "body".into(),
+        message: e.to_string(),
+    })
+}
+
+async fn approve(
+    request: HttpRequest,
+    path: aw::Path<i64>,
+    bytes: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let who = editor(&request, &data).await?;
+    let input: ApproveInput = body(&bytes)?;
+    let item = curation::approve(&data, path.into_inner(), input.feeds, &who).await?;
+    Ok(HttpResponse::Ok().json(view(&data, item).await?))
+}
+
+async fn reject(
+    request: HttpRequest,
+    path: aw::Path<i64>,
+    bytes: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let who = editor(&request, &data).await?;
+    let input: RejectInput = serde_json::from_slice(&bytes).map_err(|e| Error::Validation {
+        field: "reason".into(),
+        message: e.to_string(),
+    })?;
+    let item = curation::reject(&data, path.into_inner(), &input.reason, &who).await?;
+    Ok(HttpResponse::Ok().json(view(&data, item).await?))
+}
