@@ -196,6 +196,7 @@ pub fn import(
                 created_at: db::now_ms(),
                 deleted_at: None,
                 search_text: String::new(),
+                quote_ap_id: None,
             }
             .with_search_text(),
         );

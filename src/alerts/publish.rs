@@ -88,6 +88,7 @@ fn values_for(
         created_at: now,
         deleted_at: None,
         search_text: String::new(),
+        quote_ap_id: None,
     }
     .with_search_text()
 }
@@ -156,8 +157,20 @@ pub async fn create_alert(
     input: AlertInput,
     token_id: Option<i64>,
 ) -> Result<AlertRow, Error> {
+    create_quoting(data, actor, input, token_id, None).await
+}
+
+/// Creates an alert that quotes another (`quote`, FEP-044f): a Clearing
+/// House's curated version of a member's alert.
+pub async fn create_quoting(
+    data: &Data,
+    actor: &DbActor,
+    input: AlertInput,
+    token_id: Option<i64>,
+    quote: Option<String>,
+) -> Result<AlertRow, Error> {
     let valid = validate(input, &taxonomy(data)?, &data.config.alerts)?;
-    let values = values_for(
+    let mut values = values_for(
         &Urls::new(&data.config),
         actor,
         &valid,
@@ -165,6 +178,7 @@ pub async fn create_alert(
         None,
         token_id,
     );
+    values.quote_ap_id = quote;
     let attachments = attachment_rows(&valid.attachments);
     let row = data
         .db

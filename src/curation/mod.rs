@@ -256,6 +256,119 @@ pub async fn approve(
         .await?)
 }
 
+/// What an editor changes when curating; absent fields keep the member's.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CurateInput {
+    /// New headline.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// New Markdown body; a credit line linking the original is added.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Feeds that boost the curated version (default: every matched feed).
+    #[serde(default)]
+    pub feeds: Option<Vec<String>>,
+}
+
+/// An editor curates a review item: this instance's organisation publishes
+/// its own edited version, which credits, links and quotes (FEP-044f) the
+/// member's original, and the chosen feeds boost that version.
+pub async fn curate(
+    data: &Data,
+    item_id: i64,
+    input: CurateInput,
+    editor: &str,
+) -> Result<(ReviewRow, AlertRow), Error> {
+    let item = data
+        .db
+        .run(move |conn| db::curation::review(conn, item_id))
+        .await?;
+    if item.state != PENDING {
+        return Err(Error::Validation {
+            field: "id".into(),
+            message: format!("the item is already {}", item.state),
+        });
+    }
+    let alert_id = item.alert_id;
+    let (original, member) = data
+        .db
+        .run(move |conn| {
+            let alert = db::alerts::by_id(conn, alert_id)?;
+            let member = db::actors::by_id(conn, alert.actor_id)?;
+            Ok((alert, member))
+        })
+        .await?;
+    let link = original
+        .url
+        .clone()
+        .unwrap_or_else(|| original.ap_id.clone());
+    let member_name = member
+        .name
+        .clone()
+        .unwrap_or_else(|| member.username.clone());
+    let body = input
+        .body
+        .unwrap_or_else(|| db::alerts::plain_text(&original.content_html));
+    let language = if original.language == "und" {
+        "en".to_string()
+    } else {
+        original.language.clone()
+    };
+    let curated_input = crate::alerts::input::AlertInput {
+        title: input.title.unwrap_or_else(|| original.title.clone()),
+        body: format!("{body}\n\n*Originally published by [{member_name}]({link}).*"),
+        language,
+        countries: original.country_list(),
+        categories: original.category_list(),
+        urgency: original.urgency.clone(),
+        incident_date: original.incident_date.clone(),
+        case: original.case_ap_id.clone(),
+        content_warning: original.summary.clone(),
+        attachments: vec![],
+        status: None,
+    };
+    let us = crate::federation::activities::follow::local_actor(data, &data.config.actor.username)
+        .await?;
+    let curated = crate::alerts::publish::create_quoting(
+        data,
+        &us,
+        curated_input,
+        None,
+        Some(original.ap_id.clone()),
+    )
+    .await?;
+    let chosen = input.feeds.unwrap_or_else(|| item.matched());
+    let all = data.db.run(db::curation::all_feeds).await?;
+    for name in &chosen {
+        let (_, actor) = all
+            .iter()
+            .find(|(_, a)| &a.username == name)
+            .ok_or_else(|| Error::Validation {
+                field: "feeds".into(),
+                message: format!("no feed {name}"),
+            })?;
+        boost(data, &DbActor::new(actor.clone())?, &curated).await?;
+    }
+    let (editor, curated_id) = (editor.to_string(), curated.id);
+    let item = data
+        .db
+        .run(move |conn| {
+            db::curation::decide(
+                conn,
+                item_id,
+                db::curation::CURATED,
+                &chosen,
+                None,
+                &editor,
+                Some(curated_id),
+            )?;
+            db::curation::review(conn, item_id)
+        })
+        .await?;
+    Ok((item, curated))
+}
+
 /// An editor rejects a review item, with a reason kept.
 pub async fn reject(
     data: &Data,
@@ -404,6 +517,7 @@ mod tests {
             created_at: 0,
             deleted_at: None,
             search_text: String::new(),
+            quote_ap_id: None,
         }
     }
 

@@ -41,6 +41,8 @@ pub struct AlertRow {
     pub deleted_at: Option<i64>,
     /// Plain text of title and body, for full-text search.
     pub search_text: String,
+    /// The original this curated alert quotes (FEP-044f).
+    pub quote_ap_id: Option<String>,
 }
 
 impl AlertRow {
@@ -106,6 +108,7 @@ pub struct AlertValues {
     pub created_at: i64,
     pub deleted_at: Option<i64>,
     pub search_text: String,
+    pub quote_ap_id: Option<String>,
 }
 
 impl AlertValues {

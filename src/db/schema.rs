@@ -125,6 +125,7 @@ diesel::table! {
         created_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
         search_text -> Text,
+        quote_ap_id -> Nullable<Text>,
     }
 }
 

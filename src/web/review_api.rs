@@ -16,7 +16,8 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
         aw::scope("/api/v1/review")
             .route("", aw::get().to(list))
             .route("/{id}/approve", aw::post().to(approve))
-            .route("/{id}/reject", aw::post().to(reject)),
+            .route("/{id}/reject", aw::post().to(reject))
+            .route("/{id}/curate", aw::post().to(curate)),
     );
 }
 
@@ -41,6 +42,8 @@ pub struct ReviewView {
     pub decided_by: Option<String>,
     /// The member edited the alert after approval.
     pub edited_after_approval: bool,
+    /// Row id of this instance's curated version, if curated.
+    pub curated_alert_id: Option<i64>,
 }
 
 async fn view(data: &Data, item: ReviewRow) -> Result<ReviewView, Error> {
@@ -63,6 +66,7 @@ async fn view(data: &Data, item: ReviewRow) -> Result<ReviewView, Error> {
         reason: item.reason,
         decided_by: item.decided_by,
         edited_after_approval: item.edited_after_approval,
+        curated_alert_id: item.curated_alert_id,
     })
 }
 
@@ -153,5 +157,17 @@ async fn reject(
         message: e.to_string(),
     })?;
     let item = curation::reject(&data, path.into_inner(), &input.reason, &who).await?;
+    Ok(HttpResponse::Ok().json(view(&data, item).await?))
+}
+
+async fn curate(
+    request: HttpRequest,
+    path: aw::Path<i64>,
+    bytes: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let who = editor(&request, &data).await?;
+    let input: curation::CurateInput = body(&bytes)?;
+    let (item, _) = curation::curate(&data, path.into_inner(), input, &who).await?;
     Ok(HttpResponse::Ok().json(view(&data, item).await?))
 }

@@ -298,6 +298,135 @@ async fn scenario(backend: Backend) {
     assert!(eventually(WAIT, || async { copy(&f_asia, &ap_b).await.is_some() }).await);
     assert!(boosts(&hub_africa, &ap_b).await.is_empty());
 
+    // 5. Curate: the CH publishes its own edited version of B's alert,
+    // crediting and quoting the original, and its feed boosts that.
+    let mut b_item = Value::Null;
+    for _ in 0..600 {
+        let items = api(
+            reqwest::Method::GET,
+            format!("{}/api/v1/review", ch.base()),
+            &editor,
+            None,
+        )
+        .await
+        .1;
+        if let Some(found) = items["items"]
+            .as_array()
+            .and_then(|i| i.iter().find(|x| x["alert"]["ap_id"] == ap_b.as_str()))
+        {
+            b_item = found.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b_item_id = b_item["id"].as_i64().expect("B's alert queued at the CH");
+    let (status, curated) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/review/{b_item_id}/curate", ch.base()),
+        &editor,
+        Some(json!({"title": "Philippines: radio broadcaster shot dead in Mindanao"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{curated}");
+    assert_eq!(curated["state"], "curated");
+    let curated_id = curated["curated_alert_id"].as_i64().unwrap();
+    let curated_ap = ch
+        .server
+        .state
+        .db
+        .run(move |c| Ok(db::alerts::by_id(c, curated_id)?.ap_id))
+        .await
+        .unwrap();
+    assert!(curated_ap.starts_with(&ch.base()));
+    let note: Value = client()
+        .get(&curated_ap)
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        note["quote"],
+        ap_b.as_str(),
+        "FEP-044f quote of the original"
+    );
+    assert!(
+        note["content"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("href=\"{ap_b}\"")),
+        "credits and links the original"
+    );
+    assert!(
+        eventually(WAIT, || async {
+            copy(&f_ch, &curated_ap)
+                .await
+                .is_some_and(|c| c.title == "Philippines: radio broadcaster shot dead in Mindanao")
+        })
+        .await,
+        "the CH feed's follower got the curated version"
+    );
+
+    // 3. The Clearing House goes down; member B publishes and edits; the Asia
+    // hub's follower still gets both. The CH comes back and catches up.
+    let ch_paused = ch.pause().await;
+    let (_, down) = api(reqwest::Method::POST, format!("{}/api/v1/alerts", member_b.base()), &tb, Some(json!({
+        "title": "Journalist detained in Manila", "body": "Detained at a checkpoint.", "language": "en",
+        "countries": ["PH"], "categories": ["detention"], "urgency": "action"
+    }))).await;
+    let ap_down = down["ap_id"].as_str().unwrap().to_string();
+    assert!(
+        eventually(WAIT, || async { copy(&f_asia, &ap_down).await.is_some() }).await,
+        "hub follower got it while the CH was down"
+    );
+    api(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/alerts/{}", member_b.base(), down["id"]),
+        &tb,
+        Some(json!({"title": "Journalist detained in Manila, released on bail"})),
+    )
+    .await;
+    assert!(
+        eventually(WAIT, || async {
+            copy(&f_asia, &ap_down)
+                .await
+                .is_some_and(|c| c.title == "Journalist detained in Manila, released on bail")
+        })
+        .await,
+        "hub follower got the edit while the CH was down"
+    );
+    let ch = ch_paused.resume().await;
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            copy(&ch, &ap_down)
+                .await
+                .is_some_and(|c| c.title == "Journalist detained in Manila, released on bail")
+        })
+        .await,
+        "the CH caught up"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        boosts(&hub_asia, &ap_down).await,
+        vec!["asia"],
+        "one boost per feed"
+    );
+    let queued = ch
+        .server
+        .state
+        .db
+        .run(|c| db::curation::reviews(c, None, 100))
+        .await
+        .unwrap();
+    let down_id = copy(&ch, &ap_down).await.unwrap().id;
+    assert_eq!(
+        queued.iter().filter(|r| r.alert_id == down_id).count(),
+        1,
+        "queued once"
+    );
+
     // A member's Delete takes every copy away.
     let (status, _) = api(
         reqwest::Method::DELETE,

@@ -44,3 +44,6 @@ CREATE TABLE announces (
     UNIQUE (feed_actor_id, alert_id)
 );
 CREATE INDEX announces_alert ON announces (alert_id);
+
+-- A curated alert quotes the member original it was made from (FEP-044f).
+ALTER TABLE alerts ADD COLUMN quote_ap_id TEXT;

@@ -7,7 +7,7 @@ use crate::{
     federation::{
         objects::{
             actor::DbActor,
-            alert::{note_context, store_remote, verify_note, NoteJson},
+            alert::{note_context, store_remote, verify_note, NoteJson, Stored},
         },
         same_origin, Urls,
     },
@@ -90,7 +90,9 @@ impl Activity for CreateNote {
             tracing::debug!(object = %self.object.id, "Create from an actor nobody here follows; ignored");
             return Ok(());
         }
-        if let Some(row) = store_remote(data, self.object).await? {
+        if let Some(Stored::New(row) | Stored::Updated(row)) =
+            store_remote(data, self.object).await?
+        {
             crate::curation::on_incoming(data, &row).await?;
         }
         Ok(())

@@ -7,7 +7,7 @@ use crate::{
     federation::{
         objects::{
             actor::DbActor,
-            alert::{note_context, store_remote, verify_note, NoteJson},
+            alert::{note_context, store_remote, verify_note, NoteJson, Stored},
         },
         same_origin, Urls,
     },
@@ -82,10 +82,14 @@ impl Activity for UpdateNote {
         }
         // store_remote keeps the stored copy when it is as new or newer.
         let raw = self.raw.clone();
-        if let Some(row) = store_remote(data, self.object).await? {
-            if let Some(raw) = raw {
-                crate::curation::on_edited(data, &row, &raw).await?;
+        match store_remote(data, self.object).await? {
+            Some(Stored::New(row)) => crate::curation::on_incoming(data, &row).await?,
+            Some(Stored::Updated(row)) => {
+                if let Some(raw) = raw {
+                    crate::curation::on_edited(data, &row, &raw).await?;
+                }
             }
+            None => {}
         }
         Ok(())
     }

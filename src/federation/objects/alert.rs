@@ -50,6 +50,9 @@ pub fn note_context(urls: &Urls) -> Value {
             "incidentDate": "tocsin:incidentDate",
             "case": { "@id": "tocsin:case", "@type": "@id" },
             "translations": { "@id": "tocsin:translations", "@type": "@id" },
+            "quote": { "@id": "https://w3id.org/fep/044f#quote", "@type": "@id" },
+            "quoteUrl": "as:quoteUrl",
+            "_misskey_quote": "https://misskey-hub.net/ns#_misskey_quote",
         }
     ])
 }
@@ -274,6 +277,12 @@ pub fn build_note(parts: &NoteParts<'_>, urls: &Urls) -> Value {
     if !parts.other_versions.is_empty() {
         note["translations"] = json!(parts.other_versions);
     }
+    if let Some(q) = &a.quote_ap_id {
+        // FEP-044f, with the older forms Misskey and Fedibird read.
+        note["quote"] = json!(q);
+        note["quoteUrl"] = json!(q);
+        note["_misskey_quote"] = json!(q);
+    }
     note
 }
 
@@ -370,6 +379,7 @@ pub fn values_from_note(json: &NoteJson, actor_id: i64) -> AlertValues {
         created_at: now,
         deleted_at: None,
         search_text: String::new(),
+        quote_ap_id: None,
     }
     .with_search_text()
 }
@@ -416,10 +426,20 @@ pub fn verify_note(json: &NoteJson, actor: &Url) -> Result<(), Error> {
     Ok(())
 }
 
+/// What [`store_remote`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    /// The object was new here.
+    New(AlertRow),
+    /// A newer version replaced our copy.
+    Updated(AlertRow),
+}
+
 /// Stores a remote Note as an alert, or updates the stored copy when the
 /// new one is newer. Returns `None` when nothing was written (older update,
-/// or deleted earlier).
-pub async fn store_remote(data: &Data, json: NoteJson) -> Result<Option<AlertRow>, Error> {
+/// or deleted earlier). Whether it was new does not depend on the activity:
+/// after an outage an Update may arrive before its Create.
+pub async fn store_remote(data: &Data, json: NoteJson) -> Result<Option<Stored>, Error> {
     let author: ObjectId<DbActor> = json
         .author()
         .cloned()
@@ -464,11 +484,14 @@ pub async fn store_remote(data: &Data, json: NoteJson) -> Result<Option<AlertRow
                     let mut v = values;
                     v.created_at = existing.created_at;
                     v.published_at = existing.published_at.or(v.published_at);
-                    db::alerts::update(conn, existing.id, &v)?
+                    Stored::Updated(db::alerts::update(conn, existing.id, &v)?)
                 }
-                None => db::alerts::insert(conn, &values)?,
+                None => Stored::New(db::alerts::insert(conn, &values)?),
             };
-            db::alerts::set_attachments(conn, row.id, &attachments)?;
+            let id = match &row {
+                Stored::New(r) | Stored::Updated(r) => r.id,
+            };
+            db::alerts::set_attachments(conn, id, &attachments)?;
             Ok(Some(row))
         })
         .await

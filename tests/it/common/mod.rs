@@ -139,6 +139,19 @@ impl TestInstance {
         }
     }
 
+    /// Stops the server but keeps its database and port, as a server that
+    /// goes down and comes back later.
+    pub async fn pause(self) -> Paused {
+        let config = (*self.server.state.config).clone();
+        self.server.stop().await;
+        Paused {
+            config,
+            domain: self.domain,
+            dir: self._dir,
+            pg_name: self.pg_name,
+        }
+    }
+
     /// `http://localhost:PORT`.
     pub fn base(&self) -> String {
         format!("http://{}", self.domain)
@@ -149,6 +162,30 @@ impl TestInstance {
         self.server.stop().await;
         if let Some(name) = &self.pg_name {
             drop_postgres_database(name);
+        }
+    }
+}
+
+/// A stopped instance that can be started again.
+pub struct Paused {
+    config: Config,
+    domain: String,
+    dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl Paused {
+    /// Starts it again on the same port and database.
+    pub async fn resume(self) -> TestInstance {
+        let listener = TcpListener::bind(&self.config.server.bind).expect("rebind the same port");
+        let server = tocsin::server::start(self.config, listener, false)
+            .await
+            .expect("instance restarts");
+        TestInstance {
+            server,
+            domain: self.domain,
+            _dir: self.dir,
+            pg_name: self.pg_name,
         }
     }
 }
