@@ -446,6 +446,27 @@ mod tests {
     }
 
     #[test]
+    fn example_configurations_load_and_validate() {
+        for (file, role, feeds) in [
+            ("../config/example-clearinghouse.toml", "clearinghouse", 4),
+            ("../config/example-hub.toml", "hub", 2),
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src")
+                .join(file);
+            let config = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(config.instance.role, role);
+            assert_eq!(config.feeds.len(), feeds);
+            let expected = if role == "clearinghouse" {
+                "review"
+            } else {
+                "auto"
+            };
+            assert_eq!(config.feed_mode(&config.feeds[0]), expected);
+        }
+    }
+
+    #[test]
     fn defaults_are_valid() {
         Config::default().validate().expect("defaults validate");
     }
