@@ -43,6 +43,7 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
         db,
         keys: KeyCache::default(),
         delivery_wakeup: Default::default(),
+        delivery_metrics: Default::default(),
     })
 }
 
@@ -119,6 +120,7 @@ pub async fn start(
             .wrap(actix_web::middleware::Logger::new("%s %r %Dms").log_target("tocsin::http"))
             .app_data(aw::PayloadConfig::new(max_body))
             .configure(routes::configure)
+            .configure(delivery::metrics::configure)
             .configure(web::pages::configure)
     })
     .workers(workers)

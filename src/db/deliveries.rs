@@ -98,43 +98,94 @@ pub fn enqueue(
     })
 }
 
-/// Claims up to `limit` due deliveries for `lease_ms`, skipping hosts that
-/// are marked down. On PostgreSQL rows are locked with `FOR UPDATE SKIP
-/// LOCKED`, so several processes never claim the same row.
+// The claim's queries are macros because the same expression is run on
+// `PgConnection` (with `FOR UPDATE SKIP LOCKED`, which diesel types for that
+// back end only) and on `SqliteConnection` inside an immediate transaction.
+
+/// Takes the probe of down host `$host`: pushes its `down_until` to
+/// `$until` (past the lease) so no other claim probes it at the same time.
+/// Updates no row if another claim got there first.
+macro_rules! start_probe {
+    ($host:expr, $now:expr, $until:expr) => {
+        diesel::update(
+            hosts::table
+                .filter(hosts::host.eq($host))
+                .filter(hosts::down_until.le($now)),
+        )
+        .set(hosts::down_until.eq($until))
+    };
+}
+
+/// Leases the rows `$ids` until `$until`.
+macro_rules! lease {
+    ($ids:expr, $until:expr) => {
+        diesel::update(deliveries::table.filter(deliveries::id.eq_any($ids)))
+            .set(deliveries::locked_until.eq($until))
+    };
+}
+
+/// The ids of pending deliveries due at `$now` whose lease is free or
+/// expired (a process that died holding it), oldest due first.
+macro_rules! due_at {
+    ($now:expr) => {
+        deliveries::table
+            .filter(deliveries::state.eq(PENDING))
+            .filter(deliveries::next_attempt_at.le($now))
+            .filter(
+                deliveries::locked_until
+                    .is_null()
+                    .or(deliveries::locked_until.lt($now)),
+            )
+            .order(deliveries::next_attempt_at)
+            .select(deliveries::id)
+    };
+}
+
+/// Claims up to `limit` due deliveries for `lease_ms`. Hosts marked down
+/// are skipped; a down host whose probe time has come gets exactly ONE
+/// delivery (the probe), and the rest of its deliveries stay put until a
+/// probe succeeds. On PostgreSQL rows are locked with `FOR UPDATE SKIP
+/// LOCKED`, so several processes never claim the same row; on SQLite the
+/// claim is an immediate (write-locked) transaction.
 pub fn claim_due(
     conn: &mut DbConn,
     limit: i64,
     lease_ms: i64,
 ) -> Result<Vec<ClaimedDelivery>, DbError> {
     let now = now_ms();
-    let down_hosts = hosts::table
-        .filter(hosts::down_until.gt(now))
+    let probes = probe_candidates(conn, now)?;
+    let down = hosts::table
+        .filter(hosts::down_until.is_not_null())
         .select(hosts::host);
-    let due = deliveries::table
-        .filter(deliveries::state.eq(PENDING))
-        .filter(deliveries::next_attempt_at.le(now))
-        .filter(
-            deliveries::locked_until
-                .is_null()
-                .or(deliveries::locked_until.lt(now)),
-        )
-        .filter(diesel::dsl::not(deliveries::host.eq_any(down_hosts)))
-        .order(deliveries::next_attempt_at)
-        .limit(limit)
-        .select(deliveries::id);
     let ids: Vec<i64> = match conn {
         DbConn::Pg(pg) => pg.transaction(|pg| {
-            let ids: Vec<i64> = due.for_update().skip_locked().load(pg)?;
-            diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
-                .set(deliveries::locked_until.eq(now + lease_ms))
-                .execute(pg)?;
+            let mut ids = Vec::new();
+            for host in probes.iter().take(limit.max(0) as usize) {
+                if start_probe!(host, now, now + lease_ms).execute(pg)? == 1 {
+                    let probe = due_at!(now).filter(deliveries::host.eq(host)).limit(1);
+                    ids.extend(probe.for_update().skip_locked().load::<i64>(pg)?);
+                }
+            }
+            let healthy = due_at!(now)
+                .filter(diesel::dsl::not(deliveries::host.eq_any(down)))
+                .limit((limit - ids.len() as i64).max(0));
+            ids.extend(healthy.for_update().skip_locked().load::<i64>(pg)?);
+            lease!(&ids, now + lease_ms).execute(pg)?;
             Ok::<_, diesel::result::Error>(ids)
         })?,
         DbConn::Sqlite(lite) => lite.immediate_transaction(|lite| {
-            let ids: Vec<i64> = due.load(lite)?;
-            diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
-                .set(deliveries::locked_until.eq(now + lease_ms))
-                .execute(lite)?;
+            let mut ids = Vec::new();
+            for host in probes.iter().take(limit.max(0) as usize) {
+                if start_probe!(host, now, now + lease_ms).execute(lite)? == 1 {
+                    let probe = due_at!(now).filter(deliveries::host.eq(host)).limit(1);
+                    ids.extend(probe.load::<i64>(lite)?);
+                }
+            }
+            let healthy = due_at!(now)
+                .filter(diesel::dsl::not(deliveries::host.eq_any(down)))
+                .limit((limit - ids.len() as i64).max(0));
+            ids.extend(healthy.load::<i64>(lite)?);
+            lease!(&ids, now + lease_ms).execute(lite)?;
             Ok::<_, diesel::result::Error>(ids)
         })?,
     };
@@ -160,54 +211,176 @@ pub fn claim_due(
         .collect())
 }
 
-/// Records a final outcome (`DONE`, `FAILED` or `GONE`).
-pub fn finish(
-    conn: &mut DbConn,
-    id: i64,
-    state: &str,
-    status: Option<i32>,
-    error: Option<&str>,
-) -> Result<(), DbError> {
-    diesel::update(deliveries::table.find(id))
-        .set((
-            deliveries::state.eq(state),
-            deliveries::attempts.eq(deliveries::attempts + 1),
-            deliveries::locked_until.eq(None::<i64>),
-            deliveries::last_status.eq(status),
-            deliveries::last_error.eq(error),
-            deliveries::updated_at.eq(now_ms()),
-        ))
-        .execute(conn)?;
-    Ok(())
+/// Down hosts whose probe time has come and that have something due. Only
+/// a hint: [`start_probe`] decides, under the claim's lock, who probes.
+fn probe_candidates(conn: &mut DbConn, now: i64) -> Result<Vec<String>, DbError> {
+    let ready = hosts::table
+        .filter(hosts::down_until.le(now))
+        .select(hosts::host);
+    Ok(deliveries::table
+        .filter(deliveries::state.eq(PENDING))
+        .filter(deliveries::next_attempt_at.le(now))
+        .filter(deliveries::host.eq_any(ready))
+        .select(deliveries::host)
+        .distinct()
+        .load(conn)?)
 }
 
-/// Schedules another attempt at `next_attempt_at`.
-pub fn retry_at(
-    conn: &mut DbConn,
-    id: i64,
-    next_attempt_at: i64,
-    status: Option<i32>,
-    error: &str,
-) -> Result<(), DbError> {
-    diesel::update(deliveries::table.find(id))
-        .set((
-            deliveries::attempts.eq(deliveries::attempts + 1),
-            deliveries::next_attempt_at.eq(next_attempt_at),
-            deliveries::locked_until.eq(None::<i64>),
-            deliveries::last_status.eq(status),
-            deliveries::last_error.eq(Some(error)),
-            deliveries::updated_at.eq(now_ms()),
-        ))
-        .execute(conn)?;
-    Ok(())
+/// What one finished attempt leaves behind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// The delivery row.
+    pub id: i64,
+    /// Its host, whose health the answer tells about.
+    pub host: String,
+    /// Its inbox (a 410 removes the followers behind it).
+    pub inbox: String,
+    /// Final state or the time of the next attempt.
+    pub next: NextStep,
+    /// HTTP status, if there was an answer.
+    pub status: Option<i32>,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+    /// What the attempt says about the host.
+    pub host_health: HostHealth,
 }
 
-/// Hands a claimed delivery back unchanged (graceful shutdown).
-pub fn release(conn: &mut DbConn, id: i64) -> Result<(), DbError> {
-    diesel::update(deliveries::table.find(id))
-        .set(deliveries::locked_until.eq(None::<i64>))
-        .execute(conn)?;
-    Ok(())
+/// Where a delivery goes after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// `DONE`, `FAILED` or `GONE`.
+    Final(&'static str),
+    /// Still `PENDING`, due again at this time (ms).
+    RetryAt(i64),
+}
+
+/// What an attempt says about its host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostHealth {
+    /// The host answered (any status that is not a server failure): up.
+    Answered,
+    /// 5xx, 408, timeout or connection error; if the host goes down, it is
+    /// probed again at `probe_at`.
+    Unwell {
+        /// When a probe may be tried.
+        probe_at: i64,
+    },
+    /// 429: the host is alive but wants us to wait; a down host (this was its
+    /// probe) is probed again at `until`.
+    RateLimited {
+        /// When a probe may be tried.
+        until: i64,
+    },
+}
+
+/// Writes the outcomes of a batch of attempts in one transaction: one commit
+/// for many deliveries, which is what lets SQLite keep up with a fan-out.
+pub fn record_attempts(
+    conn: &mut DbConn,
+    records: &[AttemptRecord],
+    host_down_after: u32,
+) -> Result<(), DbError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    conn.transaction(|conn| {
+        let now = now_ms();
+        for r in records {
+            let (state, next_attempt_at) = match r.next {
+                NextStep::Final(state) => (state, None),
+                NextStep::RetryAt(at) => (PENDING, Some(at)),
+            };
+            let row = deliveries::table.find(r.id);
+            let changes = (
+                deliveries::state.eq(state),
+                deliveries::attempts.eq(deliveries::attempts + 1),
+                deliveries::locked_until.eq(None::<i64>),
+                deliveries::last_status.eq(r.status),
+                deliveries::last_error.eq(r.error.as_deref()),
+                deliveries::updated_at.eq(now),
+            );
+            match next_attempt_at {
+                Some(at) => diesel::update(row)
+                    .set((changes, deliveries::next_attempt_at.eq(at)))
+                    .execute(conn)?,
+                None => diesel::update(row).set(changes).execute(conn)?,
+            };
+            if state == GONE {
+                super::follows::remove_followers_at_inbox(conn, &r.inbox)?;
+            }
+        }
+        // Host health in the order the answers came; a host that answered
+        // several times in the batch is written once.
+        let mut answered = BTreeSet::new();
+        for r in records {
+            match r.host_health {
+                HostHealth::Answered => {
+                    if answered.insert(r.host.as_str()) {
+                        host_succeeded(conn, &r.host)?;
+                    }
+                }
+                HostHealth::Unwell { probe_at } => {
+                    answered.remove(r.host.as_str());
+                    host_failed(conn, &r.host, host_down_after, probe_at)?;
+                }
+                HostHealth::RateLimited { until } => {
+                    diesel::update(
+                        hosts::table
+                            .filter(hosts::host.eq(&r.host))
+                            .filter(hosts::down_until.is_not_null()),
+                    )
+                    .set(hosts::down_until.eq(until))
+                    .execute(conn)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Hands claimed deliveries back unchanged (graceful shutdown), so the next
+/// claim — in this process or another — takes them at once.
+pub fn release(conn: &mut DbConn, ids: &[i64]) -> Result<usize, DbError> {
+    Ok(
+        diesel::update(deliveries::table.filter(deliveries::id.eq_any(ids)))
+            .set(deliveries::locked_until.eq(None::<i64>))
+            .execute(conn)?,
+    )
+}
+
+/// The queue as an operator sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Pending deliveries (waiting, due or in flight).
+    pub pending: i64,
+    /// Pending deliveries due now and not leased.
+    pub due: i64,
+    /// Pending deliveries leased by a worker (in flight).
+    pub in_flight: i64,
+    /// Creation time (ms) of the oldest pending delivery.
+    pub oldest_pending_at: Option<i64>,
+}
+
+/// Depth, due, in flight and oldest of the pending deliveries.
+pub fn queue_stats(conn: &mut DbConn) -> Result<QueueStats, DbError> {
+    let now = now_ms();
+    let pending = deliveries::table.filter(deliveries::state.eq(PENDING));
+    let in_flight: i64 = pending
+        .filter(deliveries::locked_until.ge(now))
+        .count()
+        .get_result(conn)?;
+    let due_or_leased: i64 = pending
+        .filter(deliveries::next_attempt_at.le(now))
+        .count()
+        .get_result(conn)?;
+    Ok(QueueStats {
+        pending: pending.count().get_result(conn)?,
+        due: (due_or_leased - in_flight).max(0),
+        in_flight,
+        oldest_pending_at: pending
+            .select(diesel::dsl::min(deliveries::created_at))
+            .first(conn)?,
+    })
 }
 
 /// Deliveries of one activity, for tests and the operator's view.
@@ -309,10 +482,20 @@ pub fn host_failed(
     })
 }
 
-/// Hosts currently marked down.
+/// Hosts currently marked down (skipped until a probe succeeds).
 pub fn hosts_down(conn: &mut DbConn) -> Result<Vec<HostRow>, DbError> {
     Ok(hosts::table
-        .filter(hosts::down_until.gt(now_ms()))
+        .filter(hosts::down_until.is_not_null())
+        .order(hosts::host)
+        .select(HostRow::as_select())
+        .load(conn)?)
+}
+
+/// Hosts whose last attempts failed (down or not yet), most failures first.
+pub fn failing_hosts(conn: &mut DbConn) -> Result<Vec<HostRow>, DbError> {
+    Ok(hosts::table
+        .filter(hosts::consecutive_failures.gt(0))
+        .order((hosts::consecutive_failures.desc(), hosts::host))
         .select(HostRow::as_select())
         .load(conn)?)
 }

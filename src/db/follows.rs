@@ -158,3 +158,16 @@ pub fn remove_followers_at_inbox(conn: &mut DbConn, inbox: &str) -> Result<usize
     }
     Ok(diesel::delete(follows::table.filter(follows::follower_id.eq_any(&gone))).execute(conn)?)
 }
+
+/// Where to deliver to `target_id`'s accepted followers: one inbox per
+/// server (its shared inbox when it has one), in a stable order.
+pub fn follower_inboxes(conn: &mut DbConn, target_id: i64) -> Result<Vec<String>, DbError> {
+    let mut inboxes: Vec<String> = followers(conn, target_id)?
+        .into_iter()
+        .filter(|a| !a.local)
+        .map(|a| a.shared_inbox.unwrap_or(a.inbox))
+        .collect();
+    inboxes.sort();
+    inboxes.dedup();
+    Ok(inboxes)
+}

@@ -5,7 +5,9 @@ mod common;
 
 mod bad_input;
 mod cli;
+mod crash;
 mod delivery;
 mod discovery;
 mod fixtures;
 mod follow;
+mod queue;
