@@ -246,3 +246,61 @@ async fn queue_command_shows_depth_due_and_failing_hosts() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_finishes_or_hands_back_every_claimed_delivery() {
+    let i = TestInstance::start(Backend::Sqlite).await;
+    let state = i.server.state.clone();
+    let actor = {
+        let mut conn = state.db.conn().unwrap();
+        tocsin::db::actors::local_by_username(&mut conn, &state.config.actor.username)
+            .unwrap()
+            .unwrap()
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sink_host = listener.local_addr().unwrap().to_string();
+    let sink = tocsin::delivery::sink::Sink::start(
+        vec![listener],
+        &[(actor.public_key_id.clone(), actor.public_key_pem.clone())],
+        std::time::Duration::from_millis(20),
+        1,
+    )
+    .unwrap();
+    {
+        let mut conn = state.db.conn().unwrap();
+        seed_followers(&mut conn, actor.id, &inboxes(&sink_host, 300)).unwrap();
+        enqueue_for_followers(&mut conn, actor.id, &create_note(&i.base(), &actor.ap_id)).unwrap();
+    }
+    state.delivery_wakeup.notify_one();
+    let started = crate::common::eventually(std::time::Duration::from_secs(30), || async {
+        sink.distinct_deliveries() >= 30
+    })
+    .await;
+    assert!(started);
+    i.stop().await;
+
+    let mut conn = state.db.conn().unwrap();
+    let stats = deliveries::queue_stats(&mut conn).unwrap();
+    assert_eq!(
+        stats.in_flight, 0,
+        "nothing stays leased after a graceful stop"
+    );
+    let leased: i64 = deliveries_table::table
+        .filter(deliveries_table::locked_until.is_not_null())
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(leased, 0);
+    let done = deliveries::counts_by_state(&mut conn)
+        .unwrap()
+        .into_iter()
+        .find(|(s, _)| s == deliveries::DONE)
+        .map_or(0, |(_, n)| n);
+    assert_eq!(
+        done as u64,
+        sink.distinct_deliveries(),
+        "every delivery the sink accepted was recorded as done"
+    );
+    assert_eq!(done + stats.pending, 300);
+    sink.stop().await;
+}
