@@ -8,7 +8,7 @@ use super::{
     DbConn, DbError,
 };
 use diesel::prelude::*;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Waiting to be sent (first time or retry).
 pub const PENDING: &str = "pending";
@@ -66,16 +66,16 @@ pub fn enqueue(
     json: &str,
     inboxes: &[String],
 ) -> Result<i64, DbError> {
-    let unique: BTreeSet<&String> = inboxes.iter().collect();
+    let ordered = interleave_hosts(inboxes);
     conn.transaction(|conn| {
         let activity = insert_outgoing(conn, ap_id, actor_id, kind, json)?;
         let now = now_ms();
-        let rows: Vec<_> = unique
+        let rows: Vec<_> = ordered
             .iter()
             .map(|inbox| {
                 (
                     deliveries::activity_id.eq(activity.id),
-                    deliveries::inbox.eq(inbox.as_str()),
+                    deliveries::inbox.eq(*inbox),
                     deliveries::host.eq(host_of(inbox)),
                     deliveries::state.eq(PENDING),
                     deliveries::attempts.eq(0),
@@ -136,9 +136,33 @@ macro_rules! due_at {
                     .is_null()
                     .or(deliveries::locked_until.lt($now)),
             )
-            .order(deliveries::next_attempt_at)
+            .order((deliveries::next_attempt_at, deliveries::id))
             .select(deliveries::id)
     };
+}
+
+/// Distinct inboxes, one host after another in turn (a, b, c, a, b, c, …):
+/// rows are claimed in id order, so a fan-out's first claims span many
+/// hosts instead of filling one host's concurrency and idling the rest.
+pub fn interleave_hosts(inboxes: &[String]) -> Vec<&str> {
+    let mut by_host: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let unique: BTreeSet<&str> = inboxes.iter().map(String::as_str).collect();
+    for inbox in unique {
+        by_host.entry(host_of(inbox)).or_default().push(inbox);
+    }
+    let mut queues: Vec<std::vec::IntoIter<&str>> =
+        by_host.into_values().map(Vec::into_iter).collect();
+    let mut out = Vec::with_capacity(inboxes.len());
+    while !queues.is_empty() {
+        queues.retain_mut(|q| match q.next() {
+            Some(inbox) => {
+                out.push(inbox);
+                true
+            }
+            None => false,
+        });
+    }
+    out
 }
 
 /// Claims up to `limit` due deliveries for `lease_ms`. Hosts marked down
@@ -498,4 +522,35 @@ pub fn failing_hosts(conn: &mut DbConn) -> Result<Vec<HostRow>, DbError> {
         .order((hosts::consecutive_failures.desc(), hosts::host))
         .select(HostRow::as_select())
         .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fan_out_rows_take_hosts_in_turn() {
+        let inboxes: Vec<String> = [
+            "https://a.example/inbox/1",
+            "https://a.example/inbox/2",
+            "https://a.example/inbox/3",
+            "https://b.example/inbox",
+            "https://a.example/inbox/1",
+            "https://c.example:8443/inbox/1",
+            "https://c.example:8443/inbox/2",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            interleave_hosts(&inboxes),
+            vec![
+                "https://a.example/inbox/1",
+                "https://b.example/inbox",
+                "https://c.example:8443/inbox/1",
+                "https://a.example/inbox/2",
+                "https://c.example:8443/inbox/2",
+                "https://a.example/inbox/3",
+            ]
+        );
+    }
 }
