@@ -445,30 +445,19 @@ fn host_row(conn: &mut DbConn, host: &str) -> Result<Option<HostRow>, DbError> {
 
 /// A delivery to `host` succeeded: it is up again.
 pub fn host_succeeded(conn: &mut DbConn, host: &str) -> Result<(), DbError> {
-    let now = now_ms();
-    match host_row(conn, host)? {
-        Some(row) if row.consecutive_failures == 0 && row.down_until.is_none() => {
-            // Nothing changes; skip the write on the hot path.
-        }
-        Some(_) => {
-            diesel::update(hosts::table.find(host))
-                .set((
-                    hosts::consecutive_failures.eq(0),
-                    hosts::down_until.eq(None::<i64>),
-                    hosts::last_success_at.eq(Some(now)),
-                ))
-                .execute(conn)?;
-        }
-        None => {
-            let _ = diesel::insert_into(hosts::table)
-                .values((
-                    hosts::host.eq(host),
-                    hosts::consecutive_failures.eq(0),
-                    hosts::last_success_at.eq(Some(now)),
-                ))
-                .execute(conn);
-        }
+    if host_row(conn, host)?.is_some_and(|r| r.consecutive_failures == 0 && r.down_until.is_none())
+    {
+        // Nothing changes; skip the write on the hot path.
+        return Ok(());
     }
+    ensure_host(conn, host)?;
+    diesel::update(hosts::table.find(host))
+        .set((
+            hosts::consecutive_failures.eq(0),
+            hosts::down_until.eq(None::<i64>),
+            hosts::last_success_at.eq(Some(now_ms())),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -480,30 +469,40 @@ pub fn host_failed(
     down_after: u32,
     probe_at: i64,
 ) -> Result<HostRow, DbError> {
-    let now = now_ms();
     conn.transaction(|conn| {
-        let failures = host_row(conn, host)?.map_or(0, |r| r.consecutive_failures) + 1;
-        let down_until = (failures >= down_after as i32).then_some(probe_at);
-        if host_row(conn, host)?.is_some() {
-            diesel::update(hosts::table.find(host))
-                .set((
-                    hosts::consecutive_failures.eq(failures),
-                    hosts::down_until.eq(down_until),
-                    hosts::last_failure_at.eq(Some(now)),
-                ))
-                .execute(conn)?;
-        } else {
-            diesel::insert_into(hosts::table)
-                .values((
-                    hosts::host.eq(host),
-                    hosts::consecutive_failures.eq(failures),
-                    hosts::down_until.eq(down_until),
-                    hosts::last_failure_at.eq(Some(now)),
-                ))
-                .execute(conn)?;
+        ensure_host(conn, host)?;
+        // An increment in SQL, so processes failing at once all count.
+        diesel::update(hosts::table.find(host))
+            .set((
+                hosts::consecutive_failures.eq(hosts::consecutive_failures + 1),
+                hosts::last_failure_at.eq(Some(now_ms())),
+            ))
+            .execute(conn)?;
+        let row = host_row(conn, host)?.ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+        if row.consecutive_failures < down_after as i32 {
+            return Ok(row);
         }
-        host_row(conn, host)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
+        diesel::update(hosts::table.find(host))
+            .set(hosts::down_until.eq(Some(probe_at)))
+            .execute(conn)?;
+        Ok(HostRow {
+            down_until: Some(probe_at),
+            ..row
+        })
     })
+}
+
+/// Gives `host` a row (healthy) unless it has one. `ON CONFLICT DO NOTHING`
+/// because another process may insert it at the same moment, and on
+/// PostgreSQL a failed insert would abort the whole outcome batch.
+fn ensure_host(conn: &mut DbConn, host: &str) -> Result<(), DbError> {
+    let row = (hosts::host.eq(host), hosts::consecutive_failures.eq(0));
+    let insert = diesel::insert_into(hosts::table).values(row);
+    match conn {
+        DbConn::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
+        DbConn::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite)?,
+    };
+    Ok(())
 }
 
 /// Hosts currently marked down (skipped until a probe succeeds).

@@ -304,3 +304,40 @@ async fn graceful_stop_finishes_or_hands_back_every_claimed_delivery() {
     assert_eq!(done + stats.pending, 300);
     sink.stop().await;
 }
+
+async fn host_failures_from_many_writers_all_count(backend: Backend) {
+    let db = TestDb::open(backend).await;
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = db.state.db.clone();
+            std::thread::spawn(move || {
+                let mut conn = pool.conn().unwrap();
+                for _ in 0..25 {
+                    deliveries::host_failed(&mut conn, "flaky.example", 1000, 0).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let mut conn = db.state.db.conn().unwrap();
+    let hosts = deliveries::failing_hosts(&mut conn).unwrap();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0].consecutive_failures, 100);
+    assert_eq!(hosts[0].down_until, None, "below the threshold");
+    deliveries::host_succeeded(&mut conn, "flaky.example").unwrap();
+    assert!(deliveries::failing_hosts(&mut conn).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_failures_from_many_writers_all_count_sqlite() {
+    host_failures_from_many_writers_all_count(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_failures_from_many_writers_all_count_postgres() {
+    if postgres_available() {
+        host_failures_from_many_writers_all_count(Backend::Postgres).await;
+    }
+}
