@@ -43,6 +43,8 @@ pub enum Command {
     },
     /// List whom the organisation actor follows, and each follow's state.
     Following,
+    /// Show the delivery queue: depth, due, in flight, oldest, failing hosts.
+    Queue,
     /// Load historical alerts from a JSON Lines file into the archive
     /// (docs/import.md); they are not federated. Nothing is imported if any
     /// line is invalid.
@@ -190,6 +192,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Import { file } => import_command(config, file).await,
             Command::Members { action } => members_command(config, action).await,
             Command::Review { action } => review_command(config, action).await,
+            Command::Queue => queue_command(&config).await,
         }
     })
 }
@@ -378,4 +381,76 @@ async fn review_command(config: Config, action: ReviewAction) -> Result<(), Erro
         }
     }
     Ok(())
+}
+
+async fn queue_command(config: &Config) -> Result<(), Error> {
+    let db = open_db(config).await?;
+    let (stats, states, hosts) = db
+        .run(|conn| {
+            Ok((
+                db::deliveries::queue_stats(conn)?,
+                db::deliveries::counts_by_state(conn)?,
+                db::deliveries::failing_hosts(conn)?,
+            ))
+        })
+        .await?;
+    print!("{}", queue_report(&stats, &states, &hosts, db::now_ms()));
+    Ok(())
+}
+
+/// The text of `tocsin queue`.
+pub fn queue_report(
+    stats: &db::deliveries::QueueStats,
+    states: &[(String, i64)],
+    hosts: &[db::deliveries::HostRow],
+    now: i64,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let ago = |at: i64| {
+        let secs = (now - at).max(0) / 1000;
+        format!(
+            "{}h{:02}m{:02}s ago",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )
+    };
+    let count = |state: &str| {
+        states
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n)
+    };
+    let _ = writeln!(out, "pending\t{}", stats.pending);
+    let _ = writeln!(out, "due now\t{}", stats.due);
+    let _ = writeln!(out, "in flight\t{}", stats.in_flight);
+    let oldest = stats
+        .oldest_pending_at
+        .map_or_else(|| "-".to_string(), &ago);
+    let _ = writeln!(out, "oldest pending\t{oldest}");
+    for state in [
+        db::deliveries::DONE,
+        db::deliveries::FAILED,
+        db::deliveries::GONE,
+    ] {
+        let _ = writeln!(out, "{state}\t{}", count(state));
+    }
+    let _ = writeln!(out, "failing hosts\t{}", hosts.len());
+    for host in hosts {
+        let status = match host.down_until {
+            Some(at) if at > now => format!("down, next probe in {}s", (at - now) / 1000),
+            Some(_) => "down, probe due".to_string(),
+            None => "up".to_string(),
+        };
+        let last = host
+            .last_success_at
+            .map_or_else(|| "never".to_string(), &ago);
+        let _ = writeln!(
+            out,
+            "  {}\t{} failures in a row\t{status}\tlast success {last}",
+            host.host, host.consecutive_failures
+        );
+    }
+    out
 }

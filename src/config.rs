@@ -247,6 +247,10 @@ pub struct DeliveryConfig {
     pub initial_backoff_secs: u64,
     /// Failures in a row after which a host is considered down.
     pub host_down_after_failures: u32,
+    /// Seconds a claimed delivery stays with the process that claimed it; a
+    /// process that dies loses its claims after this long and another (or
+    /// the restarted one) sends them.
+    pub lease_secs: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -257,6 +261,7 @@ impl Default for DeliveryConfig {
             give_up_after_hours: 7 * 24,
             initial_backoff_secs: 30,
             host_down_after_failures: 8,
+            lease_secs: 300,
         }
     }
 }
@@ -384,6 +389,12 @@ impl Config {
         }
         if self.delivery.concurrency == 0 {
             return invalid("delivery.concurrency", "must be at least 1");
+        }
+        if self.delivery.lease_secs <= self.federation.request_timeout_secs {
+            return invalid(
+                "delivery.lease_secs",
+                "must be longer than federation.request_timeout_secs",
+            );
         }
         if self.delivery.per_host_concurrency == 0 {
             return invalid("delivery.per_host_concurrency", "must be at least 1");

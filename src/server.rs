@@ -45,6 +45,7 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
         db,
         keys: KeyCache::default(),
         delivery_wakeup: Default::default(),
+        delivery_metrics: Default::default(),
     })
 }
 
@@ -128,6 +129,7 @@ pub async fn start(
             .configure(web::review_api::configure)
             .configure(web::api::configure)
             .configure(web::feeds::configure)
+            .configure(delivery::metrics::configure)
             .configure(web::pages::configure)
     })
     .workers(workers)

@@ -17,6 +17,8 @@ pub struct AppState {
     pub client: reqwest::Client,
     /// Wakes the delivery worker when something is queued.
     pub delivery_wakeup: Arc<Notify>,
+    /// What this process's delivery worker has done, for `GET /metrics`.
+    pub delivery_metrics: Arc<crate::delivery::metrics::DeliveryMetrics>,
 }
 
 /// Request data as activitypub_federation passes it around.

@@ -99,11 +99,12 @@ impl ManageConnection for Manager {
             Backend::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url)?)),
             Backend::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
-                // busy_timeout first: switching to WAL needs a lock that
-                // other pool connections opening at the same time may hold.
+                // WAL is set once per file by `Db::connect`, before the pool
+                // opens connections: setting it here raced with the other
+                // connections and with migrations ("database is locked").
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON;",
                     self.busy_timeout_ms
                 ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
@@ -142,6 +143,12 @@ impl Db {
                     DbError::Pool(format!("cannot create directory {}: {e}", dir.display()))
                 })?;
             }
+            // journal_mode is stored in the file: set it once, alone.
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                .map_err(|e| DbError::Pool(e.to_string()))?;
+            conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL;"
+            ))?;
         }
         let manager = Manager {
             backend: backend.clone(),

@@ -1,11 +1,13 @@
 //! Outgoing activities: stored with one delivery row per inbox before
 //! anything is sent, then sent by the worker with retries.
 
+pub mod metrics;
 pub mod retry;
+pub mod sink;
 pub mod worker;
 
 use crate::{
-    db::deliveries,
+    db::{self, deliveries, DbConn},
     error::Error,
     federation::{activities::with_context, objects::actor::DbActor},
     state::Data,
@@ -71,5 +73,29 @@ pub async fn forward(
         .run(move |conn| deliveries::enqueue(conn, &ap_id, actor_id, &kind, &json, &inboxes))
         .await?;
     data.delivery_wakeup.notify_one();
+    Ok(id)
+}
+
+/// Stores `activity` (JSON with `@context`, `id` and `type`, signed later by
+/// the local actor `actor_id`) with one delivery per follower inbox —
+/// followers on one server share its shared inbox — in one transaction.
+/// Works on a database alone, so a publisher needs no running server: the
+/// worker of any process on that database sends it. Returns the activity's
+/// row id and the number of deliveries.
+pub fn enqueue_for_followers(
+    conn: &mut DbConn,
+    actor_id: i64,
+    activity: &serde_json::Value,
+) -> Result<(i64, usize), Error> {
+    let kind = activity["type"].as_str().unwrap_or("Activity");
+    let ap_id = activity["id"]
+        .as_str()
+        .ok_or_else(|| Error::Internal("outgoing activity without id".into()))?;
+    let json = serde_json::to_string(activity)?;
+    let id = db::transaction(conn, |conn| {
+        let inboxes = db::follows::follower_inboxes(conn, actor_id)?;
+        let id = deliveries::enqueue(conn, ap_id, actor_id, kind, &json, &inboxes)?;
+        Ok((id, inboxes.len()))
+    })?;
     Ok(id)
 }

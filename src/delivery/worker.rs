@@ -2,96 +2,183 @@
 //! request (draft-cavage, RSA via aws-lc-rs, parsed keys cached) and records
 //! the outcome. Bounded in total and per host.
 
-use super::retry::{backoff, classify, parse_retry_after, Outcome};
+use super::{
+    metrics::Counted,
+    retry::{backoff, classify, parse_retry_after, Outcome},
+};
 use crate::{
-    db::{self, deliveries, deliveries::ClaimedDelivery, now_ms},
+    config::DeliveryConfig,
+    db::{
+        self,
+        deliveries::{self, AttemptRecord, ClaimedDelivery, DeliveryRow, HostHealth, NextStep},
+        now_ms,
+    },
     error::Error,
     signatures::cavage,
     state::AppState,
 };
 use aws_lc_rs::rsa::KeyPair;
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 use tokio::{
-    sync::{watch, Semaphore},
+    sync::{mpsc, watch, Semaphore},
     task::JoinSet,
 };
 
-/// How long a claimed delivery stays ours before another worker may take it.
-const LEASE: Duration = Duration::from_secs(300);
 /// How often the worker looks for due retries when nothing wakes it.
 const POLL: Duration = Duration::from_millis(1000);
 /// How long shutdown waits for in-flight deliveries before handing them back.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Most deliveries claimed in one transaction.
+const MAX_CLAIM: usize = 256;
+/// Most outcomes written in one transaction.
+const RECORD_BATCH: usize = 512;
 
 type SigningKeys = Arc<Mutex<HashMap<i64, (String, Arc<KeyPair>)>>>;
 
 /// Runs until `shutdown` turns true, then finishes or hands back what is in
 /// flight.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let total = Arc::new(Semaphore::new(state.config.delivery.concurrency));
+    let config = state.config.delivery.clone();
+    let total = Arc::new(Semaphore::new(config.concurrency));
+    // Claim when a quarter of the slots are free: one claim transaction per
+    // batch rather than per delivery, while the other slots keep sending.
+    let batch = (config.concurrency / 4).clamp(1, MAX_CLAIM) as u32;
+    let lease_ms = Duration::from_secs(config.lease_secs).as_millis() as i64;
     let per_host: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Default::default();
     let keys: SigningKeys = Default::default();
+    let in_flight: Arc<Mutex<HashSet<i64>>> = Default::default();
+    let (records, records_rx) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_outcomes(state.clone(), records_rx));
     let mut tasks = JoinSet::new();
     loop {
         if *shutdown.borrow() {
             break;
         }
         while tasks.try_join_next().is_some() {}
-        let free = total.available_permits();
-        let claimed = if free == 0 {
-            Vec::new()
-        } else {
-            let limit = free as i64;
-            match state
-                .db
-                .run(move |conn| deliveries::claim_due(conn, limit, LEASE.as_millis() as i64))
-                .await
-            {
-                Ok(rows) => rows,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming deliveries failed");
-                    Vec::new()
-                }
+        let mut slots = tokio::select! {
+            slots = total.clone().acquire_many_owned(batch) => match slots {
+                Ok(slots) => slots,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => continue,
+        };
+        while slots.num_permits() < MAX_CLAIM {
+            match total.clone().try_acquire_owned() {
+                Ok(more) => slots.merge(more),
+                Err(_) => break,
+            }
+        }
+        let limit = slots.num_permits() as i64;
+        let claimed = match state
+            .db
+            .run(move |conn| deliveries::claim_due(conn, limit, lease_ms))
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming deliveries failed");
+                Vec::new()
             }
         };
-        if claimed.is_empty() {
+        let drained = (claimed.len() as i64) < limit;
+        if !claimed.is_empty() {
+            tracing::debug!(count = claimed.len(), "claimed deliveries");
+        }
+        for claim in claimed {
+            let Some(slot) = slots.split(1) else { break };
+            let host_slot =
+                host_semaphore(&per_host, &claim.delivery.host, config.per_host_concurrency);
+            lock(&in_flight).insert(claim.delivery.id);
+            let (state, keys, in_flight, records) = (
+                state.clone(),
+                keys.clone(),
+                in_flight.clone(),
+                records.clone(),
+            );
+            tasks.spawn(async move {
+                let _slot = slot;
+                let Ok(_host) = host_slot.acquire_owned().await else {
+                    return;
+                };
+                let id = claim.delivery.id;
+                let record = deliver(&state, &keys, claim).await;
+                lock(&in_flight).remove(&id);
+                let _ = records.send(record);
+            });
+        }
+        drop(slots);
+        if drained {
+            // Nothing more is due: wait for new work, a retry coming due, or
+            // the end.
             tokio::select! {
                 _ = state.delivery_wakeup.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
                 _ = shutdown.changed() => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
-            continue;
-        }
-        for claim in claimed {
-            let host_sem = {
-                let mut map = per_host.lock().unwrap_or_else(|p| p.into_inner());
-                map.entry(claim.delivery.host.clone())
-                    .or_insert_with(|| {
-                        Arc::new(Semaphore::new(state.config.delivery.per_host_concurrency))
-                    })
-                    .clone()
-            };
-            let (state, total, keys) = (state.clone(), total.clone(), keys.clone());
-            tasks.spawn(async move {
-                let Ok(_host) = host_sem.acquire_owned().await else {
-                    return;
-                };
-                let Ok(_slot) = total.acquire_owned().await else {
-                    return;
-                };
-                deliver(&state, &keys, claim).await;
-            });
         }
     }
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        tracing::warn!("deliveries still in flight at shutdown; their leases will expire and they will be retried");
         tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+    drop(records);
+    let _ = recorder.await;
+    let unfinished: Vec<i64> = lock(&in_flight).drain().collect();
+    if !unfinished.is_empty() {
+        let count = unfinished.len();
+        match state
+            .db
+            .run(move |conn| deliveries::release(conn, &unfinished))
+            .await
+        {
+            Ok(_) => tracing::info!(count, "handed unfinished deliveries back to the queue"),
+            Err(e) => {
+                tracing::warn!(error = %e, count, "could not hand deliveries back; their leases will expire and they will be retried")
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The semaphore bounding concurrent deliveries to `host`.
+fn host_semaphore(
+    map: &Mutex<HashMap<String, Arc<Semaphore>>>,
+    host: &str,
+    per_host: usize,
+) -> Arc<Semaphore> {
+    let mut map = lock(map);
+    if map.len() > 4096 {
+        // Forget idle hosts so a long fan-out history costs no memory.
+        map.retain(|_, s| Arc::strong_count(s) > 1);
+    }
+    map.entry(host.to_string())
+        .or_insert_with(|| Arc::new(Semaphore::new(per_host)))
+        .clone()
+}
+
+/// Writes outcomes as they arrive, many per transaction: whatever came in
+/// while the previous batch was being written goes into the next one.
+async fn record_outcomes(state: AppState, mut rx: mpsc::UnboundedReceiver<AttemptRecord>) {
+    let down_after = state.config.delivery.host_down_after_failures;
+    let mut buffer = Vec::with_capacity(RECORD_BATCH);
+    while rx.recv_many(&mut buffer, RECORD_BATCH).await > 0 {
+        let batch = std::mem::take(&mut buffer);
+        let count = batch.len();
+        if let Err(e) = state
+            .db
+            .run(move |conn| deliveries::record_attempts(conn, &batch, down_after))
+            .await
+        {
+            tracing::error!(error = %e, count, "recording delivery outcomes failed; their leases will expire and they will be retried");
+        }
     }
 }
 
@@ -123,14 +210,17 @@ async fn signing_key(
     Ok(entry)
 }
 
-/// Sends one delivery and records what happened.
-async fn deliver(state: &AppState, keys: &SigningKeys, claim: ClaimedDelivery) {
+/// Sends one delivery and decides what happens to it next.
+async fn deliver(state: &AppState, keys: &SigningKeys, claim: ClaimedDelivery) -> AttemptRecord {
     let ClaimedDelivery {
         delivery,
         json,
         actor_id,
     } = claim;
+    let started = Instant::now();
     let result = attempt(state, keys, &delivery.inbox, actor_id, json).await;
+    let metrics = &state.delivery_metrics;
+    metrics.attempt_seconds.observe(started.elapsed());
     let (outcome, status, error) = match result {
         Ok((status, retry_after)) => (
             classify(status, retry_after),
@@ -146,62 +236,78 @@ async fn deliver(state: &AppState, keys: &SigningKeys, claim: ClaimedDelivery) {
             e.to_string(),
         ),
     };
-    tracing::debug!(inbox = %delivery.inbox, ?outcome, "delivery attempt");
-    let config = state.config.delivery.clone();
-    let record = move |conn: &mut db::DbConn| -> Result<(), db::DbError> {
-        let now = now_ms();
-        match outcome {
-            Outcome::Delivered => {
-                deliveries::finish(conn, delivery.id, deliveries::DONE, status, None)?;
-                deliveries::host_succeeded(conn, &delivery.host)?;
-            }
-            Outcome::Gone => {
-                deliveries::finish(conn, delivery.id, deliveries::GONE, status, Some(&error))?;
-                db::follows::remove_followers_at_inbox(conn, &delivery.inbox)?;
-            }
-            Outcome::Permanent => {
-                deliveries::finish(conn, delivery.id, deliveries::FAILED, status, Some(&error))?;
-            }
-            Outcome::Retry {
-                at_least,
-                host_unwell,
-            } => {
-                let give_up_at =
-                    delivery.created_at + (config.give_up_after_hours as i64) * 3_600_000;
-                let wait = backoff(
-                    Duration::from_secs(config.initial_backoff_secs),
-                    delivery.attempts.max(0) as u32,
-                    rand::random::<f64>(),
-                )
-                .max(at_least.unwrap_or_default());
-                let next = now + wait.as_millis() as i64;
-                if next > give_up_at {
-                    let reason =
-                        format!("gave up after {} attempts: {error}", delivery.attempts + 1);
-                    deliveries::finish(
-                        conn,
-                        delivery.id,
-                        deliveries::FAILED,
-                        status,
-                        Some(&reason),
-                    )?;
-                } else {
-                    deliveries::retry_at(conn, delivery.id, next, status, &error)?;
-                }
-                if host_unwell {
-                    deliveries::host_failed(
-                        conn,
-                        &delivery.host,
-                        config.host_down_after_failures,
-                        next,
-                    )?;
-                }
-            }
-        }
-        Ok(())
+    let now = now_ms();
+    let (next, host_health) = decide(
+        &delivery,
+        &outcome,
+        &state.config.delivery,
+        now,
+        rand::random(),
+    );
+    let counted = match next {
+        NextStep::Final(deliveries::DONE) => Counted::Delivered,
+        NextStep::Final(deliveries::GONE) => Counted::Gone,
+        NextStep::Final(_) => Counted::Failed,
+        NextStep::RetryAt(_) => Counted::Retried,
     };
-    if let Err(e) = state.db.run(record).await {
-        tracing::error!(error = %e, "recording a delivery outcome failed; its lease will expire and it will be retried");
+    metrics.count(counted);
+    if counted == Counted::Delivered {
+        metrics.queue_seconds.observe(Duration::from_millis(
+            (now - delivery.created_at).max(0) as u64
+        ));
+    }
+    tracing::debug!(inbox = %delivery.inbox, attempt = delivery.attempts + 1, ?status, ?next, "delivery attempt");
+    if counted == Counted::Failed {
+        tracing::info!(inbox = %delivery.inbox, attempts = delivery.attempts + 1, %error, "delivery given up");
+    }
+    AttemptRecord {
+        id: delivery.id,
+        host: delivery.host,
+        inbox: delivery.inbox,
+        next,
+        status,
+        error: (counted != Counted::Delivered).then_some(error),
+        host_health,
+    }
+}
+
+/// What follows an attempt's `outcome` at `now`: the delivery's next step
+/// and what it says about the host. `jitter` is uniform in [0, 1).
+pub fn decide(
+    delivery: &DeliveryRow,
+    outcome: &Outcome,
+    config: &DeliveryConfig,
+    now: i64,
+    jitter: f64,
+) -> (NextStep, HostHealth) {
+    match outcome {
+        Outcome::Delivered => (NextStep::Final(deliveries::DONE), HostHealth::Answered),
+        Outcome::Gone => (NextStep::Final(deliveries::GONE), HostHealth::Answered),
+        Outcome::Permanent => (NextStep::Final(deliveries::FAILED), HostHealth::Answered),
+        Outcome::Retry {
+            at_least,
+            host_unwell,
+        } => {
+            let wait = backoff(
+                Duration::from_secs(config.initial_backoff_secs),
+                delivery.attempts.max(0) as u32,
+                jitter,
+            )
+            .max(at_least.unwrap_or_default());
+            let next = now + wait.as_millis() as i64;
+            let give_up_at = delivery.created_at + (config.give_up_after_hours as i64) * 3_600_000;
+            let step = if next > give_up_at {
+                NextStep::Final(deliveries::FAILED)
+            } else {
+                NextStep::RetryAt(next)
+            };
+            let health = if *host_unwell {
+                HostHealth::Unwell { probe_at: next }
+            } else {
+                HostHealth::RateLimited { until: next }
+            };
+            (step, health)
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod cavage;
 pub mod keys;
+pub mod request;
 
 use thiserror::Error;
 

@@ -99,7 +99,14 @@ async fn failing_receiver_is_retried_until_it_accepts_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gone_inbox_removes_the_follower() {
     let (i, peer, alice) = start(Backend::Sqlite).await;
-    // Alice follows us first.
+    // Her server answers 410 to everything, the Accept of her Follow
+    // included. Set before she follows: the worker may send the Accept
+    // before the Follow's answer reaches the test.
+    peer.set_behaviour(InboxBehaviour {
+        statuses: vec![410],
+        retry_after: None,
+    });
+    // Alice follows us.
     let follow = peer.rewrite(
         &crate::common::peer::fixture("mastodon/follow.json"),
         "mastodon.example",
@@ -120,12 +127,6 @@ async fn gone_inbox_removes_the_follower() {
             .await
             .unwrap()
     };
-    assert_eq!(followers(i.server.state.db.clone()).await, 1);
-    // Her server now answers 410 to everything, the Accept included.
-    peer.set_behaviour(InboxBehaviour {
-        statuses: vec![410],
-        retry_after: None,
-    });
     let gone = eventually(Duration::from_secs(10), || async {
         all_deliveries(&i).await.iter().any(|d| d.state == "gone")
     })

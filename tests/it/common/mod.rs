@@ -215,3 +215,78 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// A database with the local actors in place and no server running: for
+/// tests of the queue itself, and for seeding before a `tocsin serve`
+/// child process starts on it.
+pub struct TestDb {
+    /// The configuration a server on this database would use.
+    pub config: Config,
+    /// State opened on it (pool, keys); no worker runs.
+    pub state: tocsin::state::AppState,
+    dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    /// A fresh database on `backend`, with the local actors created.
+    pub async fn open(backend: Backend) -> TestDb {
+        let Prepared {
+            config,
+            listener,
+            dir,
+            pg_name,
+        } = prepare(backend);
+        drop(listener);
+        let state = tocsin::server::open_state(config.clone())
+            .await
+            .expect("database opens");
+        TestDb {
+            config,
+            state,
+            dir,
+            pg_name,
+        }
+    }
+
+    /// The temporary directory (SQLite file, logs).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The organisation actor's row.
+    pub fn org_actor(&self) -> tocsin::db::actors::ActorRow {
+        let mut conn = self.state.db.conn().expect("connection");
+        tocsin::db::actors::local_by_username(&mut conn, &self.config.actor.username)
+            .expect("query")
+            .expect("organisation actor exists")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_name {
+            drop_postgres_database(name);
+        }
+    }
+}
+
+/// A `Create` of a `Note` by `actor`, with a fresh id under `base`.
+pub fn create_note(base: &str, actor: &str) -> serde_json::Value {
+    let id = uuid::Uuid::new_v4();
+    serde_json::json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{base}/activities/{id}"),
+        "type": "Create",
+        "actor": actor,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "cc": [format!("{actor}/followers")],
+        "object": {
+            "id": format!("{base}/notes/{id}"),
+            "type": "Note",
+            "attributedTo": actor,
+            "content": "<p>Journalist detained; urgent appeal.</p>",
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        },
+    })
+}

@@ -143,30 +143,13 @@ async fn inbox(req: HttpRequest, body: web::Bytes, state: web::Data<PeerState>) 
 /// Verifies a request to the peer by fetching the signer's key over HTTP, as
 /// a real server would.
 async fn verify(req: &HttpRequest, body: &[u8], sig: &cavage::ParsedSignature) -> bool {
-    let headers = req.headers().clone();
-    let lookup = move |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or(req.path(), |p| p.as_str())
-        .to_string();
-    let parts = cavage::RequestParts {
-        method: "POST",
-        path_and_query: &path,
-        header: &lookup,
-        body: Some(body),
-    };
     let window = cavage::Window {
         max_age: Duration::from_secs(3600),
         max_skew: Duration::from_secs(300),
         now: SystemTime::now(),
     };
-    let Ok(signing_string) = cavage::check_request(sig, &parts, window) else {
+    let Ok((_, signing_string)) = tocsin::signatures::request::check(req, Some(body), window)
+    else {
         return false;
     };
     let key_url = sig.key_id.split('#').next().unwrap_or_default().to_string();

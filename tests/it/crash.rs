@@ -1,0 +1,236 @@
+//! Deliveries are never lost: a real `tocsin serve` process is killed with
+//! SIGKILL in the middle of a fan-out to 500 inboxes, restarted, and every
+//! inbox ends up with the activity. The sink deduplicates by activity id as
+//! receivers do, so at-least-once delivery shows as exactly once; it also
+//! reports raw POSTs, and checks every signature.
+
+use crate::common::{create_note, eventually, postgres_available, Backend, TestDb};
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+use tocsin::{
+    db::deliveries,
+    delivery::{
+        enqueue_for_followers,
+        sink::{seed_followers, Sink},
+    },
+};
+
+const INBOXES: usize = 500;
+/// Most deliveries one process has in flight, hence most duplicates a kill
+/// can cause (`delivery.concurrency`).
+const CONCURRENCY: usize = 64;
+
+/// A `tocsin serve` child process, killed with SIGKILL when dropped.
+struct Serve {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Serve {
+    fn start(db: &TestDb, domain: &str, port: u16, name: &str) -> Serve {
+        let log = db.dir().join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_tocsin"))
+            .arg("serve")
+            .current_dir(db.dir())
+            .env_remove("TOCSIN_CONFIG")
+            .env("TOCSIN_LOG", "warn")
+            .env("TOCSIN_INSTANCE__DOMAIN", domain)
+            .env("TOCSIN_SERVER__BIND", format!("127.0.0.1:{port}"))
+            .env("TOCSIN_SERVER__WORKERS", "1")
+            .env("TOCSIN_FEDERATION__ALLOW_HTTP", "true")
+            .env("TOCSIN_FEDERATION__ALLOW_PRIVATE_ADDRESSES", "true")
+            .env("TOCSIN_FEDERATION__REQUEST_TIMEOUT_SECS", "2")
+            .env("TOCSIN_DELIVERY__LEASE_SECS", "3")
+            .env("TOCSIN_DELIVERY__CONCURRENCY", CONCURRENCY.to_string())
+            .env("TOCSIN_DATABASE__URL", &db.config.database.url)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("tocsin serve starts");
+        Serve { child, log }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A database with 500 followers on the sink and one activity queued for
+/// all of them, and the sink (answering in 20 ms, so a kill lands mid-way).
+/// Also returns the instance's domain and port (free; nothing listens yet).
+async fn fan_out(backend: Backend) -> (TestDb, Sink, String, String, u16) {
+    let db = TestDb::open(backend).await;
+    let domain = db.config.instance.domain.clone();
+    let port = db
+        .config
+        .server
+        .bind
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let actor = db.org_actor();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sink_addr = listener.local_addr().unwrap();
+    let sink = Sink::start(
+        vec![listener],
+        &[(actor.public_key_id.clone(), actor.public_key_pem.clone())],
+        Duration::from_millis(20),
+        2,
+    )
+    .unwrap();
+    let inboxes: Vec<String> = (0..INBOXES)
+        .map(|i| format!("http://{sink_addr}/inbox/{i}"))
+        .collect();
+    let mut conn = db.state.db.conn().unwrap();
+    seed_followers(&mut conn, actor.id, &inboxes).unwrap();
+    let activity = create_note(&format!("http://{domain}"), &actor.ap_id);
+    let (_, queued) = enqueue_for_followers(&mut conn, actor.id, &activity).unwrap();
+    assert_eq!(queued, INBOXES);
+    let id = activity["id"].as_str().unwrap().to_string();
+    drop(conn);
+    (db, sink, id, domain, port)
+}
+
+async fn queue_is_empty(db: &TestDb) -> bool {
+    db.state
+        .db
+        .run(deliveries::queue_stats)
+        .await
+        .is_ok_and(|s| s.pending == 0)
+}
+
+/// Waits until the sink has about half the inboxes, so the kill lands in
+/// the middle of the fan-out.
+async fn wait_for_half(sink: &Sink, serve: &Serve) {
+    let half = eventually(Duration::from_secs(60), || async {
+        sink.distinct_deliveries() >= INBOXES as u64 / 2
+    })
+    .await;
+    assert!(half, "half the fan-out never arrived:\n{}", serve.log());
+}
+
+/// Every inbox has the activity, exactly once after deduplication by id;
+/// every signature verified; duplicates only from deliveries in flight at
+/// the kill.
+fn assert_exactly_once(sink: &Sink, activity_id: &str, kills: usize) {
+    let report = sink.report();
+    assert_eq!(report.bad_signatures, 0, "every signature verifies");
+    assert_eq!(
+        report.inboxes.len(),
+        INBOXES,
+        "every inbox got the activity"
+    );
+    for (inbox, tally) in &report.inboxes {
+        assert_eq!(tally.activity_ids.len(), 1, "{inbox}");
+        assert!(tally.activity_ids.contains(activity_id), "{inbox}");
+    }
+    let duplicates = report.posts - INBOXES as u64;
+    eprintln!(
+        "raw POSTs {} for {INBOXES} inboxes ({duplicates} duplicates from {kills} kill(s))",
+        report.posts
+    );
+    assert!(
+        duplicates <= (kills * CONCURRENCY) as u64,
+        "{duplicates} duplicate POSTs: more than were in flight"
+    );
+}
+
+async fn killed_mid_fan_out_resumes(backend: Backend) {
+    let (db, sink, activity_id, domain, port) = fan_out(backend).await;
+
+    let first = Serve::start(&db, &domain, port, "first");
+    wait_for_half(&sink, &first).await;
+    first.kill();
+    let at_kill = sink.distinct_deliveries();
+    assert!(
+        at_kill < INBOXES as u64,
+        "the kill came after the fan-out ended ({at_kill})"
+    );
+    assert!(!queue_is_empty(&db).await, "work was left at the kill");
+
+    let second = Serve::start(&db, &domain, port, "second");
+    let done = eventually(Duration::from_secs(120), || async {
+        queue_is_empty(&db).await && sink.distinct_deliveries() == INBOXES as u64
+    })
+    .await;
+    assert!(
+        done,
+        "{} of {INBOXES} delivered after restart:\n{}",
+        sink.distinct_deliveries(),
+        second.log()
+    );
+    assert_exactly_once(&sink, &activity_id, 1);
+    let states = db.state.db.run(deliveries::counts_by_state).await.unwrap();
+    assert_eq!(states, vec![(deliveries::DONE.to_string(), INBOXES as i64)]);
+    second.kill();
+    sink.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_fan_out_then_restart_delivers_everything_once_sqlite() {
+    killed_mid_fan_out_resumes(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_fan_out_then_restart_delivers_everything_once_postgres() {
+    if postgres_available() {
+        killed_mid_fan_out_resumes(Backend::Postgres).await;
+    }
+}
+
+/// Two processes of one instance share a PostgreSQL database; one is killed
+/// mid-way, the other keeps sending, the killed one comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sharing_postgres_survive_a_sigkill_and_deliver_once() {
+    if !postgres_available() {
+        return;
+    }
+    let (db, sink, activity_id, domain, port) = fan_out(Backend::Postgres).await;
+
+    let a = Serve::start(&db, &domain, port, "a");
+    let b = Serve::start(&db, &domain, free_port(), "b");
+    wait_for_half(&sink, &a).await;
+    a.kill();
+    assert!(sink.distinct_deliveries() < INBOXES as u64);
+    let a = Serve::start(&db, &domain, port, "a-again");
+    let done = eventually(Duration::from_secs(120), || async {
+        queue_is_empty(&db).await && sink.distinct_deliveries() == INBOXES as u64
+    })
+    .await;
+    assert!(
+        done,
+        "{} of {INBOXES} delivered:\n{}\n{}",
+        sink.distinct_deliveries(),
+        a.log(),
+        b.log()
+    );
+    assert_exactly_once(&sink, &activity_id, 1);
+    a.kill();
+    b.kill();
+    sink.stop().await;
+}
