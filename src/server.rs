@@ -127,6 +127,7 @@ pub async fn start(
             // More specific /api/v1/… scopes before the general one: actix
             // hands a request to the first scope whose prefix matches.
             .configure(web::review_api::configure)
+            .configure(web::members_api::configure)
             .configure(web::api::configure)
             .configure(web::feeds::configure)
             .configure(delivery::metrics::configure)

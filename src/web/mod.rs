@@ -3,5 +3,6 @@
 pub mod api;
 pub mod feeds;
 pub mod media;
+pub mod members_api;
 pub mod pages;
 pub mod review_api;

@@ -130,6 +130,20 @@ async fn scenario(backend: Backend) {
     )
     .await
     .unwrap();
+    let ch_token = token(&ch, "operator");
+    let (status, listed) = api(
+        reqwest::Method::GET,
+        format!("{}/api/v1/members", ch.base()),
+        &ch_token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["members"][1]["countries"], json!(["PH"]));
+    assert_eq!(
+        listed["members"][1]["handle"],
+        format!("@alerts@{}", member_b.domain)
+    );
     let directory: Value = client()
         .get(format!("{}/members", ch.base()))
         .header("Accept", "application/activity+json")
