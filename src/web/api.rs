@@ -475,9 +475,15 @@ async fn unpin(
 #[openapi(
     info(title = "Tocsin API", description = "Alerts about threats to journalists and free expression.",
         license(name = "AGPL-3.0-or-later")),
-    paths(create, list, get, patch, remove, translate, translations, pin, unpin, crate::web::media::upload),
+    paths(create, list, get, patch, remove, translate, translations, pin, unpin, crate::web::media::upload,
+        crate::web::review_api::list, crate::web::review_api::approve, crate::web::review_api::reject,
+        crate::web::review_api::curate, crate::web::members_api::list, crate::web::members_api::add,
+        crate::web::members_api::remove),
     components(schemas(AlertInput, AlertPatch, AttachmentInput, TranslationInput, AlertView, AlertPage,
-        TranslationList, VersionRef, ErrorBody, crate::web::media::Uploaded)),
+        TranslationList, VersionRef, ErrorBody, crate::web::media::Uploaded,
+        crate::web::review_api::ReviewView, crate::web::review_api::ApproveInput,
+        crate::web::review_api::RejectInput, crate::curation::CurateInput,
+        crate::web::members_api::MemberView, crate::web::members_api::MemberInput)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

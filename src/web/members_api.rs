@@ -50,8 +50,9 @@ pub struct MemberInput {
 
 /// Query of `DELETE /api/v1/members`.
 #[derive(Debug, Deserialize)]
-struct RemoveQuery {
-    handle: String,
+pub struct RemoveQuery {
+    /// `@alerts@ngo.example` or an actor URL.
+    pub handle: String,
 }
 
 async fn views(data: &Data) -> Result<Vec<MemberView>, Error> {
@@ -80,12 +81,19 @@ async fn views(data: &Data) -> Result<Vec<MemberView>, Error> {
         .await?)
 }
 
-async fn list(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
+/// `GET /api/v1/members`
+#[utoipa::path(get, path = "/api/v1/members", security(("bearer" = [])),
+    responses((status = 200, description = "`{\"members\": [MemberView]}`"), (status = 401, body = crate::web::api::ErrorBody)))]
+pub async fn list(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
     authenticate(&request, &data).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "members": views(&data).await? })))
 }
 
-async fn add(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<HttpResponse, Error> {
+/// `POST /api/v1/members`
+#[utoipa::path(post, path = "/api/v1/members", security(("bearer" = [])), request_body = MemberInput,
+    responses((status = 201, body = MemberView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 422, body = crate::web::api::ErrorBody), (status = 502, description = "the handle could not be looked up")))]
+pub async fn add(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<HttpResponse, Error> {
     authenticate(&request, &data).await?;
     let input: MemberInput = serde_json::from_slice(&body).map_err(|e| Error::Validation {
         field: "body".into(),
@@ -100,7 +108,11 @@ async fn add(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<HttpRe
     Ok(HttpResponse::Created().json(view))
 }
 
-async fn remove(
+/// `DELETE /api/v1/members?handle=…`
+#[utoipa::path(delete, path = "/api/v1/members", security(("bearer" = [])),
+    params(("handle" = String, Query)),
+    responses((status = 204), (status = 401, body = crate::web::api::ErrorBody), (status = 404, body = crate::web::api::ErrorBody)))]
+pub async fn remove(
     request: HttpRequest,
     query: aw::Query<RemoveQuery>,
     data: Data,

@@ -70,9 +70,11 @@ async fn view(data: &Data, item: ReviewRow) -> Result<ReviewView, Error> {
     })
 }
 
+/// Query of `GET /api/v1/review`.
 #[derive(Debug, Deserialize)]
-struct ListQuery {
-    state: Option<String>,
+pub struct ListQuery {
+    /// `pending` (default), `approved`, `rejected`, `curated` or `all`.
+    pub state: Option<String>,
 }
 
 async fn editor(request: &HttpRequest, data: &Data) -> Result<String, Error> {
@@ -84,7 +86,10 @@ async fn editor(request: &HttpRequest, data: &Data) -> Result<String, Error> {
 }
 
 /// `GET /api/v1/review?state=pending`
-async fn list(
+#[utoipa::path(get, path = "/api/v1/review", security(("bearer" = [])),
+    params(("state" = Option<String>, Query, description = "pending (default), approved, rejected, curated or all")),
+    responses((status = 200, description = "`{\"items\": [ReviewView]}`"), (status = 401, body = crate::web::api::ErrorBody)))]
+pub async fn list(
     request: HttpRequest,
     query: aw::Query<ListQuery>,
     data: Data,
@@ -133,7 +138,12 @@ fn body<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Err
     })
 }
 
-async fn approve(
+/// `POST /api/v1/review/{id}/approve`
+#[utoipa::path(post, path = "/api/v1/review/{id}/approve", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body(content = ApproveInput, description = "optional"),
+    responses((status = 200, body = ReviewView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody), (status = 422, body = crate::web::api::ErrorBody)))]
+pub async fn approve(
     request: HttpRequest,
     path: aw::Path<i64>,
     bytes: aw::Bytes,
@@ -145,7 +155,12 @@ async fn approve(
     Ok(HttpResponse::Ok().json(view(&data, item).await?))
 }
 
-async fn reject(
+/// `POST /api/v1/review/{id}/reject`
+#[utoipa::path(post, path = "/api/v1/review/{id}/reject", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = RejectInput,
+    responses((status = 200, body = ReviewView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody), (status = 422, body = crate::web::api::ErrorBody)))]
+pub async fn reject(
     request: HttpRequest,
     path: aw::Path<i64>,
     bytes: aw::Bytes,
@@ -160,7 +175,12 @@ async fn reject(
     Ok(HttpResponse::Ok().json(view(&data, item).await?))
 }
 
-async fn curate(
+/// `POST /api/v1/review/{id}/curate`
+#[utoipa::path(post, path = "/api/v1/review/{id}/curate", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body(content = curation::CurateInput, description = "optional"),
+    responses((status = 200, body = ReviewView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody), (status = 422, body = crate::web::api::ErrorBody)))]
+pub async fn curate(
     request: HttpRequest,
     path: aw::Path<i64>,
     bytes: aw::Bytes,
