@@ -53,7 +53,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct FeedConfig {
-    /// Handle: `@username@domain`.
+    /// Handle: `@username@domain`. The organisation's own username makes
+    /// the organisation actor a feed too.
     pub username: String,
     /// Display name.
     pub display_name: String,
@@ -361,7 +362,8 @@ impl Config {
             return invalid("instance.role", "must be member, clearinghouse or hub");
         }
         let mut names = std::collections::HashSet::new();
-        names.insert(self.actor.username.to_lowercase());
+        // A feed may carry the organisation's own username: the organisation
+        // actor then boosts matching alerts itself.
         for feed in &self.feeds {
             if feed.username.is_empty()
                 || !feed
@@ -375,10 +377,7 @@ impl Config {
                 );
             }
             if !names.insert(feed.username.to_lowercase()) {
-                return invalid(
-                    "feeds.username",
-                    "must differ from the organisation's and every other feed's",
-                );
+                return invalid("feeds.username", "must differ from every other feed's");
             }
             if !matches!(feed.mode.as_str(), "" | "auto" | "review") {
                 return invalid("feeds.mode", "must be auto, review or empty");

@@ -66,6 +66,13 @@ impl FeedRules {
 pub fn sync_feeds(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
     let urls = Urls::new(config);
     for feed in &config.feeds {
+        if feed.username.eq_ignore_ascii_case(&config.actor.username) {
+            // The organisation actor is a feed too: only its rules are stored.
+            let org = db::actors::local_by_username(conn, &config.actor.username)?
+                .ok_or(db::DbError::Query(diesel::result::Error::NotFound))?;
+            db::curation::upsert_feed(conn, &feed_row(config, feed, org.id))?;
+            continue;
+        }
         let ap_id = urls.actor(&feed.username);
         let existing = db::actors::by_ap_id(conn, ap_id.as_str())?;
         let (public_key_pem, private_key_pem) = match &existing {
@@ -109,7 +116,10 @@ pub fn sync_feeds(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
         db::curation::upsert_feed(conn, &feed_row(config, feed, actor.id))?;
     }
     for (row, actor) in db::curation::all_feeds(conn)? {
-        let configured = config.feeds.iter().any(|f| f.username == actor.username);
+        let configured = config
+            .feeds
+            .iter()
+            .any(|f| f.username.eq_ignore_ascii_case(&actor.username));
         if !configured && row.mode != "off" {
             db::curation::upsert_feed(
                 conn,
@@ -411,7 +421,49 @@ pub async fn on_edited(data: &Data, alert: &AlertRow, raw_activity: &str) -> Res
     data.db
         .run(move |conn| db::curation::mark_edited_after_approval(conn, alert_id))
         .await?;
-    forward_to_boosters(data, alert_id, raw_activity).await
+    forward_to_boosters(data, alert_id, raw_activity).await?;
+    reannounce(data, alert).await
+}
+
+/// An edit we learned by refetching (no activity to forward): flag
+/// approved items and let our feeds announce it again.
+pub async fn on_refetched_edit(data: &Data, alert: &AlertRow) -> Result<(), Error> {
+    let alert_id = alert.id;
+    data.db
+        .run(move |conn| db::curation::mark_edited_after_approval(conn, alert_id))
+        .await?;
+    reannounce(data, alert).await
+}
+
+/// Every feed that boosted `alert` announces it again, so that receivers
+/// which refetch a boosted object they hold (Tocsin does, when the Announce
+/// is newer than its copy) pick the edit up even if the forwarded Update
+/// did not reach them. Mastodon keeps one boost per account and ignores it.
+async fn reannounce(data: &Data, alert: &AlertRow) -> Result<(), Error> {
+    let alert_id = alert.id;
+    let boosts = data
+        .db
+        .run(move |conn| db::curation::announces_of(conn, alert_id))
+        .await?;
+    let urls = Urls::new(&data.config);
+    for (_, actor) in boosts {
+        let feed = DbActor::new(actor)?;
+        let author_id = alert.actor_id;
+        let author = data
+            .db
+            .run(move |conn| db::actors::by_id(conn, author_id))
+            .await?;
+        let activity = announce::build(&urls, &feed, &alert.ap_id, &author.ap_id);
+        let feed_id = feed.id;
+        let inboxes = data
+            .db
+            .run(move |conn| db::follows::follower_inboxes(conn, feed_id))
+            .await?;
+        if !inboxes.is_empty() {
+            delivery::send_json(data, &feed, activity, inboxes).await?;
+        }
+    }
+    Ok(())
 }
 
 /// A member deleted an alert we hold: its Delete is forwarded to the

@@ -266,6 +266,9 @@ pub struct AlertFilter {
     pub pinned_only: bool,
     /// Only alerts this feed boosts.
     pub boosted_by: Option<i64>,
+    /// Alerts by this actor or boosted by it (an organisation that is a
+    /// feed too).
+    pub by_or_boosted_by: Option<i64>,
 }
 
 impl AlertFilter {
@@ -279,7 +282,7 @@ impl AlertFilter {
             }
         } else {
             AlertFilter {
-                actor_id: Some(actor.id),
+                by_or_boosted_by: Some(actor.id),
                 ..Default::default()
             }
         }
@@ -382,6 +385,17 @@ pub fn list(
                     .filter(announces::undone.eq(false))
                     .select(announces::alert_id),
             ),
+        );
+    }
+    if let Some(actor) = filter.by_or_boosted_by {
+        use super::schema::announces;
+        q = q.filter(
+            alerts::actor_id.eq(actor).or(alerts::id.eq_any(
+                announces::table
+                    .filter(announces::feed_actor_id.eq(actor))
+                    .filter(announces::undone.eq(false))
+                    .select(announces::alert_id),
+            )),
         );
     }
     if filter.pinned_only {

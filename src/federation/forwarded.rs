@@ -11,7 +11,12 @@ use crate::{db, error::Error, state::Data};
 use activitypub_federation::fetch::object_id::ObjectId;
 
 /// Handles a correctly signed activity whose signer is not its actor.
-pub async fn receive(envelope: &Envelope, signer: &DbActor, data: &Data) -> Result<Handled, Error> {
+pub async fn receive(
+    envelope: &Envelope,
+    body: &[u8],
+    signer: &DbActor,
+    data: &Data,
+) -> Result<Handled, Error> {
     let object_type = envelope.object.get("type").and_then(|t| t.as_str());
     let object_id = envelope
         .object
@@ -47,7 +52,7 @@ pub async fn receive(envelope: &Envelope, signer: &DbActor, data: &Data) -> Resu
     let result = if envelope.kind == "Delete" {
         confirm_delete(data, &object, &envelope.actor).await?
     } else {
-        refetch(data, &object, &envelope.actor, envelope).await?
+        refetch(data, &object, &envelope.actor, &envelope.kind, body).await?
     };
     data.db
         .run(move |conn| db::activities::mark_received(conn, &id))
@@ -61,7 +66,8 @@ async fn refetch(
     data: &Data,
     object: &ObjectId<DbAlert>,
     actor: &url::Url,
-    envelope: &Envelope,
+    kind: &str,
+    body: &[u8],
 ) -> Result<Handled, Error> {
     let known = object.dereference_local(data).await.ok();
     let wanted_author = {
@@ -100,11 +106,9 @@ async fn refetch(
     let row = fetched.row;
     if known.is_none() {
         crate::curation::on_incoming(data, &row).await?;
-    } else if before.is_some_and(|b| row.updated_at > b) && envelope.kind == "Update" {
-        let raw = serde_json::to_string(&serde_json::json!({
-            "id": envelope.id, "type": envelope.kind, "actor": envelope.actor, "object": envelope.object,
-        }))?;
-        crate::curation::on_edited(data, &row, &raw).await?;
+    } else if before.is_some_and(|b| row.updated_at > b) && kind == "Update" {
+        // Confirmed at the origin: pass the member's activity on unchanged.
+        crate::curation::on_edited(data, &row, &String::from_utf8_lossy(body)).await?;
     }
     Ok(Handled::Applied)
 }

@@ -160,7 +160,7 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         .map_err(|e| Error::BadRequest(format!("not an activity: {e}")))?;
     let signer = verify_request_signature(request, Some(body), data).await?;
     if signer.ap_id != envelope.actor {
-        return forwarded::receive(&envelope, &signer, data).await;
+        return forwarded::receive(&envelope, body, &signer, data).await;
     }
     if !same_origin(&envelope.id, &envelope.actor) {
         return Err(Error::BadRequest(format!(

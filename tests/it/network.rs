@@ -90,10 +90,12 @@ async fn boosts(on: &TestInstance, ap_id: &str) -> Vec<String> {
             let Some(alert) = db::alerts::by_ap_id(c, &id)? else {
                 return Ok(vec![]);
             };
-            Ok(db::curation::announces_of(c, alert.id)?
+            let mut names: Vec<String> = db::curation::announces_of(c, alert.id)?
                 .into_iter()
                 .map(|(_, a)| a.username)
-                .collect())
+                .collect();
+            names.sort();
+            Ok(names)
         })
         .await
         .unwrap()
@@ -103,7 +105,13 @@ async fn scenario(backend: Backend) {
     let member_a = start(backend, "member", vec![]).await; // Africa (Nigeria)
     let member_b = start(backend, "member", vec![]).await; // Asia-Pacific (Philippines)
     let ch = start(backend, "clearinghouse", vec![feed("world", &[])]).await;
-    let hub_africa = start(backend, "hub", vec![feed("africa", &["africa"])]).await;
+    // The Africa hub's organisation actor is a feed too.
+    let hub_africa = start(
+        backend,
+        "hub",
+        vec![feed("africa", &["africa"]), feed("alerts", &["africa"])],
+    )
+    .await;
     let hub_asia = start(backend, "hub", vec![feed("asia", &["asia-pacific"])]).await;
     let f_ch = start(backend, "member", vec![]).await;
     let f_africa = start(backend, "member", vec![]).await;
@@ -193,7 +201,19 @@ async fn scenario(backend: Backend) {
         eventually(WAIT, || async { copy(&f_africa, &ap_id).await.is_some() }).await,
         "the Africa hub's follower got it"
     );
-    assert_eq!(boosts(&hub_africa, &ap_id).await, vec!["africa"]);
+    assert_eq!(boosts(&hub_africa, &ap_id).await, vec!["africa", "alerts"]);
+    let hub_page = client()
+        .get(format!("{}/@alerts", hub_africa.base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        hub_page.contains("Editor arrested in Lagos"),
+        "the hub organisation's page lists what it boosts"
+    );
 
     let editor = token(&ch, "editor-amina");
     assert!(
@@ -290,12 +310,24 @@ async fn scenario(backend: Backend) {
     )
     .await;
     assert_eq!(all["items"][0]["edited_after_approval"], true);
+    // The boosting feeds announced the edited alert again, for receivers
+    // that refetch a boosted object they hold.
+    let announced = |db: tocsin::db::Db| async move {
+        db.run(|c| {
+            use diesel::prelude::*;
+            use tocsin::db::schema::outgoing_activities as o;
+            Ok(o::table.filter(o::kind.eq("Announce")).count().get_result::<i64>(c)?)
+        })
+        .await
+        .unwrap()
+    };
+    assert!(announced(ch.server.state.db.clone()).await >= 2, "the CH feed re-announced after the edit");
 
     // 4. No loops, no duplicates: each feed boosted once; the Asia hub,
     // which saw the alert from the CH and the Africa hub, did not boost it.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(boosts(&ch, &ap_id).await, vec!["world"]);
-    assert_eq!(boosts(&hub_africa, &ap_id).await, vec!["africa"]);
+    assert_eq!(boosts(&hub_africa, &ap_id).await, vec!["africa", "alerts"]);
     assert!(boosts(&hub_asia, &ap_id).await.is_empty());
     assert!(
         copy(&f_asia, &ap_id).await.is_none(),

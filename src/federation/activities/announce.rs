@@ -80,6 +80,12 @@ pub struct Announce {
     pub actor: ObjectId<DbActor>,
     /// What is boosted.
     pub object: AnnouncedObject,
+    /// When it was sent.
+    #[serde(
+        default,
+        deserialize_with = "activitypub_federation::protocol::helpers::deserialize_skip_error"
+    )]
+    pub published: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[async_trait]
@@ -109,9 +115,27 @@ impl Activity for Announce {
         if data.config.instance.domain == object_id.authority() {
             return Ok(());
         }
-        // Never trust an embedded copy: the object comes from its origin.
+        // Never trust an embedded copy: the object comes from its origin. A
+        // boost newer than our copy may follow an edit: refetch then.
         let object: ObjectId<DbAlert> = object_id.into();
-        let alert = match object.dereference(data).await {
+        let known = object.dereference_local(data).await.ok();
+        let stale = match (&known, self.published) {
+            (Some(k), Some(p)) => p.timestamp_millis() > k.row.updated_at,
+            _ => false,
+        };
+        let fetched = if stale {
+            object.dereference_forced(data).await
+        } else {
+            object.dereference(data).await
+        };
+        if let (Some(before), Ok(after)) = (&known, &fetched) {
+            if after.row.updated_at > before.row.updated_at {
+                // An edit reached us through a boost: flag it and boost again.
+                curation::on_refetched_edit(data, &after.row).await?;
+                return Ok(());
+            }
+        }
+        let alert = match fetched {
             Ok(alert) => alert,
             Err(e) => {
                 tracing::debug!(error = %e, "boosted object could not be fetched; ignored");
