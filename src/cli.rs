@@ -107,6 +107,21 @@ pub enum ReviewAction {
         #[arg(long = "feed")]
         feeds: Vec<String>,
     },
+    /// Curate an item: publish this instance's own edited version, which
+    /// credits and quotes the member's original, and boost it.
+    Curate {
+        /// Item id.
+        id: i64,
+        /// New headline (default: the member's).
+        #[arg(long)]
+        title: Option<String>,
+        /// File with the new Markdown body (default: the member's text).
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+        /// Feed to boost it in; repeat for several (default: every match).
+        #[arg(long = "feed")]
+        feeds: Vec<String>,
+    },
     /// Reject an item, with a reason.
     Reject {
         /// Item id.
@@ -374,6 +389,26 @@ async fn review_command(config: Config, action: ReviewAction) -> Result<(), Erro
             let feeds = (!feeds.is_empty()).then_some(feeds);
             let item = crate::curation::approve(&data, id, feeds, &who).await?;
             println!("approved; boosted in {}", item.approved().join(", "));
+        }
+        ReviewAction::Curate {
+            id,
+            title,
+            body_file,
+            feeds,
+        } => {
+            let body = match body_file {
+                Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                    Error::BadRequest(format!("cannot read {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+            let input = crate::curation::CurateInput {
+                title,
+                body,
+                feeds: (!feeds.is_empty()).then_some(feeds),
+            };
+            let (_, curated) = crate::curation::curate(&data, id, input, &who).await?;
+            println!("curated: {}", curated.ap_id);
         }
         ReviewAction::Reject { id, reason } => {
             crate::curation::reject(&data, id, &reason, &who).await?;

@@ -105,3 +105,15 @@ fn config_file_is_layered_over_defaults() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
+
+#[test]
+fn review_commands_are_documented_in_help() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .args(["review", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for command in ["list", "approve", "curate", "reject"] {
+        assert!(help.contains(command), "{help}");
+    }
+}

@@ -316,12 +316,18 @@ async fn scenario(backend: Backend) {
         db.run(|c| {
             use diesel::prelude::*;
             use tocsin::db::schema::outgoing_activities as o;
-            Ok(o::table.filter(o::kind.eq("Announce")).count().get_result::<i64>(c)?)
+            Ok(o::table
+                .filter(o::kind.eq("Announce"))
+                .count()
+                .get_result::<i64>(c)?)
         })
         .await
         .unwrap()
     };
-    assert!(announced(ch.server.state.db.clone()).await >= 2, "the CH feed re-announced after the edit");
+    assert!(
+        announced(ch.server.state.db.clone()).await >= 2,
+        "the CH feed re-announced after the edit"
+    );
 
     // 4. No loops, no duplicates: each feed boosted once; the Asia hub,
     // which saw the alert from the CH and the Africa hub, did not boost it.
