@@ -211,6 +211,39 @@ pub async fn boost(data: &Data, feed: &DbActor, alert: &AlertRow) -> Result<(), 
     Ok(())
 }
 
+/// The review item `id`, which must still be pending.
+async fn pending_item(data: &Data, id: i64) -> Result<ReviewRow, Error> {
+    let item = data
+        .db
+        .run(move |conn| db::curation::review(conn, id))
+        .await?;
+    if item.state != PENDING {
+        return Err(Error::Validation {
+            field: "id".into(),
+            message: format!("the item is already {}", item.state),
+        });
+    }
+    Ok(item)
+}
+
+/// The feed actors with these usernames; an unknown one is a field error.
+async fn feeds_named(data: &Data, names: &[String]) -> Result<Vec<DbActor>, Error> {
+    let all = data.db.run(db::curation::all_feeds).await?;
+    names
+        .iter()
+        .map(|name| {
+            let (_, actor) = all
+                .iter()
+                .find(|(_, a)| &a.username == name)
+                .ok_or_else(|| Error::Validation {
+                    field: "feeds".into(),
+                    message: format!("no feed {name}"),
+                })?;
+            DbActor::new(actor.clone())
+        })
+        .collect()
+}
+
 /// An editor approves a review item: the chosen feeds (default: every
 /// matched one) boost the member's original.
 pub async fn approve(
@@ -219,29 +252,9 @@ pub async fn approve(
     feeds: Option<Vec<String>>,
     editor: &str,
 ) -> Result<ReviewRow, Error> {
-    let item = data
-        .db
-        .run(move |conn| db::curation::review(conn, item_id))
-        .await?;
-    if item.state != PENDING {
-        return Err(Error::Validation {
-            field: "id".into(),
-            message: format!("the item is already {}", item.state),
-        });
-    }
+    let item = pending_item(data, item_id).await?;
     let chosen = feeds.unwrap_or_else(|| item.matched());
-    let all = data.db.run(db::curation::all_feeds).await?;
-    let mut boosting = Vec::new();
-    for name in &chosen {
-        let (_, actor) = all
-            .iter()
-            .find(|(_, a)| &a.username == name)
-            .ok_or_else(|| Error::Validation {
-                field: "feeds".into(),
-                message: format!("no feed {name}"),
-            })?;
-        boosting.push(DbActor::new(actor.clone())?);
-    }
+    let boosting = feeds_named(data, &chosen).await?;
     let alert_id = item.alert_id;
     let alert = data
         .db
@@ -290,16 +303,7 @@ pub async fn curate(
     input: CurateInput,
     editor: &str,
 ) -> Result<(ReviewRow, AlertRow), Error> {
-    let item = data
-        .db
-        .run(move |conn| db::curation::review(conn, item_id))
-        .await?;
-    if item.state != PENDING {
-        return Err(Error::Validation {
-            field: "id".into(),
-            message: format!("the item is already {}", item.state),
-        });
-    }
+    let item = pending_item(data, item_id).await?;
     let alert_id = item.alert_id;
     let (original, member) = data
         .db
@@ -349,16 +353,8 @@ pub async fn curate(
     )
     .await?;
     let chosen = input.feeds.unwrap_or_else(|| item.matched());
-    let all = data.db.run(db::curation::all_feeds).await?;
-    for name in &chosen {
-        let (_, actor) = all
-            .iter()
-            .find(|(_, a)| &a.username == name)
-            .ok_or_else(|| Error::Validation {
-                field: "feeds".into(),
-                message: format!("no feed {name}"),
-            })?;
-        boost(data, &DbActor::new(actor.clone())?, &curated).await?;
+    for feed in feeds_named(data, &chosen).await? {
+        boost(data, &feed, &curated).await?;
     }
     let (editor, curated_id) = (editor.to_string(), curated.id);
     let item = data
@@ -392,16 +388,7 @@ pub async fn reject(
             message: "a rejection needs a reason".into(),
         });
     }
-    let item = data
-        .db
-        .run(move |conn| db::curation::review(conn, item_id))
-        .await?;
-    if item.state != PENDING {
-        return Err(Error::Validation {
-            field: "id".into(),
-            message: format!("the item is already {}", item.state),
-        });
-    }
+    pending_item(data, item_id).await?;
     let (reason, editor) = (reason.to_string(), editor.to_string());
     Ok(data
         .db
