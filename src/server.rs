@@ -49,6 +49,37 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
     })
 }
 
+/// Answers a GET whose `If-None-Match` equals the response's `ETag` with
+/// 304 and no body.
+pub fn not_modified(
+    request_etags: Option<String>,
+    response: actix_web::dev::ServiceResponse,
+) -> actix_web::dev::ServiceResponse {
+    use actix_web::http::header::ETAG;
+    let Some(etag) = response
+        .headers()
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    else {
+        return response;
+    };
+    let matches = request_etags.is_some_and(|wanted| {
+        wanted
+            .split(',')
+            .any(|w| w.trim() == etag || w.trim() == "*")
+    });
+    if !matches || !response.status().is_success() {
+        return response;
+    }
+    let (request, _) = response.into_parts();
+    let reply = actix_web::HttpResponse::NotModified()
+        .insert_header((ETAG, etag))
+        .insert_header(("Vary", "Accept"))
+        .finish();
+    actix_web::dev::ServiceResponse::new(request, reply)
+}
+
 /// A running instance.
 pub struct RunningServer {
     /// Where it listens.
@@ -120,6 +151,16 @@ pub async fn start(
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(FederationMiddleware::new(federation.clone()))
+            .wrap_fn(|request, service| {
+                use actix_web::dev::Service;
+                let wanted = (request.method() == actix_web::http::Method::GET)
+                    .then(|| request.headers().get("if-none-match"))
+                    .flatten()
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let call = service.call(request);
+                async move { Ok(not_modified(wanted, call.await?.map_into_boxed_body())) }
+            })
             .wrap(actix_web::middleware::Logger::new("%s %r %Dms").log_target("tocsin::http"))
             .app_data(aw::PayloadConfig::new(max_body))
             .configure(routes::configure)

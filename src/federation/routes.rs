@@ -147,12 +147,20 @@ pub fn wants_activity_json(request: &HttpRequest) -> bool {
 }
 
 /// An ActivityPub JSON response with `Vary: Accept`.
+/// An ActivityPub JSON response with `Vary: Accept`, a strong `ETag` of
+/// its body and a short public cache lifetime; `server::not_modified`
+/// answers a matching `If-None-Match` with 304.
 pub fn activity_json(value: &serde_json::Value) -> HttpResponse {
+    use sha2::{Digest, Sha256};
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
     HttpResponse::Ok()
         .content_type(ACTIVITY_JSON)
         .insert_header((header::VARY, "Accept"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .json(value)
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+        .body(body)
 }
 
 async fn local_actor_row(data: &Data, name: String) -> Result<ActorRow, Error> {

@@ -52,6 +52,31 @@ async fn actor_document_has_every_field_mastodon_reads() {
         assert_eq!(a["manuallyApprovesFollowers"], false);
         assert!(a["published"].as_str().unwrap().contains('T'));
     }
+    // Conditional GET: the ETag of an unchanged document answers 304.
+    let first = get(&id, "application/activity+json").await;
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(first.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age"));
+    let again = client()
+        .get(&id)
+        .header("Accept", "application/activity+json")
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.unwrap().is_empty());
+    let other = client()
+        .get(&id)
+        .header("Accept", "application/activity+json")
+        .header("If-None-Match", "\"stale\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+
     // The same URL gives a browser HTML.
     let resp = get(&id, "text/html,application/xhtml+xml").await;
     assert_eq!(resp.status(), 200);
