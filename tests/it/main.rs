@@ -5,9 +5,11 @@ mod common;
 
 mod alerts;
 mod archive;
+mod backup;
 mod bad_input;
 mod cli;
 mod delivery;
 mod discovery;
 mod fixtures;
 mod follow;
+mod upgrade;
