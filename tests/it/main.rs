@@ -12,4 +12,6 @@ mod delivery;
 mod discovery;
 mod fixtures;
 mod follow;
+mod operations;
+mod tls_proxy;
 mod upgrade;
