@@ -297,3 +297,28 @@ async fn behind_nginx_with_tls_ids_are_https_and_a_follow_completes() {
     a.stop().await;
     b.stop().await;
 }
+
+/// The covered `host` is our public domain: a request signed for another
+/// host is refused even when its `Host` header matches the signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_made_for_another_host_is_refused() {
+    use crate::common::peer::{fixture, FakePeer};
+    let i = TestInstance::start(Backend::Sqlite).await;
+    let peer = FakePeer::start().await;
+    peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &i.base());
+    let key_id = format!("{}/users/alice#main-key", peer.base);
+    let follow = peer.rewrite(
+        &fixture("mastodon/follow.json"),
+        "mastodon.example",
+        &i.base(),
+    );
+    let other_host = format!("http://{}/inbox", i.server.addr);
+    let (status, _) = peer.post_signed(&other_host, &follow, &key_id).await;
+    assert_eq!(status, 401, "signed for {other_host}, not our domain");
+    let (status, body) = peer
+        .post_signed(&format!("{}/inbox", i.base()), &follow, &key_id)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    peer.stop().await;
+    i.stop().await;
+}
