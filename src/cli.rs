@@ -52,6 +52,32 @@ pub enum Command {
         /// The JSON Lines file.
         file: PathBuf,
     },
+    /// Write a consistent backup (database, actors' keys, uploaded files)
+    /// to FILE while the server runs; the same archive restores on SQLite
+    /// and PostgreSQL.
+    Backup {
+        /// Archive to write (readable by its owner only: it holds keys).
+        file: PathBuf,
+    },
+    /// Restore a backup archive into an empty database and media directory.
+    Restore {
+        /// Archive written by `tocsin backup`.
+        file: PathBuf,
+    },
+    /// Copy every row of the configured database into another, empty one
+    /// (e.g. SQLite to PostgreSQL); stop the server first.
+    MigrateDb {
+        /// Database URL to copy into, e.g. postgres://tocsin@127.0.0.1/tocsin.
+        #[arg(long)]
+        to: String,
+    },
+    /// Check the configuration, database, clock, outgoing connectivity and
+    /// the public HTTPS endpoints; exit status 1 when something is wrong.
+    Doctor {
+        /// A remote server to reach, testing outgoing HTTPS and the clock.
+        #[arg(long, default_value = crate::ops::doctor::DEFAULT_REMOTE)]
+        remote: String,
+    },
     /// The member directory: organisations followed as members.
     Members {
         /// Directory action.
@@ -208,6 +234,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Members { action } => members_command(config, action).await,
             Command::Review { action } => review_command(config, action).await,
             Command::Queue => queue_command(&config).await,
+            Command::Backup { file } => backup_command(config, file).await,
+            Command::Restore { file } => restore_command(config, file).await,
+            Command::MigrateDb { to } => migrate_db_command(config, to).await,
+            Command::Doctor { remote } => doctor_command(config, &remote).await,
         }
     })
 }
@@ -488,4 +518,90 @@ pub fn queue_report(
         );
     }
     out
+}
+
+async fn backup_command(config: Config, file: PathBuf) -> Result<(), Error> {
+    let counts = with_archive(config, file, crate::ops::backup::backup_to_file).await?;
+    println!(
+        "backup written: {} rows, {} files",
+        counts.rows, counts.files
+    );
+    Ok(())
+}
+
+async fn restore_command(config: Config, file: PathBuf) -> Result<(), Error> {
+    let counts = with_archive(config, file, crate::ops::backup::restore_from_file).await?;
+    println!(
+        "restored {} rows and {} files; start the server with `tocsin serve`",
+        counts.rows, counts.files
+    );
+    Ok(())
+}
+
+/// An archive operation on the configured database, domain and media.
+type ArchiveOp = fn(
+    &mut db::DbConn,
+    &str,
+    &std::path::Path,
+    &std::path::Path,
+) -> Result<crate::ops::backup::Counts, crate::ops::backup::BackupError>;
+
+async fn with_archive(
+    config: Config,
+    file: PathBuf,
+    op: ArchiveOp,
+) -> Result<crate::ops::backup::Counts, Error> {
+    let db = open_db(&config).await?;
+    db.run(move |conn| {
+        let media = std::path::Path::new(&config.alerts.media_dir);
+        op(conn, &config.instance.domain, media, &file)
+            .map_err(|e| db::DbError::Task(e.to_string()))
+    })
+    .await
+    .map_err(ops_error)
+}
+
+async fn migrate_db_command(config: Config, to: String) -> Result<(), Error> {
+    let source = open_db(&config).await?;
+    let mut target_config = config.clone();
+    target_config.database.url = to.clone();
+    let target = open_db(&target_config).await?;
+    let domain = config.instance.domain.clone();
+    let counts = tokio::task::spawn_blocking(move || -> Result<_, db::DbError> {
+        let mut source = source.conn()?;
+        let mut target = target.conn()?;
+        crate::ops::backup::copy_database(&mut source, &mut target, &domain)
+            .map_err(|e| db::DbError::Task(e.to_string()))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+    .map_err(ops_error)?;
+    println!(
+        "copied {} rows; now set [database] url = \"{to}\" and start the server",
+        counts.rows
+    );
+    Ok(())
+}
+
+/// Backup and restore errors are whole sentences for the operator.
+fn ops_error(e: db::DbError) -> Error {
+    match e {
+        db::DbError::Task(message) => Error::BadRequest(message),
+        other => other.into(),
+    }
+}
+
+async fn doctor_command(config: Config, remote: &str) -> Result<(), Error> {
+    let checks = crate::ops::doctor::run(&config, remote).await;
+    for check in &checks {
+        println!("{check}");
+    }
+    let failed = checks.iter().filter(|c| c.failed()).count();
+    if failed > 0 {
+        return Err(Error::BadRequest(format!(
+            "{failed} check(s) failed; fix them and run `tocsin doctor` again"
+        )));
+    }
+    println!("all checks passed");
+    Ok(())
 }

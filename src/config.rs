@@ -220,6 +220,9 @@ pub struct FederationConfig {
     pub signature_max_age_secs: u64,
     /// Accepted clock skew of a signature's `Date` into the future, in seconds.
     pub signature_max_skew_secs: u64,
+    /// PEM file of extra CA certificates trusted for outgoing HTTPS, besides
+    /// the system's. Only for tests and development (self-signed proxies).
+    pub extra_ca_file: String,
 }
 
 impl Default for FederationConfig {
@@ -230,6 +233,7 @@ impl Default for FederationConfig {
             request_timeout_secs: 10,
             signature_max_age_secs: 3600,
             signature_max_skew_secs: 300,
+            extra_ca_file: String::new(),
         }
     }
 }

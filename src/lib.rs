@@ -9,6 +9,7 @@ pub mod db;
 pub mod delivery;
 pub mod error;
 pub mod federation;
+pub mod ops;
 pub mod server;
 pub mod signatures;
 pub mod state;

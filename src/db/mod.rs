@@ -136,6 +136,13 @@ impl Db {
     /// Connects (creating the SQLite file and its directory if needed) and
     /// applies pending migrations.
     pub fn connect(url: &str, pool_size: u32, busy_timeout_ms: u32) -> Result<Db, DbError> {
+        let db = Db::open(url, pool_size, busy_timeout_ms)?;
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Connects without touching the schema (for `tocsin doctor`).
+    pub fn open(url: &str, pool_size: u32, busy_timeout_ms: u32) -> Result<Db, DbError> {
         let backend = Backend::from_url(url)?;
         if let Backend::Sqlite(path) = &backend {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -159,9 +166,7 @@ impl Db {
             .connection_timeout(Duration::from_secs(30))
             .build(manager)
             .map_err(|e| DbError::Pool(e.to_string()))?;
-        let db = Db { pool, backend };
-        db.migrate()?;
-        Ok(db)
+        Ok(Db { pool, backend })
     }
 
     /// The back end in use.
@@ -170,8 +175,19 @@ impl Db {
     }
 
     /// Applies every pending migration; returns how many ran.
+    /// Refuses a database written by a newer Tocsin (a migration this
+    /// binary does not know), so an old binary never writes a newer schema.
     pub fn migrate(&self) -> Result<usize, DbError> {
         let mut conn = self.conn()?;
+        let status = schema_status(&mut conn)?;
+        if let Some(unknown) = status.unknown.first() {
+            return Err(DbError::Migration(format!(
+                "the database was written by a newer Tocsin: it has migration {unknown}, \
+                 which Tocsin {} does not know. Run the newer Tocsin, or restore a backup \
+                 made by this version",
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
         let applied = match &mut *conn {
             DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
             DbConn::Pg(c) => c
@@ -241,4 +257,73 @@ where
             Err(e)
         }
     }
+}
+
+/// Where a database's schema stands against the migrations this binary knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Versions of every migration embedded in this binary, oldest first.
+    pub known: Vec<String>,
+    /// Versions applied to the database.
+    pub applied: Vec<String>,
+    /// Known but not yet applied.
+    pub pending: Vec<String>,
+    /// Applied but unknown to this binary: the database is newer.
+    pub unknown: Vec<String>,
+}
+
+/// Compares the applied migrations with the embedded ones (creating diesel's
+/// bookkeeping table if it is missing).
+pub fn schema_status(conn: &mut DbConn) -> Result<SchemaStatus, DbError> {
+    use diesel::migration::MigrationSource;
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    let (known, applied) = match conn {
+        DbConn::Sqlite(c) => (
+            MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+                .map_err(err)?
+                .iter()
+                .map(|m| m.name().version().to_string())
+                .collect::<Vec<_>>(),
+            c.applied_migrations().map_err(err)?,
+        ),
+        DbConn::Pg(c) => (
+            MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS)
+                .map_err(err)?
+                .iter()
+                .map(|m| m.name().version().to_string())
+                .collect::<Vec<_>>(),
+            c.applied_migrations().map_err(err)?,
+        ),
+    };
+    let mut applied: Vec<String> = applied.iter().map(ToString::to_string).collect();
+    applied.sort();
+    Ok(SchemaStatus {
+        pending: known
+            .iter()
+            .filter(|v| !applied.contains(v))
+            .cloned()
+            .collect(),
+        unknown: applied
+            .iter()
+            .filter(|v| !known.contains(v))
+            .cloned()
+            .collect(),
+        known,
+        applied,
+    })
+}
+
+/// Applies only the oldest pending migration; returns its version, or
+/// `None` when none is pending. For upgrade tests that put data into each
+/// intermediate schema.
+pub fn migrate_one_step(conn: &mut DbConn) -> Result<Option<String>, DbError> {
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    if schema_status(conn)?.pending.is_empty() {
+        return Ok(None);
+    }
+    let version = match conn {
+        DbConn::Sqlite(c) => c.run_next_migration(SQLITE_MIGRATIONS).map_err(err)?,
+        DbConn::Pg(c) => c.run_next_migration(POSTGRES_MIGRATIONS).map_err(err)?,
+    };
+    Ok(Some(version.to_string()))
 }

@@ -211,7 +211,14 @@ pub async fn verify_request_signature(
         .ok_or(SignatureError::Missing)?;
     let sig = cavage::parse_signature_header(&header_value)?;
     let headers = request.headers();
+    // The signer signed the Host of our public URL. A reverse proxy may
+    // forward another Host (its upstream's), so the covered `host` is always
+    // our configured domain: that also refuses signatures meant for others.
+    let public_host = data.config.instance.domain.clone();
     let lookup = |name: &str| -> Option<String> {
+        if name.eq_ignore_ascii_case("host") {
+            return Some(public_host.clone());
+        }
         let values: Vec<&str> = headers
             .get_all(name)
             .filter_map(|v| v.to_str().ok())

@@ -93,7 +93,18 @@ impl Urls {
 /// switch allows them.
 pub fn http_client(config: &Config) -> Result<reqwest::Client, Error> {
     let timeout = Duration::from_secs(config.federation.request_timeout_secs);
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if !config.federation.extra_ca_file.is_empty() {
+        let file = &config.federation.extra_ca_file;
+        let pem = std::fs::read(file).map_err(|e| {
+            Error::Internal(format!("federation.extra_ca_file: cannot read {file}: {e}"))
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            Error::Internal(format!("federation.extra_ca_file: {file} is not PEM: {e}"))
+        })?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout)

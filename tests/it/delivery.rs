@@ -24,7 +24,7 @@ async fn start(backend: Backend) -> (TestInstance, FakePeer, String) {
     (i, peer, alice)
 }
 
-async fn all_deliveries(i: &TestInstance) -> Vec<DeliveryRow> {
+pub(crate) async fn all_deliveries(i: &TestInstance) -> Vec<DeliveryRow> {
     i.server
         .state
         .db

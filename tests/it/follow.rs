@@ -9,7 +9,11 @@ use tocsin::{
 
 /// The state of `follower`'s follow of `target` (by actor id), as stored by
 /// `on`.
-async fn follow_state(on: &TestInstance, follower: &str, target: &str) -> Option<String> {
+pub(crate) async fn follow_state(
+    on: &TestInstance,
+    follower: &str,
+    target: &str,
+) -> Option<String> {
     let (follower, target) = (follower.to_string(), target.to_string());
     on.server
         .state

@@ -5,6 +5,7 @@ mod common;
 
 mod alerts;
 mod archive;
+mod backup;
 mod bad_input;
 mod cli;
 mod crash;
@@ -13,4 +14,7 @@ mod discovery;
 mod fixtures;
 mod follow;
 mod network;
+mod operations;
 mod queue;
+mod tls_proxy;
+mod upgrade;
