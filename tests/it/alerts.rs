@@ -1,7 +1,7 @@
 //! Alerts end to end: written through the API with a translation, edited and
 //! deleted, and the follower instance's copies following along.
 
-use crate::common::{client, eventually, postgres_available, Backend, TestInstance};
+use crate::common::{ap_get, client, eventually, postgres_available, Backend, TestInstance};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tocsin::{
@@ -231,15 +231,7 @@ async fn note_has_what_mastodon_needs() {
     )
     .await;
     let ap_id = created["ap_id"].as_str().unwrap().to_string();
-    let note: Value = client()
-        .get(&ap_id)
-        .header("Accept", "application/activity+json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let note: Value = ap_get(&ap_id).await;
     assert_eq!(note["type"], "Note");
     assert_eq!(note["id"], ap_id.as_str());
     assert_eq!(note["attributedTo"], format!("{}/actors/alerts", a.base()));
@@ -306,15 +298,7 @@ async fn note_has_what_mastodon_needs() {
         Some(json!({"body": "New text"})),
     )
     .await;
-    let note: Value = client()
-        .get(&ap_id)
-        .header("Accept", "application/activity+json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let note: Value = ap_get(&ap_id).await;
     assert!(note["updated"].as_str().unwrap() >= note["published"].as_str().unwrap());
 
     // The outbox pages Creates; the organisation's NodeInfo counts the post.
@@ -328,15 +312,7 @@ async fn note_has_what_mastodon_needs() {
         .await
         .unwrap();
     assert_eq!(outbox["totalItems"], 1);
-    let page: Value = client()
-        .get(outbox["first"].as_str().unwrap())
-        .header("Accept", "application/activity+json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = ap_get(outbox["first"].as_str().unwrap()).await;
     assert_eq!(page["orderedItems"][0]["type"], "Create");
     assert_eq!(page["orderedItems"][0]["object"]["id"], ap_id.as_str());
     a.stop().await;
@@ -559,15 +535,7 @@ async fn uploads_are_checked_by_content_and_served_safely() {
     )
     .await;
     assert_eq!(status, 201, "{created}");
-    let note: Value = client()
-        .get(created["ap_id"].as_str().unwrap())
-        .header("Accept", "application/activity+json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let note: Value = ap_get(created["ap_id"].as_str().unwrap()).await;
     assert_eq!(note["attachment"][0]["url"], media_url.as_str());
     assert_eq!(note["attachment"][0]["type"], "Image");
     a.stop().await;

@@ -2,7 +2,9 @@
 //! House, two regional hubs, and a follower instance for each feed, all in
 //! one test process on 127.0.0.1.
 
-use crate::common::{client, eventually, postgres_available, prepare, Backend, TestInstance};
+use crate::common::{
+    ap_get, client, eventually, postgres_available, prepare, Backend, TestInstance,
+};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tocsin::{
@@ -390,15 +392,7 @@ async fn scenario(backend: Backend) {
         .await
         .unwrap();
     assert!(curated_ap.starts_with(&ch.base()));
-    let note: Value = client()
-        .get(&curated_ap)
-        .header("Accept", "application/activity+json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let note: Value = ap_get(&curated_ap).await;
     assert_eq!(
         note["quote"],
         ap_b.as_str(),

@@ -290,3 +290,16 @@ pub fn create_note(base: &str, actor: &str) -> serde_json::Value {
         },
     })
 }
+
+/// GETs `url` as an ActivityPub client and parses the JSON.
+pub async fn ap_get(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    client()
+        .get(url)
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON body")
+}
