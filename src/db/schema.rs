@@ -198,6 +198,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    actor_keys (id) {
+        id -> BigInt,
+        actor_id -> BigInt,
+        key_id -> Text,
+        public_key_multibase -> Text,
+        private_key -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(actor_keys -> actors (actor_id));
 diesel::joinable!(members -> actors (actor_id));
 diesel::joinable!(feeds -> actors (actor_id));
 
@@ -216,4 +228,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     feeds,
     review_items,
     announces,
+    actor_keys,
 );

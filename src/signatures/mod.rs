@@ -4,6 +4,8 @@
 
 pub mod cavage;
 pub mod keys;
+pub mod multikey;
+pub mod proof;
 pub mod request;
 
 use thiserror::Error;
