@@ -80,6 +80,7 @@ diesel::table! {
         down_until -> Nullable<BigInt>,
         last_success_at -> Nullable<BigInt>,
         last_failure_at -> Nullable<BigInt>,
+        signature_style -> Nullable<Text>,
     }
 }
 

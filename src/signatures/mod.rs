@@ -7,6 +7,7 @@ pub mod keys;
 pub mod multikey;
 pub mod proof;
 pub mod request;
+pub mod rfc9421;
 
 use thiserror::Error;
 

@@ -16,5 +16,6 @@ mod follow;
 mod network;
 mod operations;
 mod queue;
+mod signatures;
 mod tls_proxy;
 mod upgrade;
