@@ -471,10 +471,15 @@ async fn remember_style(
     host: &str,
     style: SignatureStyle,
 ) -> Result<(), Error> {
-    keys.styles
+    let previous = keys
+        .styles
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(host.to_string(), style);
+    if previous == Some(style) {
+        // Another delivery to this host learnt it first.
+        return Ok(());
+    }
     let host = host.to_string();
     state
         .db

@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod delivery;
 mod discovery;
+mod fedify;
 mod fixtures;
 mod follow;
 mod network;

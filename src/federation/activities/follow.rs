@@ -28,8 +28,10 @@ pub struct Follow {
     #[serde(rename = "type")]
     pub kind: FollowType,
     /// Who follows.
+    #[serde(deserialize_with = "super::id_or_embedded")]
     pub actor: ObjectId<DbActor>,
     /// Who is followed.
+    #[serde(deserialize_with = "super::id_or_embedded")]
     pub object: ObjectId<DbActor>,
 }
 

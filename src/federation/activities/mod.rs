@@ -10,6 +10,7 @@ pub mod reject;
 pub mod undo_follow;
 pub mod update;
 
+use super::objects::actor::DbActor;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -29,6 +30,22 @@ pub enum ObjectOrId<T> {
     Object(T),
     /// Only its id.
     Id(Url),
+}
+
+/// Reads an `ObjectId` given as a URL or as an embedded object with an
+/// `id` (Fedify embeds actors in the Follow it accepts).
+pub fn id_or_embedded<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<activitypub_federation::fetch::object_id::ObjectId<DbActor>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IdOrObject {
+        Id(Url),
+        Object { id: Url },
+    }
+    Ok(match IdOrObject::deserialize(d)? {
+        IdOrObject::Id(u) | IdOrObject::Object { id: u } => u.into(),
+    })
 }
 
 /// Serialises an activity with our `@context` in front.

@@ -173,11 +173,14 @@ pub struct ActorJson {
 }
 
 /// The JSON-LD context of actor documents: ActivityStreams, the security
-/// vocabulary for `publicKey`, and Mastodon's extension terms.
+/// vocabulary for `publicKey`, DID core for `assertionMethod`, Multikey,
+/// and Mastodon's extension terms (the same contexts as Fedify's actors).
 pub fn actor_context() -> serde_json::Value {
     serde_json::json!([
         "https://www.w3.org/ns/activitystreams",
         "https://w3id.org/security/v1",
+        "https://w3id.org/security/data-integrity/v1",
+        "https://www.w3.org/ns/did/v1",
         "https://w3id.org/security/multikey/v1",
         {
             "toot": "http://joinmastodon.org/ns#",
