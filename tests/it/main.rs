@@ -13,6 +13,7 @@ mod delivery;
 mod discovery;
 mod fixtures;
 mod follow;
+mod independent_signatures;
 mod network;
 mod operations;
 mod queue;
