@@ -14,6 +14,7 @@ mod discovery;
 mod fedify;
 mod fixtures;
 mod follow;
+mod independent_signatures;
 mod network;
 mod operations;
 mod queue;
