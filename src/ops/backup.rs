@@ -43,6 +43,8 @@ pub const TABLES: &[&str] = &[
     "feeds",
     "review_items",
     "announces",
+    "users",
+    "sessions",
 ];
 
 /// Why a backup, restore or move failed.
