@@ -16,8 +16,8 @@ use crate::{
     state::Data,
     web::{
         media,
-        pages::{choices, render, taxonomy, taxonomy_choices, Choice, TaxonomyChoices},
-        session::{require, require_post, see_other, Form, Viewer},
+        pages::{choices, message, render, taxonomy, taxonomy_choices, Choice, TaxonomyChoices},
+        session::{csrf_ok, require, require_post, see_other, Form, Viewer},
     },
 };
 use actix_multipart::Multipart;
@@ -325,8 +325,11 @@ async fn read_multipart(
 }
 
 /// The form of a create or edit POST, with an uploaded file added.
-async fn alert_form(data: &Data, payload: Multipart) -> Result<Result<Form, String>, Error> {
-    let (mut form, file) = read_multipart(data, payload).await?;
+async fn alert_form(
+    data: &Data,
+    mut form: Form,
+    file: Option<Vec<u8>>,
+) -> Result<Result<Form, String>, Error> {
     if let Some(bytes) = file {
         match media::store(data, bytes).await {
             Ok(up) => {
@@ -349,6 +352,27 @@ async fn alert_form(data: &Data, payload: Multipart) -> Result<Result<Form, Stri
     Ok(Ok(form))
 }
 
+/// The alert form of a POST: the role is checked before the body is read,
+/// the CSRF token after; an upload that is refused comes back as a message.
+async fn posted_alert_form(
+    request: &HttpRequest,
+    payload: aw::Payload,
+    data: &Data,
+) -> Result<Result<(Viewer, Form, Option<String>), HttpResponse>, Error> {
+    let v = match require(request, data, AUTHOR).await? {
+        Ok(v) => v,
+        Err(resp) => return Ok(Err(resp)),
+    };
+    let (form, file) = read_multipart(data, Multipart::new(request.headers(), payload)).await?;
+    if !csrf_ok(&v, &form) {
+        return Ok(Err(message(&v, 403, "csrf-title", "csrf-text")));
+    }
+    // Only now is an uploaded file stored.
+    let form = alert_form(data, form, file).await?;
+    let upload_error = form.as_ref().err().cloned();
+    Ok(Ok((v, form.unwrap_or_default(), upload_error)))
+}
+
 fn error_text(e: &Error) -> Option<String> {
     match e {
         Error::Validation { field, message } => Some(format!("{field}: {message}")),
@@ -362,13 +386,10 @@ async fn org(data: &Data) -> Result<DbActor, Error> {
 
 async fn create(
     request: HttpRequest,
-    payload: Multipart,
+    payload: aw::Payload,
     data: Data,
 ) -> Result<HttpResponse, Error> {
-    let form = alert_form(&data, payload).await?;
-    let upload_error = form.as_ref().err().cloned();
-    let form = form.unwrap_or_default();
-    let v = allowed!(require_post(&request, &data, AUTHOR, &form).await?);
+    let (v, form, upload_error) = allowed!(posted_alert_form(&request, payload, &data).await?);
     let draft = Draft::of_form(&form);
     let action = form.text("do");
     if upload_error.is_some() || action == "preview" {
@@ -427,13 +448,10 @@ async fn edit_form(
 async fn edit(
     request: HttpRequest,
     path: aw::Path<i64>,
-    payload: Multipart,
+    payload: aw::Payload,
     data: Data,
 ) -> Result<HttpResponse, Error> {
-    let form = alert_form(&data, payload).await?;
-    let upload_error = form.as_ref().err().cloned();
-    let form = form.unwrap_or_default();
-    let v = allowed!(require_post(&request, &data, AUTHOR, &form).await?);
+    let (v, form, upload_error) = allowed!(posted_alert_form(&request, payload, &data).await?);
     let row = load(&data, path.into_inner()).await?;
     let published = row.status == STATUS_PUBLISHED;
     let draft = Draft::of_form(&form);
