@@ -250,13 +250,16 @@ fn edit_page(
     v: &Viewer,
     data: &Data,
     status: u16,
-    id: Option<i64>,
-    published: bool,
+    existing: Option<(i64, bool)>,
     draft: Draft,
     error: Option<String>,
     preview: bool,
 ) -> Result<HttpResponse, Error> {
     let t = taxonomy(data)?;
+    let (id, published) = match existing {
+        Some((id, published)) => (Some(id), published),
+        None => (None, false),
+    };
     let page = EditPage {
         title: v.lang.t(if id.is_some() {
             "edit-alert"
@@ -293,7 +296,7 @@ async fn new_form(request: HttpRequest, data: Data) -> Result<HttpResponse, Erro
         categories: vec![],
         urgency: "action".into(),
     };
-    edit_page(&v, &data, 200, None, false, draft, None, false)
+    edit_page(&v, &data, 200, None, draft, None, false)
 }
 
 /// Reads a multipart form: its text fields, and a file in `file` (stored
@@ -393,7 +396,7 @@ async fn create(
     let draft = Draft::of_form(&form);
     let action = form.text("do");
     if upload_error.is_some() || action == "preview" {
-        return edit_page(&v, &data, 200, None, false, draft, upload_error, true);
+        return edit_page(&v, &data, 200, None, draft, upload_error, true);
     }
     let status = if action == "draft" {
         STATUS_DRAFT
@@ -404,7 +407,7 @@ async fn create(
     match publish::create_alert(&data, &actor, draft.input(status), None).await {
         Ok(_) => Ok(see_other(&format!("/author?done={status}"))),
         Err(e) => match error_text(&e) {
-            Some(msg) => edit_page(&v, &data, 422, None, false, draft, Some(msg), false),
+            Some(msg) => edit_page(&v, &data, 422, None, draft, Some(msg), false),
             None => Err(e),
         },
     }
@@ -442,7 +445,15 @@ async fn edit_form(
     let row = load(&data, path.into_inner()).await?;
     let draft = Draft::of_row(&row, &attachments_of(&data, row.id).await?);
     let published = row.status == STATUS_PUBLISHED;
-    edit_page(&v, &data, 200, Some(row.id), published, draft, None, false)
+    edit_page(
+        &v,
+        &data,
+        200,
+        Some((row.id, published)),
+        draft,
+        None,
+        false,
+    )
 }
 
 async fn edit(
@@ -461,8 +472,7 @@ async fn edit(
             &v,
             &data,
             200,
-            Some(row.id),
-            published,
+            Some((row.id, published)),
             draft,
             upload_error,
             true,
@@ -495,8 +505,7 @@ async fn edit(
                 &v,
                 &data,
                 422,
-                Some(row.id),
-                published,
+                Some((row.id, published)),
                 draft,
                 Some(msg),
                 false,
