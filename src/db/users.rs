@@ -122,6 +122,8 @@ pub fn create_session(
     csrf: &str,
     expires_at: i64,
 ) -> Result<(), DbError> {
+    // Expired sessions go as new ones come.
+    diesel::delete(sessions::table.filter(sessions::expires_at.le(now_ms()))).execute(conn)?;
     diesel::insert_into(sessions::table)
         .values((
             sessions::id_hash.eq(hash_token(session_id)),

@@ -332,7 +332,7 @@ async fn alert_form(
     data: &Data,
     mut form: Form,
     file: Option<Vec<u8>>,
-) -> Result<Result<Form, String>, Error> {
+) -> Result<(Form, Option<String>), Error> {
     if let Some(bytes) = file {
         match media::store(data, bytes).await {
             Ok(up) => {
@@ -348,11 +348,11 @@ async fn alert_form(
                 form.0.retain(|(k, _)| k != "attachments");
                 form.0.push(("attachments".into(), lines));
             }
-            Err(Error::Validation { message, .. }) => return Ok(Err(message)),
+            Err(Error::Validation { message, .. }) => return Ok((form, Some(message))),
             Err(e) => return Err(e),
         }
     }
-    Ok(Ok(form))
+    Ok((form, None))
 }
 
 /// The alert form of a POST: the role is checked before the body is read,
@@ -371,9 +371,8 @@ async fn posted_alert_form(
         return Ok(Err(message(&v, 403, "csrf-title", "csrf-text")));
     }
     // Only now is an uploaded file stored.
-    let form = alert_form(data, form, file).await?;
-    let upload_error = form.as_ref().err().cloned();
-    Ok(Ok((v, form.unwrap_or_default(), upload_error)))
+    let (form, upload_error) = alert_form(data, form, file).await?;
+    Ok(Ok((v, form, upload_error)))
 }
 
 fn error_text(e: &Error) -> Option<String> {
@@ -396,7 +395,8 @@ async fn create(
     let draft = Draft::of_form(&form);
     let action = form.text("do");
     if upload_error.is_some() || action == "preview" {
-        return edit_page(&v, &data, 200, None, draft, upload_error, true);
+        let status = if upload_error.is_some() { 422 } else { 200 };
+        return edit_page(&v, &data, status, None, draft, upload_error, true);
     }
     let status = if action == "draft" {
         STATUS_DRAFT
@@ -468,10 +468,11 @@ async fn edit(
     let draft = Draft::of_form(&form);
     let action = form.text("do");
     if upload_error.is_some() || action == "preview" {
+        let status = if upload_error.is_some() { 422 } else { 200 };
         return edit_page(
             &v,
             &data,
-            200,
+            status,
             Some((row.id, published)),
             draft,
             upload_error,

@@ -395,6 +395,16 @@ async fn author_pages(backend: Backend) {
     assert!(p.body.contains("title"), "{}", p.body);
     assert!(p.body.contains("Police held the reporter"));
 
+    // A file of a refused type comes back with the message, the text kept.
+    let mut f = fields("Reporter held in Abuja", "draft");
+    f.push(("csrf", &csrf));
+    let p = a
+        .post_multipart("/author/new", &f, Some(b"MZ\x90\x00\x03\x00\x00\x00"))
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("accepted types") && p.body.contains("Reporter held in Abuja"));
+    assert!(count(&i).await.is_empty());
+
     // A draft with an attached file: stored, not public.
     let mut f = fields("Reporter held in Abuja", "draft");
     f.push(("csrf", &csrf));
@@ -710,6 +720,26 @@ async fn editor_pages(backend: Backend) {
     assert!(world.body.contains("action=\"/follow\"") && world.body.contains("/@world/feed.atom"));
     assert!(!reader.get("/@africa").await.body.contains("Accra"));
 
+    // The author sees that the Clearing House received the alert.
+    let mine = a.get("/author").await;
+    let at = mine.body.find("Radio shut in Kano").unwrap();
+    let link = mine.body[at..].find("/deliveries").unwrap() + at;
+    let start = mine.body[..link].rfind('"').unwrap() + 1;
+    let deliveries_path = mine.body[start..link + "/deliveries".len()].to_string();
+    let delivered = |page: &Page| {
+        let row = page.body.find("Delivered</th><td>").unwrap() + "Delivered</th><td>".len();
+        page.body[row..].split('<').next().unwrap().to_string()
+    };
+    let mut delivered_count = String::new();
+    for _ in 0..100 {
+        delivered_count = delivered(&a.get(&deliveries_path).await);
+        if delivered_count == "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivered_count, "1", "one follower server received it");
+
     // The member edits an approved alert: the editor sees a diff.
     let kano_alert = a.get("/author").await;
     let id_at = kano_alert.body.find("Radio shut in Kano").unwrap();
@@ -936,6 +966,36 @@ async fn public_pages(backend: Backend) {
     assert_eq!(f.status, 404);
     assert!(f.body.contains(&format!("@alerts@{}", i.domain)));
     assert_eq!(r.get("/follow?account=alerts&handle=bad").await.status, 404);
+    // A server that publishes a subscribe template gets the reader sent there.
+    let peer = crate::common::peer::FakePeer::start().await;
+    peer.serve(
+        &format!(
+            "/.well-known/webfinger?resource=acct:reader@{}",
+            peer.domain
+        ),
+        serde_json::json!({
+            "subject": format!("acct:reader@{}", peer.domain),
+            "links": [{"rel": "http://ostatus.org/schema/1.0/subscribe",
+                       "template": format!("{}/authorize_interaction?uri={{uri}}", peer.base)}]
+        })
+        .to_string(),
+    );
+    let f = r
+        .get(&format!(
+            "/follow?account=alerts&handle=%40reader%40{}",
+            peer.domain.replace(':', "%3A")
+        ))
+        .await;
+    assert_eq!(f.status, 303, "{}", f.body);
+    assert_eq!(
+        f.location(),
+        format!(
+            "{}/authorize_interaction?uri=alerts%40{}",
+            peer.base,
+            i.domain.replace(':', "%3A")
+        )
+    );
+    peer.stop().await;
     assert_eq!(r.get("/members").await.status, 200);
     i.stop().await;
 }
