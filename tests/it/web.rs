@@ -911,6 +911,11 @@ async fn public_pages(backend: Backend) {
         .unwrap()
         .starts_with("text/css"));
     let total = page.body.len() + css.body.len();
+    eprintln!(
+        "alert page {} bytes + stylesheet {} bytes = {total} bytes",
+        page.body.len(),
+        css.body.len()
+    );
     assert!(page.body.len() > long.len(), "the page holds the text");
     assert!(total < 50 * 1024, "alert page and CSS: {total} bytes");
     assert!(page.body.contains("Report"), "urgency shown");
