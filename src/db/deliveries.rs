@@ -505,6 +505,25 @@ fn ensure_host(conn: &mut DbConn, host: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The HTTP signature style `host` accepted last (`rfc9421`, `cavage`).
+pub fn signature_style(conn: &mut DbConn, host: &str) -> Result<Option<String>, DbError> {
+    Ok(hosts::table
+        .find(host)
+        .select(hosts::signature_style)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
+/// Remembers the HTTP signature style `host` accepted.
+pub fn remember_signature_style(conn: &mut DbConn, host: &str, style: &str) -> Result<(), DbError> {
+    ensure_host(conn, host)?;
+    diesel::update(hosts::table.find(host))
+        .set(hosts::signature_style.eq(Some(style)))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Hosts currently marked down (skipped until a probe succeeds).
 pub fn hosts_down(conn: &mut DbConn) -> Result<Vec<HostRow>, DbError> {
     Ok(hosts::table

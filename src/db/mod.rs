@@ -3,6 +3,7 @@
 //! family.
 
 pub mod activities;
+pub mod actor_keys;
 pub mod actors;
 pub mod alerts;
 pub mod curation;

@@ -80,6 +80,7 @@ diesel::table! {
         down_until -> Nullable<BigInt>,
         last_success_at -> Nullable<BigInt>,
         last_failure_at -> Nullable<BigInt>,
+        signature_style -> Nullable<Text>,
     }
 }
 
@@ -199,6 +200,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    actor_keys (id) {
+        id -> BigInt,
+        actor_id -> BigInt,
+        key_id -> Text,
+        public_key_multibase -> Text,
+        private_key -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(actor_keys -> actors (actor_id));
 diesel::joinable!(members -> actors (actor_id));
 diesel::joinable!(feeds -> actors (actor_id));
 
@@ -217,6 +230,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     feeds,
     review_items,
     announces,
+    actor_keys,
 );
 
 diesel::table! {

@@ -34,9 +34,10 @@ where
 pub async fn send_json(
     data: &Data,
     actor: &DbActor,
-    activity: serde_json::Value,
+    mut activity: serde_json::Value,
     inboxes: Vec<String>,
 ) -> Result<i64, Error> {
+    crate::federation::proofs::attach_async(data, &actor.row, &mut activity).await?;
     let kind = activity["type"].as_str().unwrap_or("Activity").to_string();
     let ap_id = activity["id"]
         .as_str()
@@ -91,7 +92,9 @@ pub fn enqueue_for_followers(
     let ap_id = activity["id"]
         .as_str()
         .ok_or_else(|| Error::Internal("outgoing activity without id".into()))?;
-    let json = serde_json::to_string(activity)?;
+    let mut activity = activity.clone();
+    crate::federation::proofs::attach(conn, actor_id, &mut activity)?;
+    let json = serde_json::to_string(&activity)?;
     let id = db::transaction(conn, |conn| {
         let inboxes = db::follows::follower_inboxes(conn, actor_id)?;
         let id = deliveries::enqueue(conn, ap_id, actor_id, kind, &json, &inboxes)?;

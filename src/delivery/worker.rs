@@ -1,5 +1,5 @@
 //! The delivery worker: claims due deliveries from the database, signs each
-//! request (draft-cavage, RSA via aws-lc-rs, parsed keys cached) and records
+//! request (RFC 9421, or draft-cavage where a host needs it; RSA via aws-lc-rs, parsed keys cached) and records
 //! the outcome. Bounded in total and per host.
 
 use super::{
@@ -14,10 +14,38 @@ use crate::{
         now_ms,
     },
     error::Error,
-    signatures::cavage,
+    signatures::{cavage, rfc9421},
     state::AppState,
 };
 use aws_lc_rs::rsa::KeyPair;
+
+/// Which HTTP signature a host accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureStyle {
+    /// RFC 9421 HTTP Message Signatures.
+    Rfc9421,
+    /// draft-cavage HTTP Signatures.
+    Cavage,
+}
+
+impl SignatureStyle {
+    /// As stored in `hosts.signature_style`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureStyle::Rfc9421 => "rfc9421",
+            SignatureStyle::Cavage => "cavage",
+        }
+    }
+
+    /// From `hosts.signature_style`.
+    pub fn parse(text: &str) -> Option<SignatureStyle> {
+        match text {
+            "rfc9421" => Some(SignatureStyle::Rfc9421),
+            "cavage" => Some(SignatureStyle::Cavage),
+            _ => None,
+        }
+    }
+}
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
@@ -37,7 +65,16 @@ const MAX_CLAIM: usize = 256;
 /// Most outcomes written in one transaction.
 const RECORD_BATCH: usize = 512;
 
-type SigningKeys = Arc<Mutex<HashMap<i64, (String, Arc<KeyPair>)>>>;
+/// An actor's key id and parsed private key.
+type KeyEntry = (String, Arc<KeyPair>);
+
+/// What the worker keeps between deliveries to sign them: parsed private
+/// keys by actor, and the signature style each host accepted.
+#[derive(Clone, Default)]
+struct SigningKeys {
+    keys: Arc<Mutex<HashMap<i64, KeyEntry>>>,
+    styles: Arc<Mutex<HashMap<String, SignatureStyle>>>,
+}
 
 /// Runs until `shutdown` turns true, then finishes or hands back what is in
 /// flight.
@@ -188,6 +225,7 @@ async fn signing_key(
     actor_id: i64,
 ) -> Result<(String, Arc<KeyPair>), Error> {
     if let Some(found) = keys
+        .keys
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .get(&actor_id)
@@ -204,7 +242,8 @@ async fn signing_key(
         .ok_or_else(|| Error::Internal(format!("actor {} has no private key", row.ap_id)))?;
     let key = state.keys.private(&pem)?;
     let entry = (row.public_key_id, key);
-    keys.lock()
+    keys.keys
+        .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(actor_id, entry.clone());
     Ok(entry)
@@ -312,6 +351,9 @@ pub fn decide(
 }
 
 /// POSTs the signed body; returns the status and any `Retry-After`.
+/// A host not known to refuse RFC 9421 gets an RFC 9421 signature first;
+/// on 400, 401 or 403 the same body goes at once with draft-cavage (the
+/// "double knock"), and what worked is remembered for the host.
 async fn attempt(
     state: &AppState,
     keys: &SigningKeys,
@@ -325,24 +367,118 @@ async fn attempt(
             "refusing to deliver to http URL {inbox}"
         )));
     }
+    let host = deliveries::host_of(inbox);
+    let known = signature_style(state, keys, &host).await?;
+    if known != Some(SignatureStyle::Cavage) {
+        let answer = post(state, keys, &url, actor_id, &body, SignatureStyle::Rfc9421).await?;
+        if !matches!(answer.0, 400 | 401 | 403) {
+            if known.is_none() && (200..300).contains(&answer.0) {
+                remember_style(state, keys, &host, SignatureStyle::Rfc9421).await?;
+            }
+            return Ok(answer);
+        }
+    }
+    let answer = post(state, keys, &url, actor_id, &body, SignatureStyle::Cavage).await?;
+    if known != Some(SignatureStyle::Cavage) && (200..300).contains(&answer.0) {
+        remember_style(state, keys, &host, SignatureStyle::Cavage).await?;
+    }
+    Ok(answer)
+}
+
+/// One signed POST.
+async fn post(
+    state: &AppState,
+    keys: &SigningKeys,
+    url: &url::Url,
+    actor_id: i64,
+    body: &str,
+    style: SignatureStyle,
+) -> Result<(u16, Option<Duration>), Error> {
     let (key_id, key) = signing_key(state, keys, actor_id).await?;
     let now = SystemTime::now();
-    let signed = cavage::sign("POST", &url, Some(body.as_bytes()), &key_id, &key, now)?;
-    let response = state
+    let request = state
         .client
-        .post(url)
+        .post(url.clone())
         .header("Content-Type", "application/activity+json")
-        .header("Date", signed.date)
-        .header("Digest", signed.digest.unwrap_or_default())
-        .header("Signature", signed.signature)
-        .body(body)
+        .header("Date", httpdate::fmt_http_date(now));
+    let request = match style {
+        SignatureStyle::Cavage => {
+            let signed = cavage::sign("POST", url, Some(body.as_bytes()), &key_id, &key, now)?;
+            request
+                .header("Digest", signed.digest.unwrap_or_default())
+                .header("Signature", signed.signature)
+        }
+        SignatureStyle::Rfc9421 => {
+            let signed = rfc9421::sign(
+                "POST",
+                url,
+                Some(body.as_bytes()),
+                &key_id,
+                rfc9421::SigningKey::Rsa(&key),
+                now,
+            )?;
+            request
+                .header("Content-Digest", signed.content_digest.unwrap_or_default())
+                .header("Signature-Input", signed.signature_input)
+                .header("Signature", signed.signature)
+        }
+    };
+    let response = request
+        .body(body.to_string())
         .send()
         .await
-        .map_err(|e| Error::Internal(format!("delivery to {inbox} failed: {e}")))?;
+        .map_err(|e| Error::Internal(format!("delivery to {url} failed: {e}")))?;
     let retry_after = response
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, now));
     Ok((response.status().as_u16(), retry_after))
+}
+
+/// The signature style `host` accepted last, if known.
+async fn signature_style(
+    state: &AppState,
+    keys: &SigningKeys,
+    host: &str,
+) -> Result<Option<SignatureStyle>, Error> {
+    if let Some(style) = keys
+        .styles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(host)
+    {
+        return Ok(Some(*style));
+    }
+    let lookup = host.to_string();
+    let stored = state
+        .db
+        .run(move |conn| deliveries::signature_style(conn, &lookup))
+        .await?
+        .and_then(|s| SignatureStyle::parse(&s));
+    if let Some(style) = stored {
+        keys.styles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(host.to_string(), style);
+    }
+    Ok(stored)
+}
+
+async fn remember_style(
+    state: &AppState,
+    keys: &SigningKeys,
+    host: &str,
+    style: SignatureStyle,
+) -> Result<(), Error> {
+    keys.styles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(host.to_string(), style);
+    let host = host.to_string();
+    state
+        .db
+        .run(move |conn| deliveries::remember_signature_style(conn, &host, style.as_str()))
+        .await?;
+    Ok(())
 }

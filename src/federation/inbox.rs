@@ -9,12 +9,12 @@ use super::{
     },
     forwarded,
     objects::actor::DbActor,
-    same_origin,
+    proofs, same_origin,
 };
 use crate::{
     db,
     error::Error,
-    signatures::{cavage, SignatureError},
+    signatures::{cavage, multikey, rfc9421, SignatureError},
     state::Data,
 };
 use activitypub_federation::{fetch::object_id::ObjectId, traits::Activity};
@@ -160,7 +160,19 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         .map_err(|e| Error::BadRequest(format!("not an activity: {e}")))?;
     let signer = verify_request_signature(request, Some(body), data).await?;
     if signer.ap_id != envelope.actor {
-        return forwarded::receive(&envelope, body, &signer, data).await;
+        // Forwarded: an object integrity proof by the actor vouches for
+        // the body; without one, the origin must confirm it.
+        let value: serde_json::Value = serde_json::from_slice(body)?;
+        if proofs::verify(data, &envelope.actor, &value)
+            .await?
+            .is_none()
+        {
+            return forwarded::receive(&envelope, body, &signer, data).await;
+        }
+    } else if body.windows(7).any(|w| w == b"\"proof\"") {
+        // A proof on a direct activity must hold too.
+        let value: serde_json::Value = serde_json::from_slice(body)?;
+        proofs::verify(data, &envelope.actor, &value).await?;
     }
     if !same_origin(&envelope.id, &envelope.actor) {
         return Err(Error::BadRequest(format!(
@@ -188,32 +200,68 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
     Ok(Handled::Applied)
 }
 
-/// Verifies the request's draft-cavage signature and returns the signing
-/// actor. A key that fails is refetched once (the actor may have rotated it).
-pub async fn verify_request_signature(
+/// A request signature whose key-independent checks passed.
+enum CheckedSignature {
+    /// draft-cavage, with its signing string.
+    Cavage(cavage::ParsedSignature, String),
+    /// RFC 9421, with its signature base.
+    Rfc9421(rfc9421::ParsedSignature, String),
+}
+
+impl CheckedSignature {
+    fn key_id(&self) -> &str {
+        match self {
+            CheckedSignature::Cavage(sig, _) => &sig.key_id,
+            CheckedSignature::Rfc9421(sig, _) => &sig.key_id,
+        }
+    }
+
+    /// Verifies with `actor`'s key named by the key id: its RSA key, or
+    /// (RFC 9421 only) one of its Ed25519 `assertionMethod` keys.
+    async fn verify_with(&self, actor: &DbActor, data: &Data) -> Result<(), Error> {
+        let key_id = self.key_id();
+        let rsa = actor.public_key_id == key_id || actor.ap_id.as_str() == key_id;
+        match self {
+            CheckedSignature::Cavage(sig, signing_string) if rsa => {
+                let key = data.keys.public(&actor.public_key_pem)?;
+                Ok(cavage::verify(sig, signing_string, &key)?)
+            }
+            CheckedSignature::Rfc9421(sig, base) if rsa => {
+                let key = data.keys.public(&actor.public_key_pem)?;
+                Ok(rfc9421::verify_rsa(sig, base, &key)?)
+            }
+            CheckedSignature::Rfc9421(sig, base) => {
+                let lookup = key_id.to_string();
+                let key = data
+                    .db
+                    .run(move |conn| db::actor_keys::by_key_id(conn, &lookup))
+                    .await?
+                    .filter(|k| k.actor_id == actor.id)
+                    .ok_or_else(|| {
+                        Error::Unauthorized(format!("key {key_id} is not a key of {}", actor.ap_id))
+                    })?;
+                let public = multikey::decode_ed25519_public(&key.public_key_multibase)?;
+                Ok(rfc9421::verify_ed25519(sig, base, &public)?)
+            }
+            CheckedSignature::Cavage(..) => Err(Error::Unauthorized(format!(
+                "key {key_id} is not the key of {}",
+                actor.ap_id
+            ))),
+        }
+    }
+}
+
+/// Checks what needs no key: the RFC 9421 signature when the request has
+/// `Signature-Input`, else the draft-cavage one.
+fn check_signature(
     request: &HttpRequest,
     body: Option<&[u8]>,
     data: &Data,
-) -> Result<DbActor, Error> {
-    let header_value = request
-        .headers()
-        .get("signature")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| {
-            request
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| v.starts_with("Signature "))
-                .map(str::to_string)
-        })
-        .ok_or(SignatureError::Missing)?;
-    let sig = cavage::parse_signature_header(&header_value)?;
+) -> Result<CheckedSignature, Error> {
     let headers = request.headers();
-    // The signer signed the Host of our public URL. A reverse proxy may
-    // forward another Host (its upstream's), so the covered `host` is always
-    // our configured domain: that also refuses signatures meant for others.
+    // The signer signed our public URL. A reverse proxy may forward another
+    // Host (its upstream's), so the covered host is always our configured
+    // domain: that also refuses signatures meant for others.
     let public_host = data.config.instance.domain.clone();
     let lookup = |name: &str| -> Option<String> {
         if name.eq_ignore_ascii_case("host") {
@@ -229,34 +277,53 @@ pub async fn verify_request_signature(
         .uri()
         .path_and_query()
         .map_or(request.path(), |p| p.as_str());
+    let window = cavage::Window {
+        max_age: Duration::from_secs(data.config.federation.signature_max_age_secs),
+        max_skew: Duration::from_secs(data.config.federation.signature_max_skew_secs),
+        now: SystemTime::now(),
+    };
+    if let (Some(input), Some(signature)) = (lookup("signature-input"), lookup("signature")) {
+        let sig = rfc9421::parse(&input, &signature)?;
+        let target_uri = format!("{}{path}", data.config.base_url());
+        let parts = rfc9421::RequestParts {
+            method: request.method().as_str(),
+            target_uri: &target_uri,
+            authority: &data.config.instance.domain,
+            header: &lookup,
+            body,
+        };
+        let base = rfc9421::check_request(&sig, &parts, window)?;
+        return Ok(CheckedSignature::Rfc9421(sig, base));
+    }
+    let header_value = lookup("signature")
+        .or_else(|| lookup("authorization").filter(|v| v.starts_with("Signature ")))
+        .ok_or(SignatureError::Missing)?;
+    let sig = cavage::parse_signature_header(&header_value)?;
     let parts = cavage::RequestParts {
         method: request.method().as_str(),
         path_and_query: path,
         header: &lookup,
         body,
     };
-    let window = cavage::Window {
-        max_age: Duration::from_secs(data.config.federation.signature_max_age_secs),
-        max_skew: Duration::from_secs(data.config.federation.signature_max_skew_secs),
-        now: SystemTime::now(),
-    };
     let signing_string = cavage::check_request(&sig, &parts, window)?;
+    Ok(CheckedSignature::Cavage(sig, signing_string))
+}
 
-    let actor_id = signing_actor_id(&sig.key_id, data).await?;
+/// Verifies the request's HTTP signature (RFC 9421 or draft-cavage) and
+/// returns the signing actor. A key that fails is refetched once (the
+/// actor may have rotated it).
+pub async fn verify_request_signature(
+    request: &HttpRequest,
+    body: Option<&[u8]>,
+    data: &Data,
+) -> Result<DbActor, Error> {
+    let checked = check_signature(request, body, data)?;
+    let key_id = checked.key_id().to_string();
+    let actor_id = signing_actor_id(&key_id, data).await?;
     let actor = actor_id.dereference(data).await.map_err(|e| {
-        Error::Unauthorized(format!(
-            "cannot fetch the signing actor {}: {e}",
-            sig.key_id
-        ))
+        Error::Unauthorized(format!("cannot fetch the signing actor {key_id}: {e}"))
     })?;
-    if actor.public_key_id != sig.key_id && actor.ap_id.as_str() != sig.key_id {
-        return Err(Error::Unauthorized(format!(
-            "key {} is not the key of {}",
-            sig.key_id, actor.ap_id
-        )));
-    }
-    let key = data.keys.public(&actor.public_key_pem)?;
-    if cavage::verify(&sig, &signing_string, &key).is_ok() {
+    if checked.verify_with(&actor, data).await.is_ok() {
         return Ok(actor);
     }
     // The actor may have rotated its key since we stored it.
@@ -264,11 +331,7 @@ pub async fn verify_request_signature(
         .dereference_forced(data)
         .await
         .map_err(|_| SignatureError::Invalid)?;
-    if refreshed.public_key_pem == actor.public_key_pem {
-        return Err(SignatureError::Invalid.into());
-    }
-    let key = data.keys.public(&refreshed.public_key_pem)?;
-    cavage::verify(&sig, &signing_string, &key)?;
+    checked.verify_with(&refreshed, data).await?;
     Ok(refreshed)
 }
 
@@ -277,12 +340,20 @@ pub async fn verify_request_signature(
 /// document the id names (`…/main-key`, GoToSocial).
 async fn signing_actor_id(key_id: &str, data: &Data) -> Result<ObjectId<DbActor>, Error> {
     let lookup = key_id.to_string();
-    if let Some(row) = data
+    if let Some(ap_id) = data
         .db
-        .run(move |conn| db::actors::by_key_id(conn, &lookup))
+        .run(move |conn| {
+            if let Some(row) = db::actors::by_key_id(conn, &lookup)? {
+                return Ok(Some(row.ap_id));
+            }
+            match db::actor_keys::by_key_id(conn, &lookup)? {
+                Some(key) => Ok(Some(db::actors::by_id(conn, key.actor_id)?.ap_id)),
+                None => Ok(None),
+            }
+        })
         .await?
     {
-        return Ok(Url::parse(&row.ap_id)?.into());
+        return Ok(Url::parse(&ap_id)?.into());
     }
     let mut url = Url::parse(key_id)
         .map_err(|_| SignatureError::Malformed(format!("keyId {key_id} is not a URL")))?;

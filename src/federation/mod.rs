@@ -5,6 +5,7 @@ pub mod activities;
 pub mod forwarded;
 pub mod inbox;
 pub mod objects;
+pub mod proofs;
 pub mod routes;
 
 use crate::{

@@ -4,7 +4,7 @@
 
 use super::{
     objects::{
-        actor::{actor_context, ActorJson},
+        actor::{actor_context, local_keys, ActorJson},
         alert::{local_note, namespace_document as note_namespace, note_context},
     },
     Urls, ACTIVITY_JSON, INSTANCE_ACTOR_USERNAME,
@@ -170,8 +170,10 @@ async fn local_actor_row(data: &Data, name: String) -> Result<ActorRow, Error> {
         .ok_or(Error::NotFound)
 }
 
-fn actor_document(row: &ActorRow, urls: &Urls) -> Result<serde_json::Value, Error> {
-    let mut value = serde_json::to_value(ActorJson::from_local(row, urls)?)?;
+async fn actor_document(data: &Data, row: &ActorRow) -> Result<serde_json::Value, Error> {
+    let keys = local_keys(data, row).await?;
+    let urls = Urls::new(&data.config);
+    let mut value = serde_json::to_value(ActorJson::from_local(row, &keys, &urls)?)?;
     if let serde_json::Value::Object(map) = &mut value {
         map.insert("@context".into(), actor_context());
     }
@@ -185,10 +187,7 @@ async fn actor_response(
 ) -> Result<HttpResponse, Error> {
     let row = local_actor_row(data, name).await?;
     if wants_activity_json(request) {
-        return Ok(activity_json(&actor_document(
-            &row,
-            &Urls::new(&data.config),
-        )?));
+        return Ok(activity_json(&actor_document(data, &row).await?));
     }
     web::pages::profile(request, data, &row).await
 }
@@ -208,10 +207,7 @@ async fn actor(
 async fn instance_actor(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
     let row = local_actor_row(&data, INSTANCE_ACTOR_USERNAME.into()).await?;
     let _ = request;
-    Ok(activity_json(&actor_document(
-        &row,
-        &Urls::new(&data.config),
-    )?))
+    Ok(activity_json(&actor_document(&data, &row).await?))
 }
 
 #[derive(Deserialize)]

@@ -43,6 +43,7 @@ pub const TABLES: &[&str] = &[
     "feeds",
     "review_items",
     "announces",
+    "actor_keys",
     "users",
     "sessions",
 ];

@@ -193,6 +193,18 @@ pub struct Window {
     pub now: SystemTime,
 }
 
+impl Window {
+    /// One hour back and five minutes ahead of `now` (the `[federation]`
+    /// defaults).
+    pub fn hour_at(now: SystemTime) -> Window {
+        Window {
+            max_age: Duration::from_secs(3600),
+            max_skew: Duration::from_secs(300),
+            now,
+        }
+    }
+}
+
 /// Checks everything that needs no key: covered headers, the date window
 /// and the body digest. Returns the signing string to verify.
 pub fn check_request(
@@ -318,11 +330,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn window(now: SystemTime) -> Window {
-        Window {
-            max_age: Duration::from_secs(3600),
-            max_skew: Duration::from_secs(300),
-            now,
-        }
+        Window::hour_at(now)
     }
 
     fn signed_post(now: SystemTime, body: &[u8]) -> (HashMap<String, String>, KeyCache, String) {

@@ -4,7 +4,10 @@
 
 pub mod cavage;
 pub mod keys;
+pub mod multikey;
+pub mod proof;
 pub mod request;
+pub mod rfc9421;
 
 use thiserror::Error;
 

@@ -17,6 +17,7 @@ mod follow;
 mod network;
 mod operations;
 mod queue;
+mod signatures;
 mod tls_proxy;
 mod upgrade;
 mod web;

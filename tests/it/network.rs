@@ -331,6 +331,42 @@ async fn scenario(backend: Backend) {
         "the CH feed re-announced after the edit"
     );
 
+    // 2b. An edit forwarded while its origin is down: the CH feed's
+    // follower is down while member A edits, then member A goes down too.
+    // When the follower comes back, the CH's forward of the Update reaches
+    // it and is applied although the origin cannot confirm it: the
+    // member's object integrity proof (FEP-8b32) carried it.
+    let f_ch_paused = f_ch.pause().await;
+    let (status, _) = api(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/alerts/{}", member_a.base(), created["id"]),
+        &ta,
+        Some(json!({"title": "Editor arrested in Lagos, charged with cybercrime"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        eventually(WAIT, || async {
+            copy(&ch, &ap_id)
+                .await
+                .is_some_and(|c| c.title == "Editor arrested in Lagos, charged with cybercrime")
+        })
+        .await,
+        "the CH has the second edit"
+    );
+    let member_a_paused = member_a.pause().await;
+    let f_ch = f_ch_paused.resume().await;
+    assert!(
+        eventually(Duration::from_secs(90), || async {
+            copy(&f_ch, &ap_id)
+                .await
+                .is_some_and(|c| c.title == "Editor arrested in Lagos, charged with cybercrime")
+        })
+        .await,
+        "the CH follower applied the forwarded edit with the origin down"
+    );
+    let member_a = member_a_paused.resume().await;
+
     // 4. No loops, no duplicates: each feed boosted once; the Asia hub,
     // which saw the alert from the CH and the Africa hub, did not boost it.
     tokio::time::sleep(Duration::from_secs(2)).await;

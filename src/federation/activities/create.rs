@@ -62,6 +62,16 @@ pub(super) async fn is_wanted(data: &Data, actor: &ObjectId<DbActor>) -> Result<
         .await?)
 }
 
+/// True when we hold a copy of the object `id` (it came by a boost, say).
+pub(super) async fn is_known(data: &Data, id: &Url) -> Result<bool, Error> {
+    let id = id.to_string();
+    Ok(data
+        .db
+        .run(move |conn| db::alerts::by_ap_id(conn, &id))
+        .await?
+        .is_some())
+}
+
 #[async_trait]
 impl Activity for CreateNote {
     type DataType = AppState;

@@ -1,7 +1,7 @@
 //! `Update` of an alert: sent on every edit (with `updated`, which Mastodon
 //! requires); received edits replace our copy only when newer.
 
-use super::create::is_wanted;
+use super::create::{is_known, is_wanted};
 use crate::{
     error::Error,
     federation::{
@@ -77,7 +77,7 @@ impl Activity for UpdateNote {
     }
 
     async fn receive(self, data: &Data) -> Result<(), Error> {
-        if !is_wanted(data, &self.actor).await? {
+        if !is_wanted(data, &self.actor).await? && !is_known(data, &self.object.id).await? {
             return Ok(());
         }
         // store_remote keeps the stored copy when it is as new or newer.

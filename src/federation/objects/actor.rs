@@ -4,6 +4,7 @@
 use crate::{
     db::{
         self,
+        actor_keys::ActorKeyRow,
         actors::{ActorRow, NewActor},
         now_ms,
     },
@@ -44,6 +45,36 @@ pub struct Image {
     /// MIME type, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+}
+
+/// An Ed25519 public key (FEP-521a).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Multikey {
+    /// Key id, `actor#fragment`.
+    pub id: Url,
+    /// Always `Multikey`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The actor the key belongs to.
+    pub controller: Url,
+    /// `z` + base58btc of the multicodec-prefixed key.
+    pub public_key_multibase: String,
+}
+
+/// `assertionMethod` may be one key, a list, or key ids; we keep the
+/// Multikeys and skip what we cannot read.
+fn multikeys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Multikey>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        other => vec![other],
+    };
+    Ok(items
+        .into_iter()
+        .filter_map(|i| serde_json::from_value::<Multikey>(i).ok())
+        .filter(|k| k.kind == "Multikey")
+        .collect())
 }
 
 /// An actor as JSON, as we publish it and as we accept it from others.
@@ -102,6 +133,13 @@ pub struct ActorJson {
     pub endpoints: Option<Endpoints>,
     /// The RSA key that signs this actor's requests.
     pub public_key: PublicKey,
+    /// Ed25519 keys for object integrity proofs (FEP-521a).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "multikeys"
+    )]
+    pub assertion_method: Vec<Multikey>,
     /// HTML profile page.
     #[serde(
         default,
@@ -140,6 +178,7 @@ pub fn actor_context() -> serde_json::Value {
     serde_json::json!([
         "https://www.w3.org/ns/activitystreams",
         "https://w3id.org/security/v1",
+        "https://w3id.org/security/multikey/v1",
         {
             "toot": "http://joinmastodon.org/ns#",
             "discoverable": "toot:discoverable",
@@ -151,8 +190,12 @@ pub fn actor_context() -> serde_json::Value {
 }
 
 impl ActorJson {
-    /// The JSON of a local actor row.
-    pub fn from_local(row: &ActorRow, urls: &Urls) -> Result<ActorJson, Error> {
+    /// The JSON of a local actor row with its Ed25519 keys.
+    pub fn from_local(
+        row: &ActorRow,
+        keys: &[ActorKeyRow],
+        urls: &Urls,
+    ) -> Result<ActorJson, Error> {
         let id = Url::parse(&row.ap_id)?;
         let is_instance = row.kind == APPLICATION;
         Ok(ActorJson {
@@ -174,9 +217,20 @@ impl ActorJson {
             }),
             public_key: PublicKey {
                 id: row.public_key_id.clone(),
-                owner: id,
+                owner: id.clone(),
                 public_key_pem: row.public_key_pem.clone(),
             },
+            assertion_method: keys
+                .iter()
+                .map(|k| {
+                    Ok(Multikey {
+                        id: Url::parse(&k.key_id)?,
+                        kind: "Multikey".into(),
+                        controller: id.clone(),
+                        public_key_multibase: k.public_key_multibase.clone(),
+                    })
+                })
+                .collect::<Result<_, Error>>()?,
             url: Some(urls.profile_page(&row.username)),
             icon: row
                 .icon
@@ -244,7 +298,8 @@ impl Object for DbActor {
     }
 
     async fn into_json(self, data: &Data) -> Result<ActorJson, Self::Error> {
-        ActorJson::from_local(&self, &Urls::new(&data.config))
+        let keys = local_keys(data, &self.row).await?;
+        ActorJson::from_local(&self, &keys, &Urls::new(&data.config))
     }
 
     async fn verify(
@@ -281,6 +336,12 @@ impl Object for DbActor {
 
     async fn from_json(json: ActorJson, data: &Data) -> Result<Self, Self::Error> {
         let now = now_ms();
+        let keys: Vec<(String, String)> = json
+            .assertion_method
+            .iter()
+            .filter(|k| k.controller == json.id && same_origin(&k.id, &json.id))
+            .map(|k| (k.id.to_string(), k.public_key_multibase.clone()))
+            .collect();
         let actor = NewActor {
             ap_id: json.id.to_string(),
             kind: json.kind,
@@ -307,10 +368,21 @@ impl Object for DbActor {
         };
         DbActor::new(
             data.db
-                .run(move |conn| db::actors::upsert(conn, &actor))
+                .run(move |conn| {
+                    let row = db::actors::upsert(conn, &actor)?;
+                    db::actor_keys::replace_remote(conn, row.id, &keys)?;
+                    Ok(row)
+                })
                 .await?,
         )
     }
+}
+
+/// The Ed25519 keys a local actor publishes (one, made on first use).
+pub async fn local_keys(data: &Data, row: &ActorRow) -> Result<Vec<ActorKeyRow>, Error> {
+    Ok(vec![
+        crate::federation::proofs::local_signing_key(data, row).await?,
+    ])
 }
 
 impl Actor for DbActor {

@@ -9,7 +9,7 @@ use std::{
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
-use tocsin::signatures::{cavage, keys::KeyCache};
+use tocsin::signatures::{cavage, keys::KeyCache, rfc9421};
 
 /// One request the peer received.
 #[derive(Debug, Clone)]
@@ -49,6 +49,7 @@ struct PeerState {
     received: Arc<Mutex<Vec<Received>>>,
     behaviour: Arc<Mutex<InboxBehaviour>>,
     attempts: Arc<Mutex<usize>>,
+    rfc9421_refused: Arc<Mutex<usize>>,
 }
 
 /// A running fake peer.
@@ -100,6 +101,12 @@ async fn serve_document(req: HttpRequest, state: web::Data<PeerState>) -> HttpRe
 }
 
 async fn inbox(req: HttpRequest, body: web::Bytes, state: web::Data<PeerState>) -> HttpResponse {
+    if req.headers().contains_key("signature-input") {
+        // Like Mastodon before 4.5: RFC 9421 is not understood; the
+        // signature header does not parse as draft-cavage, so 401.
+        *state.rfc9421_refused.lock().unwrap() += 1;
+        return HttpResponse::Unauthorized().finish();
+    }
     let sig = req
         .headers()
         .get("signature")
@@ -173,6 +180,20 @@ async fn verify(req: &HttpRequest, body: &[u8], sig: &cavage::ParsedSignature) -
     cavage::verify(sig, &signing_string, &key).is_ok()
 }
 
+/// Sends a signed inbox POST with `body`; the status and response text.
+async fn send(request: reqwest::RequestBuilder, body: &str) -> (u16, String) {
+    let resp = request
+        .header("Content-Type", "application/activity+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.text().await.unwrap_or_default(),
+    )
+}
+
 impl FakePeer {
     /// Starts a peer with no documents yet.
     pub async fn start() -> FakePeer {
@@ -183,6 +204,7 @@ impl FakePeer {
             received: Default::default(),
             behaviour: Default::default(),
             attempts: Default::default(),
+            rfc9421_refused: Default::default(),
         };
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -283,7 +305,12 @@ impl FakePeer {
         *self.state.attempts.lock().unwrap() = 0;
     }
 
-    /// Everything received so far.
+    /// How many RFC 9421-signed POSTs were refused with 401.
+    pub fn rfc9421_refused(&self) -> usize {
+        *self.state.rfc9421_refused.lock().unwrap()
+    }
+
+    /// Everything POSTed to the inbox with a draft-cavage signature or none.
     pub fn received(&self) -> Vec<Received> {
         self.state.received.lock().unwrap().clone()
     }
@@ -300,20 +327,48 @@ impl FakePeer {
         let key = KeyCache::default().private(&self.private_pem).unwrap();
         let url = url::Url::parse(url).unwrap();
         let h = cavage::sign("POST", &url, Some(body.as_bytes()), key_id, &key, now).unwrap();
-        let resp = super::client()
+        let request = super::client()
             .post(url)
-            .header("Content-Type", "application/activity+json")
             .header("Date", h.date)
             .header("Digest", h.digest.unwrap())
-            .header("Signature", h.signature)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        (
-            resp.status().as_u16(),
-            resp.text().await.unwrap_or_default(),
+            .header("Signature", h.signature);
+        send(request, body).await
+    }
+
+    /// POSTs `body` to `url` with an RFC 9421 signature by `key` as
+    /// `key_id`; `content_digest` replaces the right one when given.
+    pub async fn post_signed_rfc9421(
+        &self,
+        url: &str,
+        body: &str,
+        key_id: &str,
+        key: rfc9421::SigningKey<'_>,
+        content_digest: Option<&str>,
+    ) -> (u16, String) {
+        let url = url::Url::parse(url).unwrap();
+        let h = rfc9421::sign(
+            "POST",
+            &url,
+            Some(body.as_bytes()),
+            key_id,
+            key,
+            SystemTime::now(),
         )
+        .unwrap();
+        let request = super::client()
+            .post(url)
+            .header(
+                "Content-Digest",
+                content_digest.map_or(h.content_digest.unwrap(), str::to_string),
+            )
+            .header("Signature-Input", h.signature_input)
+            .header("Signature", h.signature);
+        send(request, body).await
+    }
+
+    /// The fixture private key, parsed.
+    pub fn private_key(&self) -> std::sync::Arc<aws_lc_rs::rsa::KeyPair> {
+        KeyCache::default().private(&self.private_pem).unwrap()
     }
 
     /// POSTs `body` signed now.

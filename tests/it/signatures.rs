@@ -1,0 +1,209 @@
+//! HTTP signatures: RFC 9421 (RSA and Ed25519) accepted on the inbox beside
+//! draft-cavage, and the double knock on delivery (RFC 9421 first,
+//! draft-cavage on refusal, remembered per host).
+
+use crate::common::{
+    eventually,
+    peer::{fixture, FakePeer},
+    postgres_available, Backend, TestInstance,
+};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tocsin::{
+    db,
+    federation::activities::follow::{follow_remote, local_actor},
+    signatures::{multikey, rfc9421::SigningKey},
+};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn followers(i: &TestInstance) -> Vec<String> {
+    let us = local_actor(&i.server.data, "alerts").await.unwrap();
+    i.server
+        .state
+        .db
+        .run(move |c| db::follows::followers(c, us.id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.ap_id)
+        .collect()
+}
+
+async fn signature_style(i: &TestInstance, host: &str) -> Option<String> {
+    let host = host.to_string();
+    i.server
+        .state
+        .db
+        .run(move |c| db::deliveries::signature_style(c, &host))
+        .await
+        .unwrap()
+}
+
+/// A Follow from the Mastodon fixture actor with a fresh id.
+fn follow(peer: &FakePeer, i: &TestInstance, n: u32) -> String {
+    let text = peer.rewrite(
+        &fixture("mastodon/follow.json"),
+        "mastodon.example",
+        &i.base(),
+    );
+    let mut json: Value = serde_json::from_str(&text).unwrap();
+    json["id"] = json!(format!("{}/follows/{n}", peer.base));
+    json.to_string()
+}
+
+async fn rfc9421_on_the_inbox_and_the_double_knock(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let peer = FakePeer::start().await;
+    let actor = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &i.base());
+    let rsa_key_id = format!("{actor}#main-key");
+    let inbox = format!("{}/inbox", i.base());
+
+    // A wrong Content-Digest is refused and stores nothing.
+    let key = peer.private_key();
+    let (status, body) = peer
+        .post_signed_rfc9421(
+            &inbox,
+            &follow(&peer, &i, 1),
+            &rsa_key_id,
+            SigningKey::Rsa(&key),
+            Some("sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:"),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(followers(&i).await.is_empty());
+
+    // RSA (rsa-v1_5-sha256), as Mastodon 4.5+ and Fedify sign.
+    let (status, body) = peer
+        .post_signed_rfc9421(
+            &inbox,
+            &follow(&peer, &i, 2),
+            &rsa_key_id,
+            SigningKey::Rsa(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(followers(&i).await, vec![actor.clone()]);
+
+    // Our Accept knocks twice at this draft-cavage-only peer: RFC 9421 is
+    // refused, draft-cavage is accepted and remembered for the host.
+    assert!(
+        eventually(WAIT, || async {
+            peer.received().iter().any(|r| r.body["type"] == "Accept")
+        })
+        .await,
+        "the Accept arrived"
+    );
+    assert!(peer.received().iter().all(|r| r.signature_ok));
+    assert_eq!(peer.rfc9421_refused(), 1);
+    assert!(
+        eventually(WAIT, || async {
+            signature_style(&i, &peer.domain).await.as_deref() == Some("cavage")
+        })
+        .await
+    );
+
+    // Ed25519 (`ed25519`) with the key the actor publishes in assertionMethod.
+    let ed = Ed25519KeyPair::from_seed_unchecked(&[42u8; 32]).unwrap();
+    let mut doc: Value = serde_json::from_str(&peer.rewrite(
+        &fixture("mastodon/actor.json"),
+        "mastodon.example",
+        &i.base(),
+    ))
+    .unwrap();
+    let ed_key_id = format!("{actor}#ed25519-key");
+    doc["assertionMethod"] = json!([{
+        "id": ed_key_id,
+        "type": "Multikey",
+        "controller": actor,
+        "publicKeyMultibase": multikey::encode_ed25519_public(ed.public_key().as_ref()),
+    }]);
+    peer.serve(actor.strip_prefix(&peer.base).unwrap(), doc.to_string());
+    let (status, body) = peer
+        .post_signed_rfc9421(
+            &inbox,
+            &follow(&peer, &i, 3),
+            &ed_key_id,
+            SigningKey::Ed25519(&ed),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // A key the actor does not publish is refused.
+    let other = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
+    let (status, _) = peer
+        .post_signed_rfc9421(
+            &inbox,
+            &follow(&peer, &i, 4),
+            &ed_key_id,
+            SigningKey::Ed25519(&other),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+
+    // The second Accept goes straight with draft-cavage: no new refusal.
+    assert!(
+        eventually(WAIT, || async {
+            peer.received()
+                .iter()
+                .filter(|r| r.body["type"] == "Accept")
+                .count()
+                == 2
+        })
+        .await
+    );
+    assert_eq!(peer.rfc9421_refused(), 1, "the host's style was remembered");
+    peer.stop().await;
+    i.stop().await;
+}
+
+/// Between two Tocsin instances the first knock (RFC 9421) is accepted.
+async fn instances_speak_rfc9421(backend: Backend) {
+    let a = TestInstance::start(backend).await;
+    let b = TestInstance::start(backend).await;
+    let us = local_actor(&a.server.data, "alerts").await.unwrap();
+    follow_remote(&a.server.data, &us, &format!("@alerts@{}", b.domain))
+        .await
+        .unwrap();
+    assert!(
+        eventually(WAIT, || async { followers(&b).await.len() == 1 }).await,
+        "b stored the follower"
+    );
+    assert!(
+        eventually(WAIT, || async {
+            signature_style(&a, &b.domain).await.as_deref() == Some("rfc9421")
+        })
+        .await,
+        "the first knock was accepted: {:?}",
+        signature_style(&a, &b.domain).await
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn rfc9421_on_the_inbox_and_the_double_knock_sqlite() {
+    rfc9421_on_the_inbox_and_the_double_knock(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn rfc9421_on_the_inbox_and_the_double_knock_postgres() {
+    if postgres_available() {
+        rfc9421_on_the_inbox_and_the_double_knock(Backend::Postgres).await;
+    }
+}
+
+#[tokio::test]
+async fn instances_speak_rfc9421_sqlite() {
+    instances_speak_rfc9421(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn instances_speak_rfc9421_postgres() {
+    if postgres_available() {
+        instances_speak_rfc9421(Backend::Postgres).await;
+    }
+}
