@@ -78,6 +78,12 @@ pub enum Command {
         #[arg(long, default_value = crate::ops::doctor::DEFAULT_REMOTE)]
         remote: String,
     },
+    /// Web accounts (authors, editors, admins).
+    User {
+        /// Account action.
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// The member directory: organisations followed as members.
     Members {
         /// Directory action.
@@ -158,6 +164,30 @@ pub enum ReviewAction {
     },
 }
 
+/// `tocsin user …`
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create an account. The password is read from standard input (one
+    /// line) or, when none is given, generated and printed on the last line.
+    Add {
+        /// Login name (one word).
+        #[arg(long)]
+        name: String,
+        /// `admin`, `editor` or `author`.
+        #[arg(long)]
+        role: String,
+    },
+    /// List the accounts and their roles.
+    List,
+    /// Set a new password (read from standard input, or generated and
+    /// printed); the account's sessions end.
+    Passwd {
+        /// Login name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
 /// `tocsin token …`
 #[derive(Debug, Subcommand)]
 pub enum TokenAction {
@@ -231,6 +261,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Follow { handle } => follow_command(config, &handle).await,
             Command::Following => following_command(config).await,
             Command::Import { file } => import_command(config, file).await,
+            Command::User { action } => user_command(config, action).await,
             Command::Members { action } => members_command(config, action).await,
             Command::Review { action } => review_command(config, action).await,
             Command::Queue => queue_command(&config).await,
@@ -240,6 +271,55 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Doctor { remote } => doctor_command(config, &remote).await,
         }
     })
+}
+
+/// A password from standard input (first line), or a generated one and
+/// whether it was generated.
+fn password_from_stdin() -> (String, bool) {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line).is_ok() {
+            let line = line.trim_end_matches(['\r', '\n']).to_string();
+            if !line.is_empty() {
+                return (line, false);
+            }
+        }
+    }
+    (crate::accounts::generate_password(), true)
+}
+
+/// Runs `tocsin user …`; `user add` and `user passwd` call the same
+/// functions as the web pages.
+pub async fn user_command(config: Config, action: UserAction) -> Result<(), Error> {
+    let db = open_db(&config).await?;
+    match action {
+        UserAction::Add { name, role } => {
+            let (password, generated) = password_from_stdin();
+            let user = crate::accounts::add_user(&db, &name, &role, &password).await?;
+            println!("created {} ({})", user.name, user.role);
+            if generated {
+                println!("Password (shown once):");
+                println!("{password}");
+            }
+        }
+        UserAction::List => {
+            for u in db.run(db::users::list).await? {
+                println!("{}\t{}", u.name, u.role);
+            }
+        }
+        UserAction::Passwd { name } => {
+            let (password, generated) = password_from_stdin();
+            crate::accounts::set_password(&db, &name, &password).await?;
+            println!("password of {name} changed");
+            if generated {
+                println!("Password (shown once):");
+                println!("{password}");
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn open_db(config: &Config) -> Result<Db, Error> {

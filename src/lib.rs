@@ -1,6 +1,7 @@
 //! Tocsin: a federated ActivityPub server for networks of free-expression
 //! organisations. See `docs/architecture.md` for a map of the modules.
 
+pub mod accounts;
 pub mod alerts;
 pub mod cli;
 pub mod config;

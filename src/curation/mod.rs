@@ -270,10 +270,12 @@ pub async fn approve(
         boost(data, feed, &alert).await?;
     }
     let editor = editor.to_string();
+    let text = db::curation::review_text(&alert);
     Ok(data
         .db
         .run(move |conn| {
             db::curation::decide(conn, item_id, APPROVED, &chosen, None, &editor, None)?;
+            db::curation::record_approved_text(conn, item_id, &text)?;
             db::curation::review(conn, item_id)
         })
         .await?)
@@ -357,9 +359,11 @@ pub async fn curate(
         boost(data, &feed, &curated).await?;
     }
     let (editor, curated_id) = (editor.to_string(), curated.id);
+    let text = db::curation::review_text(&original);
     let item = data
         .db
         .run(move |conn| {
+            db::curation::record_approved_text(conn, item_id, &text)?;
             db::curation::decide(
                 conn,
                 item_id,

@@ -120,6 +120,8 @@ pub struct ReviewRow {
     pub curated_alert_id: Option<i64>,
     pub edited_after_approval: bool,
     pub created_at: i64,
+    /// Title and text of the alert when it was approved or curated.
+    pub approved_text: Option<String>,
 }
 
 impl ReviewRow {
@@ -221,6 +223,23 @@ pub fn decide(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Keeps what the alert said when it was approved or curated.
+pub fn record_approved_text(conn: &mut DbConn, id: i64, text: &str) -> Result<(), DbError> {
+    diesel::update(review_items::table.find(id))
+        .set(review_items::approved_text.eq(Some(text)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The text an approval diff compares: title, blank line, plain text.
+pub fn review_text(alert: &super::alerts::AlertRow) -> String {
+    format!(
+        "{}\n\n{}",
+        alert.title,
+        super::alerts::plain_text(&alert.content_html)
+    )
 }
 
 /// Flags an approved (or curated) item whose alert the member edited.

@@ -542,6 +542,32 @@ pub fn failing_hosts(conn: &mut DbConn) -> Result<Vec<HostRow>, DbError> {
         .load(conn)?)
 }
 
+/// How many deliveries of activities about `object_ap_id` (sent by this
+/// instance) are in each state.
+pub fn counts_for_object(
+    conn: &mut DbConn,
+    object_ap_id: &str,
+) -> Result<Vec<(String, i64)>, DbError> {
+    let pattern = format!(
+        "%\"{}\"%",
+        object_ap_id.replace('%', "").replace('_', "\\_")
+    );
+    Ok(deliveries::table
+        .inner_join(outgoing_activities::table)
+        .filter(outgoing_activities::json.like(pattern).escape('\\'))
+        .group_by(deliveries::state)
+        .select((deliveries::state, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
+/// Every host we have delivered to, worst first.
+pub fn all_hosts(conn: &mut DbConn) -> Result<Vec<HostRow>, DbError> {
+    Ok(hosts::table
+        .order((hosts::consecutive_failures.desc(), hosts::host.asc()))
+        .select(HostRow::as_select())
+        .load(conn)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ pub mod deliveries;
 pub mod follows;
 pub mod schema;
 pub mod tokens;
+pub mod users;
 
 use diesel::{
     connection::SimpleConnection,

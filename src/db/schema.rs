@@ -185,6 +185,7 @@ diesel::table! {
         curated_alert_id -> Nullable<BigInt>,
         edited_after_approval -> Bool,
         created_at -> BigInt,
+        approved_text -> Nullable<Text>,
     }
 }
 
@@ -231,3 +232,28 @@ diesel::allow_tables_to_appear_in_same_query!(
     announces,
     actor_keys,
 );
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        failed_logins -> Integer,
+        locked_until -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions);

@@ -46,7 +46,7 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
 async fn members(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
     let rows = data.db.run(db::curation::members).await?;
     if !wants_activity_json(&request) {
-        return web::pages::directory(&data, &rows);
+        return web::pages::directory(&request, &data, &rows).await;
     }
     let items: Vec<serde_json::Value> = rows
         .iter()
@@ -124,12 +124,12 @@ async fn alert(
                         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 })));
         }
-        return Ok(web::pages::gone());
+        return web::pages::gone(&request, &data).await;
     }
     if wants_activity_json(&request) {
         return Ok(activity_json(&note_document(&data, &row).await?));
     }
-    web::pages::alert(&data, &row).await
+    web::pages::alert(&request, &data, &row).await
 }
 
 /// True when the client asked for ActivityPub JSON rather than HTML.
@@ -189,7 +189,7 @@ async fn actor_response(
     if wants_activity_json(request) {
         return Ok(activity_json(&actor_document(data, &row).await?));
     }
-    web::pages::profile(data, &row).await
+    web::pages::profile(request, data, &row).await
 }
 
 async fn actor(

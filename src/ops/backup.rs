@@ -44,6 +44,8 @@ pub const TABLES: &[&str] = &[
     "review_items",
     "announces",
     "actor_keys",
+    "users",
+    "sessions",
 ];
 
 /// Why a backup, restore or move failed.

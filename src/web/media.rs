@@ -66,6 +66,12 @@ pub async fn upload(
     data: Data,
 ) -> Result<HttpResponse, Error> {
     authenticate(&request, &data).await?;
+    Ok(HttpResponse::Created().json(store(&data, body.to_vec()).await?))
+}
+
+/// Checks an upload's content and stores it under its hash; shared by the
+/// API and the author pages.
+pub async fn store(data: &Data, body: Vec<u8>) -> Result<Uploaded, Error> {
     if body.is_empty() {
         return Err(Error::Validation {
             field: "body".into(),
@@ -84,7 +90,7 @@ pub async fn upload(
         ),
     })?;
     let name = format!("{}.{ext}", hex::encode(Sha256::digest(&body)));
-    let dir = media_dir(&data);
+    let dir = media_dir(data);
     let path = dir.join(&name);
     let size = body.len();
     let url = format!(
@@ -104,11 +110,11 @@ pub async fn upload(
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
     .map_err(|e| Error::Internal(format!("storing the upload failed: {e}")))?;
-    Ok(HttpResponse::Created().json(Uploaded {
+    Ok(Uploaded {
         url,
         media_type: mime.to_string(),
         size,
-    }))
+    })
 }
 
 /// True for names we generate: 64 hex digits, a dot, a known extension.

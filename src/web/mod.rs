@@ -1,8 +1,14 @@
-//! What people see: HTML pages (and, later, the JSON API and feeds).
+//! What people see: HTML pages, the JSON API and feeds.
 
+pub mod account_pages;
 pub mod api;
+pub mod author_pages;
+pub mod editor_pages;
 pub mod feeds;
+pub mod i18n;
 pub mod media;
 pub mod members_api;
 pub mod pages;
+pub mod remote_follow;
 pub mod review_api;
+pub mod session;

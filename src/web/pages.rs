@@ -1,44 +1,217 @@
-//! Server-rendered HTML pages; readable without JavaScript.
+//! Public server-rendered pages (home, alert, profile and feed pages,
+//! archive, member directory), from askama templates; no JavaScript.
 
 use crate::{
-    db::{self, actors::ActorRow},
+    alerts::taxonomy::Taxonomy,
+    db::{self, actors::ActorRow, alerts::AlertRow},
     error::Error,
     federation::Urls,
     state::Data,
+    web::session::{viewer, Viewer},
 };
-use actix_web::{web as aw, HttpResponse};
-use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+use actix_web::{http::StatusCode, web as aw, HttpRequest, HttpResponse};
+use askama::Template;
 
-/// Registers the HTML routes.
+/// The stylesheet, served at `/static/style.css`.
+pub const STYLESHEET: &str = include_str!("../../static/style.css");
+
+/// Registers the public HTML routes.
 pub fn configure(cfg: &mut aw::ServiceConfig) {
     cfg.route("/", aw::get().to(home))
         .route("/archive", aw::get().to(archive))
+        .route("/static/style.css", aw::get().to(stylesheet))
+        .route("/follow", aw::get().to(crate::web::remote_follow::follow))
         .route("/@{name}", aw::get().to(profile_by_name));
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}\
-a{color:#0b57d0}header{border-bottom:1px solid #ccc;margin-bottom:1rem}code{background:#f2f2f2;padding:0 .2rem}";
-
-/// Wraps `body` in the common page layout.
-pub fn layout(title: &str, body: &str) -> HttpResponse {
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
-        text(title)
-    );
+async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Vary", "Accept"))
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:",
-        ))
-        .body(html)
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(STYLESHEET)
 }
 
-/// The profile page of a local actor.
-pub async fn profile(data: &Data, row: &ActorRow) -> Result<HttpResponse, Error> {
+/// Renders `page` as an HTML answer with `status`, remembering a language
+/// chosen with `?lang=`.
+pub fn render<T: Template>(v: &Viewer, status: u16, page: &T) -> HttpResponse {
+    let html = match page.render() {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            return HttpResponse::InternalServerError().body("template error");
+        }
+    };
+    let mut resp = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+    resp.content_type("text/html; charset=utf-8")
+        .insert_header(("Vary", "Accept, Accept-Language, Cookie"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .insert_header(("X-Content-Type-Options", "nosniff"));
+    if v.user.is_some() {
+        resp.insert_header(("Cache-Control", "private, no-store"));
+    }
+    if v.remember_lang {
+        resp.cookie(v.cookie(crate::web::session::LANG_COOKIE, v.lang.code().to_string()));
+    }
+    resp.body(html)
+}
+
+/// A page with a heading and a sentence.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    v: &'a Viewer,
+    title: String,
+    text: String,
+    link: Option<(String, String)>,
+}
+
+/// A short page: the messages `title_key` and `text_key`, with `status`.
+pub fn message(v: &Viewer, status: u16, title_key: &str, text_key: &str) -> HttpResponse {
+    message_text(v, status, title_key, v.lang.t(text_key), None)
+}
+
+/// A short page with a text already written and an optional link.
+pub fn message_text(
+    v: &Viewer,
+    status: u16,
+    title_key: &str,
+    text: String,
+    link: Option<(String, String)>,
+) -> HttpResponse {
+    render(
+        v,
+        status,
+        &MessagePage {
+            v,
+            title: v.lang.t(title_key),
+            text,
+            link,
+        },
+    )
+}
+
+/// One alert in a list.
+pub struct AlertItem {
+    pub title: String,
+    pub href: String,
+    pub date: String,
+    pub countries: String,
+    pub language: String,
+}
+
+/// Alert rows as list items.
+pub fn alert_items(v: &Viewer, rows: &[AlertRow]) -> Vec<AlertItem> {
+    rows.iter()
+        .map(|a| AlertItem {
+            title: a.title.clone(),
+            href: a.url.clone().unwrap_or_else(|| a.ap_id.clone()),
+            date: a.published_at.map(|p| v.lang.date(p)).unwrap_or_default(),
+            countries: a.country_list().join(", "),
+            language: a.language.clone(),
+        })
+        .collect()
+}
+
+/// An `<option>`.
+pub struct Choice {
+    /// Submitted value.
+    pub value: String,
+    /// Shown text.
+    pub label: String,
+    /// Pre-selected.
+    pub selected: bool,
+}
+
+/// Options from `(value, label)` pairs, selecting those in `selected`.
+pub fn choices(items: Vec<(String, String)>, selected: &[String]) -> Vec<Choice> {
+    items
+        .into_iter()
+        .map(|(value, label)| Choice {
+            selected: selected.contains(&value),
+            value,
+            label,
+        })
+        .collect()
+}
+
+/// The taxonomy's regions, categories and countries as options.
+pub struct TaxonomyChoices {
+    /// Regions.
+    pub regions: Vec<Choice>,
+    /// Every country of every region, by name.
+    pub countries: Vec<Choice>,
+    /// Categories.
+    pub categories: Vec<Choice>,
+}
+
+/// Loads the configured taxonomy.
+pub fn taxonomy(data: &Data) -> Result<Taxonomy, Error> {
+    Taxonomy::load(&data.config.alerts.taxonomy_file).map_err(Error::Internal)
+}
+
+/// Options for the taxonomy, with the given selections.
+pub fn taxonomy_choices(
+    t: &Taxonomy,
+    regions: &[String],
+    countries: &[String],
+    categories: &[String],
+) -> TaxonomyChoices {
+    let mut all_countries: Vec<(String, String)> = t
+        .regions
+        .values()
+        .flat_map(|r| r.countries.iter())
+        .map(|c| {
+            (
+                c.clone(),
+                crate::federation::objects::alert::country_name(c),
+            )
+        })
+        .collect();
+    all_countries.sort_by(|a, b| a.1.cmp(&b.1));
+    all_countries.dedup();
+    TaxonomyChoices {
+        regions: choices(
+            t.regions
+                .iter()
+                .map(|(k, r)| (k.clone(), r.name.clone()))
+                .collect(),
+            regions,
+        ),
+        countries: choices(all_countries, countries),
+        categories: choices(
+            t.categories
+                .iter()
+                .map(|(k, n)| (k.clone(), n.clone()))
+                .collect(),
+            categories,
+        ),
+    }
+}
+
+/// The profile or feed page of a local actor.
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfilePage<'a> {
+    v: &'a Viewer,
+    title: String,
+    handle: String,
+    summary: String,
+    followers: String,
+    username: String,
+    actor_url: String,
+    items: Vec<AlertItem>,
+}
+
+/// The profile page of a local actor (a feed lists what it boosted).
+pub async fn profile(
+    request: &HttpRequest,
+    data: &Data,
+    row: &ActorRow,
+) -> Result<HttpResponse, Error> {
+    let v = viewer(request, data).await?;
     let urls = Urls::new(&data.config);
     let id = row.id;
     let filter = db::alerts::AlertFilter::for_actor(row);
@@ -51,183 +224,178 @@ pub async fn profile(data: &Data, row: &ActorRow) -> Result<HttpResponse, Error>
             ))
         })
         .await?;
-    let handle = format!("@{}@{}", row.username, data.config.instance.domain);
-    let name = row.name.clone().unwrap_or_else(|| row.username.clone());
-    let body = format!(
-        "<header><h1>{}</h1><p><code>{}</code></p></header>\
-         <p>{}</p><p>{} followers.</p>\
-         <p>To follow, search for <code>{}</code> on your fediverse server \
-         (Mastodon, GoToSocial, Lemmy …).</p>\
-         <p><a href=\"{}\">ActivityPub actor</a> · <a href=\"/@{}/feed.atom\">Atom</a> · \
-         <a href=\"/@{}/feed.rss\">RSS</a> · <a href=\"/archive\">Archive</a></p>{}",
-        text(&name),
-        text(&handle),
-        text(row.summary.as_deref().unwrap_or("")),
-        followers,
-        text(&handle),
-        attr(urls.actor(&row.username).as_str()),
-        attr(&row.username),
-        attr(&row.username),
-        alert_list(&latest),
-    );
-    Ok(layout(&name, &body))
+    let page = ProfilePage {
+        title: row.name.clone().unwrap_or_else(|| row.username.clone()),
+        handle: format!("@{}@{}", row.username, data.config.instance.domain),
+        summary: row.summary.clone().unwrap_or_default(),
+        followers: v
+            .lang
+            .t_args("followers", &[("count", v.lang.number(followers))]),
+        username: row.username.clone(),
+        actor_url: urls.actor(&row.username).to_string(),
+        items: alert_items(&v, &latest),
+        v: &v,
+    };
+    Ok(render(&v, 200, &page))
 }
 
-async fn profile_by_name(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
+async fn profile_by_name(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
     let name = path.into_inner();
     let row = data
         .db
         .run(move |conn| db::actors::local_by_username(conn, &name))
         .await?
         .ok_or(Error::NotFound)?;
-    profile(&data, &row).await
-}
-
-async fn home(data: Data) -> Result<HttpResponse, Error> {
-    let urls = Urls::new(&data.config);
-    let username = data.config.actor.username.clone();
-    let body = format!(
-        "<header><h1>{}</h1></header><p>{}</p>\
-         <p>Follow <a href=\"{}\"><code>@{}@{}</code></a> from any fediverse server.</p>",
-        text(&data.config.instance.name),
-        text(&data.config.instance.description),
-        attr(urls.profile_page(&username).as_str()),
-        text(&username),
-        text(&data.config.instance.domain),
-    );
-    Ok(layout(&data.config.instance.name, &body))
+    profile(&request, &data, &row).await
 }
 
 /// 410 page for a deleted alert.
-pub fn gone() -> HttpResponse {
-    let mut resp = layout("Deleted", "<h1>This alert was deleted.</h1>");
-    *resp.status_mut() = actix_web::http::StatusCode::GONE;
-    resp
+pub async fn gone(request: &HttpRequest, data: &Data) -> Result<HttpResponse, Error> {
+    let v = viewer(request, data).await?;
+    Ok(message(&v, 410, "gone-title", "gone-text"))
+}
+
+/// The public page of an alert.
+#[derive(Template)]
+#[template(path = "alert.html")]
+struct AlertPage<'a> {
+    v: &'a Viewer,
+    title: String,
+    author_name: String,
+    author_href: String,
+    language: String,
+    urgency: String,
+    countries: String,
+    date: String,
+    warning: Option<String>,
+    content_html: String,
+    attachments: Vec<(String, String)>,
+    others: Vec<(String, String)>,
 }
 
 /// The public page of an alert, with links to its other language versions.
-pub async fn alert(data: &Data, row: &crate::db::alerts::AlertRow) -> Result<HttpResponse, Error> {
-    let group = row.group_id();
-    let actor_id = row.actor_id;
-    let (versions, actor) = data
+pub async fn alert(
+    request: &HttpRequest,
+    data: &Data,
+    row: &AlertRow,
+) -> Result<HttpResponse, Error> {
+    let v = viewer(request, data).await?;
+    let (group, actor_id, id) = (row.group_id(), row.actor_id, row.id);
+    let (versions, actor, attachments) = data
         .db
         .run(move |conn| {
             Ok((
                 db::alerts::versions(conn, group)?,
                 db::actors::by_id(conn, actor_id)?,
+                db::alerts::attachments(conn, id)?,
             ))
         })
         .await?;
-    let others: Vec<String> = versions
-        .iter()
-        .filter(|v| v.id != row.id && v.status == crate::alerts::STATUS_PUBLISHED)
-        .map(|v| {
-            format!(
-                "<a href=\"{}\" hreflang=\"{}\" lang=\"{}\">{}</a>",
-                attr(&v.ap_id),
-                attr(&v.language),
-                attr(&v.language),
-                text(&v.language)
-            )
-        })
-        .collect();
-    let countries: Vec<String> = row
-        .country_list()
-        .iter()
-        .map(|c| crate::federation::objects::alert::country_name(c))
-        .collect();
-    let warning = row
-        .summary
-        .as_ref()
-        .map(|s| format!("<p><strong>Content warning:</strong> {}</p>", text(s)))
-        .unwrap_or_default();
-    let body = format!(
-        "<header><p><a href=\"{}\">{}</a></p></header><article lang=\"{}\"><h1>{}</h1>\
-         <p>{} · {} · {}</p>{}{}</article>{}",
-        attr(actor.url.as_deref().unwrap_or(&actor.ap_id)),
-        text(actor.name.as_deref().unwrap_or(&actor.username)),
-        attr(&row.language),
-        text(&row.title),
-        text(&row.urgency),
-        text(&countries.join(", ")),
-        text(row.incident_date.as_deref().unwrap_or("")),
-        warning,
-        row.content_html,
-        if others.is_empty() {
-            String::new()
-        } else {
-            format!("<p>Also in: {}</p>", others.join(" · "))
-        },
-    );
-    Ok(layout(&row.title, &body))
+    let page = AlertPage {
+        title: row.title.clone(),
+        author_name: actor.name.clone().unwrap_or(actor.username.clone()),
+        author_href: actor.url.clone().unwrap_or(actor.ap_id.clone()),
+        language: row.language.clone(),
+        urgency: v.lang.t(&format!("urgency-{}", row.urgency)),
+        countries: row
+            .country_list()
+            .iter()
+            .map(|c| crate::federation::objects::alert::country_name(c))
+            .collect::<Vec<_>>()
+            .join(", "),
+        date: row
+            .published_at
+            .map(|p| v.lang.date(p))
+            .or(row.incident_date.clone())
+            .unwrap_or_default(),
+        warning: row.summary.clone(),
+        content_html: row.content_html.clone(),
+        attachments: attachments
+            .into_iter()
+            .map(|a| {
+                let label = a.description.clone().unwrap_or(a.url.clone());
+                (a.url, label)
+            })
+            .collect(),
+        others: versions
+            .iter()
+            .filter(|o| o.id != row.id && o.status == crate::alerts::STATUS_PUBLISHED)
+            .map(|o| (o.ap_id.clone(), o.language.clone()))
+            .collect(),
+        v: &v,
+    };
+    Ok(render(&v, 200, &page))
 }
 
-/// A list of alerts with title, date, countries and language.
-fn alert_list(alerts: &[crate::db::alerts::AlertRow]) -> String {
-    if alerts.is_empty() {
-        return "<p>No alerts.</p>".to_string();
-    }
-    let items: Vec<String> = alerts
-        .iter()
-        .map(|a| {
-            let date = a
-                .published_at
-                .and_then(|p| chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, p).single())
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_default();
-            format!(
-                "<li lang=\"{}\"><a href=\"{}\">{}</a> <small>{} · {} · {}</small></li>",
-                attr(&a.language),
-                attr(a.url.as_deref().unwrap_or(&a.ap_id)),
-                text(&a.title),
-                text(&date),
-                text(&a.country_list().join(", ")),
-                text(&a.language),
-            )
-        })
-        .collect();
-    format!("<ul>{}</ul>", items.join(""))
-}
-
-/// Query of the archive page.
+/// Query of the home and archive pages.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ArchiveQuery {
-    q: Option<String>,
-    country: Option<String>,
-    region: Option<String>,
-    category: Option<String>,
-    language: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    language: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
     page: Option<i64>,
 }
 
-fn day_ms(value: &Option<String>) -> Option<i64> {
-    let d = chrono::NaiveDate::parse_from_str(value.as_deref()?.trim(), "%Y-%m-%d").ok()?;
+fn day_ms(value: &str) -> Option<i64> {
+    let d = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").ok()?;
     Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
 }
 
-fn nonempty(v: &Option<String>) -> Option<String> {
-    v.as_ref()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+fn nonempty(v: &str) -> Option<String> {
+    Some(v.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// The archive: every published alert here, local and from followed
-/// members, with filters and full-text search.
-async fn archive(query: aw::Query<ArchiveQuery>, data: Data) -> Result<HttpResponse, Error> {
-    let q = query.into_inner();
+/// The home page and the archive: alerts with filters (and, in the
+/// archive, search and dates).
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage<'a> {
+    v: &'a Viewer,
+    title: String,
+    intro: Option<String>,
+    action: &'static str,
+    archive: bool,
+    q: ArchiveQuery,
+    regions: Vec<Choice>,
+    countries: Vec<Choice>,
+    categories: Vec<Choice>,
+    items: Vec<AlertItem>,
+    prev: Option<String>,
+    next: Option<String>,
+    feed: Option<String>,
+}
+
+async fn alerts_page(
+    request: HttpRequest,
+    q: ArchiveQuery,
+    data: Data,
+    archive: bool,
+) -> Result<HttpResponse, Error> {
+    let v = viewer(&request, &data).await?;
     let page = q.page.unwrap_or(1).max(1);
-    let taxonomy = crate::alerts::taxonomy::Taxonomy::load(&data.config.alerts.taxonomy_file)
-        .map_err(Error::Internal)?;
     let filter = db::alerts::AlertFilter {
-        text: nonempty(&q.q),
+        text: nonempty(&q.q).filter(|_| archive),
         country: nonempty(&q.country),
         region: nonempty(&q.region),
         category: nonempty(&q.category),
         language: nonempty(&q.language),
-        since: day_ms(&q.since),
-        until: day_ms(&q.until).map(|u| u + 86_400_000),
+        since: day_ms(&q.since).filter(|_| archive),
+        until: day_ms(&q.until).filter(|_| archive).map(|u| u + 86_400_000),
         ..Default::default()
     };
     let size = data.config.alerts.page_size;
@@ -235,122 +403,114 @@ async fn archive(query: aw::Query<ArchiveQuery>, data: Data) -> Result<HttpRespo
         .db
         .run(move |conn| db::alerts::list(conn, &filter, size + 1, (page - 1) * size))
         .await?;
-    let value = |v: &Option<String>| attr(v.as_deref().unwrap_or("")).to_string();
-    let options = |items: Vec<(String, String)>, selected: &Option<String>| -> String {
-        let mut out = String::from("<option value=\"\">Any</option>");
-        for (key, name) in items {
-            let sel = if selected.as_deref() == Some(key.as_str()) {
-                " selected"
-            } else {
-                ""
-            };
-            out.push_str(&format!(
-                "<option value=\"{}\"{sel}>{}</option>",
-                attr(&key),
-                text(&name)
-            ));
-        }
-        out
-    };
-    let regions = options(
-        taxonomy
-            .regions
-            .iter()
-            .map(|(k, r)| (k.clone(), r.name.clone()))
-            .collect(),
-        &q.region,
-    );
-    let categories = options(
-        taxonomy
-            .categories
-            .iter()
-            .map(|(k, n)| (k.clone(), n.clone()))
-            .collect(),
-        &q.category,
-    );
-    let form = format!(
-        "<form method=\"get\" action=\"/archive\">\
-         <p><label for=\"q\">Search</label> <input id=\"q\" name=\"q\" type=\"search\" value=\"{}\"></p>\
-         <p><label for=\"country\">Country (ISO code)</label> <input id=\"country\" name=\"country\" size=\"2\" maxlength=\"2\" value=\"{}\"> \
-         <label for=\"region\">Region</label> <select id=\"region\" name=\"region\">{regions}</select> \
-         <label for=\"category\">Category</label> <select id=\"category\" name=\"category\">{categories}</select></p>\
-         <p><label for=\"language\">Language</label> <input id=\"language\" name=\"language\" size=\"5\" value=\"{}\"> \
-         <label for=\"since\">From</label> <input id=\"since\" name=\"since\" type=\"date\" value=\"{}\"> \
-         <label for=\"until\">To</label> <input id=\"until\" name=\"until\" type=\"date\" value=\"{}\"></p>\
-         <p><button type=\"submit\">Search the archive</button></p></form>",
-        value(&q.q), value(&q.country), value(&q.language), value(&q.since), value(&q.until),
-    );
     let more = rows.len() as i64 > size;
     let shown: Vec<_> = rows.into_iter().take(size as usize).collect();
-    let mut nav = String::new();
-    if page > 1 || more {
-        let params = |p: i64| {
-            let pairs = [
-                ("q", &q.q),
-                ("country", &q.country),
-                ("region", &q.region),
-                ("category", &q.category),
-                ("language", &q.language),
-                ("since", &q.since),
-                ("until", &q.until),
-            ];
-            let mut s = url::form_urlencoded::Serializer::new(String::new());
-            for (k, v) in pairs {
-                if let Some(v) = nonempty(v) {
-                    s.append_pair(k, &v);
-                }
+    let action = if archive { "/archive" } else { "/" };
+    let link = |p: i64| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, val) in [
+            ("q", &q.q),
+            ("country", &q.country),
+            ("region", &q.region),
+            ("category", &q.category),
+            ("language", &q.language),
+            ("since", &q.since),
+            ("until", &q.until),
+        ] {
+            if let Some(val) = nonempty(val) {
+                s.append_pair(k, &val);
             }
-            s.append_pair("page", &p.to_string());
-            s.finish()
-        };
-        if page > 1 {
-            nav.push_str(&format!(
-                "<a href=\"/archive?{}\" rel=\"prev\">Newer</a> ",
-                attr(&params(page - 1))
-            ));
         }
-        if more {
-            nav.push_str(&format!(
-                "<a href=\"/archive?{}\" rel=\"next\">Older</a>",
-                attr(&params(page + 1))
-            ));
-        }
-    }
-    let body = format!(
-        "<header><h1>Archive</h1><p><a href=\"/\">{}</a></p></header>{form}<h2>Alerts</h2>{}<nav>{nav}</nav>",
-        text(&data.config.instance.name),
-        alert_list(&shown),
+        s.append_pair("page", &p.to_string());
+        format!("{action}?{}", s.finish())
+    };
+    let t = taxonomy(&data)?;
+    let tc = taxonomy_choices(
+        &t,
+        std::slice::from_ref(&q.region),
+        std::slice::from_ref(&q.country),
+        std::slice::from_ref(&q.category),
     );
-    Ok(layout("Archive", &body))
+    let body = AlertsPage {
+        title: if archive {
+            v.lang.t("nav-archive")
+        } else {
+            data.config.instance.name.clone()
+        },
+        intro: (!archive).then(|| data.config.instance.description.clone()),
+        action,
+        archive,
+        regions: tc.regions,
+        countries: tc.countries,
+        categories: tc.categories,
+        items: alert_items(&v, &shown),
+        prev: (page > 1).then(|| link(page - 1)),
+        next: more.then(|| link(page + 1)),
+        feed: Some(data.config.actor.username.clone()),
+        q,
+        v: &v,
+    };
+    Ok(render(&v, 200, &body))
+}
+
+async fn home(
+    request: HttpRequest,
+    query: aw::Query<ArchiveQuery>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    alerts_page(request, query.into_inner(), data, false).await
+}
+
+async fn archive(
+    request: HttpRequest,
+    query: aw::Query<ArchiveQuery>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    alerts_page(request, query.into_inner(), data, true).await
+}
+
+/// One member in the directory.
+pub struct MemberItem {
+    pub href: String,
+    pub name: String,
+    pub handle: String,
+    pub region: String,
+    pub countries: String,
 }
 
 /// The member directory page.
-pub fn directory(
+#[derive(Template)]
+#[template(path = "directory.html")]
+struct DirectoryPage<'a> {
+    v: &'a Viewer,
+    title: String,
+    members: Vec<MemberItem>,
+}
+
+/// The members as directory items.
+pub fn member_items(rows: &[(db::curation::MemberRow, ActorRow)]) -> Vec<MemberItem> {
+    rows.iter()
+        .map(|(m, a)| MemberItem {
+            href: a.url.clone().unwrap_or(a.ap_id.clone()),
+            name: a.name.clone().unwrap_or(a.username.clone()),
+            handle: format!("@{}@{}", a.username, a.domain),
+            region: m.region.clone().unwrap_or_default(),
+            countries: db::alerts::split_list(&m.countries).join(", "),
+        })
+        .collect()
+}
+
+/// The member directory page.
+pub async fn directory(
+    request: &HttpRequest,
     data: &Data,
     rows: &[(db::curation::MemberRow, ActorRow)],
 ) -> Result<HttpResponse, Error> {
-    let items: Vec<String> = rows
-        .iter()
-        .map(|(m, a)| {
-            format!(
-                "<li><a href=\"{}\">{}</a> <code>@{}@{}</code> <small>{} {}</small></li>",
-                attr(a.url.as_deref().unwrap_or(&a.ap_id)),
-                text(a.name.as_deref().unwrap_or(&a.username)),
-                text(&a.username),
-                text(&a.domain),
-                text(m.region.as_deref().unwrap_or("")),
-                text(&db::alerts::split_list(&m.countries).join(", ")),
-            )
-        })
-        .collect();
-    let body = format!(
-        "<header><h1>Members</h1><p><a href=\"/\">{}</a></p></header>{}",
-        text(&data.config.instance.name),
-        if items.is_empty() {
-            "<p>No members yet.</p>".to_string()
-        } else {
-            format!("<ul>{}</ul>", items.join(""))
-        }
-    );
-    Ok(layout("Members", &body))
+    let v = viewer(request, data).await?;
+    let page = DirectoryPage {
+        title: v.lang.t("members"),
+        members: member_items(rows),
+        v: &v,
+    };
+    Ok(render(&v, 200, &page))
 }

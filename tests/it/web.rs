@@ -1,0 +1,1147 @@
+//! The web pages: accounts (login, lockout, CSRF, roles, logout, password
+//! change), the author's and editor's pages on their domain functions, and
+//! the public pages in five languages. Each database test runs on SQLite
+//! and PostgreSQL.
+
+use crate::common::{eventually, postgres_available, prepare, Backend, TestInstance};
+use std::{collections::HashMap, time::Duration};
+use tocsin::{
+    accounts, config::FeedConfig, curation::members, db,
+    federation::activities::follow::local_actor,
+};
+
+/// A cookie-keeping client that does not follow redirects.
+struct Visitor {
+    base: String,
+    cookies: HashMap<String, String>,
+    client: reqwest::Client,
+}
+
+struct Page {
+    status: u16,
+    body: String,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Page {
+    fn location(&self) -> String {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The value of the first `name="csrf"` field.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a CSRF field");
+        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_string()
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+impl Visitor {
+    fn new(base: &str) -> Visitor {
+        Visitor {
+            base: base.to_string(),
+            cookies: HashMap::new(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let resp = req
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let page = Page {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: resp.text().await.unwrap(),
+        };
+        for c in page.set_cookies() {
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        page
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+
+    /// A multipart POST, as the alert form sends it.
+    async fn post_multipart(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        file: Option<&[u8]>,
+    ) -> Page {
+        let boundary = "----tocsin-test-boundary";
+        let mut body = Vec::new();
+        for (k, v) in form {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        if let Some(bytes) = file {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body);
+        self.send(req).await
+    }
+
+    async fn login(&mut self, name: &str, password: &str) -> Page {
+        let form = self.get("/login").await;
+        let csrf = form.csrf();
+        self.post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("name", name),
+                ("password", password),
+                ("next", "/"),
+            ],
+        )
+        .await
+    }
+
+    /// The CSRF token of the page at `path`.
+    async fn csrf(&mut self, path: &str) -> String {
+        self.get(path).await.csrf()
+    }
+}
+
+async fn user(i: &TestInstance, name: &str, role: &str) -> String {
+    let password = format!("{name}-secret-password");
+    accounts::add_user(&i.server.state.db, name, role, &password)
+        .await
+        .unwrap();
+    password
+}
+
+const PNG: [u8; 16] = [
+    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R',
+];
+
+async fn accounts_and_forms(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let author_pw = user(&i, "amina", accounts::AUTHOR).await;
+    let editor_pw = user(&i, "eddie", accounts::EDITOR).await;
+
+    // Not logged in: every private page sends to the login page.
+    let mut anon = Visitor::new(&i.base());
+    for path in [
+        "/author",
+        "/author/new",
+        "/editor/queue",
+        "/editor/directory",
+        "/editor/hosts",
+        "/account",
+    ] {
+        let p = anon.get(path).await;
+        assert_eq!(p.status, 303, "{path}");
+        assert!(
+            p.location().starts_with("/login?next=%2F"),
+            "{path}: {}",
+            p.location()
+        );
+    }
+    let p = anon.post("/author/new", &[("csrf", "x")]).await;
+    assert_eq!(p.status, 303);
+
+    // The login form needs its CSRF token.
+    let p = anon
+        .post("/login", &[("name", "amina"), ("password", &author_pw)])
+        .await;
+    assert_eq!(p.status, 403);
+
+    // Session cookie: HttpOnly, SameSite=Lax, a fresh id (no fixation).
+    anon.cookies
+        .insert("tocsin_session".into(), "planted-by-attacker".into());
+    let mut author = anon;
+    let p = author.login("amina", &author_pw).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let cookie = p
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("tocsin_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain http here: {cookie}");
+    assert_ne!(author.cookies["tocsin_session"], "planted-by-attacker");
+    assert_eq!(author.get("/author").await.status, 200);
+
+    // Wrong role: 403.
+    for path in [
+        "/editor/queue",
+        "/editor/directory",
+        "/editor/hosts",
+        "/editor/review/1",
+    ] {
+        assert_eq!(author.get(path).await.status, 403, "{path}");
+    }
+    let mut editor = Visitor::new(&i.base());
+    assert_eq!(editor.login("eddie", &editor_pw).await.status, 303);
+    assert_eq!(editor.get("/author/new").await.status, 403);
+    let csrf = editor.csrf("/editor/queue").await;
+    let p = editor
+        .post("/author/alerts/1/delete", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(p.status, 403);
+
+    // CSRF: a POST without the token, or with another session's, is refused.
+    let good = author.csrf("/author/new").await;
+    let p = author
+        .post_multipart("/author/new", &[("title", "x"), ("do", "publish")], None)
+        .await;
+    assert_eq!(p.status, 403);
+    assert!(p.body.contains("Form expired"));
+    let p = author
+        .post_multipart(
+            "/author/new",
+            &[("csrf", &csrf), ("title", "x"), ("do", "publish")],
+            None,
+        )
+        .await;
+    assert_eq!(p.status, 403, "the editor's token is not the author's");
+    assert_eq!(
+        author
+            .post("/account/password", &[("csrf", "nope")])
+            .await
+            .status,
+        403
+    );
+
+    // Password change ends other sessions and keeps this one.
+    let mut other = Visitor::new(&i.base());
+    assert_eq!(other.login("amina", &author_pw).await.status, 303);
+    let p = author
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &good),
+                ("old_password", &author_pw),
+                ("new_password", "a-new-long-password"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert!(author
+        .get("/account?changed=1")
+        .await
+        .body
+        .contains("password was changed"));
+    assert_eq!(
+        other.get("/author").await.status,
+        303,
+        "other session ended"
+    );
+    let token = author.csrf("/account").await;
+    let p = author
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &token),
+                ("old_password", "wrong"),
+                ("new_password", "whatever-long"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+
+    // Lockout: five wrong passwords lock the account, even for the right one.
+    let mut guesser = Visitor::new(&i.base());
+    for _ in 0..accounts::MAX_FAILURES {
+        assert_eq!(guesser.login("eddie", "wrong-password").await.status, 401);
+    }
+    let p = guesser.login("eddie", &editor_pw).await;
+    assert_eq!(p.status, 429);
+    assert!(p.body.contains("Too many failed logins"));
+    assert_eq!(
+        editor.get("/editor/queue").await.status,
+        200,
+        "existing session unaffected"
+    );
+    assert_eq!(guesser.login("nobody", "whatever").await.status, 401);
+
+    // Logout ends the session.
+    let csrf = author.csrf("/author").await;
+    assert_eq!(author.post("/logout", &[("csrf", &csrf)]).await.status, 303);
+    assert_eq!(author.get("/author").await.status, 303);
+    i.stop().await;
+}
+
+async fn author_pages(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let pw = user(&i, "amina", accounts::AUTHOR).await;
+    let mut a = Visitor::new(&i.base());
+    a.login("amina", &pw).await;
+    let new = a.get("/author/new").await;
+    assert_eq!(new.status, 200);
+    for label in [
+        "for=\"title\"",
+        "for=\"body\"",
+        "for=\"countries\"",
+        "for=\"file\"",
+        "value=\"detention\"",
+    ] {
+        assert!(new.body.contains(label), "{label}");
+    }
+    let csrf = new.csrf();
+    let fields = |title: &'static str, action: &'static str| {
+        vec![
+            ("title", title),
+            ("body", "Police held the reporter for **two days**."),
+            ("language", "en"),
+            ("countries", "NG"),
+            ("countries", "GH"),
+            ("categories", "detention"),
+            ("urgency", "action"),
+            ("do", action),
+        ]
+    };
+    // Preview renders and stores nothing.
+    let mut f = fields("Reporter held in Abuja", "preview");
+    f.push(("csrf", &csrf));
+    let p = a.post_multipart("/author/new", &f, None).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("<strong>two days</strong>"));
+    let count = |i: &TestInstance| {
+        let db = i.server.state.db.clone();
+        async move {
+            db.run(|c| {
+                db::alerts::list(
+                    c,
+                    &db::alerts::AlertFilter {
+                        include_drafts: true,
+                        ..Default::default()
+                    },
+                    100,
+                    0,
+                )
+            })
+            .await
+            .unwrap()
+        }
+    };
+    assert!(count(&i).await.is_empty());
+
+    // Invalid input comes back with the message and the text kept.
+    let mut bad = fields("", "publish");
+    bad.push(("csrf", &csrf));
+    let p = a.post_multipart("/author/new", &bad, None).await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("title"), "{}", p.body);
+    assert!(p.body.contains("Police held the reporter"));
+
+    // A file of a refused type comes back with the message, the text kept.
+    let mut f = fields("Reporter held in Abuja", "draft");
+    f.push(("csrf", &csrf));
+    let p = a
+        .post_multipart("/author/new", &f, Some(b"MZ\x90\x00\x03\x00\x00\x00"))
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("accepted types") && p.body.contains("Reporter held in Abuja"));
+    assert!(count(&i).await.is_empty());
+
+    // A draft with an attached file: stored, not public.
+    let mut f = fields("Reporter held in Abuja", "draft");
+    f.push(("csrf", &csrf));
+    f.push(("file_description", "Photo of the court"));
+    let p = a.post_multipart("/author/new", &f, Some(&PNG)).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let rows = count(&i).await;
+    assert_eq!(rows.len(), 1);
+    let draft = rows[0].clone();
+    assert_eq!(draft.status, "draft");
+    let atts = i
+        .server
+        .state
+        .db
+        .run(move |c| db::alerts::attachments(c, draft.id))
+        .await
+        .unwrap();
+    assert_eq!(atts.len(), 1);
+    assert!(atts[0].url.contains("/media/") && atts[0].url.ends_with(".png"));
+    assert_eq!(atts[0].description.as_deref(), Some("Photo of the court"));
+    assert_eq!(
+        Visitor::new(&i.base())
+            .get(&draft.ap_id.replace(&i.base(), ""))
+            .await
+            .status,
+        404
+    );
+    let list = a.get("/author?done=draft").await;
+    assert!(list.body.contains("The draft was saved.") && list.body.contains("Draft"));
+
+    // Publish the draft from the edit page (the file stays attached).
+    let edit = a.get(&format!("/author/alerts/{}", draft.id)).await;
+    assert!(edit.body.contains("Photo of the court"));
+    let att_line = format!("{} Photo of the court", atts[0].url);
+    let mut f = fields("Reporter held in Abuja for two days", "publish");
+    f.push(("csrf", &csrf));
+    f.push(("attachments", &att_line));
+    let p = a
+        .post_multipart(&format!("/author/alerts/{}", draft.id), &f, None)
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let path = draft.ap_id.replace(&i.base(), "");
+    let public = Visitor::new(&i.base()).get(&path).await;
+    assert_eq!(public.status, 200);
+    assert!(public.body.contains("Reporter held in Abuja for two days"));
+    assert!(public.body.contains("Photo of the court"));
+
+    // A translation, beside the original.
+    let t = a
+        .get(&format!("/author/alerts/{}/translate", draft.id))
+        .await;
+    assert!(t.body.contains("Reporter held in Abuja for two days"));
+    let p = a
+        .post(
+            &format!("/author/alerts/{}/translate", draft.id),
+            &[
+                ("csrf", &csrf),
+                ("language", "fr"),
+                ("title", "Journaliste détenu à Abuja"),
+                ("body", "Détenu deux jours."),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = a
+        .post(
+            &format!("/author/alerts/{}/translate", draft.id),
+            &[
+                ("csrf", &csrf),
+                ("language", "fr"),
+                ("title", "Encore"),
+                ("body", "Encore."),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422, "a second French version is refused");
+    let public = Visitor::new(&i.base()).get(&path).await;
+    assert!(public.body.contains("hreflang=\"fr\""));
+    assert!(a
+        .get("/author")
+        .await
+        .body
+        .contains("Journaliste détenu à Abuja"));
+
+    // Where it went.
+    let d = a
+        .get(&format!("/author/alerts/{}/deliveries", draft.id))
+        .await;
+    assert_eq!(d.status, 200);
+    assert!(d.body.contains("Delivered") && d.body.contains("Failing"));
+
+    // Delete.
+    let p = a
+        .post(
+            &format!("/author/alerts/{}/delete", draft.id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert_eq!(Visitor::new(&i.base()).get(&path).await.status, 410);
+    assert_eq!(
+        a.get(&format!("/author/alerts/{}", draft.id)).await.status,
+        404
+    );
+    i.stop().await;
+}
+
+async fn editor_pages(backend: Backend) {
+    let member = TestInstance::start(backend).await;
+    let mut p = prepare(backend);
+    p.config.instance.role = "clearinghouse".into();
+    p.config.feeds = vec![
+        FeedConfig {
+            username: "world".into(),
+            display_name: "World".into(),
+            ..Default::default()
+        },
+        FeedConfig {
+            username: "africa".into(),
+            display_name: "Africa".into(),
+            regions: vec!["africa".into()],
+            ..Default::default()
+        },
+    ];
+    let ch = TestInstance::start_prepared(p).await;
+    let org = local_actor(&ch.server.data, "alerts").await.unwrap();
+    let handle = format!("@alerts@{}", member.domain);
+    members::add(
+        &ch.server.data,
+        &org,
+        &handle,
+        Some("africa".into()),
+        vec!["NG".into()],
+    )
+    .await
+    .unwrap();
+    let author_pw = user(&member, "amina", accounts::AUTHOR).await;
+    let editor_pw = user(&ch, "eddie", accounts::EDITOR).await;
+    let admin_pw = user(&ch, "root", accounts::ADMIN).await;
+
+    // Three alerts from the member, through the author pages.
+    let mut a = Visitor::new(&member.base());
+    a.login("amina", &author_pw).await;
+    let csrf = a.csrf("/author/new").await;
+    for (title, country) in [
+        ("Radio shut in Kano", "NG"),
+        ("Blogger jailed in Manila", "PH"),
+        ("Editor sued in Accra", "GH"),
+    ] {
+        let p = a
+            .post_multipart(
+                "/author/new",
+                &[
+                    ("csrf", &csrf),
+                    ("title", title),
+                    ("body", "The original text of the alert."),
+                    ("language", "en"),
+                    ("countries", country),
+                    ("urgency", "action"),
+                    ("do", "publish"),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+    }
+    let db = ch.server.state.db.clone();
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let db = db.clone();
+            async move {
+                db.run(|c| db::curation::reviews(c, Some("pending"), 10))
+                    .await
+                    .unwrap()
+                    .len()
+                    == 3
+            }
+        })
+        .await,
+        "three items to review"
+    );
+
+    let mut e = Visitor::new(&ch.base());
+    e.login("eddie", &editor_pw).await;
+    let q = e.get("/editor/queue").await;
+    assert_eq!(q.status, 200);
+    for t in [
+        "Radio shut in Kano",
+        "Blogger jailed in Manila",
+        "Editor sued in Accra",
+    ] {
+        assert!(q.body.contains(t), "{t}");
+    }
+    // Filters: region, country, member, language.
+    let q = e.get("/editor/queue?region=asia-pacific").await;
+    assert!(q.body.contains("Manila") && !q.body.contains("Kano"));
+    let q = e.get("/editor/queue?country=GH").await;
+    assert!(q.body.contains("Accra") && !q.body.contains("Manila"));
+    let q = e
+        .get(&format!(
+            "/editor/queue?member={}",
+            handle.replace('@', "%40").replace(':', "%3A")
+        ))
+        .await;
+    assert!(q.body.contains("Accra") && q.body.contains("Kano"));
+    let q = e.get("/editor/queue?member=%40someone%40else").await;
+    assert!(!q.body.contains("Accra"));
+    let q = e.get("/editor/queue?language=fr").await;
+    assert!(!q.body.contains("Kano"));
+
+    let items = db
+        .run(|c| db::curation::reviews(c, Some("pending"), 10))
+        .await
+        .unwrap();
+    let id_of = |needle: &str| {
+        let db = db.clone();
+        let items = items.clone();
+        let needle = needle.to_string();
+        async move {
+            for it in items {
+                let alert_id = it.alert_id;
+                let a = db
+                    .run(move |c| db::alerts::by_id(c, alert_id))
+                    .await
+                    .unwrap();
+                if a.title.contains(&needle) {
+                    return it.id;
+                }
+            }
+            panic!("no item {needle}")
+        }
+    };
+    let (kano, manila, accra) = (
+        id_of("Kano").await,
+        id_of("Manila").await,
+        id_of("Accra").await,
+    );
+
+    // The member's text beside the feeds it matches.
+    let r = e.get(&format!("/editor/review/{kano}")).await;
+    assert!(r.body.contains("The original text of the alert."));
+    assert!(
+        r.body.contains("<strong>africa</strong>") && r.body.contains("<strong>world</strong>")
+    );
+    let r = e.get(&format!("/editor/review/{manila}")).await;
+    assert!(
+        !r.body.contains("<strong>africa</strong>"),
+        "Manila is not Africa"
+    );
+
+    let csrf = r.csrf();
+    assert_eq!(
+        e.post(
+            &format!("/editor/review/{kano}/approve"),
+            &[("feeds", "world")]
+        )
+        .await
+        .status,
+        403
+    );
+    let p = e
+        .post(
+            &format!("/editor/review/{kano}/approve"),
+            &[("csrf", &csrf), ("feeds", "world"), ("feeds", "africa")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = e
+        .post(
+            &format!("/editor/review/{manila}/reject"),
+            &[("csrf", &csrf), ("reason", "")],
+        )
+        .await;
+    assert_eq!(p.status, 422, "a rejection needs a reason");
+    let p = e
+        .post(
+            &format!("/editor/review/{manila}/reject"),
+            &[("csrf", &csrf), ("reason", "Out of scope")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let p = e
+        .post(
+            &format!("/editor/review/{accra}/curate"),
+            &[
+                ("csrf", &csrf),
+                ("title", "Editor sued for defamation in Accra"),
+                ("body", "Our own summary."),
+                ("feeds", "world"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert!(e
+        .get("/editor/queue")
+        .await
+        .body
+        .contains("Nothing to review."));
+    assert!(e
+        .get("/editor/queue?state=rejected")
+        .await
+        .body
+        .contains("Manila"));
+    let r = e.get(&format!("/editor/review/{manila}")).await;
+    assert!(r.body.contains("Out of scope") && r.body.contains("eddie"));
+
+    // Feed pages list what they boosted; the curated version is ours.
+    let reader = &mut Visitor::new(&ch.base());
+    let world = reader.get("/@world").await;
+    assert!(world.body.contains("Radio shut in Kano"));
+    assert!(world.body.contains("Editor sued for defamation in Accra"));
+    assert!(!world.body.contains("Manila"));
+    assert!(world.body.contains("action=\"/follow\"") && world.body.contains("/@world/feed.atom"));
+    assert!(!reader.get("/@africa").await.body.contains("Accra"));
+
+    // The author sees that the Clearing House received the alert.
+    let mine = a.get("/author").await;
+    let at = mine.body.find("Radio shut in Kano").unwrap();
+    let link = mine.body[at..].find("/deliveries").unwrap() + at;
+    let start = mine.body[..link].rfind('"').unwrap() + 1;
+    let deliveries_path = mine.body[start..link + "/deliveries".len()].to_string();
+    let delivered = |page: &Page| {
+        let row = page.body.find("Delivered</th><td>").unwrap() + "Delivered</th><td>".len();
+        page.body[row..].split('<').next().unwrap().to_string()
+    };
+    let mut delivered_count = String::new();
+    for _ in 0..100 {
+        delivered_count = delivered(&a.get(&deliveries_path).await);
+        if delivered_count == "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivered_count, "1", "one follower server received it");
+
+    // The member edits an approved alert: the editor sees a diff.
+    let kano_alert = a.get("/author").await;
+    let id_at = kano_alert.body.find("Radio shut in Kano").unwrap();
+    let edit_link = kano_alert.body[id_at..].find("/author/alerts/").unwrap() + id_at;
+    let edit_path: String = kano_alert.body[edit_link..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    let token = csrf_of(&mut a).await;
+    let p = a
+        .post_multipart(
+            &edit_path,
+            &[
+                ("csrf", &token),
+                ("title", "Radio shut in Kano"),
+                ("body", "The corrected text of the alert."),
+                ("language", "en"),
+                ("countries", "NG"),
+                ("urgency", "action"),
+                ("do", "publish"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let db = db.clone();
+            async move {
+                db.run(move |c| db::curation::review(c, kano))
+                    .await
+                    .unwrap()
+                    .edited_after_approval
+            }
+        })
+        .await
+    );
+    let r = e.get(&format!("/editor/review/{kano}")).await;
+    assert!(
+        r.body.contains("<del>original</del>") && r.body.contains("<ins>corrected</ins>"),
+        "{}",
+        r.body
+    );
+    assert!(e
+        .get("/editor/queue?state=all")
+        .await
+        .body
+        .contains("Edited after approval"));
+
+    // Directory: feeds shown, members added and removed.
+    let d = e.get("/editor/directory").await;
+    assert!(d.body.contains(&handle) && d.body.contains("africa"));
+    let csrf = d.csrf();
+    let p = e
+        .post(
+            "/editor/members/remove",
+            &[("csrf", &csrf), ("handle", &handle)],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(!e
+        .get("/editor/directory")
+        .await
+        .body
+        .contains(&format!("<code>{handle}</code>")));
+    let p = e
+        .post(
+            "/editor/members/add",
+            &[
+                ("csrf", &csrf),
+                ("handle", &handle),
+                ("region", "africa"),
+                ("countries", "NG"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(reader.get("/members").await.body.contains(&handle));
+    let p = e
+        .post(
+            "/editor/members/add",
+            &[("csrf", &csrf), ("handle", "@nobody@127.0.0.1:9")],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+
+    // Delivery health per host.
+    let h = e.get("/editor/hosts").await;
+    assert_eq!(h.status, 200);
+    assert!(h.body.contains(&member.domain), "{}", h.body);
+
+    // An admin may do everything.
+    let mut root = Visitor::new(&ch.base());
+    root.login("root", &admin_pw).await;
+    assert_eq!(root.get("/editor/queue").await.status, 200);
+    assert_eq!(root.get("/author/new").await.status, 200);
+    member.stop().await;
+    ch.stop().await;
+}
+
+async fn csrf_of(v: &mut Visitor) -> String {
+    v.csrf("/author/new").await
+}
+
+async fn public_pages(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let pw = user(&i, "amina", accounts::AUTHOR).await;
+    let mut a = Visitor::new(&i.base());
+    a.login("amina", &pw).await;
+    let csrf = a.csrf("/author/new").await;
+    let long = "Security forces raided the station and seized equipment. ".repeat(40);
+    for (title, country, lang, cat) in [
+        ("Station raided in Lagos", "NG", "en", "detention"),
+        ("Periodista amenazado en Lima", "PE", "es", "threat"),
+    ] {
+        let p = a
+            .post_multipart(
+                "/author/new",
+                &[
+                    ("csrf", &csrf),
+                    ("title", title),
+                    ("body", &long),
+                    ("language", lang),
+                    ("countries", country),
+                    ("categories", cat),
+                    ("urgency", "report"),
+                    ("do", "publish"),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+    }
+    let mut r = Visitor::new(&i.base());
+    let home = r.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("Station raided in Lagos") && home.body.contains("Lima"));
+    assert!(home.body.contains("<html lang=\"en\" dir=\"ltr\">"));
+    assert!(!home.body.contains("<script"), "no JavaScript");
+    assert!(!home.body.contains("style=\""), "no inline styles");
+    let csp = home.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    // Filters: region, country, category, language.
+    assert!(!r.get("/?region=americas").await.body.contains("Lagos"));
+    assert!(r.get("/?country=NG").await.body.contains("Lagos"));
+    assert!(!r.get("/?category=threat").await.body.contains("Lagos"));
+    assert!(!r.get("/?language=es").await.body.contains("Lagos"));
+    // Archive with search.
+    let arch = r.get("/archive?q=Periodista").await;
+    assert!(arch.body.contains("Lima") && !arch.body.contains("Lagos"));
+
+    // An alert page with its stylesheet stays under 50 KB.
+    let rows = i
+        .server
+        .state
+        .db
+        .run(|c| db::alerts::list(c, &db::alerts::AlertFilter::default(), 10, 0))
+        .await
+        .unwrap();
+    let lagos = rows.iter().find(|r| r.title.contains("Lagos")).unwrap();
+    let page = r.get(&lagos.ap_id.replace(&i.base(), "")).await;
+    let css = r.get("/static/style.css").await;
+    assert_eq!(css.status, 200);
+    assert!(css.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    let total = page.body.len() + css.body.len();
+    eprintln!(
+        "alert page {} bytes + stylesheet {} bytes = {total} bytes",
+        page.body.len(),
+        css.body.len()
+    );
+    assert!(page.body.len() > long.len(), "the page holds the text");
+    assert!(total < 50 * 1024, "alert page and CSS: {total} bytes");
+    assert!(page.body.contains("Report"), "urgency shown");
+
+    // Languages: Accept-Language, ?lang= remembered in a cookie, Arabic RTL.
+    let fr = r
+        .client
+        .get(format!("{}/archive", i.base()))
+        .header("accept-language", "de;q=1, fr;q=0.8")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(fr.contains("<html lang=\"fr\" dir=\"ltr\">") && fr.contains("Rechercher"));
+    let ar = r.get("/?lang=ar").await;
+    assert!(ar.body.contains("<html lang=\"ar\" dir=\"rtl\">"));
+    assert!(ar.set_cookies().iter().any(|c| c.starts_with("lang=ar")));
+    assert!(
+        r.get("/archive").await.body.contains("dir=\"rtl\""),
+        "remembered"
+    );
+    let ru = r
+        .get(&format!("{}?lang=ru", lagos.ap_id.replace(&i.base(), "")))
+        .await;
+    let month = ru.body.contains("января")
+        || ru.body.contains("февраля")
+        || ru.body.contains("ноября")
+        || ru.body.contains("декабря")
+        || ru.body.contains("мая")
+        || ru.body.contains("марта")
+        || ru.body.contains("апреля")
+        || ru.body.contains("июня")
+        || ru.body.contains("июля")
+        || ru.body.contains("августа")
+        || ru.body.contains("сентября")
+        || ru.body.contains("октября");
+    assert!(month, "the date is in Russian");
+    for lang in ["en", "fr", "es", "ar", "ru"] {
+        let p = r.get(&format!("/@alerts?lang={lang}")).await;
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains(&format!("lang=\"{lang}\"")));
+    }
+
+    // Profile page with the remote-follow box; an unknown server gets advice.
+    let profile = r.get("/@alerts?lang=en").await;
+    assert!(profile.body.contains("Follow from your fediverse server"));
+    assert!(profile.body.contains("<label for=\"handle\">"));
+    let f = r
+        .get("/follow?account=alerts&handle=someone%40127.0.0.1%3A9")
+        .await;
+    assert_eq!(f.status, 404);
+    assert!(f.body.contains(&format!("@alerts@{}", i.domain)));
+    assert_eq!(r.get("/follow?account=alerts&handle=bad").await.status, 404);
+    // A server that publishes a subscribe template gets the reader sent there.
+    let peer = crate::common::peer::FakePeer::start().await;
+    peer.serve(
+        &format!(
+            "/.well-known/webfinger?resource=acct:reader@{}",
+            peer.domain
+        ),
+        serde_json::json!({
+            "subject": format!("acct:reader@{}", peer.domain),
+            "links": [{"rel": "http://ostatus.org/schema/1.0/subscribe",
+                       "template": format!("{}/authorize_interaction?uri={{uri}}", peer.base)}]
+        })
+        .to_string(),
+    );
+    let f = r
+        .get(&format!(
+            "/follow?account=alerts&handle=%40reader%40{}",
+            peer.domain.replace(':', "%3A")
+        ))
+        .await;
+    assert_eq!(f.status, 303, "{}", f.body);
+    assert_eq!(
+        f.location(),
+        format!(
+            "{}/authorize_interaction?uri=alerts%40{}",
+            peer.base,
+            i.domain.replace(':', "%3A")
+        )
+    );
+    peer.stop().await;
+    assert_eq!(r.get("/members").await.status, 200);
+    i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_forms_sqlite() {
+    accounts_and_forms(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_forms_postgres() {
+    if postgres_available() {
+        accounts_and_forms(Backend::Postgres).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn author_pages_sqlite() {
+    author_pages(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn author_pages_postgres() {
+    if postgres_available() {
+        author_pages(Backend::Postgres).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn editor_pages_sqlite() {
+    editor_pages(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn editor_pages_postgres() {
+    if postgres_available() {
+        editor_pages(Backend::Postgres).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_pages_sqlite() {
+    public_pages(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_pages_postgres() {
+    if postgres_available() {
+        public_pages(Backend::Postgres).await;
+    }
+}
+
+#[test]
+fn user_add_reads_the_password_from_stdin_or_prints_one() {
+    use std::{
+        io::Write,
+        process::{Command, Stdio},
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tocsin"))
+            .current_dir(dir.path())
+            .env_remove("TOCSIN_CONFIG")
+            .env("TOCSIN_LOG", "warn")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(
+        &["user", "add", "--name", "amina", "--role", "author"],
+        "given-password-1\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("given-password-1"));
+    let out = run(&["user", "add", "--name", "eddie", "--role", "editor"], "");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let generated = stdout.lines().last().unwrap().trim().to_string();
+    assert!(generated.len() >= accounts::MIN_PASSWORD, "{stdout}");
+    let out = run(
+        &["user", "add", "--name", "x", "--role", "king"],
+        "long-enough-password\n",
+    );
+    assert!(!out.status.success());
+    let out = run(
+        &["user", "add", "--name", "y", "--role", "author"],
+        "short\n",
+    );
+    assert!(!out.status.success());
+    let out = run(&["user", "list"], "");
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        listed.contains("amina\tauthor") && listed.contains("eddie\teditor"),
+        "{listed}"
+    );
+    let out = run(
+        &["user", "passwd", "--name", "amina"],
+        "another-password-2\n",
+    );
+    assert!(out.status.success());
+    // The stored hashes are argon2id, and check against the passwords.
+    let db = db::Db::connect(
+        &format!("sqlite://{}/data/tocsin.db", dir.path().display()),
+        1,
+        5000,
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let hash = db
+            .run(|c| db::users::by_name(c, "amina"))
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash;
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(accounts::login(&db, "amina", "another-password-2")
+            .await
+            .unwrap()
+            .is_ok());
+        assert!(accounts::login(&db, "amina", "given-password-1")
+            .await
+            .unwrap()
+            .is_err());
+        assert!(accounts::login(&db, "eddie", &generated)
+            .await
+            .unwrap()
+            .is_ok());
+    });
+}
