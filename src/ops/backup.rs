@@ -44,6 +44,7 @@ pub const TABLES: &[&str] = &[
     "review_items",
     "announces",
     "actor_keys",
+    "inbox_queue",
 ];
 
 /// Why a backup, restore or move failed.
