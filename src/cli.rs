@@ -43,7 +43,8 @@ pub enum Command {
     },
     /// List whom the organisation actor follows, and each follow's state.
     Following,
-    /// Show the delivery queue: depth, due, in flight, oldest, failing hosts.
+    /// Show the delivery queue (depth, due, in flight, oldest, failing hosts)
+    /// and the inbox queue (waiting, given up).
     Queue,
     /// Load historical alerts from a JSON Lines file into the archive
     /// (docs/import.md); they are not federated. Nothing is imported if any
@@ -530,16 +531,19 @@ async fn review_command(config: Config, action: ReviewAction) -> Result<(), Erro
 
 async fn queue_command(config: &Config) -> Result<(), Error> {
     let db = open_db(config).await?;
-    let (stats, states, hosts) = db
+    let (stats, states, hosts, (inbox_waiting, inbox_failed)) = db
         .run(|conn| {
             Ok((
                 db::deliveries::queue_stats(conn)?,
                 db::deliveries::counts_by_state(conn)?,
                 db::deliveries::failing_hosts(conn)?,
+                db::inbox_queue::counts(conn)?,
             ))
         })
         .await?;
     print!("{}", queue_report(&stats, &states, &hosts, db::now_ms()));
+    println!("inbox waiting\t{inbox_waiting}");
+    println!("inbox given up\t{inbox_failed}");
     Ok(())
 }
 

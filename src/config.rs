@@ -42,6 +42,8 @@ pub struct Config {
     pub federation: FederationConfig,
     /// The persistent delivery queue.
     pub delivery: DeliveryConfig,
+    /// The persistent inbox queue.
+    pub inbox: InboxConfig,
     /// Alerts: taxonomy and limits.
     pub alerts: AlertsConfig,
     /// Curated feeds (`[[feeds]]`), each a followable `Service` actor.
@@ -271,6 +273,35 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// `[inbox]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboxConfig {
+    /// Activities processed at the same time.
+    pub workers: usize,
+    /// Tries before an activity whose processing keeps failing is given up.
+    pub max_attempts: u32,
+    /// First retry delay in seconds; doubled on every failure.
+    pub initial_backoff_secs: u64,
+    /// Seconds a claimed activity stays with the process that claimed it.
+    pub lease_secs: u64,
+    /// Enqueues arriving within this many milliseconds share one
+    /// transaction; 0 writes each on its own.
+    pub enqueue_batch_ms: u64,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        InboxConfig {
+            workers: 4,
+            max_attempts: 5,
+            initial_backoff_secs: 30,
+            lease_secs: 300,
+            enqueue_batch_ms: 2,
+        }
+    }
+}
+
 impl Config {
     /// Defaults, then `file` (if any), then `TOCSIN_<SECTION>__<KEY>` variables.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -396,6 +427,15 @@ impl Config {
         if self.delivery.lease_secs <= self.federation.request_timeout_secs {
             return invalid(
                 "delivery.lease_secs",
+                "must be longer than federation.request_timeout_secs",
+            );
+        }
+        if self.inbox.workers == 0 {
+            return invalid("inbox.workers", "must be at least 1");
+        }
+        if self.inbox.lease_secs <= self.federation.request_timeout_secs {
+            return invalid(
+                "inbox.lease_secs",
                 "must be longer than federation.request_timeout_secs",
             );
         }

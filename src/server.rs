@@ -41,6 +41,7 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
     .await?;
     Ok(AppState {
         client: federation::http_client(&config)?,
+        inbox: federation::inbox_queue::Enqueuer::new(db.clone(), config.inbox.enqueue_batch_ms),
         config,
         db,
         keys: KeyCache::default(),
@@ -92,6 +93,7 @@ pub struct RunningServer {
     http_task: JoinHandle<std::io::Result<()>>,
     shutdown: watch::Sender<bool>,
     worker: JoinHandle<()>,
+    inbox_workers: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -101,6 +103,7 @@ impl RunningServer {
         self.http.stop(true).await;
         let _ = self.shutdown.send(true);
         let _ = self.worker.await;
+        let _ = self.inbox_workers.await;
         let _ = self.http_task.await;
     }
 
@@ -110,6 +113,7 @@ impl RunningServer {
         let result = self.http_task.await;
         let _ = self.shutdown.send(true);
         let _ = self.worker.await;
+        let _ = self.inbox_workers.await;
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Error::Internal(format!("HTTP server: {e}"))),
@@ -146,7 +150,8 @@ pub async fn start(
         .map_err(|e| Error::Internal(format!("listener: {e}")))?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let worker = tokio::spawn(delivery::worker::run(state.clone(), shutdown_rx));
+    let worker = tokio::spawn(delivery::worker::run(state.clone(), shutdown_rx.clone()));
+    let inbox_workers = tokio::spawn(federation::inbox_queue::run(data.clone(), shutdown_rx));
 
     let mut server = HttpServer::new(move || {
         App::new()
@@ -195,5 +200,6 @@ pub async fn start(
         http_task,
         shutdown,
         worker,
+        inbox_workers,
     })
 }

@@ -19,6 +19,8 @@ pub struct AppState {
     pub delivery_wakeup: Arc<Notify>,
     /// What this process's delivery worker has done, for `GET /metrics`.
     pub delivery_metrics: Arc<crate::delivery::metrics::DeliveryMetrics>,
+    /// Stores accepted incoming activities for the inbox workers.
+    pub inbox: crate::federation::inbox_queue::Enqueuer,
 }
 
 /// Request data as activitypub_federation passes it around.

@@ -19,7 +19,9 @@ use tocsin::{
         sink::{seed_followers, Sink},
     },
     server,
-    signatures::keys::{generate_rsa_keypair, parse_private_pem, rsa_sign},
+    signatures::keys::{
+        generate_rsa_keypair, parse_private_pem, parse_public_pem, rsa_sign, rsa_verify,
+    },
 };
 
 /// Benchmarks of Tocsin's delivery.
@@ -52,6 +54,31 @@ enum Bench {
         /// Seconds the raw signing rate is measured for, before and after.
         #[arg(long, default_value_t = 2)]
         sign_secs: u64,
+    },
+    /// N known remote actors post signed Creates concurrently to the shared
+    /// inbox; activities accepted and applied per second.
+    Inbox {
+        /// Distinct remote actors (each with its own RSA-2048 key).
+        #[arg(long, default_value_t = 50)]
+        actors: usize,
+        /// Activities posted in all.
+        #[arg(long, default_value_t = 20_000)]
+        activities: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// `[inbox] workers`.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// `[inbox] enqueue_batch_ms` (0: one transaction per activity).
+        #[arg(long, default_value_t = 2)]
+        batch_ms: u64,
+        /// Database URL; a temporary SQLite file when absent.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Seconds the raw verification rate is measured for, before and after.
+        #[arg(long, default_value_t = 2)]
+        verify_secs: u64,
     },
 }
 
@@ -106,6 +133,46 @@ fn main() -> anyhow::Result<()> {
                 per_sec / signing,
             );
         }
+        Bench::Inbox {
+            actors,
+            activities,
+            concurrency,
+            workers,
+            batch_ms,
+            database_url,
+            verify_secs,
+        } => {
+            let before = raw_verify_rate(Duration::from_secs(verify_secs))?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let run = runtime.block_on(inbox(InboxRun {
+                actors: actors.max(1),
+                activities,
+                concurrency: concurrency.max(1),
+                workers: workers.max(1),
+                batch_ms,
+                database_url,
+            }))?;
+            let after = raw_verify_rate(Duration::from_secs(verify_secs))?;
+            let verify = (before + after) / 2.0;
+            let per_sec = activities as f64 / run.to_processed.as_secs_f64();
+            println!(
+                "activities per second    {per_sec:.0} accepted and applied ({activities} Creates from {actors} actors)\n\
+                 accepted (202) per second {:.0}\n\
+                 time to last 202         {:.2} s\n\
+                 time to queue empty      {:.2} s\n\
+                 peak RSS (VmHWM)         {} MB (server and posting client in one process)\n\
+                 raw RSA-2048 verifying   {verify:.0} verifications/s on {} cores (aws-lc-rs; {before:.0} before, {after:.0} after)\n\
+                 ratio                    {:.2} of the raw verification rate",
+                activities as f64 / run.to_accepted.as_secs_f64(),
+                run.to_accepted.as_secs_f64(),
+                run.to_processed.as_secs_f64(),
+                peak_rss_kb().map_or("?".into(), |kb| (kb / 1024).to_string()),
+                cores(),
+                per_sec / verify,
+            );
+        }
     }
     Ok(())
 }
@@ -137,6 +204,261 @@ fn raw_signing_rate(duration: Duration) -> anyhow::Result<f64> {
         .collect();
     let total: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
     Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+/// RSA-2048 PKCS#1 v1.5 SHA-256 verifications per second with every core
+/// verifying, on a message the size of an inbox request's signing string.
+fn raw_verify_rate(duration: Duration) -> anyhow::Result<f64> {
+    let pair = generate_rsa_keypair()?;
+    let private = parse_private_pem(&pair.private_pem)?;
+    let public = std::sync::Arc::new(parse_public_pem(&pair.public_pem)?);
+    let message = vec![b'x'; 300];
+    let signature = std::sync::Arc::new(rsa_sign(&private, &message)?);
+    let start = Instant::now();
+    let threads: Vec<_> = (0..cores())
+        .map(|_| {
+            let (public, message, signature) = (public.clone(), message.clone(), signature.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while start.elapsed() < duration {
+                    if rsa_verify(&public, &message, &signature) {
+                        n += 1;
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+struct InboxRun {
+    actors: usize,
+    activities: usize,
+    concurrency: usize,
+    workers: usize,
+    batch_ms: u64,
+    database_url: Option<String>,
+}
+
+struct InboxResult {
+    to_accepted: Duration,
+    to_processed: Duration,
+}
+
+/// A signed POST, ready to send.
+struct SignedPost {
+    body: Vec<u8>,
+    headers: tocsin::signatures::cavage::SignedRequestHeaders,
+}
+
+async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
+    let dir = std::env::temp_dir().join(format!("tocsin-bench-inbox-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let mut config = Config::default();
+    config.server.bind = format!("127.0.0.1:{port}");
+    config.instance.domain = format!("localhost:{port}");
+    config.federation.allow_http = true;
+    config.federation.allow_private_addresses = true;
+    config.inbox.workers = run.workers;
+    config.inbox.enqueue_batch_ms = run.batch_ms;
+    config.database.url = run
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
+
+    // N remote actors, known (fresh) and followed, each with its own key.
+    let keys = std::thread::scope(|scope| {
+        let per = run.actors.div_ceil(cores());
+        let handles: Vec<_> = (0..cores())
+            .map(|t| {
+                scope.spawn(move || {
+                    (t * per..((t + 1) * per).min(run.actors))
+                        .map(|_| generate_rsa_keypair())
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("key generation"))
+            .collect::<Result<Vec<_>, _>>()
+    })?
+    .concat();
+    let state = server::open_state(config.clone()).await?;
+    let remote_host = "remote.invalid";
+    let actor_ids: Vec<String> = (0..run.actors)
+        .map(|n| format!("http://{remote_host}/users/a{n}"))
+        .collect();
+    {
+        let mut conn = state.db.conn()?;
+        let us = tocsin::db::actors::local_by_username(&mut conn, &config.actor.username)?
+            .ok_or_else(|| anyhow::anyhow!("no organisation actor"))?;
+        tocsin::db::transaction(&mut conn, |conn| {
+            let now = tocsin::db::now_ms();
+            for (n, (ap_id, key)) in actor_ids.iter().zip(&keys).enumerate() {
+                let actor = tocsin::db::actors::upsert(
+                    conn,
+                    &tocsin::db::actors::NewActor {
+                        public_key_id: format!("{ap_id}#main-key"),
+                        ap_id: ap_id.clone(),
+                        kind: "Person".into(),
+                        username: format!("a{n}"),
+                        domain: remote_host.into(),
+                        local: false,
+                        name: None,
+                        summary: None,
+                        inbox: format!("{ap_id}/inbox"),
+                        shared_inbox: None,
+                        outbox: None,
+                        followers_url: None,
+                        url: None,
+                        icon: None,
+                        public_key_pem: key.public_pem.clone(),
+                        private_key_pem: None,
+                        last_refreshed_at: now,
+                        created_at: now,
+                    },
+                )?;
+                tocsin::db::follows::upsert(
+                    conn,
+                    us.id,
+                    actor.id,
+                    tocsin::db::follows::ACCEPTED,
+                    &format!("http://localhost:{port}/follows/{n}"),
+                )?;
+            }
+            Ok(())
+        })?;
+    }
+    drop(state);
+
+    // Every activity signed beforehand (signing is the sender's cost).
+    let inbox_url = url::Url::parse(&format!("http://localhost:{port}/inbox"))?;
+    let signed_at = Instant::now();
+    let posts: Vec<SignedPost> = std::thread::scope(|scope| {
+        let per = run.activities.div_ceil(cores());
+        let handles: Vec<_> = (0..cores())
+            .map(|t| {
+                let (keys, actor_ids, inbox_url) = (&keys, &actor_ids, &inbox_url);
+                scope.spawn(move || {
+                    let parsed: Vec<_> = keys
+                        .iter()
+                        .map(|k| parse_private_pem(&k.private_pem))
+                        .collect::<Result<_, _>>()?;
+                    (t * per..((t + 1) * per).min(run.activities))
+                        .map(|i| {
+                            let a = i % actor_ids.len();
+                            let body = create(&actor_ids[a], i).to_string().into_bytes();
+                            let headers = tocsin::signatures::cavage::sign(
+                                "POST",
+                                inbox_url,
+                                Some(&body),
+                                &format!("{}#main-key", actor_ids[a]),
+                                &parsed[a],
+                                std::time::SystemTime::now(),
+                            )?;
+                            Ok(SignedPost { body, headers })
+                        })
+                        .collect::<Result<Vec<_>, tocsin::signatures::SignatureError>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("signing"))
+            .collect::<Result<Vec<_>, _>>()
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
+    eprintln!(
+        "{} actors seeded, {} activities signed in {:.1} s",
+        run.actors,
+        posts.len(),
+        signed_at.elapsed().as_secs_f64()
+    );
+
+    let running = server::start(config, listener, false).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(run.concurrency)
+        .build()?;
+    let target = format!("http://127.0.0.1:{port}/inbox");
+    let start = Instant::now();
+    use futures::StreamExt as _;
+    let statuses: Vec<u16> = futures::stream::iter(posts)
+        .map(|post| {
+            let (client, target) = (client.clone(), target.clone());
+            async move {
+                let mut request = client
+                    .post(&target)
+                    .header("host", &post.headers.host)
+                    .header("date", &post.headers.date)
+                    .header("signature", &post.headers.signature)
+                    .header("content-type", "application/activity+json");
+                if let Some(digest) = &post.headers.digest {
+                    request = request.header("digest", digest);
+                }
+                match request.body(post.body).send().await {
+                    Ok(response) => response.status().as_u16(),
+                    Err(_) => 0,
+                }
+            }
+        })
+        .buffer_unordered(run.concurrency)
+        .collect()
+        .await;
+    let to_accepted = start.elapsed();
+    let refused = statuses.iter().filter(|s| **s != 202).count();
+    if refused > 0 {
+        let example = statuses.iter().find(|s| **s != 202);
+        anyhow::bail!("{refused} activities were not accepted (e.g. status {example:?})");
+    }
+    loop {
+        let (waiting, failed) = running
+            .state
+            .db
+            .run(tocsin::db::inbox_queue::counts)
+            .await?;
+        if failed > 0 {
+            anyhow::bail!("{failed} activities failed");
+        }
+        if waiting == 0 {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            anyhow::bail!("{waiting} activities still waiting after 600 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let to_processed = start.elapsed();
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(InboxResult {
+        to_accepted,
+        to_processed,
+    })
+}
+
+/// The `i`th benchmark Create by `actor`.
+fn create(actor: &str, i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{actor}/activities/{i}"),
+        "type": "Create",
+        "actor": actor,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "object": {
+            "id": format!("{actor}/notes/{i}"),
+            "type": "Note",
+            "attributedTo": actor,
+            "content": "<p>Benchmark alert: journalist detained, urgent appeal for release.</p>",
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        },
+    })
 }
 
 struct FanoutResult {

@@ -46,6 +46,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    inbox_queue (id) {
+        id -> BigInt,
+        ap_id -> Text,
+        signer -> Text,
+        body -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        locked_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        failed_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     outgoing_activities (id) {
         id -> BigInt,
         ap_id -> Text,
@@ -219,6 +234,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     actors,
     follows,
     received_activities,
+    inbox_queue,
     outgoing_activities,
     deliveries,
     hosts,

@@ -1,6 +1,8 @@
 //! The inbox (shared and per actor): cheap checks first, then the signature
-//! with our own layer, then deduplication, then the activity's own
-//! `verify` and `receive`.
+//! with our own layer, then deduplication, then the activity's shape and
+//! its own `verify` (each giving a clear 4xx). The activity is then stored
+//! in the inbox queue and answered 202; a worker runs its `receive` (see
+//! [`super::inbox_queue`]).
 
 use super::{
     activities::{
@@ -78,6 +80,8 @@ fn id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
 pub enum Handled {
     /// Verified and applied.
     Applied,
+    /// Verified and stored; a worker applies it.
+    Queued,
     /// The same id was processed before; nothing changed.
     Duplicate,
     /// A type we do not act on; acknowledged and dropped.
@@ -193,11 +197,24 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         return Ok(Handled::Ignored);
     };
     activity.verify(data).await?;
-    activity.receive(data).await?;
-    data.db
-        .run(move |conn| db::activities::mark_received(conn, &id))
-        .await?;
-    Ok(Handled::Applied)
+    let item = db::inbox_queue::NewQueued {
+        ap_id: id,
+        signer: signer.ap_id.to_string(),
+        body: String::from_utf8_lossy(body).into_owned(),
+    };
+    Ok(match data.inbox.enqueue(item).await? {
+        true => Handled::Queued,
+        false => Handled::Duplicate,
+    })
+}
+
+/// Applies an activity the inbox stored (its checks passed then).
+pub async fn apply_queued(body: &[u8], data: &Data) -> Result<(), Error> {
+    let envelope: Envelope = serde_json::from_slice(body)?;
+    match InboxActivity::parse(&envelope, body)? {
+        Some(activity) => activity.receive(data).await,
+        None => Ok(()),
+    }
 }
 
 /// A request signature whose key-independent checks passed.

@@ -4,6 +4,7 @@
 pub mod activities;
 pub mod forwarded;
 pub mod inbox;
+pub mod inbox_queue;
 pub mod objects;
 pub mod proofs;
 pub mod routes;

@@ -46,6 +46,7 @@ pub const TABLES: &[&str] = &[
     "actor_keys",
     "users",
     "sessions",
+    "inbox_queue",
 ];
 
 /// Why a backup, restore or move failed.

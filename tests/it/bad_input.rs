@@ -212,9 +212,11 @@ async fn hostile_requests_get_4xx_and_store_nothing() {
     // The same Follow, properly signed, is accepted once; a replay changes nothing.
     let (status, _) = s.peer.post_signed(&s.inbox, &s.follow, &s.alice_key).await;
     assert_eq!(status, 202);
+    crate::common::inbox_settled(&s.instance.server.state.db).await;
     assert_eq!(stored(&s.instance).await, (1, 1, 1));
     let (status, _) = s.peer.post_signed(&s.inbox, &s.follow, &s.alice_key).await;
     assert_eq!(status, 202, "replay is acknowledged");
+    crate::common::inbox_settled(&s.instance.server.state.db).await;
     assert_eq!(
         stored(&s.instance).await,
         (1, 1, 1),

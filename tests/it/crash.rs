@@ -4,14 +4,18 @@
 //! receivers do, so at-least-once delivery shows as exactly once; it also
 //! reports raw POSTs, and checks every signature.
 
-use crate::common::{create_note, eventually, postgres_available, Backend, TestDb};
+use crate::common::{
+    create_note, eventually,
+    peer::{fixture, FakePeer},
+    postgres_available, Backend, TestDb,
+};
 use std::{
     net::TcpListener,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 use tocsin::{
-    db::deliveries,
+    db::{activities::was_received, deliveries, inbox_queue},
     delivery::{
         enqueue_for_followers,
         sink::{seed_followers, Sink},
@@ -44,6 +48,7 @@ impl Serve {
             .env("TOCSIN_FEDERATION__ALLOW_PRIVATE_ADDRESSES", "true")
             .env("TOCSIN_FEDERATION__REQUEST_TIMEOUT_SECS", "2")
             .env("TOCSIN_DELIVERY__LEASE_SECS", "3")
+            .env("TOCSIN_INBOX__LEASE_SECS", "3")
             .env("TOCSIN_DELIVERY__CONCURRENCY", CONCURRENCY.to_string())
             .env("TOCSIN_DATABASE__URL", &db.config.database.url)
             .stdout(Stdio::null())
@@ -78,21 +83,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The instance's domain and port (free; nothing listens yet).
+fn domain_and_port(db: &TestDb) -> (String, u16) {
+    let port = db.config.server.bind.rsplit(':').next().unwrap();
+    (db.config.instance.domain.clone(), port.parse().unwrap())
+}
+
 /// A database with 500 followers on the sink and one activity queued for
 /// all of them, and the sink (answering in 20 ms, so a kill lands mid-way).
 /// Also returns the instance's domain and port (free; nothing listens yet).
 async fn fan_out(backend: Backend) -> (TestDb, Sink, String, String, u16) {
     let db = TestDb::open(backend).await;
-    let domain = db.config.instance.domain.clone();
-    let port = db
-        .config
-        .server
-        .bind
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (domain, port) = domain_and_port(&db);
     let actor = db.org_actor();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let sink_addr = listener.local_addr().unwrap();
@@ -233,4 +235,99 @@ async fn two_processes_sharing_postgres_survive_a_sigkill_and_deliver_once() {
     a.kill();
     b.kill();
     sink.stop().await;
+}
+
+/// Accepted incoming activities are never lost: Follows (distinct ids) are
+/// posted to a `tocsin serve` child, killed with SIGKILL as soon as the
+/// last 202 arrives; every accepted id is then either applied or still
+/// queued, and after a restart every one is applied and the queue is empty.
+async fn inbox_survives_sigkill_after_202(backend: Backend) {
+    const FOLLOWS: usize = 200;
+    let db = TestDb::open(backend).await;
+    let (domain, port) = domain_and_port(&db);
+    let peer = FakePeer::start().await;
+    let base = format!("http://{domain}");
+    let actor = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &base);
+    let key_id = format!("{actor}#main-key");
+    let follow: serde_json::Value = serde_json::from_str(&peer.rewrite(
+        &fixture("mastodon/follow.json"),
+        "mastodon.example",
+        &base,
+    ))
+    .unwrap();
+    let inbox = format!("http://{domain}/inbox");
+    let first = Serve::start(&db, &domain, port, "inbox-first");
+    let up = eventually(Duration::from_secs(30), || async {
+        reqwest::get(format!("http://127.0.0.1:{port}/.well-known/nodeinfo"))
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(up, "the child never answered:\n{}", first.log());
+    let ids: Vec<String> = (0..FOLLOWS)
+        .map(|n| format!("{}/follows/queued-{n}", actor.trim_end_matches('/')))
+        .collect();
+    let posts = ids.iter().map(|id| {
+        let mut body = follow.clone();
+        body["id"] = serde_json::Value::String(id.clone());
+        let (peer, inbox, key_id) = (&peer, &inbox, &key_id);
+        async move { peer.post_signed(inbox, &body.to_string(), key_id).await }
+    });
+    use futures::StreamExt as _;
+    let answers: Vec<_> = futures::stream::iter(posts)
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    first.kill();
+    for (status, body) in &answers {
+        assert_eq!(*status, 202, "{body}");
+    }
+    let state = |ids: Vec<String>| {
+        let db = db.state.db.clone();
+        async move {
+            db.run(move |conn| {
+                let applied = ids
+                    .iter()
+                    .filter(|id| was_received(conn, id).unwrap_or(false))
+                    .count();
+                let (waiting, failed) = inbox_queue::counts(conn)?;
+                Ok((applied, waiting, failed))
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let (applied, waiting, failed) = state(ids.clone()).await;
+    eprintln!("at the kill: {applied} applied, {waiting} waiting");
+    assert_eq!(failed, 0);
+    assert_eq!(
+        applied as i64 + waiting,
+        FOLLOWS as i64,
+        "every accepted activity is applied or queued"
+    );
+    let second = Serve::start(&db, &domain, port, "inbox-second");
+    let done = eventually(Duration::from_secs(60), || async {
+        state(ids.clone()).await == (FOLLOWS, 0, 0)
+    })
+    .await;
+    assert!(
+        done,
+        "{:?} after restart:\n{}",
+        state(ids.clone()).await,
+        second.log()
+    );
+    second.kill();
+    peer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_inbox_202_then_restart_applies_everything_sqlite() {
+    inbox_survives_sigkill_after_202(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_inbox_202_then_restart_applies_everything_postgres() {
+    if postgres_available() {
+        inbox_survives_sigkill_after_202(Backend::Postgres).await;
+    }
 }

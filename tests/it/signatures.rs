@@ -85,6 +85,7 @@ async fn rfc9421_on_the_inbox_and_the_double_knock(backend: Backend) {
         )
         .await;
     assert_eq!(status, 202, "{body}");
+    crate::common::inbox_settled(&i.server.state.db).await;
     assert_eq!(followers(&i).await, vec![actor.clone()]);
 
     // Our Accept knocks twice at this draft-cavage-only peer: RFC 9421 is
@@ -131,6 +132,7 @@ async fn rfc9421_on_the_inbox_and_the_double_knock(backend: Backend) {
         )
         .await;
     assert_eq!(status, 202, "{body}");
+    crate::common::inbox_settled(&i.server.state.db).await;
     // A key the actor does not publish is refused.
     let other = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
     let (status, _) = peer

@@ -303,3 +303,15 @@ pub async fn ap_get(url: impl reqwest::IntoUrl) -> serde_json::Value {
         .await
         .expect("JSON body")
 }
+
+/// Waits until the inbox workers have applied every accepted activity (the
+/// inbox answers 202 once an activity is stored, before it is applied).
+pub async fn inbox_settled(db: &tocsin::db::Db) {
+    let settled = eventually(Duration::from_secs(20), || async {
+        db.run(tocsin::db::inbox_queue::counts)
+            .await
+            .is_ok_and(|(waiting, _)| waiting == 0)
+    })
+    .await;
+    assert!(settled, "the inbox queue never drained");
+}

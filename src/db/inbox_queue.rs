@@ -1,0 +1,187 @@
+//! The inbox queue: accepted incoming activities, committed before the
+//! inbox answers 202 and processed by the inbox workers under leases.
+
+use super::{
+    now_ms,
+    schema::{inbox_queue, received_activities},
+    DbConn, DbError,
+};
+use diesel::prelude::*;
+
+/// An accepted activity to store.
+#[derive(Debug, Clone)]
+pub struct NewQueued {
+    /// The activity's id (unique: a second copy is dropped).
+    pub ap_id: String,
+    /// The actor whose HTTP signature was verified.
+    pub signer: String,
+    /// The activity as received.
+    pub body: String,
+}
+
+/// A row of `inbox_queue`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = inbox_queue)]
+pub struct QueuedRow {
+    pub id: i64,
+    pub ap_id: String,
+    pub signer: String,
+    pub body: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub locked_until: Option<i64>,
+    pub last_error: Option<String>,
+    pub failed_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// Stores `items` in one transaction; for each, true if it was new (false:
+/// the same activity id is already queued).
+pub fn enqueue(conn: &mut DbConn, items: &[NewQueued]) -> Result<Vec<bool>, DbError> {
+    let now = now_ms();
+    super::transaction(conn, |conn| {
+        let mut stored = Vec::with_capacity(items.len());
+        for item in items {
+            let insert = diesel::insert_into(inbox_queue::table).values((
+                inbox_queue::ap_id.eq(&item.ap_id),
+                inbox_queue::signer.eq(&item.signer),
+                inbox_queue::body.eq(&item.body),
+                inbox_queue::attempts.eq(0),
+                inbox_queue::next_attempt_at.eq(now),
+                inbox_queue::created_at.eq(now),
+            ));
+            let n = match conn {
+                DbConn::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
+                DbConn::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite)?,
+            };
+            stored.push(n == 1);
+        }
+        Ok(stored)
+    })
+}
+
+/// Leases up to `limit` due rows for `lease_ms` and returns them, oldest
+/// first. A process that dies loses its leases when they expire.
+pub fn claim_due(conn: &mut DbConn, limit: i64, lease_ms: i64) -> Result<Vec<QueuedRow>, DbError> {
+    let now = now_ms();
+    let due = inbox_queue::table
+        .filter(inbox_queue::failed_at.is_null())
+        .filter(inbox_queue::next_attempt_at.le(now))
+        .filter(
+            inbox_queue::locked_until
+                .is_null()
+                .or(inbox_queue::locked_until.lt(now)),
+        )
+        .order(inbox_queue::id)
+        .limit(limit)
+        .select(inbox_queue::id);
+    let lease = |ids: Vec<i64>| {
+        diesel::update(inbox_queue::table.filter(inbox_queue::id.eq_any(ids)))
+            .set(inbox_queue::locked_until.eq(now + lease_ms))
+    };
+    let ids = match conn {
+        DbConn::Pg(pg) => pg.transaction(|pg| {
+            let ids: Vec<i64> = due.for_update().skip_locked().load(pg)?;
+            lease(ids.clone()).execute(pg)?;
+            Ok::<_, diesel::result::Error>(ids)
+        })?,
+        DbConn::Sqlite(lite) => lite.immediate_transaction(|lite| {
+            let ids: Vec<i64> = due.load(lite)?;
+            lease(ids.clone()).execute(lite)?;
+            Ok::<_, diesel::result::Error>(ids)
+        })?,
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(inbox_queue::table
+        .filter(inbox_queue::id.eq_any(ids))
+        .order(inbox_queue::id)
+        .select(QueuedRow::as_select())
+        .load(conn)?)
+}
+
+/// What became of one claimed row.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Processed (or dropped for good reason): the row goes.
+    Done,
+    /// Failed for a passing reason; tried again at `at`.
+    Retry {
+        /// Why.
+        error: String,
+        /// When, in ms since the epoch.
+        at: i64,
+    },
+    /// Failed for good: kept with its error for the operator.
+    Failed(String),
+}
+
+/// Records the outcomes of claimed rows (id, activity id, outcome) in one
+/// transaction; a done row leaves the queue and its id is remembered as
+/// received.
+pub fn record(conn: &mut DbConn, outcomes: &[(i64, String, Outcome)]) -> Result<(), DbError> {
+    let now = now_ms();
+    super::transaction(conn, |conn| {
+        let mut done = Vec::new();
+        for (id, ap_id, outcome) in outcomes {
+            if !matches!(outcome, Outcome::Done) {
+                continue;
+            }
+            done.push(*id);
+            let insert = diesel::insert_into(received_activities::table).values((
+                received_activities::ap_id.eq(ap_id),
+                received_activities::received_at.eq(now),
+            ));
+            match conn {
+                DbConn::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
+                DbConn::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite)?,
+            };
+        }
+        if !done.is_empty() {
+            diesel::delete(inbox_queue::table.filter(inbox_queue::id.eq_any(done)))
+                .execute(conn)?;
+        }
+        for (id, _, outcome) in outcomes {
+            let row = inbox_queue::table.filter(inbox_queue::id.eq(*id));
+            let bump = inbox_queue::attempts.eq(inbox_queue::attempts + 1);
+            match outcome {
+                Outcome::Done => {}
+                Outcome::Retry { error, at } => {
+                    diesel::update(row)
+                        .set((
+                            bump,
+                            inbox_queue::last_error.eq(error),
+                            inbox_queue::next_attempt_at.eq(at),
+                            inbox_queue::locked_until.eq(None::<i64>),
+                        ))
+                        .execute(conn)?;
+                }
+                Outcome::Failed(error) => {
+                    diesel::update(row)
+                        .set((
+                            bump,
+                            inbox_queue::last_error.eq(error),
+                            inbox_queue::failed_at.eq(now),
+                            inbox_queue::locked_until.eq(None::<i64>),
+                        ))
+                        .execute(conn)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Counts for `tocsin queue`: (waiting, failed).
+pub fn counts(conn: &mut DbConn) -> Result<(i64, i64), DbError> {
+    let waiting = inbox_queue::table
+        .filter(inbox_queue::failed_at.is_null())
+        .count()
+        .get_result(conn)?;
+    let failed = inbox_queue::table
+        .filter(inbox_queue::failed_at.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok((waiting, failed))
+}

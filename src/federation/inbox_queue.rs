@@ -1,0 +1,221 @@
+//! The durable inbox queue. The inbox stores each accepted activity (after
+//! its cheap checks, HTTP signature, shape and duplicate checks) and
+//! answers 202 only once the row is committed; workers claim rows under a
+//! lease and apply them. Enqueues arriving within a few milliseconds share
+//! one transaction.
+
+use super::inbox::apply_queued;
+use crate::{
+    config::InboxConfig,
+    db::{
+        inbox_queue::{self, NewQueued, Outcome, QueuedRow},
+        now_ms, Db,
+    },
+    error::Error,
+    state::Data,
+};
+use std::{sync::Arc, time::Duration};
+use tokio::{
+    sync::{mpsc, oneshot, watch, Notify, Semaphore},
+    task::JoinSet,
+};
+
+/// How often workers look for due retries when nothing wakes them.
+const POLL: Duration = Duration::from_millis(1000);
+/// How long shutdown waits for activities being applied.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Most enqueues written in one transaction.
+const MAX_BATCH: usize = 512;
+/// Longest retry delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
+
+type Reply = oneshot::Sender<Result<bool, Error>>;
+
+/// Stores accepted activities, batching concurrent enqueues.
+#[derive(Clone)]
+pub struct Enqueuer {
+    db: Db,
+    batch: Option<mpsc::UnboundedSender<(NewQueued, Reply)>>,
+    /// Wakes the workers when something is stored.
+    pub wakeup: Arc<Notify>,
+}
+
+impl Enqueuer {
+    /// A queue on `db`; with `batch_ms` > 0, enqueues arriving within that
+    /// many milliseconds of the first share one transaction.
+    pub fn new(db: Db, batch_ms: u64) -> Enqueuer {
+        let wakeup = Arc::new(Notify::new());
+        let batch = (batch_ms > 0).then(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(write_batches(
+                db.clone(),
+                rx,
+                Duration::from_millis(batch_ms),
+                wakeup.clone(),
+            ));
+            tx
+        });
+        Enqueuer { db, batch, wakeup }
+    }
+
+    /// Stores `item`, committed when this returns; false if an activity
+    /// with the same id is already queued.
+    pub async fn enqueue(&self, item: NewQueued) -> Result<bool, Error> {
+        if let Some(batch) = &self.batch {
+            let (reply, answer) = oneshot::channel();
+            if batch.send((item, reply)).is_ok() {
+                return answer
+                    .await
+                    .map_err(|_| Error::Internal("the inbox queue writer stopped".into()))?;
+            }
+            return Err(Error::Internal("the inbox queue writer stopped".into()));
+        }
+        let stored = self
+            .db
+            .run(move |conn| inbox_queue::enqueue(conn, std::slice::from_ref(&item)))
+            .await?;
+        self.wakeup.notify_one();
+        Ok(stored[0])
+    }
+}
+
+/// Collects enqueues for up to `window` after the first and writes them in
+/// one transaction.
+async fn write_batches(
+    db: Db,
+    mut rx: mpsc::UnboundedReceiver<(NewQueued, Reply)>,
+    window: Duration,
+    wakeup: Arc<Notify>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut pending = vec![first];
+        let deadline = tokio::time::Instant::now() + window;
+        while pending.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(next)) => pending.push(next),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let (items, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+        match db.run(move |conn| inbox_queue::enqueue(conn, &items)).await {
+            Ok(stored) => {
+                for (reply, new) in replies.into_iter().zip(stored) {
+                    let _ = reply.send(Ok(new));
+                }
+                wakeup.notify_one();
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Internal(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Runs the inbox workers until `shutdown` turns true.
+pub async fn run(data: Data, mut shutdown: watch::Receiver<bool>) {
+    let config = data.config.inbox.clone();
+    let slots = Arc::new(Semaphore::new(config.workers));
+    let lease_ms = Duration::from_secs(config.lease_secs).as_millis() as i64;
+    let (outcomes, outcomes_rx) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_outcomes(data.db.clone(), outcomes_rx));
+    let wakeup = data.inbox.wakeup.clone();
+    let mut tasks = JoinSet::new();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        while tasks.try_join_next().is_some() {}
+        let mut free = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => continue,
+        };
+        while let Ok(more) = slots.clone().try_acquire_owned() {
+            free.merge(more);
+        }
+        let limit = free.num_permits() as i64;
+        let claimed = data
+            .db
+            .run(move |conn| inbox_queue::claim_due(conn, limit, lease_ms))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "claiming inbox activities failed");
+                Vec::new()
+            });
+        let drained = (claimed.len() as i64) < limit;
+        for row in claimed {
+            let Some(slot) = free.split(1) else { break };
+            let (data, outcomes, config) = (data.clone(), outcomes.clone(), config.clone());
+            tasks.spawn(async move {
+                let _slot = slot;
+                let outcome = apply(&row, &data, &config).await;
+                let _ = outcomes.send((row.id, row.ap_id, outcome));
+            });
+        }
+        drop(free);
+        if drained {
+            tokio::select! {
+                _ = wakeup.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+    drop(outcomes);
+    let _ = recorder.await;
+}
+
+/// Applies one claimed activity and says what to record.
+async fn apply(row: &QueuedRow, data: &Data, config: &InboxConfig) -> Outcome {
+    match apply_queued(row.body.as_bytes(), data).await {
+        Ok(()) => Outcome::Done,
+        Err(e) => {
+            let attempts = row.attempts as u32 + 1;
+            let error = e.to_string();
+            if is_transient(&e) && attempts < config.max_attempts {
+                let delay = Duration::from_secs(config.initial_backoff_secs)
+                    .saturating_mul(1 << attempts.min(20).saturating_sub(1))
+                    .min(MAX_BACKOFF);
+                tracing::info!(activity = %row.ap_id, attempts, %error, "inbox activity will be retried");
+                Outcome::Retry {
+                    error,
+                    at: now_ms() + delay.as_millis() as i64,
+                }
+            } else {
+                tracing::warn!(activity = %row.ap_id, attempts, %error, "inbox activity given up");
+                Outcome::Failed(error)
+            }
+        }
+    }
+}
+
+/// Failures that may pass: a remote fetch or the database.
+fn is_transient(e: &Error) -> bool {
+    matches!(e, Error::Federation(_) | Error::Db(_) | Error::Internal(_))
+}
+
+/// Writes outcomes, all those waiting in one transaction.
+async fn record_outcomes(db: Db, mut rx: mpsc::UnboundedReceiver<(i64, String, Outcome)>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = db.run(move |conn| inbox_queue::record(conn, &batch)).await {
+            tracing::warn!(error = %e, "recording inbox outcomes failed; the leases will expire");
+        }
+    }
+}
