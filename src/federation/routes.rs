@@ -146,17 +146,26 @@ pub fn wants_activity_json(request: &HttpRequest) -> bool {
         })
 }
 
-/// An ActivityPub JSON response with `Vary: Accept`.
 /// An ActivityPub JSON response with `Vary: Accept`, a strong `ETag` of
 /// its body and a short public cache lifetime; `server::not_modified`
 /// answers a matching `If-None-Match` with 304.
 pub fn activity_json(value: &serde_json::Value) -> HttpResponse {
+    cacheable_json(ACTIVITY_JSON, value, true)
+}
+
+/// `value` as `content_type` with a strong `ETag` of the body, a short
+/// public cache lifetime and open CORS; `Vary: Accept` when the same URL
+/// also serves HTML.
+fn cacheable_json(content_type: &str, value: &serde_json::Value, vary: bool) -> HttpResponse {
     use sha2::{Digest, Sha256};
     let body = serde_json::to_vec(value).unwrap_or_default();
     let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
-    HttpResponse::Ok()
-        .content_type(ACTIVITY_JSON)
-        .insert_header((header::VARY, "Accept"))
+    let mut response = HttpResponse::Ok();
+    if vary {
+        response.insert_header((header::VARY, "Accept"));
+    }
+    response
+        .content_type(content_type)
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
@@ -274,10 +283,11 @@ async fn webfinger(query: aw::Query<WebfingerQuery>, data: Data) -> Result<HttpR
         "aliases": [actor_url, urls.profile_page(&row.username)],
         "links": links,
     });
-    Ok(HttpResponse::Ok()
-        .content_type("application/jrd+json; charset=utf-8")
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .json(body))
+    Ok(cacheable_json(
+        "application/jrd+json; charset=utf-8",
+        &body,
+        false,
+    ))
 }
 
 async fn host_meta(data: Data) -> HttpResponse {

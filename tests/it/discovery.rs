@@ -138,6 +138,24 @@ async fn webfinger_answers_like_mastodon_and_ignores_case() {
             .iter()
             .any(|l| l["rel"] == "http://webfinger.net/rel/profile-page"));
     }
+    // Cacheable, with conditional GET.
+    let url = format!(
+        "{base}/.well-known/webfinger?resource=acct:alerts@{}",
+        i.domain
+    );
+    let first = client().get(&url).send().await.unwrap();
+    assert!(first.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age"));
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    let again = client()
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
     let missing = client()
         .get(format!(
             "{base}/.well-known/webfinger?resource=acct:nobody@{}",
