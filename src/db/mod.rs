@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod curation;
 pub mod deliveries;
 pub mod follows;
+pub mod publications;
 pub mod schema;
 pub mod tokens;
 

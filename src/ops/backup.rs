@@ -44,6 +44,10 @@ pub const TABLES: &[&str] = &[
     "review_items",
     "announces",
     "actor_keys",
+    "publication_issues",
+    "publication_items",
+    "subscribers",
+    "mail_sends",
 ];
 
 /// Why a backup, restore or move failed.

@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod delivery;
+mod digest;
 mod discovery;
 mod fixtures;
 mod follow;

@@ -1,0 +1,132 @@
+//! The Digest: which alerts a period's issue takes, in which order, and the
+//! editor's reorder, trim and publish on a draft.
+
+use crate::common::{postgres_available, Backend, TestDb};
+use tocsin::db::{
+    alerts::{insert, AlertValues},
+    curation, now_ms,
+    publications::{self, EditError},
+    DbConn,
+};
+use tocsin::publications::digest;
+
+fn alert(conn: &mut DbConn, actor: i64, n: u32, local: bool, lang: &str, country: &str) -> i64 {
+    let now = now_ms();
+    insert(
+        conn,
+        &AlertValues {
+            ap_id: format!("https://m.example/alerts/{n}"),
+            actor_id: actor,
+            local,
+            translation_of: None,
+            language: lang.into(),
+            title: format!("Alert {n}"),
+            content_html: format!("<p>Body {n}</p>"),
+            source_markdown: None,
+            summary: None,
+            sensitive: false,
+            countries: format!(",{country},"),
+            region: Some("mena".into()),
+            categories: ",detention,".into(),
+            urgency: "action".into(),
+            incident_date: None,
+            case_ap_id: None,
+            url: None,
+            status: "published".into(),
+            pinned: false,
+            token_id: None,
+            published_at: Some(now),
+            updated_at: now,
+            created_at: now,
+            deleted_at: None,
+            search_text: String::new(),
+            quote_ap_id: None,
+        },
+    )
+    .expect("alert inserted")
+    .id
+}
+
+fn review(conn: &mut DbConn, alert_id: i64, state: &str) {
+    let item = curation::queue_for_review(conn, alert_id, &["mena".into()]).expect("queued");
+    if state != curation::PENDING {
+        curation::decide(conn, item.id, state, &[], None, "editor", None).expect("decided");
+    }
+}
+
+async fn digest_takes_approved_and_local_alerts(backend: Backend) {
+    let db = TestDb::open(backend).await;
+    let actor = db.org_actor().id;
+    let mut conn = db.state.db.conn().expect("connection");
+    let conn = &mut *conn;
+    let approved = alert(conn, actor, 1, false, "en", "TR");
+    review(conn, approved, curation::APPROVED);
+    let pending = alert(conn, actor, 2, false, "en", "EG");
+    review(conn, pending, curation::PENDING);
+    let rejected = alert(conn, actor, 3, false, "en", "EG");
+    review(conn, rejected, curation::REJECTED);
+    let local = alert(conn, actor, 4, true, "en", "EG");
+    let french = alert(conn, actor, 5, true, "fr", "EG");
+    let unreviewed_remote = alert(conn, actor, 6, false, "en", "EG");
+
+    let (start, end) = (now_ms() - 3_600_000, now_ms() + 3_600_000);
+    let id = digest::build(conn, "en", start, end).expect("built");
+    let items = publications::items(conn, id).expect("items");
+    let ids: Vec<i64> = items.iter().filter_map(|i| i.alert_id).collect();
+    // EG before TR; the pending, rejected, French and unreviewed ones are out.
+    assert_eq!(ids, vec![local, approved]);
+    assert!(!ids.contains(&unreviewed_remote));
+    let issue = publications::issue(conn, id).expect("issue");
+    assert_eq!(
+        (issue.language.as_str(), issue.state.as_str()),
+        ("en", "draft")
+    );
+
+    let fr = digest::build(conn, "fr", start, end).expect("built");
+    let fr_ids: Vec<i64> = publications::items(conn, fr)
+        .expect("items")
+        .iter()
+        .filter_map(|i| i.alert_id)
+        .collect();
+    assert_eq!(fr_ids, vec![french]);
+
+    // A period that ended before the decisions has nothing.
+    let old = digest::build(conn, "en", start - 7_200_000, start).expect("built");
+    assert!(publications::items(conn, old).expect("items").is_empty());
+
+    // Reorder, trim, publish; a published issue no longer changes.
+    let (first, second) = (items[0].id, items[1].id);
+    assert!(matches!(
+        publications::reorder(conn, id, &[second]),
+        Err(EditError::BadOrder)
+    ));
+    publications::reorder(conn, id, &[second, first]).expect("reordered");
+    let order: Vec<i64> = publications::items(conn, id)
+        .expect("items")
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(order, vec![second, first]);
+    assert_eq!(publications::trim(conn, id, &[first]).expect("trimmed"), 1);
+    let published =
+        publications::publish(conn, id, "https://x.example/digests/1").expect("published");
+    assert_eq!(published.state, publications::PUBLISHED);
+    assert!(matches!(
+        publications::trim(conn, id, &[second]),
+        Err(EditError::Published(_))
+    ));
+    assert_eq!(publications::items(conn, id).expect("items").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_takes_approved_and_local_alerts_sqlite() {
+    digest_takes_approved_and_local_alerts(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_takes_approved_and_local_alerts_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    digest_takes_approved_and_local_alerts(Backend::Postgres).await;
+}
