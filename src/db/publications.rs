@@ -317,13 +317,131 @@ pub fn digest_alerts(
 pub fn send_progress(conn: &mut DbConn, issue_id: i64) -> Result<(i64, i64), DbError> {
     let sent: i64 = mail_sends::table
         .filter(mail_sends::issue_id.eq(issue_id))
-        .filter(mail_sends::state.eq("sent"))
+        .filter(mail_sends::state.eq(SEND_SENT))
         .count()
         .get_result(conn)?;
     let sending: i64 = mail_sends::table
         .filter(mail_sends::issue_id.eq(issue_id))
-        .filter(mail_sends::state.eq("sending"))
+        .filter(mail_sends::state.eq(SEND_SENDING))
         .count()
         .get_result(conn)?;
     Ok((sent, sending))
+}
+
+/// A subscriber waits for the confirmation link (double opt-in).
+pub const SUB_PENDING: &str = "pending";
+/// A confirmed subscriber receives issues.
+pub const SUB_CONFIRMED: &str = "confirmed";
+/// Paused after a hard bounce or a complaint.
+pub const SUB_PAUSED: &str = "paused";
+/// Unsubscribed.
+pub const SUB_UNSUBSCRIBED: &str = "unsubscribed";
+
+/// A send row claimed before the SMTP hand-over.
+pub const SEND_SENDING: &str = "sending";
+/// A send row after the SMTP server accepted the message.
+pub const SEND_SENT: &str = "sent";
+
+/// Adds a subscriber with a fresh random token (for confirmation,
+/// preferences and unsubscribe links) and returns its id; an address
+/// already present keeps its row and its id is returned.
+pub fn add_subscriber(
+    conn: &mut DbConn,
+    email: &str,
+    state: &str,
+    publications: &[String],
+    languages: &[String],
+    regions: &[String],
+) -> Result<i64, DbError> {
+    use super::alerts::join_list;
+    use super::schema::subscribers;
+    super::transaction(conn, |conn| {
+        if let Some(id) = subscribers::table
+            .filter(subscribers::email.eq(email))
+            .select(subscribers::id)
+            .first::<i64>(conn)
+            .optional()?
+        {
+            return Ok(id);
+        }
+        let now = now_ms();
+        let token = hex::encode(rand::random::<[u8; 24]>());
+        Ok(diesel::insert_into(subscribers::table)
+            .values((
+                subscribers::email.eq(email),
+                subscribers::state.eq(state),
+                subscribers::token.eq(token),
+                subscribers::publications.eq(join_list(publications)),
+                subscribers::languages.eq(join_list(languages)),
+                subscribers::regions.eq(join_list(regions)),
+                subscribers::created_at.eq(now),
+                subscribers::confirmed_at.eq((state == SUB_CONFIRMED).then_some(now)),
+                subscribers::updated_at.eq(now),
+            ))
+            .returning(subscribers::id)
+            .get_result(conn)?)
+    })
+}
+
+/// One recipient of a claimed batch: subscriber id, address, token.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct Recipient {
+    pub id: i64,
+    pub email: String,
+    pub token: String,
+}
+
+/// Claims up to `limit` confirmed subscribers of the issue's publication
+/// and language that have no send row for it yet, recording each as
+/// `sending` in one transaction before any message is handed over.
+///
+/// At most once: a row left `sending` by a crash is never claimed again,
+/// because the SMTP server may have accepted the message just before the
+/// crash; such rows are counted by [`send_progress`] for the operator.
+pub fn claim_batch(
+    conn: &mut DbConn,
+    issue_id: i64,
+    limit: i64,
+) -> Result<Vec<Recipient>, DbError> {
+    use super::schema::subscribers;
+    super::transaction(conn, |conn| {
+        let issue = issue(conn, issue_id)?;
+        let claimed = mail_sends::table
+            .filter(mail_sends::issue_id.eq(issue_id))
+            .select(mail_sends::subscriber_id);
+        let batch: Vec<Recipient> = subscribers::table
+            .filter(subscribers::state.eq(SUB_CONFIRMED))
+            .filter(subscribers::publications.like(format!("%,{},%", issue.publication)))
+            .filter(subscribers::languages.like(format!("%,{},%", issue.language)))
+            .filter(subscribers::id.ne_all(claimed))
+            .order(subscribers::id)
+            .limit(limit)
+            .select((subscribers::id, subscribers::email, subscribers::token))
+            .load(conn)?;
+        let now = now_ms();
+        // One statement per row: multi-row inserts are not available on
+        // diesel's two-back-end connection.
+        for r in &batch {
+            diesel::insert_into(mail_sends::table)
+                .values((
+                    mail_sends::issue_id.eq(issue_id),
+                    mail_sends::subscriber_id.eq(r.id),
+                    mail_sends::state.eq(SEND_SENDING),
+                    mail_sends::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok(batch)
+    })
+}
+
+/// Marks a claimed send as accepted by the SMTP server.
+pub fn mark_sent(conn: &mut DbConn, issue_id: i64, subscriber_id: i64) -> Result<(), DbError> {
+    diesel::update(mail_sends::table.find((issue_id, subscriber_id)))
+        .set((
+            mail_sends::state.eq(SEND_SENT),
+            mail_sends::updated_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -130,3 +130,94 @@ async fn digest_takes_approved_and_local_alerts_postgres() {
     }
     digest_takes_approved_and_local_alerts(Backend::Postgres).await;
 }
+
+async fn sends_are_claimed_once(backend: Backend) {
+    let db = TestDb::open(backend).await;
+    let mut conn = db.state.db.conn().expect("connection");
+    let conn = &mut *conn;
+    let list = |s: &str| vec![s.to_string()];
+    let mut wanted = Vec::new();
+    for n in 0..5 {
+        let id = publications::add_subscriber(
+            conn,
+            &format!("s{n}@example.org"),
+            publications::SUB_CONFIRMED,
+            &list("digest"),
+            &list("en"),
+            &[],
+        )
+        .expect("added");
+        wanted.push(id);
+    }
+    let again = publications::add_subscriber(
+        conn,
+        "s0@example.org",
+        publications::SUB_PENDING,
+        &list("digest"),
+        &list("en"),
+        &[],
+    )
+    .expect("added");
+    assert_eq!(again, wanted[0], "an address is stored once");
+    // Not receiving: unconfirmed, other language, other publication.
+    publications::add_subscriber(
+        conn,
+        "p@example.org",
+        publications::SUB_PENDING,
+        &list("digest"),
+        &list("en"),
+        &[],
+    )
+    .expect("added");
+    publications::add_subscriber(
+        conn,
+        "f@example.org",
+        publications::SUB_CONFIRMED,
+        &list("digest"),
+        &list("fr"),
+        &[],
+    )
+    .expect("added");
+    publications::add_subscriber(
+        conn,
+        "c@example.org",
+        publications::SUB_CONFIRMED,
+        &list("communique"),
+        &list("en"),
+        &[],
+    )
+    .expect("added");
+
+    let now = now_ms();
+    let issue = digest::build(conn, "en", now - 1000, now).expect("built");
+    let first = publications::claim_batch(conn, issue, 2).expect("claimed");
+    assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), wanted[..2]);
+    publications::mark_sent(conn, issue, first[0].id).expect("marked");
+    // first[1] stays "sending", as after a crash between hand-over and mark:
+    // it is never claimed again.
+    let rest = publications::claim_batch(conn, issue, 100).expect("claimed");
+    assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), wanted[2..]);
+    assert!(publications::claim_batch(conn, issue, 100)
+        .expect("claimed")
+        .is_empty());
+    for r in &rest {
+        publications::mark_sent(conn, issue, r.id).expect("marked");
+    }
+    assert_eq!(
+        publications::send_progress(conn, issue).expect("progress"),
+        (4, 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_are_claimed_once_sqlite() {
+    sends_are_claimed_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_are_claimed_once_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    sends_are_claimed_once(Backend::Postgres).await;
+}
