@@ -221,3 +221,32 @@ async fn sends_are_claimed_once_postgres() {
     }
     sends_are_claimed_once(Backend::Postgres).await;
 }
+
+#[test]
+fn cli_builds_a_draft_and_shows_it_in_status() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
+            .current_dir(dir.path())
+            .env_remove("TOCSIN_CONFIG")
+            .env("TOCSIN_LOG", "warn")
+            .args(args)
+            .output()
+            .expect("tocsin runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let built = run(&["digest", "build", "--language", "fr", "--days", "3"]);
+    assert!(
+        built.starts_with("draft digest issue 1: 0 item(s)"),
+        "{built}"
+    );
+    let status = run(&["digest", "status"]);
+    let row = status.lines().nth(1).expect("one issue listed");
+    let cols: Vec<&str> = row.split('\t').collect();
+    assert_eq!(cols[..6], ["1", "fr", "draft", "0", "0", "0"], "{status}");
+}
