@@ -97,6 +97,29 @@ pub enum Command {
         #[command(subcommand)]
         action: ReviewAction,
     },
+    /// Digest issues: build a draft, show issues and their send progress.
+    Digest {
+        /// Digest action.
+        #[command(subcommand)]
+        action: DigestAction,
+    },
+}
+
+/// `tocsin digest …`
+#[derive(Debug, Subcommand)]
+pub enum DigestAction {
+    /// Build a draft issue from the approved and local alerts of the last
+    /// DAYS days in LANGUAGE; prints its id and items.
+    Build {
+        /// Language code, e.g. `en`.
+        #[arg(long)]
+        language: String,
+        /// Length of the period, ending now.
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+    },
+    /// List the latest issues with state, item count and mail progress.
+    Status,
 }
 
 /// `tocsin members …`
@@ -265,6 +288,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::User { action } => user_command(config, action).await,
             Command::Members { action } => members_command(config, action).await,
             Command::Review { action } => review_command(config, action).await,
+            Command::Digest { action } => digest_command(&config, action).await,
             Command::Queue => queue_command(&config).await,
             Command::Backup { file } => backup_command(config, file).await,
             Command::Restore { file } => restore_command(config, file).await,
@@ -317,6 +341,48 @@ pub async fn user_command(config: Config, action: UserAction) -> Result<(), Erro
             if generated {
                 println!("Password (shown once):");
                 println!("{password}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn digest_command(config: &Config, action: DigestAction) -> Result<(), Error> {
+    use crate::db::publications;
+    let db = open_db(config).await?;
+    match action {
+        DigestAction::Build { language, days } => {
+            let end = db::now_ms();
+            let start = end - days * 86_400_000;
+            let (id, items) = db
+                .run(move |conn| {
+                    let id = crate::publications::digest::build(conn, &language, start, end)?;
+                    Ok((id, publications::items(conn, id)?))
+                })
+                .await?;
+            println!("draft digest issue {id}: {} item(s)", items.len());
+            for item in items {
+                println!("{}\t{}\t{}", item.id, item.section, item.heading);
+            }
+        }
+        DigestAction::Status => {
+            let rows = db
+                .run(|conn| {
+                    let mut rows = Vec::new();
+                    for issue in publications::issues(conn, crate::publications::DIGEST, 20)? {
+                        let items = publications::items(conn, issue.id)?.len();
+                        let progress = publications::send_progress(conn, issue.id)?;
+                        rows.push((issue, items, progress));
+                    }
+                    Ok(rows)
+                })
+                .await?;
+            println!("id\tlanguage\tstate\titems\tsent\tsending\ttitle");
+            for (issue, items, (sent, sending)) in rows {
+                println!(
+                    "{}\t{}\t{}\t{items}\t{sent}\t{sending}\t{}",
+                    issue.id, issue.language, issue.state, issue.title
+                );
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod error;
 pub mod federation;
 pub mod ops;
+pub mod publications;
 pub mod server;
 pub mod signatures;
 pub mod state;

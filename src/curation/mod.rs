@@ -534,33 +534,11 @@ mod tests {
 
     fn alert(region: &str, country: &str, category: &str, language: &str) -> AlertRow {
         AlertRow {
-            id: 1,
-            ap_id: "https://m.example/alerts/1".into(),
-            actor_id: 1,
-            local: false,
-            translation_of: None,
             language: language.into(),
-            title: "t".into(),
-            content_html: String::new(),
-            source_markdown: None,
-            summary: None,
-            sensitive: false,
             countries: join_list(&[country.to_string()]),
             region: Some(region.into()),
             categories: join_list(&[category.to_string()]),
-            urgency: "action".into(),
-            incident_date: None,
-            case_ap_id: None,
-            url: None,
-            status: "published".into(),
-            pinned: false,
-            token_id: None,
-            published_at: None,
-            updated_at: 0,
-            created_at: 0,
-            deleted_at: None,
-            search_text: String::new(),
-            quote_ap_id: None,
+            ..AlertRow::sample(1)
         }
     }
 

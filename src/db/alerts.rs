@@ -46,6 +46,40 @@ pub struct AlertRow {
 }
 
 impl AlertRow {
+    /// A published remote alert with empty fields, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn sample(id: i64) -> AlertRow {
+        AlertRow {
+            id,
+            ap_id: format!("https://m.example/alerts/{id}"),
+            actor_id: 1,
+            local: false,
+            translation_of: None,
+            language: "en".into(),
+            title: "t".into(),
+            content_html: String::new(),
+            source_markdown: None,
+            summary: None,
+            sensitive: false,
+            countries: ",,".into(),
+            region: None,
+            categories: ",,".into(),
+            urgency: "action".into(),
+            incident_date: None,
+            case_ap_id: None,
+            url: None,
+            status: "published".into(),
+            pinned: false,
+            token_id: None,
+            published_at: None,
+            updated_at: 0,
+            created_at: 0,
+            deleted_at: None,
+            search_text: String::new(),
+            quote_ap_id: None,
+        }
+    }
+
     /// Country codes as a list.
     pub fn country_list(&self) -> Vec<String> {
         split_list(&self.countries)

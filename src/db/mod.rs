@@ -10,6 +10,7 @@ pub mod curation;
 pub mod deliveries;
 pub mod follows;
 pub mod inbox_queue;
+pub mod publications;
 pub mod schema;
 pub mod tokens;
 pub mod users;

@@ -226,6 +226,62 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    publication_issues (id) {
+        id -> BigInt,
+        publication -> Text,
+        language -> Text,
+        period_start -> BigInt,
+        period_end -> BigInt,
+        title -> Text,
+        state -> Text,
+        ap_id -> Nullable<Text>,
+        published_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    publication_items (id) {
+        id -> BigInt,
+        issue_id -> BigInt,
+        section -> Text,
+        section_position -> Integer,
+        position -> Integer,
+        story -> Nullable<Text>,
+        alert_id -> Nullable<BigInt>,
+        heading -> Text,
+        body_html -> Text,
+        url -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    subscribers (id) {
+        id -> BigInt,
+        email -> Text,
+        state -> Text,
+        token -> Text,
+        publications -> Text,
+        languages -> Text,
+        regions -> Text,
+        paused_reason -> Nullable<Text>,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    mail_sends (issue_id, subscriber_id) {
+        issue_id -> BigInt,
+        subscriber_id -> BigInt,
+        state -> Text,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(actor_keys -> actors (actor_id));
 diesel::joinable!(members -> actors (actor_id));
 diesel::joinable!(feeds -> actors (actor_id));
@@ -247,6 +303,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     review_items,
     announces,
     actor_keys,
+    publication_issues,
+    publication_items,
+    subscribers,
+    mail_sends,
 );
 
 diesel::table! {

@@ -47,6 +47,10 @@ pub const TABLES: &[&str] = &[
     "users",
     "sessions",
     "inbox_queue",
+    "publication_issues",
+    "publication_items",
+    "subscribers",
+    "mail_sends",
 ];
 
 /// Why a backup, restore or move failed.

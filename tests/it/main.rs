@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod crash;
 mod delivery;
+mod digest;
 mod discovery;
 mod fedify;
 mod fixtures;

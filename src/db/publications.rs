@@ -1,0 +1,447 @@
+//! Publication tables: issues of the Digest and the Communiqué with their
+//! ordered items, e-mail subscribers, and the per-(issue, subscriber) send
+//! rows that make sending resumable.
+
+use super::{
+    alerts::AlertRow,
+    now_ms,
+    schema::{alerts, mail_sends, publication_issues, publication_items, review_items},
+    DbConn, DbError,
+};
+use diesel::prelude::*;
+
+/// An issue being prepared.
+pub const DRAFT: &str = "draft";
+/// A published issue; its items no longer change.
+pub const PUBLISHED: &str = "published";
+
+/// A row of `publication_issues`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = publication_issues)]
+pub struct IssueRow {
+    pub id: i64,
+    pub publication: String,
+    pub language: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub title: String,
+    pub state: String,
+    pub ap_id: Option<String>,
+    pub published_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A row of `publication_items`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = publication_items)]
+pub struct ItemRow {
+    pub id: i64,
+    pub issue_id: i64,
+    pub section: String,
+    pub section_position: i32,
+    pub position: i32,
+    pub story: Option<String>,
+    pub alert_id: Option<i64>,
+    pub heading: String,
+    pub body_html: String,
+    pub url: Option<String>,
+}
+
+/// An item to insert; positions come from its place in the list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewItem {
+    pub section: String,
+    pub story: Option<String>,
+    pub alert_id: Option<i64>,
+    pub heading: String,
+    pub body_html: String,
+    pub url: Option<String>,
+}
+
+/// A new issue's header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewIssue<'a> {
+    pub publication: &'a str,
+    pub language: &'a str,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub title: &'a str,
+}
+
+/// Creates a draft issue with its items: sections are numbered in order of
+/// first appearance, items in list order within their section.
+pub fn create_issue(
+    conn: &mut DbConn,
+    issue: &NewIssue<'_>,
+    items: &[NewItem],
+) -> Result<i64, DbError> {
+    super::transaction(conn, |conn| {
+        let now = now_ms();
+        let id: i64 = diesel::insert_into(publication_issues::table)
+            .values((
+                publication_issues::publication.eq(issue.publication),
+                publication_issues::language.eq(issue.language),
+                publication_issues::period_start.eq(issue.period_start),
+                publication_issues::period_end.eq(issue.period_end),
+                publication_issues::title.eq(issue.title),
+                publication_issues::state.eq(DRAFT),
+                publication_issues::created_at.eq(now),
+                publication_issues::updated_at.eq(now),
+            ))
+            .returning(publication_issues::id)
+            .get_result(conn)?;
+        insert_items(conn, id, items)?;
+        Ok(id)
+    })
+}
+
+/// Numbers sections in order of first appearance and items within each.
+#[derive(Default)]
+struct Positions<'a> {
+    sections: Vec<(&'a str, i32)>,
+}
+
+impl<'a> Positions<'a> {
+    /// (section position, item position) of the next item in `section`.
+    fn next(&mut self, section: &'a str) -> (i32, i32) {
+        let s = match self.sections.iter().position(|(name, _)| *name == section) {
+            Some(s) => s,
+            None => {
+                self.sections.push((section, 0));
+                self.sections.len() - 1
+            }
+        };
+        let position = self.sections[s].1;
+        self.sections[s].1 += 1;
+        (s as i32, position)
+    }
+}
+
+fn insert_items(conn: &mut DbConn, issue_id: i64, items: &[NewItem]) -> Result<(), DbError> {
+    let mut positions = Positions::default();
+    for item in items {
+        let (s, position) = positions.next(&item.section);
+        diesel::insert_into(publication_items::table)
+            .values((
+                publication_items::issue_id.eq(issue_id),
+                publication_items::section.eq(&item.section),
+                publication_items::section_position.eq(s),
+                publication_items::position.eq(position),
+                publication_items::story.eq(&item.story),
+                publication_items::alert_id.eq(item.alert_id),
+                publication_items::heading.eq(&item.heading),
+                publication_items::body_html.eq(&item.body_html),
+                publication_items::url.eq(&item.url),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// One issue.
+pub fn issue(conn: &mut DbConn, id: i64) -> Result<IssueRow, DbError> {
+    Ok(publication_issues::table
+        .find(id)
+        .select(IssueRow::as_select())
+        .first(conn)?)
+}
+
+/// Issues of a publication, newest period first.
+pub fn issues(conn: &mut DbConn, publication: &str, limit: i64) -> Result<Vec<IssueRow>, DbError> {
+    Ok(publication_issues::table
+        .filter(publication_issues::publication.eq(publication))
+        .order((
+            publication_issues::period_end.desc(),
+            publication_issues::id.desc(),
+        ))
+        .limit(limit)
+        .select(IssueRow::as_select())
+        .load(conn)?)
+}
+
+/// Items of an issue in reading order.
+pub fn items(conn: &mut DbConn, issue_id: i64) -> Result<Vec<ItemRow>, DbError> {
+    Ok(publication_items::table
+        .filter(publication_items::issue_id.eq(issue_id))
+        .order((
+            publication_items::section_position,
+            publication_items::position,
+            publication_items::id,
+        ))
+        .select(ItemRow::as_select())
+        .load(conn)?)
+}
+
+/// Why an editor action on an issue was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// The issue is published and can no longer change.
+    #[error("issue {0} is published")]
+    Published(i64),
+    /// The new order does not name exactly the issue's items.
+    #[error("the order must list every item of the issue exactly once")]
+    BadOrder,
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Runs an edit of a draft in one transaction. Refusals are decided before
+/// any write, so they travel out of the transaction as its value.
+fn edit_draft<T, F>(conn: &mut DbConn, issue_id: i64, f: F) -> Result<T, EditError>
+where
+    F: FnOnce(&mut DbConn) -> Result<Result<T, EditError>, DbError>,
+{
+    super::transaction(conn, |conn| {
+        if issue(conn, issue_id)?.state != DRAFT {
+            return Ok(Err(EditError::Published(issue_id)));
+        }
+        f(conn)
+    })?
+}
+
+/// Reorders a draft: `order` lists every item id once; each item keeps its
+/// section, sections take the order of their first item in `order`.
+pub fn reorder(conn: &mut DbConn, issue_id: i64, order: &[i64]) -> Result<(), EditError> {
+    edit_draft(conn, issue_id, |conn| {
+        let current = items(conn, issue_id)?;
+        let mut wanted = order.to_vec();
+        wanted.sort_unstable();
+        let mut have: Vec<i64> = current.iter().map(|i| i.id).collect();
+        have.sort_unstable();
+        if wanted != have {
+            return Ok(Err(EditError::BadOrder));
+        }
+        let mut positions = Positions::default();
+        for id in order {
+            let item = current.iter().find(|i| i.id == *id).expect("checked above");
+            let (s, position) = positions.next(&item.section);
+            diesel::update(publication_items::table.find(id))
+                .set((
+                    publication_items::section_position.eq(s),
+                    publication_items::position.eq(position),
+                ))
+                .execute(conn)?;
+        }
+        touch(conn, issue_id)?;
+        Ok(Ok(()))
+    })
+}
+
+/// Removes items from a draft (trim).
+pub fn trim(conn: &mut DbConn, issue_id: i64, remove: &[i64]) -> Result<usize, EditError> {
+    edit_draft(conn, issue_id, |conn| {
+        let n = diesel::delete(
+            publication_items::table
+                .filter(publication_items::issue_id.eq(issue_id))
+                .filter(publication_items::id.eq_any(remove)),
+        )
+        .execute(conn)?;
+        touch(conn, issue_id)?;
+        Ok(Ok(n))
+    })
+}
+
+/// Marks a draft published with its ActivityPub id. Publishing twice is
+/// refused.
+pub fn publish(conn: &mut DbConn, issue_id: i64, ap_id: &str) -> Result<IssueRow, EditError> {
+    edit_draft(conn, issue_id, |conn| {
+        let now = now_ms();
+        diesel::update(publication_issues::table.find(issue_id))
+            .set((
+                publication_issues::state.eq(PUBLISHED),
+                publication_issues::ap_id.eq(ap_id),
+                publication_issues::published_at.eq(now),
+                publication_issues::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(Ok(issue(conn, issue_id)?))
+    })
+}
+
+fn touch(conn: &mut DbConn, issue_id: i64) -> Result<(), DbError> {
+    diesel::update(publication_issues::table.find(issue_id))
+        .set(publication_issues::updated_at.eq(now_ms()))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Alerts for a Digest of `[start, end)`: published alerts this instance
+/// approved or curated in review (by decision time), and its own local
+/// alerts (by publication time), in the given language.
+pub fn digest_alerts(
+    conn: &mut DbConn,
+    language: &str,
+    start: i64,
+    end: i64,
+) -> Result<Vec<AlertRow>, DbError> {
+    use crate::db::curation::{APPROVED, CURATED};
+    let reviewed: Vec<(Option<i64>, i64, String)> = review_items::table
+        .filter(review_items::state.eq_any([APPROVED, CURATED]))
+        .filter(review_items::decided_at.ge(start))
+        .filter(review_items::decided_at.lt(end))
+        .select((
+            review_items::curated_alert_id,
+            review_items::alert_id,
+            review_items::state,
+        ))
+        .load(conn)?;
+    // A curated item is shown as this instance's edited version, which is
+    // local and so also found below; the member original is left out.
+    let mut ids: Vec<i64> = reviewed
+        .iter()
+        .filter(|(_, _, state)| state == APPROVED)
+        .map(|(_, alert, _)| *alert)
+        .collect();
+    let local: Vec<i64> = alerts::table
+        .filter(alerts::local.eq(true))
+        .filter(alerts::published_at.ge(start))
+        .filter(alerts::published_at.lt(end))
+        .select(alerts::id)
+        .load(conn)?;
+    ids.extend(local);
+    ids.extend(reviewed.iter().filter_map(|(curated, _, _)| *curated));
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(alerts::table
+        .filter(alerts::id.eq_any(ids))
+        .filter(alerts::language.eq(language))
+        .filter(alerts::status.eq(crate::alerts::STATUS_PUBLISHED))
+        .order(alerts::id)
+        .select(AlertRow::as_select())
+        .load(conn)?)
+}
+
+/// Send progress of an issue: (sent, sending) rows.
+pub fn send_progress(conn: &mut DbConn, issue_id: i64) -> Result<(i64, i64), DbError> {
+    let sent: i64 = mail_sends::table
+        .filter(mail_sends::issue_id.eq(issue_id))
+        .filter(mail_sends::state.eq(SEND_SENT))
+        .count()
+        .get_result(conn)?;
+    let sending: i64 = mail_sends::table
+        .filter(mail_sends::issue_id.eq(issue_id))
+        .filter(mail_sends::state.eq(SEND_SENDING))
+        .count()
+        .get_result(conn)?;
+    Ok((sent, sending))
+}
+
+/// A subscriber waits for the confirmation link (double opt-in).
+pub const SUB_PENDING: &str = "pending";
+/// A confirmed subscriber receives issues.
+pub const SUB_CONFIRMED: &str = "confirmed";
+/// Paused after a hard bounce or a complaint.
+pub const SUB_PAUSED: &str = "paused";
+/// Unsubscribed.
+pub const SUB_UNSUBSCRIBED: &str = "unsubscribed";
+
+/// A send row claimed before the SMTP hand-over.
+pub const SEND_SENDING: &str = "sending";
+/// A send row after the SMTP server accepted the message.
+pub const SEND_SENT: &str = "sent";
+
+/// Adds a subscriber with a fresh random token (for confirmation,
+/// preferences and unsubscribe links) and returns its id; an address
+/// already present keeps its row and its id is returned.
+pub fn add_subscriber(
+    conn: &mut DbConn,
+    email: &str,
+    state: &str,
+    publications: &[String],
+    languages: &[String],
+    regions: &[String],
+) -> Result<i64, DbError> {
+    use super::alerts::join_list;
+    use super::schema::subscribers;
+    super::transaction(conn, |conn| {
+        if let Some(id) = subscribers::table
+            .filter(subscribers::email.eq(email))
+            .select(subscribers::id)
+            .first::<i64>(conn)
+            .optional()?
+        {
+            return Ok(id);
+        }
+        let now = now_ms();
+        let token = hex::encode(rand::random::<[u8; 24]>());
+        Ok(diesel::insert_into(subscribers::table)
+            .values((
+                subscribers::email.eq(email),
+                subscribers::state.eq(state),
+                subscribers::token.eq(token),
+                subscribers::publications.eq(join_list(publications)),
+                subscribers::languages.eq(join_list(languages)),
+                subscribers::regions.eq(join_list(regions)),
+                subscribers::created_at.eq(now),
+                subscribers::confirmed_at.eq((state == SUB_CONFIRMED).then_some(now)),
+                subscribers::updated_at.eq(now),
+            ))
+            .returning(subscribers::id)
+            .get_result(conn)?)
+    })
+}
+
+/// One recipient of a claimed batch: subscriber id, address, token.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct Recipient {
+    pub id: i64,
+    pub email: String,
+    pub token: String,
+}
+
+/// Claims up to `limit` confirmed subscribers of the issue's publication
+/// and language that have no send row for it yet, recording each as
+/// `sending` in one transaction before any message is handed over.
+///
+/// At most once: a row left `sending` by a crash is never claimed again,
+/// because the SMTP server may have accepted the message just before the
+/// crash; such rows are counted by [`send_progress`] for the operator.
+pub fn claim_batch(
+    conn: &mut DbConn,
+    issue_id: i64,
+    limit: i64,
+) -> Result<Vec<Recipient>, DbError> {
+    use super::schema::subscribers;
+    super::transaction(conn, |conn| {
+        let issue = issue(conn, issue_id)?;
+        let claimed = mail_sends::table
+            .filter(mail_sends::issue_id.eq(issue_id))
+            .select(mail_sends::subscriber_id);
+        let batch: Vec<Recipient> = subscribers::table
+            .filter(subscribers::state.eq(SUB_CONFIRMED))
+            .filter(subscribers::publications.like(format!("%,{},%", issue.publication)))
+            .filter(subscribers::languages.like(format!("%,{},%", issue.language)))
+            .filter(subscribers::id.ne_all(claimed))
+            .order(subscribers::id)
+            .limit(limit)
+            .select((subscribers::id, subscribers::email, subscribers::token))
+            .load(conn)?;
+        let now = now_ms();
+        // One statement per row: multi-row inserts are not available on
+        // diesel's two-back-end connection.
+        for r in &batch {
+            diesel::insert_into(mail_sends::table)
+                .values((
+                    mail_sends::issue_id.eq(issue_id),
+                    mail_sends::subscriber_id.eq(r.id),
+                    mail_sends::state.eq(SEND_SENDING),
+                    mail_sends::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok(batch)
+    })
+}
+
+/// Marks a claimed send as accepted by the SMTP server.
+pub fn mark_sent(conn: &mut DbConn, issue_id: i64, subscriber_id: i64) -> Result<(), DbError> {
+    diesel::update(mail_sends::table.find((issue_id, subscriber_id)))
+        .set((
+            mail_sends::state.eq(SEND_SENT),
+            mail_sends::updated_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
