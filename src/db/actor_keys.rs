@@ -81,15 +81,18 @@ pub fn replace_remote(
             if by_key_id(conn, key_id)?.is_some() {
                 continue;
             }
-            diesel::insert_into(actor_keys::table)
-                .values((
-                    actor_keys::actor_id.eq(actor_id),
-                    actor_keys::key_id.eq(key_id),
-                    actor_keys::public_key_multibase.eq(public),
-                    actor_keys::private_key.eq(None::<String>),
-                    actor_keys::created_at.eq(now_ms()),
-                ))
-                .execute(conn)?;
+            let insert = diesel::insert_into(actor_keys::table).values((
+                actor_keys::actor_id.eq(actor_id),
+                actor_keys::key_id.eq(key_id),
+                actor_keys::public_key_multibase.eq(public),
+                actor_keys::private_key.eq(None::<String>),
+                actor_keys::created_at.eq(now_ms()),
+            ));
+            // A concurrent refresh of the same actor may have stored it.
+            match conn {
+                DbConn::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
+                DbConn::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite)?,
+            };
         }
         Ok(())
     })

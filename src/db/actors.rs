@@ -98,6 +98,19 @@ pub fn local_actors(conn: &mut DbConn) -> Result<Vec<ActorRow>, DbError> {
 
 /// Inserts the actor, or refreshes the row with the same `ap_id`.
 pub fn upsert(conn: &mut DbConn, actor: &NewActor) -> Result<ActorRow, DbError> {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    match upsert_once(conn, actor) {
+        // Two requests fetched the same new actor at once (PostgreSQL's
+        // read committed lets both see no row): the other one inserted
+        // it, so this one updates it.
+        Err(DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))) => {
+            upsert_once(conn, actor)
+        }
+        other => other,
+    }
+}
+
+fn upsert_once(conn: &mut DbConn, actor: &NewActor) -> Result<ActorRow, DbError> {
     super::transaction(conn, |conn| {
         if let Some(existing) = by_ap_id(conn, &actor.ap_id)? {
             let mut changes = actor.clone();

@@ -341,3 +341,64 @@ async fn host_failures_from_many_writers_all_count_postgres() {
         host_failures_from_many_writers_all_count(Backend::Postgres).await;
     }
 }
+
+/// Many requests from one new remote actor fetch and store it at once:
+/// every store succeeds and there is one row (PostgreSQL's read committed
+/// lets concurrent inserts collide; the loser updates instead).
+async fn concurrent_stores_of_a_new_actor_all_succeed(backend: Backend) {
+    let db = TestDb::open(backend).await;
+    for round in 0..5 {
+        let ap_id = format!("https://new.example/users/u{round}");
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let pool = db.state.db.clone();
+                let ap_id = ap_id.clone();
+                std::thread::spawn(move || {
+                    let mut conn = pool.conn().unwrap();
+                    let now = tocsin::db::now_ms();
+                    tocsin::db::actors::upsert(
+                        &mut conn,
+                        &tocsin::db::actors::NewActor {
+                            public_key_id: format!("{ap_id}#main-key"),
+                            ap_id: ap_id.clone(),
+                            kind: "Person".into(),
+                            username: "u".into(),
+                            domain: "new.example".into(),
+                            local: false,
+                            name: None,
+                            summary: None,
+                            inbox: format!("{ap_id}/inbox"),
+                            shared_inbox: None,
+                            outbox: None,
+                            followers_url: None,
+                            url: None,
+                            icon: None,
+                            public_key_pem: String::new(),
+                            private_key_pem: None,
+                            last_refreshed_at: now,
+                            created_at: now,
+                        },
+                    )
+                    .map(|row| row.id)
+                })
+            })
+            .collect();
+        let ids: Vec<i64> = writers
+            .into_iter()
+            .map(|w| w.join().unwrap().expect("every store succeeds"))
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "one row: {ids:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stores_of_a_new_actor_all_succeed_sqlite() {
+    concurrent_stores_of_a_new_actor_all_succeed(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stores_of_a_new_actor_all_succeed_postgres() {
+    if postgres_available() {
+        concurrent_stores_of_a_new_actor_all_succeed(Backend::Postgres).await;
+    }
+}
