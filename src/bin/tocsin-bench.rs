@@ -298,30 +298,16 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
         let us = tocsin::db::actors::local_by_username(&mut conn, &config.actor.username)?
             .ok_or_else(|| anyhow::anyhow!("no organisation actor"))?;
         tocsin::db::transaction(&mut conn, |conn| {
-            let now = tocsin::db::now_ms();
             for (n, (ap_id, key)) in actor_ids.iter().zip(&keys).enumerate() {
                 let actor = tocsin::db::actors::upsert(
                     conn,
-                    &tocsin::db::actors::NewActor {
-                        public_key_id: format!("{ap_id}#main-key"),
-                        ap_id: ap_id.clone(),
-                        kind: "Person".into(),
-                        username: format!("a{n}"),
-                        domain: remote_host.into(),
-                        local: false,
-                        name: None,
-                        summary: None,
-                        inbox: format!("{ap_id}/inbox"),
-                        shared_inbox: None,
-                        outbox: None,
-                        followers_url: None,
-                        url: None,
-                        icon: None,
-                        public_key_pem: key.public_pem.clone(),
-                        private_key_pem: None,
-                        last_refreshed_at: now,
-                        created_at: now,
-                    },
+                    &tocsin::db::actors::NewActor::remote_person(
+                        ap_id,
+                        &format!("a{n}"),
+                        remote_host,
+                        &format!("{ap_id}/inbox"),
+                        &key.public_pem,
+                    ),
                 )?;
                 tocsin::db::follows::upsert(
                     conn,

@@ -52,6 +52,40 @@ pub struct NewActor {
     pub created_at: i64,
 }
 
+impl NewActor {
+    /// A remote `Person` known only by its id, inbox and public key (the
+    /// audience of tests and benchmarks); its key id is `<ap_id>#main-key`.
+    pub fn remote_person(
+        ap_id: &str,
+        username: &str,
+        domain: &str,
+        inbox: &str,
+        public_key_pem: &str,
+    ) -> NewActor {
+        let now = super::now_ms();
+        NewActor {
+            public_key_id: format!("{ap_id}#main-key"),
+            ap_id: ap_id.to_string(),
+            kind: "Person".into(),
+            username: username.to_string(),
+            domain: domain.to_string(),
+            local: false,
+            name: None,
+            summary: None,
+            inbox: inbox.to_string(),
+            shared_inbox: None,
+            outbox: None,
+            followers_url: None,
+            url: None,
+            icon: None,
+            public_key_pem: public_key_pem.to_string(),
+            private_key_pem: None,
+            last_refreshed_at: now,
+            created_at: now,
+        }
+    }
+}
+
 /// The actor with this ActivityPub id, if we know it.
 pub fn by_ap_id(conn: &mut DbConn, ap_id: &str) -> Result<Option<ActorRow>, DbError> {
     Ok(actors::table

@@ -256,32 +256,12 @@ pub fn seed_followers(
     inboxes: &[String],
 ) -> Result<(), DbError> {
     db::transaction(conn, |conn| {
-        let now = db::now_ms();
         for (n, inbox) in inboxes.iter().enumerate() {
             let host = db::deliveries::host_of(inbox);
             let ap_id = format!("http://{host}/users/f{n}");
             let actor = db::actors::upsert(
                 conn,
-                &NewActor {
-                    public_key_id: format!("{ap_id}#main-key"),
-                    ap_id: ap_id.clone(),
-                    kind: "Person".into(),
-                    username: format!("f{n}"),
-                    domain: host,
-                    local: false,
-                    name: None,
-                    summary: None,
-                    inbox: inbox.clone(),
-                    shared_inbox: None,
-                    outbox: None,
-                    followers_url: None,
-                    url: None,
-                    icon: None,
-                    public_key_pem: String::new(),
-                    private_key_pem: None,
-                    last_refreshed_at: now,
-                    created_at: now,
-                },
+                &NewActor::remote_person(&ap_id, &format!("f{n}"), &host, inbox, ""),
             )?;
             let follow_id = format!("{ap_id}/follows/1");
             db::follows::upsert(conn, actor.id, target_id, db::follows::ACCEPTED, &follow_id)?;

@@ -55,24 +55,11 @@ pub struct Envelope {
     #[serde(rename = "type")]
     pub kind: String,
     /// The actor (an id, or an object with one).
-    #[serde(deserialize_with = "id_of")]
+    #[serde(deserialize_with = "super::activities::id_of")]
     pub actor: Url,
     /// The object, as sent.
     #[serde(default)]
     pub object: serde_json::Value,
-}
-
-/// `actor` may be a URL or an embedded object with an `id`.
-fn id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum IdOrObject {
-        Id(Url),
-        Object { id: Url },
-    }
-    Ok(match IdOrObject::deserialize(d)? {
-        IdOrObject::Id(u) | IdOrObject::Object { id: u } => u,
-    })
 }
 
 /// What the inbox did with a well-formed, correctly signed activity.

@@ -355,29 +355,15 @@ async fn concurrent_stores_of_a_new_actor_all_succeed(backend: Backend) {
                 let ap_id = ap_id.clone();
                 std::thread::spawn(move || {
                     let mut conn = pool.conn().unwrap();
-                    let now = tocsin::db::now_ms();
                     tocsin::db::actors::upsert(
                         &mut conn,
-                        &tocsin::db::actors::NewActor {
-                            public_key_id: format!("{ap_id}#main-key"),
-                            ap_id: ap_id.clone(),
-                            kind: "Person".into(),
-                            username: "u".into(),
-                            domain: "new.example".into(),
-                            local: false,
-                            name: None,
-                            summary: None,
-                            inbox: format!("{ap_id}/inbox"),
-                            shared_inbox: None,
-                            outbox: None,
-                            followers_url: None,
-                            url: None,
-                            icon: None,
-                            public_key_pem: String::new(),
-                            private_key_pem: None,
-                            last_refreshed_at: now,
-                            created_at: now,
-                        },
+                        &tocsin::db::actors::NewActor::remote_person(
+                            &ap_id,
+                            "u",
+                            "new.example",
+                            &format!("{ap_id}/inbox"),
+                            "",
+                        ),
                     )
                     .map(|row| row.id)
                 })

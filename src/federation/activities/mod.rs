@@ -32,11 +32,9 @@ pub enum ObjectOrId<T> {
     Id(Url),
 }
 
-/// Reads an `ObjectId` given as a URL or as an embedded object with an
-/// `id` (Fedify embeds actors in the Follow it accepts).
-pub fn id_or_embedded<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<activitypub_federation::fetch::object_id::ObjectId<DbActor>, D::Error> {
+/// Reads an id given as a URL or as an embedded object with an `id`
+/// (servers send either; Fedify embeds actors in the Follow it accepts).
+pub fn id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum IdOrObject {
@@ -44,8 +42,15 @@ pub fn id_or_embedded<'de, D: serde::Deserializer<'de>>(
         Object { id: Url },
     }
     Ok(match IdOrObject::deserialize(d)? {
-        IdOrObject::Id(u) | IdOrObject::Object { id: u } => u.into(),
+        IdOrObject::Id(u) | IdOrObject::Object { id: u } => u,
     })
+}
+
+/// [`id_of`] for an actor's `ObjectId`.
+pub fn id_or_embedded<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<activitypub_federation::fetch::object_id::ObjectId<DbActor>, D::Error> {
+    id_of(d).map(Into::into)
 }
 
 /// Serialises an activity with our `@context` in front.
