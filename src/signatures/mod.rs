@@ -4,6 +4,7 @@
 
 pub mod cavage;
 pub mod keys;
+pub mod ld;
 pub mod multikey;
 pub mod proof;
 pub mod request;
