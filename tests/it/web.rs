@@ -335,6 +335,32 @@ async fn accounts_and_forms(backend: Backend) {
 async fn author_pages(backend: Backend) {
     let i = TestInstance::start(backend).await;
     let pw = user(&i, "amina", accounts::AUTHOR).await;
+    // A follower whose server does not answer (nothing listens on port 9).
+    i.server
+        .state
+        .db
+        .run(|c| {
+            let dead = db::actors::upsert(
+                c,
+                &db::actors::NewActor::remote_person(
+                    "http://127.0.0.1:9/users/gone",
+                    "gone",
+                    "127.0.0.1:9",
+                    "http://127.0.0.1:9/users/gone/inbox",
+                    "",
+                ),
+            )?;
+            let org = db::actors::local_by_username(c, "alerts")?.unwrap();
+            db::follows::upsert(
+                c,
+                dead.id,
+                org.id,
+                db::follows::ACCEPTED,
+                "http://127.0.0.1:9/follows/1",
+            )
+        })
+        .await
+        .unwrap();
     let mut a = Visitor::new(&i.base());
     a.login("amina", &pw).await;
     let new = a.get("/author/new").await;
@@ -495,6 +521,33 @@ async fn author_pages(backend: Backend) {
         .await;
     assert_eq!(d.status, 200);
     assert!(d.body.contains("Delivered") && d.body.contains("Failing"));
+    // The dead server: one failing delivery however many activities went
+    // (the Create, then the Update the translation made), with its error.
+    let failing = |page: &Page| {
+        let at = page.body.find("Failing</th><td>").unwrap() + "Failing</th><td>".len();
+        page.body[at..].split('<').next().unwrap().to_string()
+    };
+    let where_path = format!("/author/alerts/{}/deliveries", draft.id);
+    let mut d = a.get(&where_path).await;
+    for _ in 0..100 {
+        if failing(&d) == "1" && d.body.contains("<th scope=\"row\">127.0.0.1:9</th>") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        d = a.get(&where_path).await;
+    }
+    assert_eq!(failing(&d), "1", "{}", d.body);
+    let line = &d.body[d
+        .body
+        .find("<th scope=\"row\">127.0.0.1:9</th>")
+        .expect("a line for the server")..];
+    let line = &line[..line.find("</tr>").unwrap()];
+    let cells: Vec<&str> = line.split("<td>").skip(1).collect();
+    assert!(cells[2].starts_with('1'), "failing: {line}");
+    assert!(
+        cells[3].trim_start().len() > "</td>".len(),
+        "the last error is shown: {line}"
+    );
 
     // Delete.
     let p = a
@@ -890,9 +943,16 @@ async fn editor_pages(backend: Backend) {
         .body
         .contains("Edited after approval"));
 
-    // Directory: feeds shown, members added and removed.
+    // Directory: feeds shown, members added, changed and removed.
     let d = e.get("/editor/directory").await;
     assert!(d.body.contains(&handle) && d.body.contains("africa"));
+    let q: String = url::form_urlencoded::byte_serialize(handle.as_bytes()).collect();
+    let edit = e.get(&format!("/editor/directory?edit={q}")).await;
+    assert!(edit.body.contains(&format!("value=\"{handle}\" required")));
+    assert!(
+        edit.body.contains("value=\"africa\" selected")
+            && edit.body.contains("value=\"NG\" selected")
+    );
     let csrf = d.csrf();
     let p = e
         .post(
