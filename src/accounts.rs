@@ -126,6 +126,64 @@ pub async fn set_password(db: &Db, name: &str, password: &str) -> Result<(), Err
     Ok(())
 }
 
+/// Whether a change leaves at least one enabled admin besides `user`.
+async fn another_admin(db: &Db, user: &UserRow) -> Result<bool, Error> {
+    let id = user.id;
+    Ok(db
+        .run(db::users::list)
+        .await?
+        .iter()
+        .any(|u| u.id != id && u.role == ADMIN && u.disabled_at.is_none()))
+}
+
+/// The account called `name`, or a field error.
+async fn existing(db: &Db, name: &str) -> Result<UserRow, Error> {
+    let name = name.to_string();
+    db.run(move |conn| db::users::by_name(conn, &name))
+        .await?
+        .ok_or_else(|| Error::Validation {
+            field: "name".into(),
+            message: "no such account".into(),
+        })
+}
+
+/// Gives account `name` another role; the last enabled admin keeps its.
+pub async fn set_role(db: &Db, name: &str, role: &str) -> Result<(), Error> {
+    if !ROLES.contains(&role) {
+        return Err(Error::Validation {
+            field: "role".into(),
+            message: format!("must be one of {}", ROLES.join(", ")),
+        });
+    }
+    let user = existing(db, name).await?;
+    if user.role == ADMIN && role != ADMIN && !another_admin(db, &user).await? {
+        return Err(Error::Validation {
+            field: "role".into(),
+            message: "the last admin stays an admin".into(),
+        });
+    }
+    let (id, role) = (user.id, role.to_string());
+    db.run(move |conn| db::users::set_role(conn, id, &role))
+        .await?;
+    Ok(())
+}
+
+/// Disables account `name` (its sessions end) or enables it again; the
+/// last enabled admin cannot be disabled.
+pub async fn set_disabled(db: &Db, name: &str, disabled: bool) -> Result<(), Error> {
+    let user = existing(db, name).await?;
+    if disabled && user.role == ADMIN && !another_admin(db, &user).await? {
+        return Err(Error::Validation {
+            field: "name".into(),
+            message: "the last admin cannot be disabled".into(),
+        });
+    }
+    let at = disabled.then(db::now_ms);
+    db.run(move |conn| db::users::set_disabled(conn, user.id, at))
+        .await?;
+    Ok(())
+}
+
 /// Why a login failed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LoginError {
@@ -133,6 +191,8 @@ pub enum LoginError {
     Wrong,
     /// Too many failures; try again after this time (ms).
     Locked(i64),
+    /// The right password, but an admin disabled the account.
+    Disabled,
 }
 
 /// A new session: the cookie value and its CSRF token.
@@ -168,6 +228,9 @@ pub async fn login(
         db.run(move |conn| db::users::login_failed(conn, id, MAX_FAILURES, now + LOCKOUT_MS))
             .await?;
         return Ok(Err(LoginError::Wrong));
+    }
+    if user.disabled_at.is_some() {
+        return Ok(Err(LoginError::Disabled));
     }
     let session = NewSession {
         id: random_token(),

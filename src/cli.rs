@@ -583,6 +583,7 @@ async fn review_command(config: Config, action: ReviewAction) -> Result<(), Erro
                 title,
                 body,
                 feeds: (!feeds.is_empty()).then_some(feeds),
+                translations: vec![],
             };
             let (_, curated) = crate::curation::curate(&data, id, input, &who).await?;
             println!("curated: {}", curated.ap_id);

@@ -179,7 +179,11 @@ pub async fn start(
             .configure(delivery::metrics::configure)
             .configure(web::account_pages::configure)
             .configure(|cfg| web::author_pages::configure(cfg, max_upload))
+            // Before the /editor scope, which answers 404 for what it lacks.
+            .configure(web::feed_pages::configure)
             .configure(web::editor_pages::configure)
+            .configure(web::admin_pages::configure)
+            .configure(web::remote_follow::configure)
             .configure(web::pages::configure)
     })
     .workers(workers)

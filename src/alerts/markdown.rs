@@ -22,6 +22,38 @@ pub fn sanitize(html: &str) -> String {
         .to_string()
 }
 
+/// Markdown for sanitised HTML, to edit an alert that arrived as HTML
+/// (curating a member's alert). The title paragraph and the hashtag line
+/// that Tocsin puts around a Note's text for Mastodon are dropped when
+/// `title` is given.
+pub fn from_html(html: &str, title: Option<&str>) -> String {
+    let converted = htmd::HtmlToMarkdown::builder()
+        .skip_tags(vec!["img"])
+        .build()
+        .convert(html)
+        .unwrap_or_else(|_| crate::db::alerts::plain_text(html));
+    let mut lines: Vec<&str> = converted.lines().collect();
+    if let Some(title) = title {
+        let heading = format!("**{}**", title.trim());
+        if lines.first().is_some_and(|l| l.trim() == heading) {
+            lines.remove(0);
+        }
+        let only_hashtags = |l: &str| {
+            let l = l.trim();
+            !l.is_empty()
+                && l.split(") ")
+                    .all(|part| part.trim_start().starts_with("[#") || part.trim().is_empty())
+        };
+        while lines
+            .last()
+            .is_some_and(|l| l.trim().is_empty() || only_hashtags(l))
+        {
+            lines.pop();
+        }
+    }
+    lines.join("\n").trim().to_string()
+}
+
 /// Escapes text for use inside HTML.
 pub fn escape(text: &str) -> String {
     html_escape::encode_text(text).to_string()
@@ -30,6 +62,21 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_turns_back_into_markdown_without_title_and_hashtags() {
+        let html = "<p><strong>Radio shut</strong></p><p>Police closed <em>Radio Kano</em>.</p>\
+                    <p>See <a href=\"https://x.example/a\">the statement</a>.</p>\
+                    <p><a href=\"https://h.example/tags/nigeria\" class=\"mention hashtag\" rel=\"tag\">#<span>Nigeria</span></a></p>";
+        let md = from_html(html, Some("Radio shut"));
+        assert_eq!(
+            md,
+            "Police closed *Radio Kano*.\n\nSee [the statement](https://x.example/a)."
+        );
+        // The Markdown renders back to the same paragraphs.
+        assert!(render(&md).contains("<em>Radio Kano</em>"));
+        assert!(from_html("<p>a</p><p>b</p>", None).contains("a\n\nb"));
+    }
 
     #[test]
     fn markdown_renders_and_scripts_are_removed() {

@@ -2,6 +2,7 @@
 //! instance follows (automatically or after review), the review queue, the
 //! member directory, and making edits and deletes reach every copy.
 
+pub mod feeds;
 pub mod members;
 
 use crate::{
@@ -9,15 +10,12 @@ use crate::{
     config::{Config, FeedConfig},
     db::{
         self,
-        actors::NewActor,
-        alerts::{join_list, split_list, AlertRow},
+        alerts::{split_list, AlertRow},
         curation::{FeedRow, ReviewRow, APPROVED, PENDING, REJECTED},
-        now_ms,
     },
     delivery,
     error::Error,
     federation::{activities::announce, objects::actor::DbActor, Urls},
-    signatures::keys::generate_rsa_keypair,
     state::Data,
 };
 
@@ -32,6 +30,8 @@ pub struct FeedRules {
     pub categories: Vec<String>,
     pub languages: Vec<String>,
     pub urgencies: Vec<String>,
+    /// Member handles, `user@host` in lower case.
+    pub members: Vec<String>,
 }
 
 impl FeedRules {
@@ -43,11 +43,13 @@ impl FeedRules {
             categories: split_list(&row.categories),
             languages: split_list(&row.languages),
             urgencies: split_list(&row.urgencies),
+            members: split_list(&row.members),
         }
     }
 
-    /// True when `alert` passes every non-empty rule.
-    pub fn matches(&self, alert: &AlertRow) -> bool {
+    /// True when `alert`, by the member `author` (`user@host`), passes
+    /// every non-empty rule.
+    pub fn matches(&self, alert: &AlertRow, author: &str) -> bool {
         let any = |rule: &[String], values: &[String]| {
             rule.is_empty() || values.iter().any(|v| rule.contains(v))
         };
@@ -57,101 +59,71 @@ impl FeedRules {
             && any(&self.categories, &alert.category_list())
             && any(&self.languages, std::slice::from_ref(&alert.language))
             && any(&self.urgencies, std::slice::from_ref(&alert.urgency))
+            && any(&self.members, &[author.to_lowercase()])
     }
 }
 
-/// Creates the feed actors of the configuration (with keys) and stores
-/// their rules; a feed removed from the configuration keeps its actor but
-/// stops boosting (mode `off`).
+/// Seeds the feeds of the configuration: a `[[feeds]]` entry whose
+/// username has no feed in the database yet gets its actor (with keys) and
+/// its rules. Once a feed exists the database holds it: editors change or
+/// retire it in the browser, and the configuration entry is not read again.
 pub fn sync_feeds(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
-    let urls = Urls::new(config);
     for feed in &config.feeds {
-        if feed.username.eq_ignore_ascii_case(&config.actor.username) {
-            // The organisation actor is a feed too: only its rules are stored.
-            let org = db::actors::local_by_username(conn, &config.actor.username)?
-                .ok_or(db::DbError::Query(diesel::result::Error::NotFound))?;
-            db::curation::upsert_feed(conn, &feed_row(config, feed, org.id))?;
+        if let Some((row, _)) = db::curation::feed_by_username(conn, &feed.username)? {
+            if row != feed_row(config, feed, row.actor_id, &row) {
+                tracing::info!(
+                    feed = %feed.username,
+                    "[[feeds]] differs from the feed in the database, which wins (edit it at /editor/feeds)"
+                );
+            }
             continue;
         }
-        let ap_id = urls.actor(&feed.username);
-        let existing = db::actors::by_ap_id(conn, ap_id.as_str())?;
-        let (public_key_pem, private_key_pem) = match &existing {
-            Some(row) if row.private_key_pem.is_some() => {
-                (row.public_key_pem.clone(), row.private_key_pem.clone())
-            }
-            _ => {
-                let pair = generate_rsa_keypair()?;
-                (pair.public_pem, Some(pair.private_pem))
-            }
-        };
-        let now = now_ms();
-        let name = if feed.display_name.is_empty() {
-            feed.username.clone()
+        let actor_id = if feed.username.eq_ignore_ascii_case(&config.actor.username) {
+            // The organisation actor is a feed too: only its rules are stored.
+            db::actors::local_by_username(conn, &config.actor.username)?
+                .ok_or(db::DbError::Query(diesel::result::Error::NotFound))?
+                .id
         } else {
-            feed.display_name.clone()
+            let name = if feed.display_name.is_empty() {
+                feed.username.clone()
+            } else {
+                feed.display_name.clone()
+            };
+            feeds::ensure_actor(conn, config, &feed.username, &name, &feed.summary)?.id
         };
-        let actor = db::actors::upsert(
-            conn,
-            &NewActor {
-                ap_id: ap_id.to_string(),
-                kind: SERVICE.to_string(),
-                username: feed.username.clone(),
-                domain: config.instance.domain.clone(),
-                local: true,
-                name: Some(name),
-                summary: Some(feed.summary.clone()),
-                inbox: urls.actor_part(&feed.username, "inbox").to_string(),
-                shared_inbox: Some(urls.shared_inbox().to_string()),
-                outbox: Some(urls.actor_part(&feed.username, "outbox").to_string()),
-                followers_url: Some(urls.actor_part(&feed.username, "followers").to_string()),
-                url: Some(urls.profile_page(&feed.username).to_string()),
-                icon: None,
-                public_key_id: format!("{ap_id}#main-key"),
-                public_key_pem,
-                private_key_pem,
-                last_refreshed_at: now,
-                created_at: existing.map_or(now, |r| r.created_at),
-            },
-        )?;
-        db::curation::upsert_feed(conn, &feed_row(config, feed, actor.id))?;
-    }
-    for (row, actor) in db::curation::all_feeds(conn)? {
-        let configured = config
-            .feeds
-            .iter()
-            .any(|f| f.username.eq_ignore_ascii_case(&actor.username));
-        if !configured && row.mode != "off" {
-            db::curation::upsert_feed(
-                conn,
-                &FeedRow {
-                    mode: "off".into(),
-                    ..row
-                },
-            )?;
-        }
+        let empty = FeedRow {
+            actor_id,
+            mode: String::new(),
+            regions: String::new(),
+            countries: String::new(),
+            categories: String::new(),
+            languages: String::new(),
+            urgencies: String::new(),
+            members: String::new(),
+            retired_at: None,
+        };
+        db::curation::upsert_feed(conn, &feed_row(config, feed, actor_id, &empty))?;
     }
     Ok(())
 }
 
-fn feed_row(config: &Config, feed: &FeedConfig, actor_id: i64) -> FeedRow {
-    let lower = |v: &[String]| {
-        v.iter()
-            .map(|s| s.trim().to_lowercase())
-            .collect::<Vec<_>>()
-    };
-    let upper = |v: &[String]| {
-        v.iter()
-            .map(|s| s.trim().to_uppercase())
-            .collect::<Vec<_>>()
+/// The row a `[[feeds]]` entry describes (keeping `base`'s members and
+/// retirement, which the configuration does not set).
+fn feed_row(config: &Config, feed: &FeedConfig, actor_id: i64, base: &FeedRow) -> FeedRow {
+    let spec = feeds::FeedSpec {
+        rules: FeedRules {
+            regions: feed.regions.clone(),
+            countries: feed.countries.clone(),
+            categories: feed.categories.clone(),
+            languages: feed.languages.clone(),
+            urgencies: feed.urgencies.clone(),
+            members: split_list(&base.members),
+        },
+        ..Default::default()
     };
     FeedRow {
-        actor_id,
-        mode: config.feed_mode(feed).to_string(),
-        regions: join_list(&lower(&feed.regions)),
-        countries: join_list(&upper(&feed.countries)),
-        categories: join_list(&lower(&feed.categories)),
-        languages: join_list(&feed.languages),
-        urgencies: join_list(&lower(&feed.urgencies)),
+        retired_at: base.retired_at,
+        ..spec.row(actor_id, config.feed_mode(feed))
     }
 }
 
@@ -161,10 +133,20 @@ pub async fn on_incoming(data: &Data, alert: &AlertRow) -> Result<(), Error> {
     if alert.local || alert.status == STATUS_DELETED {
         return Ok(());
     }
-    let feeds = data.db.run(db::curation::all_feeds).await?;
+    let author_id = alert.actor_id;
+    let (feeds, author) = data
+        .db
+        .run(move |conn| {
+            Ok((
+                db::curation::all_feeds(conn)?,
+                db::actors::by_id(conn, author_id)?,
+            ))
+        })
+        .await?;
+    let author = format!("{}@{}", author.username, author.domain);
     let mut to_review = Vec::new();
     for (row, actor) in feeds {
-        if !FeedRules::of(&row).matches(alert) {
+        if row.retired_at.is_some() || !FeedRules::of(&row).matches(alert, &author) {
             continue;
         }
         match row.mode.as_str() {
@@ -211,6 +193,17 @@ pub async fn boost(data: &Data, feed: &DbActor, alert: &AlertRow) -> Result<(), 
     Ok(())
 }
 
+/// The text an approval diff compares: the title, a blank line, and the
+/// text as Markdown (paragraphs kept; the title line and hashtags that a
+/// Note carries for Mastodon left out).
+pub fn review_text(alert: &AlertRow) -> String {
+    format!(
+        "{}\n\n{}",
+        alert.title,
+        crate::alerts::markdown::from_html(&alert.content_html, Some(&alert.title))
+    )
+}
+
 /// The review item `id`, which must still be pending.
 async fn pending_item(data: &Data, id: i64) -> Result<ReviewRow, Error> {
     let item = data
@@ -234,7 +227,7 @@ async fn feeds_named(data: &Data, names: &[String]) -> Result<Vec<DbActor>, Erro
         .map(|name| {
             let (_, actor) = all
                 .iter()
-                .find(|(_, a)| &a.username == name)
+                .find(|(f, a)| &a.username == name && f.retired_at.is_none())
                 .ok_or_else(|| Error::Validation {
                     field: "feeds".into(),
                     message: format!("no feed {name}"),
@@ -270,7 +263,7 @@ pub async fn approve(
         boost(data, feed, &alert).await?;
     }
     let editor = editor.to_string();
-    let text = db::curation::review_text(&alert);
+    let text = review_text(&alert);
     Ok(data
         .db
         .run(move |conn| {
@@ -294,6 +287,22 @@ pub struct CurateInput {
     /// Feeds that boost the curated version (default: every matched feed).
     #[serde(default)]
     pub feeds: Option<Vec<String>>,
+    /// Edited language versions, published as translations of the curated
+    /// version (each credits the original too).
+    #[serde(default)]
+    pub translations: Vec<CuratedTranslation>,
+}
+
+/// One language version of a curated alert.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CuratedTranslation {
+    /// Its language tag.
+    pub language: String,
+    /// Its headline.
+    pub title: String,
+    /// Its Markdown body.
+    pub body: String,
 }
 
 /// An editor curates a review item: this instance's organisation publishes
@@ -323,14 +332,36 @@ pub async fn curate(
         .name
         .clone()
         .unwrap_or_else(|| member.username.clone());
-    let body = input
-        .body
-        .unwrap_or_else(|| db::alerts::plain_text(&original.content_html));
+    let body = input.body.unwrap_or_else(|| {
+        crate::alerts::markdown::from_html(&original.content_html, Some(&original.title))
+    });
     let language = if original.language == "und" {
         "en".to_string()
     } else {
         original.language.clone()
     };
+    // Checked before anything is published, so a bad translation does not
+    // leave a curated version behind with the item still pending.
+    let mut seen = vec![language.clone()];
+    for t in &input.translations {
+        let bad = |message: String| Error::Validation {
+            field: "translations".into(),
+            message,
+        };
+        if !crate::alerts::input::is_language_tag(&t.language) {
+            return Err(bad(format!("{} is not a language tag", t.language)));
+        }
+        if seen.contains(&t.language) {
+            return Err(bad(format!("{} is given twice", t.language)));
+        }
+        if t.title.trim().is_empty() || t.body.trim().is_empty() {
+            return Err(bad(format!(
+                "the {} version needs a title and a text",
+                t.language
+            )));
+        }
+        seen.push(t.language.clone());
+    }
     let curated_input = crate::alerts::input::AlertInput {
         title: input.title.unwrap_or_else(|| original.title.clone()),
         body: format!("{body}\n\n*Originally published by [{member_name}]({link}).*"),
@@ -354,12 +385,26 @@ pub async fn curate(
         Some(original.ap_id.clone()),
     )
     .await?;
+    for t in input.translations {
+        crate::alerts::publish::add_translation(
+            data,
+            &us,
+            &curated,
+            crate::alerts::publish::TranslationInput {
+                language: t.language,
+                title: t.title,
+                body: format!("{}\n\n*[{member_name}]({link})*", t.body),
+                content_warning: original.summary.clone(),
+            },
+        )
+        .await?;
+    }
     let chosen = input.feeds.unwrap_or_else(|| item.matched());
     for feed in feeds_named(data, &chosen).await? {
         boost(data, &feed, &curated).await?;
     }
     let (editor, curated_id) = (editor.to_string(), curated.id);
-    let text = db::curation::review_text(&original);
+    let text = review_text(&original);
     let item = data
         .db
         .run(move |conn| {
@@ -531,6 +576,7 @@ async fn forward_to_boosters(data: &Data, alert_id: i64, raw_activity: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::alerts::join_list;
 
     fn alert(region: &str, country: &str, category: &str, language: &str) -> AlertRow {
         AlertRow {
@@ -545,24 +591,36 @@ mod tests {
     #[test]
     fn empty_rules_match_everything_and_each_rule_narrows() {
         let a = alert("africa", "NG", "detention", "en");
-        assert!(FeedRules::default().matches(&a));
+        assert!(FeedRules::default().matches(&a, "alerts@ngo.example"));
         let africa = FeedRules {
             regions: vec!["africa".into()],
             ..Default::default()
         };
-        assert!(africa.matches(&a));
-        assert!(!africa.matches(&alert("mena", "EG", "detention", "en")));
+        assert!(africa.matches(&a, "alerts@ngo.example"));
+        assert!(!africa.matches(
+            &alert("mena", "EG", "detention", "en"),
+            "alerts@ngo.example"
+        ));
         let french_killings = FeedRules {
             categories: vec!["killing".into()],
             languages: vec!["fr".into()],
             ..Default::default()
         };
-        assert!(!french_killings.matches(&a));
-        assert!(french_killings.matches(&alert("africa", "SN", "killing", "fr")));
+        assert!(!french_killings.matches(&a, "alerts@ngo.example"));
+        assert!(french_killings.matches(
+            &alert("africa", "SN", "killing", "fr"),
+            "alerts@ngo.example"
+        ));
         let urgent = FeedRules {
             urgencies: vec!["update".into()],
             ..Default::default()
         };
-        assert!(!urgent.matches(&a));
+        assert!(!urgent.matches(&a, "alerts@ngo.example"));
+        let one_member = FeedRules {
+            members: vec!["alerts@ngo.example".into()],
+            ..Default::default()
+        };
+        assert!(one_member.matches(&a, "Alerts@NGO.example"));
+        assert!(!one_member.matches(&a, "alerts@other.example"));
     }
 }

@@ -30,6 +30,10 @@ pub struct FeedRow {
     pub categories: String,
     pub languages: String,
     pub urgencies: String,
+    /// Member handles (`user@host`) whose alerts it takes; empty: every one.
+    pub members: String,
+    /// When an editor retired it (it then boosts nothing).
+    pub retired_at: Option<i64>,
 }
 
 /// Inserts or replaces a feed's rules.
@@ -56,6 +60,20 @@ pub fn all_feeds(conn: &mut DbConn) -> Result<Vec<(FeedRow, ActorRow)>, DbError>
         .order(feeds::actor_id)
         .select((FeedRow::as_select(), ActorRow::as_select()))
         .load(conn)?)
+}
+
+/// The feed whose actor is the local `username`.
+pub fn feed_by_username(
+    conn: &mut DbConn,
+    username: &str,
+) -> Result<Option<(FeedRow, ActorRow)>, DbError> {
+    Ok(feeds::table
+        .inner_join(actors::table)
+        .filter(actors::local.eq(true))
+        .filter(actors::username.eq(username))
+        .select((FeedRow::as_select(), ActorRow::as_select()))
+        .first(conn)
+        .optional()?)
 }
 
 /// A row of `members`.
@@ -231,15 +249,6 @@ pub fn record_approved_text(conn: &mut DbConn, id: i64, text: &str) -> Result<()
         .set(review_items::approved_text.eq(Some(text)))
         .execute(conn)?;
     Ok(())
-}
-
-/// The text an approval diff compares: title, blank line, plain text.
-pub fn review_text(alert: &super::alerts::AlertRow) -> String {
-    format!(
-        "{}\n\n{}",
-        alert.title,
-        super::alerts::plain_text(&alert.content_html)
-    )
 }
 
 /// Flags an approved (or curated) item whose alert the member edited.

@@ -542,22 +542,50 @@ pub fn failing_hosts(conn: &mut DbConn) -> Result<Vec<HostRow>, DbError> {
         .load(conn)?)
 }
 
-/// How many deliveries of activities about `object_ap_id` (sent by this
-/// instance) are in each state.
-pub fn counts_for_object(
+/// Whether an outgoing activity's `object` is `object_ap_id` (as an id or
+/// as an embedded object).
+pub fn is_about(activity_json: &str, object_ap_id: &str) -> bool {
+    let Ok(activity) = serde_json::from_str::<serde_json::Value>(activity_json) else {
+        return false;
+    };
+    let object = &activity["object"];
+    object.as_str() == Some(object_ap_id) || object["id"].as_str() == Some(object_ap_id)
+}
+
+/// Where the activities about `object_ap_id` (sent by this instance) went:
+/// one row per receiving inbox, its latest delivery. An inbox that got the
+/// Create and two Updates counts once, with the state of the last one.
+pub fn latest_for_object(
     conn: &mut DbConn,
     object_ap_id: &str,
-) -> Result<Vec<(String, i64)>, DbError> {
+) -> Result<Vec<DeliveryRow>, DbError> {
+    // A cheap textual filter first; the exact test is done on the JSON.
     let pattern = format!(
-        "%\"{}\"%",
-        object_ap_id.replace('%', "").replace('_', "\\_")
+        "%{}%",
+        object_ap_id
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
     );
-    Ok(deliveries::table
-        .inner_join(outgoing_activities::table)
+    let candidates: Vec<(i64, String)> = outgoing_activities::table
         .filter(outgoing_activities::json.like(pattern).escape('\\'))
-        .group_by(deliveries::state)
-        .select((deliveries::state, diesel::dsl::count_star()))
-        .load(conn)?)
+        .select((outgoing_activities::id, outgoing_activities::json))
+        .load(conn)?;
+    let ids: Vec<i64> = candidates
+        .into_iter()
+        .filter(|(_, json)| is_about(json, object_ap_id))
+        .map(|(id, _)| id)
+        .collect();
+    let rows: Vec<DeliveryRow> = deliveries::table
+        .filter(deliveries::activity_id.eq_any(&ids))
+        .order((deliveries::activity_id, deliveries::id))
+        .select(DeliveryRow::as_select())
+        .load(conn)?;
+    let mut latest: BTreeMap<String, DeliveryRow> = BTreeMap::new();
+    for row in rows {
+        latest.insert(row.inbox.clone(), row);
+    }
+    Ok(latest.into_values().collect())
 }
 
 /// Every host we have delivered to, worst first.
@@ -571,6 +599,26 @@ pub fn all_hosts(conn: &mut DbConn) -> Result<Vec<HostRow>, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_activity_is_about_its_object_only() {
+        let alert = "https://ngo.example/alerts/1";
+        assert!(is_about(
+            r#"{"type":"Create","object":{"id":"https://ngo.example/alerts/1"}}"#,
+            alert
+        ));
+        assert!(is_about(
+            r#"{"type":"Delete","object":"https://ngo.example/alerts/1"}"#,
+            alert
+        ));
+        // A translation that names the original, or another alert whose id
+        // starts the same, is not about it.
+        assert!(!is_about(
+            r#"{"type":"Create","object":{"id":"https://ngo.example/alerts/12","translationOf":"https://ngo.example/alerts/1"}}"#,
+            alert
+        ));
+        assert!(!is_about("not json", alert));
+    }
 
     #[test]
     fn fan_out_rows_take_hosts_in_turn() {

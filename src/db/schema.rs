@@ -184,6 +184,8 @@ diesel::table! {
         categories -> Text,
         languages -> Text,
         urgencies -> Text,
+        members -> Text,
+        retired_at -> Nullable<BigInt>,
     }
 }
 
@@ -318,6 +320,7 @@ diesel::table! {
         failed_logins -> Integer,
         locked_until -> Nullable<BigInt>,
         created_at -> BigInt,
+        disabled_at -> Nullable<BigInt>,
     }
 }
 

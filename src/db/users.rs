@@ -20,6 +20,8 @@ pub struct UserRow {
     pub failed_logins: i32,
     pub locked_until: Option<i64>,
     pub created_at: i64,
+    /// When an admin disabled it; a disabled account cannot log in.
+    pub disabled_at: Option<i64>,
 }
 
 /// A live session and its CSRF token.
@@ -74,6 +76,27 @@ pub fn set_password(conn: &mut DbConn, id: i64, hash: &str) -> Result<(), DbErro
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Gives the account another role.
+pub fn set_role(conn: &mut DbConn, id: i64, role: &str) -> Result<(), DbError> {
+    diesel::update(users::table.find(id))
+        .set(users::role.eq(role))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Disables the account (ending its sessions) at `at`, or enables it.
+pub fn set_disabled(conn: &mut DbConn, id: i64, at: Option<i64>) -> Result<(), DbError> {
+    super::transaction(conn, |conn| {
+        diesel::update(users::table.find(id))
+            .set(users::disabled_at.eq(at))
+            .execute(conn)?;
+        if at.is_some() {
+            delete_sessions_of(conn, id)?;
+        }
+        Ok(())
+    })
 }
 
 /// Records a failed login; locks the account until `lock_until` once
@@ -145,6 +168,7 @@ pub fn session(
         .inner_join(users::table)
         .filter(sessions::id_hash.eq(hash_token(session_id)))
         .filter(sessions::expires_at.gt(now_ms()))
+        .filter(users::disabled_at.is_null())
         .select((SessionRow::as_select(), UserRow::as_select()))
         .first(conn)
         .optional()?)

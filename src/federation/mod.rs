@@ -126,8 +126,6 @@ pub fn http_client(config: &Config) -> Result<reqwest::Client, Error> {
 /// Creates the organisation and instance actors on first start (with new
 /// RSA keys) and refreshes their profile from the configuration later.
 pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
-    let urls = Urls::new(config);
-    let domain = config.instance.domain.clone();
     let wanted = [
         (
             config.actor.username.clone(),
@@ -145,41 +143,56 @@ pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(),
         ),
     ];
     for (username, kind, name, summary, icon) in wanted {
-        let ap_id = urls.actor(&username);
-        let existing = db::actors::by_ap_id(conn, ap_id.as_str())?;
-        let (public_key_pem, private_key_pem) = match &existing {
-            Some(row) if row.private_key_pem.is_some() => {
-                (row.public_key_pem.clone(), row.private_key_pem.clone())
-            }
-            _ => {
-                let pair = generate_rsa_keypair()?;
-                (pair.public_pem, Some(pair.private_pem))
-            }
-        };
-        let now = now_ms();
-        let actor = NewActor {
-            ap_id: ap_id.to_string(),
-            kind: kind.to_string(),
-            username: username.clone(),
-            domain: domain.clone(),
-            local: true,
-            name: Some(name),
-            summary: Some(summary),
-            inbox: urls.actor_part(&username, "inbox").to_string(),
-            shared_inbox: Some(urls.shared_inbox().to_string()),
-            outbox: Some(urls.actor_part(&username, "outbox").to_string()),
-            followers_url: Some(urls.actor_part(&username, "followers").to_string()),
-            url: Some(urls.profile_page(&username).to_string()),
-            icon,
-            public_key_id: format!("{ap_id}#main-key"),
-            public_key_pem,
-            private_key_pem,
-            last_refreshed_at: now,
-            created_at: existing.map_or(now, |r| r.created_at),
-        };
-        db::actors::upsert(conn, &actor)?;
+        upsert_local_actor(conn, config, &username, kind, name, summary, icon)?;
     }
     Ok(())
+}
+
+/// Stores local actor `username` with its profile, keeping its RSA keys or
+/// making new ones for a new actor.
+pub fn upsert_local_actor(
+    conn: &mut db::DbConn,
+    config: &Config,
+    username: &str,
+    kind: &str,
+    name: String,
+    summary: String,
+    icon: Option<String>,
+) -> Result<db::actors::ActorRow, Error> {
+    let urls = Urls::new(config);
+    let ap_id = urls.actor(username);
+    let existing = db::actors::by_ap_id(conn, ap_id.as_str())?;
+    let (public_key_pem, private_key_pem) = match &existing {
+        Some(row) if row.private_key_pem.is_some() => {
+            (row.public_key_pem.clone(), row.private_key_pem.clone())
+        }
+        _ => {
+            let pair = generate_rsa_keypair()?;
+            (pair.public_pem, Some(pair.private_pem))
+        }
+    };
+    let now = now_ms();
+    let actor = NewActor {
+        ap_id: ap_id.to_string(),
+        kind: kind.to_string(),
+        username: username.to_string(),
+        domain: config.instance.domain.clone(),
+        local: true,
+        name: Some(name),
+        summary: Some(summary),
+        inbox: urls.actor_part(username, "inbox").to_string(),
+        shared_inbox: Some(urls.shared_inbox().to_string()),
+        outbox: Some(urls.actor_part(username, "outbox").to_string()),
+        followers_url: Some(urls.actor_part(username, "followers").to_string()),
+        url: Some(urls.profile_page(username).to_string()),
+        icon,
+        public_key_id: format!("{ap_id}#main-key"),
+        public_key_pem,
+        private_key_pem,
+        last_refreshed_at: now,
+        created_at: existing.map_or(now, |r| r.created_at),
+    };
+    Ok(db::actors::upsert(conn, &actor)?)
 }
 
 /// activitypub_federation's configuration for our state: fetches signed by

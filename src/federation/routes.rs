@@ -277,6 +277,12 @@ async fn webfinger(query: aw::Query<WebfingerQuery>, data: Data) -> Result<HttpR
                 "href": urls.profile_page(&row.username),
             }),
         );
+        // Remote interaction: another server's "follow" box sends a reader
+        // of ours here with the account to follow.
+        links.push(json!({
+            "rel": crate::web::remote_follow::SUBSCRIBE_REL,
+            "template": format!("{}/interact?uri={{uri}}", urls.base()),
+        }));
     }
     let body = json!({
         "subject": format!("acct:{}@{}", row.username, data.config.instance.domain),

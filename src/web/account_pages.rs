@@ -96,6 +96,9 @@ async fn login(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<Http
             Ok(resp)
         }
         Err(LoginError::Wrong) => Ok(login_page(&v, 401, Some(v.lang.t("login-wrong")), next)),
+        Err(LoginError::Disabled) => {
+            Ok(login_page(&v, 403, Some(v.lang.t("login-disabled")), next))
+        }
         Err(LoginError::Locked(until)) => Ok(login_page(
             &v,
             429,

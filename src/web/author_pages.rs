@@ -375,7 +375,8 @@ async fn posted_alert_form(
     Ok(Ok((v, form, upload_error)))
 }
 
-fn error_text(e: &Error) -> Option<String> {
+/// The message of a validation error, `field: message`.
+pub(crate) fn error_text(e: &Error) -> Option<String> {
     match e {
         Error::Validation { field, message } => Some(format!("{field}: {message}")),
         _ => None,
@@ -609,6 +610,16 @@ async fn translate(
     }
 }
 
+/// One receiving server of an alert.
+struct HostLine {
+    host: String,
+    done: String,
+    pending: String,
+    failing: String,
+    last_error: String,
+    when: String,
+}
+
 #[derive(Template)]
 #[template(path = "author_deliveries.html")]
 struct DeliveriesPage<'a> {
@@ -619,6 +630,17 @@ struct DeliveriesPage<'a> {
     done: String,
     pending: String,
     failed: String,
+    hosts: Vec<HostLine>,
+}
+
+/// Delivered, waiting (not yet tried or not yet failed), or failing
+/// (retrying after an error, or given up).
+fn bucket(row: &db::deliveries::DeliveryRow) -> usize {
+    match row.state.as_str() {
+        db::deliveries::DONE => 0,
+        db::deliveries::PENDING if row.last_error.is_none() && row.last_status.is_none() => 1,
+        _ => 2,
+    }
 }
 
 async fn deliveries(
@@ -629,26 +651,56 @@ async fn deliveries(
     let v = allowed!(require(&request, &data, AUTHOR).await?);
     let row = load(&data, path.into_inner()).await?;
     let ap_id = row.ap_id.clone();
-    let counts = data
+    let rows = data
         .db
-        .run(move |conn| db::deliveries::counts_for_object(conn, &ap_id))
+        .run(move |conn| db::deliveries::latest_for_object(conn, &ap_id))
         .await?;
-    let count = |states: &[&str]| {
-        v.lang.number(
-            counts
-                .iter()
-                .filter(|(s, _)| states.contains(&s.as_str()))
-                .map(|(_, n)| n)
-                .sum(),
-        )
-    };
+    let mut totals = [0i64; 3];
+    let mut by_host: std::collections::BTreeMap<
+        &str,
+        ([i64; 3], Option<&db::deliveries::DeliveryRow>),
+    > = Default::default();
+    for r in &rows {
+        let b = bucket(r);
+        totals[b] += 1;
+        let entry = by_host.entry(r.host.as_str()).or_default();
+        entry.0[b] += 1;
+        if b == 2 && entry.1.is_none_or(|e| e.updated_at < r.updated_at) {
+            entry.1 = Some(r);
+        }
+    }
+    let mut hosts: Vec<_> = by_host.into_iter().collect();
+    // Failing servers first, then by name.
+    hosts.sort_by_key(|(host, (counts, _))| (-counts[2], host.to_string()));
     let page = DeliveriesPage {
         title: v.lang.t("deliveries"),
         alert_title: row.title.clone(),
         href: row.url.clone().unwrap_or(row.ap_id.clone()),
-        done: count(&[db::deliveries::DONE]),
-        pending: count(&[db::deliveries::PENDING]),
-        failed: count(&[db::deliveries::FAILED, db::deliveries::GONE]),
+        done: v.lang.number(totals[0]),
+        pending: v.lang.number(totals[1]),
+        failed: v.lang.number(totals[2]),
+        hosts: hosts
+            .into_iter()
+            .map(|(host, (counts, failing))| HostLine {
+                host: host.to_string(),
+                done: v.lang.number(counts[0]),
+                pending: v.lang.number(counts[1]),
+                failing: v.lang.number(counts[2]),
+                last_error: failing
+                    .map(|f| {
+                        let status = f.last_status.map(|s| format!("HTTP {s}"));
+                        [status, f.last_error.clone()]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(" · ")
+                    })
+                    .unwrap_or_default(),
+                when: failing
+                    .map(|f| v.lang.date_time(f.updated_at))
+                    .unwrap_or_default(),
+            })
+            .collect(),
         v: &v,
     };
     Ok(render(&v, 200, &page))

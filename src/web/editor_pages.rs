@@ -6,7 +6,7 @@
 
 use crate::{
     accounts::EDITOR,
-    curation::{self, members, CurateInput, FeedRules},
+    curation::{self, members, CurateInput, CuratedTranslation, FeedRules},
     db::{self, curation::ReviewRow},
     error::Error,
     federation::activities::follow::local_actor,
@@ -163,13 +163,14 @@ async fn queue(
 }
 
 /// A line describing a feed's rules.
-fn rules_text(v: &Viewer, rules: &FeedRules) -> String {
+pub fn rules_text(v: &Viewer, rules: &FeedRules) -> String {
     let parts: Vec<String> = [
         ("region", &rules.regions),
         ("countries", &rules.countries),
         ("categories", &rules.categories),
         ("alert-language", &rules.languages),
         ("urgency", &rules.urgencies),
+        ("members", &rules.members),
     ]
     .iter()
     .filter(|(_, values)| !values.is_empty())
@@ -232,7 +233,10 @@ struct ReviewPage<'a> {
     categories: String,
     language: String,
     content_html: String,
-    plain: String,
+    /// The member's text as Markdown, to edit when curating.
+    markdown: String,
+    /// The member's other language versions: (language, title, Markdown).
+    translations: Vec<(String, String, String)>,
     feeds: Vec<(String, String)>,
     feed_choices: Vec<Choice>,
     diff: Option<Vec<DiffPart>>,
@@ -246,12 +250,13 @@ async fn review_page(
     error: Option<String>,
 ) -> Result<HttpResponse, Error> {
     let alert_id = item.alert_id;
-    let (alert, author, feeds) = data
+    let (alert, author, feeds, versions) = data
         .db
         .run(move |conn| {
             let alert = db::alerts::by_id(conn, alert_id)?;
             let author = db::actors::by_id(conn, alert.actor_id)?;
-            Ok((alert, author, db::curation::all_feeds(conn)?))
+            let versions = db::alerts::versions(conn, alert.id)?;
+            Ok((alert, author, db::curation::all_feeds(conn)?, versions))
         })
         .await?;
     let matched = item.matched();
@@ -259,7 +264,7 @@ async fn review_page(
         .approved_text
         .as_ref()
         .filter(|_| item.edited_after_approval)
-        .map(|old| word_diff(old, &db::curation::review_text(&alert)));
+        .map(|old| word_diff(old, &curation::review_text(&alert)));
     let page = ReviewPage {
         title: v.lang.t("review-item"),
         error,
@@ -275,7 +280,18 @@ async fn review_page(
         categories: alert.category_list().join(", "),
         language: alert.language.clone(),
         content_html: alert.content_html.clone(),
-        plain: db::alerts::plain_text(&alert.content_html),
+        markdown: crate::alerts::markdown::from_html(&alert.content_html, Some(&alert.title)),
+        translations: versions
+            .iter()
+            .filter(|o| o.id != alert.id && o.status != crate::alerts::STATUS_DELETED)
+            .map(|o| {
+                (
+                    o.language.clone(),
+                    o.title.clone(),
+                    crate::alerts::markdown::from_html(&o.content_html, Some(&o.title)),
+                )
+            })
+            .collect(),
         feeds: feeds
             .iter()
             .filter(|(_, a)| matched.contains(&a.username))
@@ -284,6 +300,7 @@ async fn review_page(
         feed_choices: choices(
             feeds
                 .iter()
+                .filter(|(f, _)| f.retired_at.is_none())
                 .map(|(_, a)| (a.username.clone(), a.username.clone()))
                 .collect(),
             &matched,
@@ -333,6 +350,7 @@ async fn decide(
                 title: form.get("title"),
                 body: form.get("body"),
                 feeds,
+                translations: curated_translations(&form),
             },
             &editor,
         )
@@ -353,6 +371,22 @@ async fn decide(
     }
 }
 
+/// The language versions of a curate form (`tr_language_N`, `tr_title_N`,
+/// `tr_body_N`); one whose title and text were both emptied is left out.
+fn curated_translations(form: &Form) -> Vec<CuratedTranslation> {
+    (0..)
+        .map_while(|i| {
+            let language = form.get(&format!("tr_language_{i}"))?;
+            Some(CuratedTranslation {
+                language,
+                title: form.text(&format!("tr_title_{i}")),
+                body: form.text(&format!("tr_body_{i}")),
+            })
+        })
+        .filter(|t| !(t.title.is_empty() && t.body.is_empty()))
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "editor_directory.html")]
 struct DirectoryPage<'a> {
@@ -361,6 +395,8 @@ struct DirectoryPage<'a> {
     error: Option<String>,
     feeds: Vec<(String, String, String)>,
     members: Vec<MemberItem>,
+    /// The member whose region and countries the form shows, if any.
+    editing: String,
     tc: TaxonomyChoices,
 }
 
@@ -369,17 +405,31 @@ async fn directory_page(
     data: &Data,
     status: u16,
     error: Option<String>,
+    editing: Option<String>,
 ) -> Result<HttpResponse, Error> {
     let (feeds, rows) = data
         .db
         .run(|conn| Ok((db::curation::all_feeds(conn)?, db::curation::members(conn)?)))
         .await?;
     let t = taxonomy(data)?;
+    let items = member_items(&rows);
+    let edited = editing
+        .as_ref()
+        .and_then(|h| rows.iter().zip(&items).find(|(_, m)| &m.handle == h));
+    let (region, countries) = edited
+        .map(|((m, _), _)| {
+            (
+                m.region.iter().cloned().collect::<Vec<_>>(),
+                db::alerts::split_list(&m.countries),
+            )
+        })
+        .unwrap_or_default();
     let page = DirectoryPage {
         title: v.lang.t("nav-directory"),
         error,
         feeds: feeds
             .iter()
+            .filter(|(f, _)| f.retired_at.is_none())
             .map(|(f, a)| {
                 (
                     a.username.clone(),
@@ -388,8 +438,9 @@ async fn directory_page(
                 )
             })
             .collect(),
-        members: member_items(&rows),
-        tc: taxonomy_choices(&t, &[], &[], &[]),
+        editing: edited.map(|(_, m)| m.handle.clone()).unwrap_or_default(),
+        members: items,
+        tc: taxonomy_choices(&t, &region, &countries, &[]),
         v,
     };
     Ok(render(v, status, &page))
@@ -397,7 +448,10 @@ async fn directory_page(
 
 async fn directory(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
     let v = allowed!(require(&request, &data, EDITOR).await?);
-    directory_page(&v, &data, 200, None).await
+    let editing = url::form_urlencoded::parse(request.query_string().as_bytes())
+        .find(|(k, _)| k == "edit")
+        .map(|(_, h)| h.into_owned());
+    directory_page(&v, &data, 200, None, editing).await
 }
 
 async fn member_action(
@@ -427,7 +481,7 @@ async fn member_action(
     };
     match result {
         Ok(()) => Ok(see_other("/editor/directory")),
-        Err(e) => directory_page(&v, &data, 422, Some(format!("{handle}: {e}"))).await,
+        Err(e) => directory_page(&v, &data, 422, Some(format!("{handle}: {e}")), None).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! `?lang=`, the `lang` cookie or `Accept-Language`; dates and numbers
 //! formatted per language from a small table.
 
+use chrono::{Datelike, Timelike};
 use fluent_bundle::{concurrent::FluentBundle, FluentResource};
 use std::{collections::HashMap, sync::OnceLock};
 use unic_langid::LanguageIdentifier;
@@ -122,50 +123,67 @@ impl Lang {
         key.to_string()
     }
 
-    /// A day, written the way this language writes it.
+    /// This language as an ICU locale.
+    fn locale(&self) -> icu_locale_core::Locale {
+        self.0.parse().unwrap_or(icu_locale_core::Locale::UNKNOWN)
+    }
+
+    /// A day, written the way this language writes it (CLDR data through
+    /// ICU4X: month names, order, digits).
     pub fn date(&self, ms: i64) -> String {
-        use chrono::{Datelike, TimeZone};
-        let Some(d) = chrono::Utc.timestamp_millis_opt(ms).single() else {
+        use icu_datetime::{fieldsets::YMD, input::Date, DateTimeFormatter};
+        let Some((d, _)) = utc(ms) else {
             return String::new();
         };
-        // All five languages write day, month name, year in this order.
-        let month = self.t(&format!("month-{}", d.month()));
-        format!("{} {month} {}", d.day(), d.year())
+        let Ok(date) = Date::try_new_iso(d.year(), d.month() as u8, d.day() as u8) else {
+            return String::new();
+        };
+        match DateTimeFormatter::try_new(self.locale().into(), YMD::long()) {
+            Ok(f) => f.format(&date).to_string(),
+            Err(_) => d.format("%Y-%m-%d").to_string(),
+        }
     }
 
     /// A day and time (UTC).
     pub fn date_time(&self, ms: i64) -> String {
-        use chrono::TimeZone;
-        let time = chrono::Utc
-            .timestamp_millis_opt(ms)
-            .single()
-            .map(|d| d.format("%H:%M").to_string())
-            .unwrap_or_default();
-        format!("{} {time} UTC", self.date(ms))
+        use icu_datetime::{
+            fieldsets::YMDT,
+            input::{Date, DateTime, Time},
+            options::TimePrecision,
+            DateTimeFormatter,
+        };
+        let Some((d, t)) = utc(ms) else {
+            return String::new();
+        };
+        let value = Date::try_new_iso(d.year(), d.month() as u8, d.day() as u8)
+            .ok()
+            .zip(Time::try_new(t.hour() as u8, t.minute() as u8, 0, 0).ok())
+            .map(|(date, time)| DateTime { date, time });
+        let fields = YMDT::long().with_time_precision(TimePrecision::Minute);
+        match (
+            value,
+            DateTimeFormatter::try_new(self.locale().into(), fields),
+        ) {
+            (Some(value), Ok(f)) => format!("{} UTC", f.format(&value)),
+            _ => format!("{} {} UTC", d.format("%Y-%m-%d"), t.format("%H:%M")),
+        }
     }
 
-    /// An integer with this language's digit grouping.
+    /// An integer with this language's digits and grouping.
     pub fn number(&self, n: i64) -> String {
-        let sep = match self.0 {
-            "fr" | "ru" => "\u{202f}",
-            "es" => ".",
-            "ar" => "٬",
-            _ => ",",
-        };
-        let digits = n.unsigned_abs().to_string();
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push_str(sep);
-            }
-            out.push(c);
-        }
-        if n < 0 {
-            format!("-{out}")
-        } else {
-            out
+        use icu_decimal::{input::Decimal, DecimalFormatter};
+        match DecimalFormatter::try_new(self.locale().into(), Default::default()) {
+            Ok(f) => f.format(&Decimal::from(n)).to_string(),
+            Err(_) => n.to_string(),
         }
     }
+}
+
+/// The UTC day and time of a Unix time in milliseconds.
+fn utc(ms: i64) -> Option<(chrono::NaiveDate, chrono::NaiveTime)> {
+    use chrono::TimeZone;
+    let dt = chrono::Utc.timestamp_millis_opt(ms).single()?;
+    Some((dt.date_naive(), dt.time()))
 }
 
 #[cfg(test)]
@@ -201,12 +219,27 @@ mod tests {
 
     #[test]
     fn dates_and_numbers_follow_the_language() {
-        let ms = 1_780_000_000_000; // 2026-05-28
-        assert_eq!(Lang("en").date(ms), "28 May 2026");
+        let ms = 1_780_000_000_000; // 2026-05-28 20:26:40 UTC
+        assert_eq!(Lang("en").date(ms), "May 28, 2026");
         assert_eq!(Lang("fr").date(ms), "28 mai 2026");
-        assert_eq!(Lang("ru").date(ms), "28 мая 2026");
+        assert_eq!(Lang("es").date(ms), "28 de mayo de 2026");
+        assert_eq!(Lang("ru").date(ms), "28 мая 2026\u{202f}г.");
+        assert_eq!(Lang("ar").date(ms), "28 مايو 2026");
+        assert!(
+            Lang("fr").date_time(ms).contains("20:26"),
+            "{}",
+            Lang("fr").date_time(ms)
+        );
+        assert!(
+            Lang("en").date_time(ms).contains("8:26"),
+            "{}",
+            Lang("en").date_time(ms)
+        );
         assert_eq!(Lang("en").number(1234567), "1,234,567");
-        assert_eq!(Lang("es").number(1234), "1.234");
+        assert_eq!(Lang("fr").number(1234567), "1\u{202f}234\u{202f}567");
+        assert_eq!(Lang("es").number(12345), "12.345");
+        assert_eq!(Lang("ru").number(-12345), "-12\u{a0}345");
+        assert_eq!(Lang("ar").number(1234), "1,234"); // CLDR: `ar` writes Latin digits
         assert_eq!(Lang("dir").dir(), "ltr");
         assert_eq!(Lang("ar").dir(), "rtl");
     }

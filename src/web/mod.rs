@@ -1,9 +1,11 @@
 //! What people see: HTML pages, the JSON API and feeds.
 
 pub mod account_pages;
+pub mod admin_pages;
 pub mod api;
 pub mod author_pages;
 pub mod editor_pages;
+pub mod feed_pages;
 pub mod feeds;
 pub mod i18n;
 pub mod media;

@@ -20,7 +20,6 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
     cfg.route("/", aw::get().to(home))
         .route("/archive", aw::get().to(archive))
         .route("/static/style.css", aw::get().to(stylesheet))
-        .route("/follow", aw::get().to(crate::web::remote_follow::follow))
         .route("/@{name}", aw::get().to(profile_by_name));
 }
 

@@ -129,7 +129,12 @@ pub async fn require(
 ) -> Result<Result<Viewer, HttpResponse>, Error> {
     let viewer = viewer(request, data).await?;
     if viewer.user.is_none() {
-        let next: String = url::form_urlencoded::byte_serialize(viewer.path.as_bytes()).collect();
+        // Back to the same page after login, query included (`/interact?uri=…`).
+        let here = request
+            .uri()
+            .path_and_query()
+            .map_or(viewer.path.clone(), |p| p.to_string());
+        let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
         return Ok(Err(see_other(&format!("/login?next={next}"))));
     }
     if !viewer.can(role) {

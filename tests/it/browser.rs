@@ -1,13 +1,14 @@
 //! End-to-end in a real browser: headless Chromium driven by playwright-core
 //! (tests/browser/e2e.mjs) against a member and a Clearing House that
-//! follows it. Skipped, with a message, when Chromium, Node or the npm
-//! packages are missing, unless TOCSIN_REQUIRE_BROWSER=1 (CI).
+//! follows it: publishing, review, the diff after an edit, feeds and
+//! accounts managed in the browser, remote follow between the two through
+//! WebFinger, and accessibility checks on every page it visits. Skipped,
+//! with a message, when Chromium, Node or the npm packages are missing,
+//! unless TOCSIN_REQUIRE_BROWSER=1 (CI).
 
-use crate::common::{prepare, Backend, TestInstance};
+use crate::common::{clearinghouse_with_world_feed, Backend, TestInstance};
 use std::path::{Path, PathBuf};
-use tocsin::{
-    accounts, config::FeedConfig, curation::members, federation::activities::follow::local_actor,
-};
+use tocsin::{accounts, curation::members, federation::activities::follow::local_actor};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -40,14 +41,7 @@ async fn author_publishes_editor_approves_in_chromium() {
         return;
     }
     let member = TestInstance::start(Backend::Sqlite).await;
-    let mut p = prepare(Backend::Sqlite);
-    p.config.instance.role = "clearinghouse".into();
-    p.config.feeds = vec![FeedConfig {
-        username: "world".into(),
-        display_name: "World".into(),
-        ..Default::default()
-    }];
-    let ch = TestInstance::start_prepared(p).await;
+    let ch = clearinghouse_with_world_feed(Backend::Sqlite).await;
     let ch_data = &ch.server.data;
     let org = local_actor(ch_data, "alerts").await.unwrap();
     members::add(
@@ -60,7 +54,9 @@ async fn author_publishes_editor_approves_in_chromium() {
     .await
     .unwrap();
     // The same function `tocsin user add` calls.
-    let (author_pw, editor_pw) = (accounts::generate_password(), accounts::generate_password());
+    let password = accounts::generate_password;
+    let (author_pw, editor_pw, admin_pw, member_editor_pw) =
+        (password(), password(), password(), password());
     accounts::add_user(
         &member.server.state.db,
         "amina",
@@ -72,6 +68,17 @@ async fn author_publishes_editor_approves_in_chromium() {
     accounts::add_user(&ch.server.state.db, "eddie", accounts::EDITOR, &editor_pw)
         .await
         .unwrap();
+    accounts::add_user(&ch.server.state.db, "root", accounts::ADMIN, &admin_pw)
+        .await
+        .unwrap();
+    accounts::add_user(
+        &member.server.state.db,
+        "maya",
+        accounts::EDITOR,
+        &member_editor_pw,
+    )
+    .await
+    .unwrap();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     let out = tokio::process::Command::new("node")
         .arg("e2e.mjs")
@@ -83,6 +90,10 @@ async fn author_publishes_editor_approves_in_chromium() {
         .env("AUTHOR_PASSWORD", &author_pw)
         .env("EDITOR_NAME", "eddie")
         .env("EDITOR_PASSWORD", &editor_pw)
+        .env("ADMIN_NAME", "root")
+        .env("ADMIN_PASSWORD", &admin_pw)
+        .env("MEMBER_EDITOR_NAME", "maya")
+        .env("MEMBER_EDITOR_PASSWORD", &member_editor_pw)
         .env("SCREENSHOTS", &shots)
         .env("CHROMIUM", CHROMIUM)
         .output()
@@ -95,9 +106,16 @@ async fn author_publishes_editor_approves_in_chromium() {
         "browser test failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("browser test passed"), "{stdout}");
+    assert!(stdout.contains("accessibility checked on"), "{stdout}");
     for name in [
         "author-new-alert-preview",
+        "author-deliveries",
         "editor-review",
+        "editor-review-diff",
+        "editor-feeds",
+        "editor-feed-edit",
+        "interact",
+        "admin-users",
         "reader-feed",
         "reader-home-arabic",
     ] {

@@ -335,6 +335,32 @@ async fn accounts_and_forms(backend: Backend) {
 async fn author_pages(backend: Backend) {
     let i = TestInstance::start(backend).await;
     let pw = user(&i, "amina", accounts::AUTHOR).await;
+    // A follower whose server does not answer (nothing listens on port 9).
+    i.server
+        .state
+        .db
+        .run(|c| {
+            let dead = db::actors::upsert(
+                c,
+                &db::actors::NewActor::remote_person(
+                    "http://127.0.0.1:9/users/gone",
+                    "gone",
+                    "127.0.0.1:9",
+                    "http://127.0.0.1:9/users/gone/inbox",
+                    "",
+                ),
+            )?;
+            let org = db::actors::local_by_username(c, "alerts")?.unwrap();
+            db::follows::upsert(
+                c,
+                dead.id,
+                org.id,
+                db::follows::ACCEPTED,
+                "http://127.0.0.1:9/follows/1",
+            )
+        })
+        .await
+        .unwrap();
     let mut a = Visitor::new(&i.base());
     a.login("amina", &pw).await;
     let new = a.get("/author/new").await;
@@ -495,6 +521,33 @@ async fn author_pages(backend: Backend) {
         .await;
     assert_eq!(d.status, 200);
     assert!(d.body.contains("Delivered") && d.body.contains("Failing"));
+    // The dead server: one failing delivery however many activities went
+    // (the Create, then the Update the translation made), with its error.
+    let failing = |page: &Page| {
+        let at = page.body.find("Failing</th><td>").unwrap() + "Failing</th><td>".len();
+        page.body[at..].split('<').next().unwrap().to_string()
+    };
+    let where_path = format!("/author/alerts/{}/deliveries", draft.id);
+    let mut d = a.get(&where_path).await;
+    for _ in 0..100 {
+        if failing(&d) == "1" && d.body.contains("<th scope=\"row\">127.0.0.1:9</th>") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        d = a.get(&where_path).await;
+    }
+    assert_eq!(failing(&d), "1", "{}", d.body);
+    let line = &d.body[d
+        .body
+        .find("<th scope=\"row\">127.0.0.1:9</th>")
+        .expect("a line for the server")..];
+    let line = &line[..line.find("</tr>").unwrap()];
+    let cells: Vec<&str> = line.split("<td>").skip(1).collect();
+    assert!(cells[2].starts_with('1'), "failing: {line}");
+    assert!(
+        cells[3].trim_start().len() > "</td>".len(),
+        "the last error is shown: {line}"
+    );
 
     // Delete.
     let p = a
@@ -643,6 +696,59 @@ async fn editor_pages(backend: Backend) {
         id_of("Accra").await,
     );
 
+    // The member translates the Accra alert; the Clearing House links the
+    // French version to the original it holds.
+    let member_db = member.server.state.db.clone();
+    let accra_here = member_db
+        .run(|c| db::alerts::list(c, &db::alerts::AlertFilter::default(), 10, 0))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.title.contains("Accra"))
+        .unwrap();
+    let token = csrf_of(&mut a).await;
+    let p = a
+        .post(
+            &format!("/author/alerts/{}/translate", accra_here.id),
+            &[
+                ("csrf", &token),
+                ("language", "fr"),
+                ("title", "Rédacteur poursuivi à Accra"),
+                ("body", "Le texte original, en français."),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let accra_alert = db
+        .run(move |c| db::curation::review(c, accra))
+        .await
+        .unwrap()
+        .alert_id;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let db = db.clone();
+            async move {
+                db.run(move |c| db::alerts::versions(c, accra_alert))
+                    .await
+                    .unwrap()
+                    .len()
+                    == 2
+            }
+        })
+        .await,
+        "the French version is linked to its original"
+    );
+    // The curate form holds the member's text as Markdown (without the
+    // title line Mastodon needs) and the French version, to edit.
+    let r = e.get(&format!("/editor/review/{accra}")).await;
+    let body_at = r.body.find("id=\"c-body\"").unwrap();
+    let body = &r.body[body_at..r.body[body_at..].find("</textarea>").unwrap() + body_at];
+    assert!(body.contains("The original text of the alert."), "{body}");
+    assert!(!body.contains("Editor sued in Accra"), "{body}");
+    assert!(r.body.contains("name=\"tr_language_0\" value=\"fr\""));
+    assert!(r.body.contains("value=\"Rédacteur poursuivi à Accra\""));
+    assert!(r.body.contains("Le texte original, en français."));
+
     // The member's text beside the feeds it matches.
     let r = e.get(&format!("/editor/review/{kano}")).await;
     assert!(r.body.contains("The original text of the alert."));
@@ -693,11 +799,43 @@ async fn editor_pages(backend: Backend) {
                 ("csrf", &csrf),
                 ("title", "Editor sued for defamation in Accra"),
                 ("body", "Our own summary."),
+                ("tr_language_0", "fr"),
+                ("tr_title_0", "Rédacteur poursuivi pour diffamation à Accra"),
+                ("tr_body_0", "Notre propre résumé."),
                 ("feeds", "world"),
             ],
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
+    // The curated version has its French translation.
+    let curated = db
+        .run(move |c| db::curation::review(c, accra))
+        .await
+        .unwrap()
+        .curated_alert_id
+        .unwrap();
+    let versions = db
+        .run(move |c| db::alerts::versions(c, curated))
+        .await
+        .unwrap();
+    assert!(versions
+        .iter()
+        .any(|v| v.language == "fr" && v.title == "Rédacteur poursuivi pour diffamation à Accra"));
+    // The member's French version waited on its own; it goes with the
+    // curated original.
+    let french = db
+        .run(|c| db::curation::reviews(c, Some("pending"), 10))
+        .await
+        .unwrap();
+    for item in french {
+        let p = e
+            .post(
+                &format!("/editor/review/{}/reject", item.id),
+                &[("csrf", &csrf), ("reason", "Curated with the original")],
+            )
+            .await;
+        assert_eq!(p.status, 303);
+    }
     assert!(e
         .get("/editor/queue")
         .await
@@ -783,15 +921,38 @@ async fn editor_pages(backend: Backend) {
         "{}",
         r.body
     );
+    // Where it went: the Create and the Update reached one server, which
+    // counts once, with its own line.
+    for _ in 0..100 {
+        if delivered(&a.get(&deliveries_path).await) == "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let d = a.get(&deliveries_path).await;
+    assert_eq!(delivered(&d), "1", "one server, however many activities");
+    assert!(
+        d.body
+            .contains(&format!("<th scope=\"row\">{}</th>", ch.domain)),
+        "{}",
+        d.body
+    );
     assert!(e
         .get("/editor/queue?state=all")
         .await
         .body
         .contains("Edited after approval"));
 
-    // Directory: feeds shown, members added and removed.
+    // Directory: feeds shown, members added, changed and removed.
     let d = e.get("/editor/directory").await;
     assert!(d.body.contains(&handle) && d.body.contains("africa"));
+    let q: String = url::form_urlencoded::byte_serialize(handle.as_bytes()).collect();
+    let edit = e.get(&format!("/editor/directory?edit={q}")).await;
+    assert!(edit.body.contains(&format!("value=\"{handle}\" required")));
+    assert!(
+        edit.body.contains("value=\"africa\" selected")
+            && edit.body.contains("value=\"NG\" selected")
+    );
     let csrf = d.csrf();
     let p = e
         .post(
@@ -837,6 +998,435 @@ async fn editor_pages(backend: Backend) {
     assert_eq!(root.get("/editor/queue").await.status, 200);
     assert_eq!(root.get("/author/new").await.status, 200);
     member.stop().await;
+    ch.stop().await;
+}
+
+/// The feed row of `name`.
+async fn feed_row(i: &TestInstance, name: &str) -> db::curation::FeedRow {
+    let name = name.to_string();
+    i.server
+        .state
+        .db
+        .run(move |c| db::curation::feed_by_username(c, &name))
+        .await
+        .unwrap()
+        .expect("feed exists")
+        .0
+}
+
+async fn feed_and_account_pages(backend: Backend) {
+    let ch = crate::common::clearinghouse_with_world_feed(backend).await;
+    let author_pw = user(&ch, "amina", accounts::AUTHOR).await;
+    let editor_pw = user(&ch, "eddie", accounts::EDITOR).await;
+    let admin_pw = user(&ch, "root", accounts::ADMIN).await;
+
+    // Not logged in: to the login page, the way back kept (query too).
+    let mut anon = Visitor::new(&ch.base());
+    for path in [
+        "/editor/feeds",
+        "/editor/feeds/new",
+        "/editor/feeds/world",
+        "/admin/users",
+        "/interact?uri=acct%3Aalice%40example.org",
+    ] {
+        let page = anon.get(path).await;
+        assert_eq!(page.status, 303, "{path}");
+        let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+        assert_eq!(page.location(), format!("/login?next={next}"), "{path}");
+    }
+    for path in [
+        "/editor/feeds/new",
+        "/editor/feeds/world",
+        "/editor/feeds/world/retire",
+        "/admin/users/add",
+        "/admin/users/amina/disable",
+        "/interact",
+    ] {
+        let page = anon.post(path, &[("csrf", "x")]).await;
+        assert_eq!(page.status, 303, "{path}");
+        assert!(page.location().starts_with("/login"), "{path}");
+    }
+
+    // Wrong role: 403.
+    let mut author = Visitor::new(&ch.base());
+    author.login("amina", &author_pw).await;
+    for path in [
+        "/editor/feeds",
+        "/editor/feeds/new",
+        "/editor/feeds/world",
+        "/admin/users",
+        "/interact?uri=x",
+    ] {
+        assert_eq!(author.get(path).await.status, 403, "{path}");
+    }
+    let token = author.csrf("/account").await;
+    for path in [
+        "/editor/feeds/new",
+        "/editor/feeds/world/retire",
+        "/admin/users/add",
+        "/interact",
+    ] {
+        let page = author
+            .post(path, &[("csrf", &token), ("username", "x")])
+            .await;
+        assert_eq!(page.status, 403, "{path}");
+    }
+    let mut e = Visitor::new(&ch.base());
+    e.login("eddie", &editor_pw).await;
+    assert_eq!(e.get("/admin/users").await.status, 403);
+    let token = e.csrf("/editor/feeds").await;
+    let page = e
+        .post(
+            "/admin/users/add",
+            &[("csrf", &token), ("name", "mallory"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(page.status, 403, "an editor adds no accounts");
+
+    // Feeds: listed, created, edited, retired — each form checks its token.
+    let list = e.get("/editor/feeds").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("@world") && list.body.contains("Review required"));
+    let form = e.get("/editor/feeds/new").await;
+    for label in [
+        "for=\"username\"",
+        "for=\"regions\"",
+        "for=\"countries\"",
+        "for=\"languages\"",
+        "for=\"members\"",
+        "name=\"review\"",
+    ] {
+        assert!(form.body.contains(label), "{label}");
+    }
+    let asia = [
+        ("username", "asia"),
+        ("display_name", "Asia and the Pacific"),
+        ("summary", "Alerts from Asia and the Pacific."),
+        ("review", "1"),
+        ("regions", "asia-pacific"),
+        ("countries", "PH"),
+        ("categories", "detention"),
+        ("languages", "en, tl"),
+        ("urgencies", "action"),
+        ("members", "alerts@ngo-manila.example"),
+    ];
+    let page = e.post("/editor/feeds/new", &asia).await;
+    assert_eq!(page.status, 403, "no token");
+    let mut with_token = asia.to_vec();
+    with_token.push(("csrf", &token));
+    let page = e.post("/editor/feeds/new", &with_token).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let row = feed_row(&ch, "asia").await;
+    assert_eq!(
+        (
+            row.mode.as_str(),
+            row.regions.as_str(),
+            row.countries.as_str(),
+            row.languages.as_str(),
+            row.members.as_str()
+        ),
+        (
+            "review",
+            ",asia-pacific,",
+            ",PH,",
+            ",en,tl,",
+            ",alerts@ngo-manila.example,"
+        )
+    );
+    // A followable actor, with keys, found by WebFinger.
+    let jrd = reqwest::get(format!(
+        "{}/.well-known/webfinger?resource=acct:asia@{}",
+        ch.base(),
+        ch.domain
+    ))
+    .await
+    .unwrap();
+    assert_eq!(jrd.status(), 200);
+    assert!(e.get("/@asia").await.body.contains("Asia and the Pacific"));
+    let page = e.post("/editor/feeds/new", &with_token).await;
+    assert_eq!(page.status, 422, "the name is taken");
+    let page = e
+        .post(
+            "/editor/feeds/new",
+            &[("csrf", &token), ("username", "Bad Name")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(
+        page.body.contains("Bad Name"),
+        "the form keeps what was typed"
+    );
+    let page = e
+        .post(
+            "/editor/feeds/new",
+            &[("csrf", &token), ("username", "alerts")],
+        )
+        .await;
+    assert_eq!(page.status, 422, "the organisation's name is taken");
+
+    // Edit: the form shows the rules; saving replaces them.
+    let edit = e.get("/editor/feeds/asia").await;
+    assert!(edit.body.contains("value=\"asia-pacific\" selected") && edit.body.contains("en, tl"));
+    let page = e
+        .post(
+            "/editor/feeds/asia",
+            &[("csrf", "wrong"), ("languages", "fr")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    let page = e
+        .post(
+            "/editor/feeds/asia",
+            &[
+                ("csrf", &token),
+                ("display_name", "Asia"),
+                ("languages", "fr"),
+                ("regions", "asia-pacific"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let row = feed_row(&ch, "asia").await;
+    assert_eq!(
+        (
+            row.mode.as_str(),
+            row.languages.as_str(),
+            row.members.as_str()
+        ),
+        ("auto", ",fr,", "")
+    );
+    let page = e
+        .post(
+            "/editor/feeds/asia",
+            &[("csrf", &token), ("languages", "not a tag!")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+
+    // The configuration only seeds: a changed [[feeds]] entry leaves the
+    // edited feed alone, a new one is created.
+    let mut config = (*ch.server.state.config).clone();
+    config.feeds = vec![
+        FeedConfig {
+            username: "asia".into(),
+            languages: vec!["en".into()],
+            ..Default::default()
+        },
+        FeedConfig {
+            username: "americas".into(),
+            regions: vec!["americas".into()],
+            ..Default::default()
+        },
+    ];
+    ch.server
+        .state
+        .db
+        .run(move |c| {
+            tocsin::curation::sync_feeds(c, &config).map_err(|e| db::DbError::Task(e.to_string()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        feed_row(&ch, "asia").await.languages,
+        ",fr,",
+        "the database wins"
+    );
+    assert_eq!(feed_row(&ch, "americas").await.regions, ",americas,");
+    assert!(
+        feed_row(&ch, "world").await.retired_at.is_none(),
+        "absent from the file, still active"
+    );
+
+    // Retire: no more boosts, gone from the review choices.
+    let page = e
+        .post("/editor/feeds/asia/retire", &[("csrf", "nope")])
+        .await;
+    assert_eq!(page.status, 403);
+    let page = e
+        .post("/editor/feeds/asia/retire", &[("csrf", &token)])
+        .await;
+    assert_eq!(page.status, 303);
+    let row = feed_row(&ch, "asia").await;
+    assert!(row.retired_at.is_some() && row.mode == "off");
+    assert!(e
+        .get("/editor/feeds?done=retired")
+        .await
+        .body
+        .contains("Retired"));
+    let page = e.post("/editor/feeds/asia", &[("csrf", &token)]).await;
+    assert_eq!(page.status, 422, "a retired feed is not edited");
+    assert!(!e.get("/editor/directory").await.body.contains("/@asia"));
+
+    // Accounts: admin only.
+    let mut root = Visitor::new(&ch.base());
+    root.login("root", &admin_pw).await;
+    let users = root.get("/admin/users").await;
+    assert_eq!(users.status, 200);
+    assert!(users.body.contains("amina") && users.body.contains("eddie"));
+    let token = users.csrf();
+    let page = root
+        .post("/admin/users/add", &[("name", "zara"), ("role", "editor")])
+        .await;
+    assert_eq!(page.status, 403, "no token");
+    let page = root
+        .post(
+            "/admin/users/add",
+            &[("csrf", &token), ("name", "zara"), ("role", "editor")],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let at = page
+        .body
+        .find("<code class=\"secret\">")
+        .expect("the password, once")
+        + "<code class=\"secret\">".len();
+    let zara_pw = page.body[at..].split('<').next().unwrap().to_string();
+    let mut zara = Visitor::new(&ch.base());
+    assert_eq!(zara.login("zara", &zara_pw).await.status, 303);
+    assert_eq!(zara.get("/editor/queue").await.status, 200);
+    let page = root
+        .post(
+            "/admin/users/add",
+            &[
+                ("csrf", &token),
+                ("name", "zara"),
+                ("role", "author"),
+                ("password", "long-enough-1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "the name is taken");
+    let page = root
+        .post(
+            "/admin/users/add",
+            &[
+                ("csrf", &token),
+                ("name", "yves"),
+                ("role", "king"),
+                ("password", "long-enough-1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "no such role");
+
+    // Change a role: the author becomes an editor.
+    assert_eq!(author.get("/editor/queue").await.status, 403);
+    let page = root
+        .post(
+            "/admin/users/amina/role",
+            &[("csrf", &token), ("role", "editor")],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(author.get("/editor/queue").await.status, 200);
+
+    // Reset a password: the old one and the sessions end.
+    let page = root
+        .post(
+            "/admin/users/amina/password",
+            &[("csrf", &token), ("password", "a-brand-new-password")],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        !page.body.contains("class=\"secret\""),
+        "a given password is not shown"
+    );
+    assert_eq!(
+        author.get("/editor/queue").await.status,
+        303,
+        "session ended"
+    );
+    assert_eq!(
+        Visitor::new(&ch.base())
+            .login("amina", &author_pw)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        author.login("amina", "a-brand-new-password").await.status,
+        303
+    );
+
+    // Disable: sessions end, login refused; enable again.
+    let page = root
+        .post("/admin/users/amina/disable", &[("csrf", "bad")])
+        .await;
+    assert_eq!(page.status, 403);
+    let page = root
+        .post("/admin/users/amina/disable", &[("csrf", &token)])
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(author.get("/editor/queue").await.status, 303);
+    let refused = Visitor::new(&ch.base())
+        .login("amina", "a-brand-new-password")
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("disabled"));
+    assert!(root.get("/admin/users").await.body.contains("Disabled"));
+    let page = root
+        .post("/admin/users/amina/enable", &[("csrf", &token)])
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        author.login("amina", "a-brand-new-password").await.status,
+        303
+    );
+
+    // The last admin can neither be disabled nor demoted.
+    let page = root
+        .post("/admin/users/root/disable", &[("csrf", &token)])
+        .await;
+    assert_eq!(page.status, 422);
+    let page = root
+        .post(
+            "/admin/users/root/role",
+            &[("csrf", &token), ("role", "author")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert_eq!(root.get("/admin/users").await.status, 200);
+
+    // Our remote-interaction page: an editor sent here by another server's
+    // follow box makes our organisation follow the account.
+    let peer = crate::common::peer::FakePeer::start().await;
+    let alice = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &ch.base());
+    let uri = format!("acct:alice@{}", peer.domain);
+    let q: String = url::form_urlencoded::byte_serialize(uri.as_bytes()).collect();
+    let page = e.get(&format!("/interact?uri={q}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(&format!("@alice@{}", peer.domain)));
+    assert!(page
+        .body
+        .contains(&format!("Follow as @alerts@{}", ch.domain)));
+    let token = page.csrf();
+    assert_eq!(e.post("/interact", &[("uri", &uri)]).await.status, 403);
+    let page = e
+        .post("/interact", &[("csrf", &token), ("uri", &uri)])
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(e
+        .get(&page.location())
+        .await
+        .body
+        .contains("follow request was sent"));
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let received = peer.received();
+            let alice = alice.clone();
+            async move {
+                received
+                    .iter()
+                    .any(|r| r.body["type"] == "Follow" && r.body["object"] == alice.as_str())
+            }
+        })
+        .await,
+        "the Follow reached the account's server"
+    );
+    let page = e.get("/interact?uri=acct%3Anobody%40127.0.0.1%3A9").await;
+    assert_eq!(page.status, 404);
+    peer.stop().await;
     ch.stop().await;
 }
 
@@ -971,36 +1561,84 @@ async fn public_pages(backend: Backend) {
     assert_eq!(f.status, 404);
     assert!(f.body.contains(&format!("@alerts@{}", i.domain)));
     assert_eq!(r.get("/follow?account=alerts&handle=bad").await.status, 404);
-    // A server that publishes a subscribe template gets the reader sent there.
+    // Readers on Mastodon, Lemmy (subscribe templates) and GoToSocial (none),
+    // looked up with their own WebFinger answers from a loopback server.
     let peer = crate::common::peer::FakePeer::start().await;
-    peer.serve(
-        &format!(
-            "/.well-known/webfinger?resource=acct:reader@{}",
-            peer.domain
-        ),
-        serde_json::json!({
-            "subject": format!("acct:reader@{}", peer.domain),
-            "links": [{"rel": "http://ostatus.org/schema/1.0/subscribe",
-                       "template": format!("{}/authorize_interaction?uri={{uri}}", peer.base)}]
-        })
-        .to_string(),
-    );
-    let f = r
-        .get(&format!(
-            "/follow?account=alerts&handle=%40reader%40{}",
-            peer.domain.replace(':', "%3A")
-        ))
-        .await;
-    assert_eq!(f.status, 303, "{}", f.body);
-    assert_eq!(
-        f.location(),
-        format!(
-            "{}/authorize_interaction?uri=alerts%40{}",
-            peer.base,
-            i.domain.replace(':', "%3A")
-        )
-    );
+    let ours = format!("{}/actors/alerts", i.base());
+    let encoded: String = url::form_urlencoded::byte_serialize(ours.as_bytes()).collect();
+    for (fixture, host, user) in [
+        ("mastodon/webfinger.json", "mastodon.example", "alice"),
+        ("lemmy/webfinger.json", "lemmy.example", "carol"),
+        ("gotosocial/webfinger.json", "gts.example", "bob"),
+    ] {
+        let jrd = peer.rewrite(&crate::common::peer::fixture(fixture), host, &i.base());
+        peer.serve(
+            &format!(
+                "/.well-known/webfinger?resource=acct:{user}@{}",
+                peer.domain
+            ),
+            jrd,
+        );
+    }
+    let follow = |handle: String| {
+        let q: String = url::form_urlencoded::byte_serialize(handle.as_bytes()).collect();
+        format!("/follow?account=alerts&handle={q}")
+    };
+    for handle in [
+        format!("@alice@{}", peer.domain),
+        format!("acct:alice@{}", peer.domain),
+        format!("{}/@alice", peer.base),
+    ] {
+        let f = r.get(&follow(handle.clone())).await;
+        assert_eq!(f.status, 303, "{handle}: {}", f.body);
+        assert_eq!(
+            f.location(),
+            format!("{}/authorize_interaction?uri={encoded}", peer.base),
+            "{handle}"
+        );
+    }
+    for handle in [
+        format!("carol@{}", peer.domain),
+        format!("{}/u/carol", peer.base),
+    ] {
+        let f = r.get(&follow(handle.clone())).await;
+        assert_eq!(f.status, 303, "{handle}: {}", f.body);
+        assert_eq!(
+            f.location(),
+            format!(
+                "{}/activitypub/externalInteraction?uri={encoded}",
+                peer.base
+            ),
+            "{handle}"
+        );
+    }
+    // GoToSocial has no follow page: the reader is told what to search for.
+    let f = r.get(&follow(format!("@bob@{}", peer.domain))).await;
+    assert_eq!(f.status, 200, "{}", f.body);
+    assert!(f.body.contains("fediverse app") && f.body.contains(&format!("@alerts@{}", i.domain)));
     peer.stop().await;
+
+    // Our own WebFinger answers carry the template of our interaction page.
+    let jrd: serde_json::Value = reqwest::get(format!(
+        "{}/.well-known/webfinger?resource=acct:alerts@{}",
+        i.base(),
+        i.domain
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let template = jrd["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "http://ostatus.org/schema/1.0/subscribe")
+        .expect("subscribe link")["template"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(template, format!("{}/interact?uri={{uri}}", i.base()));
     assert_eq!(r.get("/members").await.status, 200);
     i.stop().await;
 }
@@ -1038,6 +1676,18 @@ async fn editor_pages_sqlite() {
 async fn editor_pages_postgres() {
     if postgres_available() {
         editor_pages(Backend::Postgres).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_and_account_pages_sqlite() {
+    feed_and_account_pages(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_and_account_pages_postgres() {
+    if postgres_available() {
+        feed_and_account_pages(Backend::Postgres).await;
     }
 }
 

@@ -132,6 +132,9 @@ pub struct NoteJson {
     /// Our extension: earlier alert on the same case.
     #[serde(default, deserialize_with = "deserialize_skip_error")]
     pub case: Option<Url>,
+    /// Our extension: the other language versions of the alert.
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub translations: Vec<Url>,
 }
 
 /// A JSON value or an array of them, as a list.
@@ -426,6 +429,32 @@ pub fn verify_note(json: &NoteJson, actor: &Url) -> Result<(), Error> {
     Ok(())
 }
 
+/// The original of a remote alert that names its other language versions:
+/// one of them, by the same author, stored here as an original and
+/// published before it. (A translation comes after its original; the
+/// original names its translations too, so the order decides.)
+fn original_among(
+    conn: &mut db::DbConn,
+    alert: &AlertValues,
+    versions: &[String],
+) -> Result<Option<i64>, db::DbError> {
+    for ap_id in versions {
+        if let Some(other) = db::alerts::by_ap_id(conn, ap_id)? {
+            let earlier = other.published_at.unwrap_or(other.created_at)
+                <= alert.published_at.unwrap_or(alert.created_at);
+            if other.actor_id == alert.actor_id
+                && other.translation_of.is_none()
+                && !other.local
+                && earlier
+                && other.ap_id != alert.ap_id
+            {
+                return Ok(Some(other.id));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// What [`store_remote`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stored {
@@ -447,6 +476,7 @@ pub async fn store_remote(data: &Data, json: NoteJson) -> Result<Option<Stored>,
         .into();
     let actor = author.dereference(data).await?;
     let values = values_from_note(&json, actor.id);
+    let versions: Vec<String> = json.translations.iter().map(|u| u.to_string()).collect();
     let attachments: Vec<(String, Option<String>, Option<String>)> = json
         .attachment
         .iter()
@@ -486,7 +516,11 @@ pub async fn store_remote(data: &Data, json: NoteJson) -> Result<Option<Stored>,
                     v.published_at = existing.published_at.or(v.published_at);
                     Stored::Updated(db::alerts::update(conn, existing.id, &v)?)
                 }
-                None => Stored::New(db::alerts::insert(conn, &values)?),
+                None => {
+                    let mut v = values;
+                    v.translation_of = original_among(conn, &v, &versions)?;
+                    Stored::New(db::alerts::insert(conn, &v)?)
+                }
             };
             let id = match &row {
                 Stored::New(r) | Stored::Updated(r) => r.id,

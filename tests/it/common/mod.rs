@@ -190,6 +190,19 @@ impl Paused {
     }
 }
 
+/// A Clearing House (editors review what its feeds take) with one feed,
+/// `@world`, that takes every alert.
+pub async fn clearinghouse_with_world_feed(backend: Backend) -> TestInstance {
+    let mut p = prepare(backend);
+    p.config.instance.role = "clearinghouse".into();
+    p.config.feeds = vec![tocsin::config::FeedConfig {
+        username: "world".into(),
+        display_name: "World".into(),
+        ..Default::default()
+    }];
+    TestInstance::start_prepared(p).await
+}
+
 /// Polls `check` every 50 ms until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where

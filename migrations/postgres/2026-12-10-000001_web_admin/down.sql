@@ -1,0 +1,3 @@
+ALTER TABLE users DROP COLUMN disabled_at;
+ALTER TABLE feeds DROP COLUMN retired_at;
+ALTER TABLE feeds DROP COLUMN members;
