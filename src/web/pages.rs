@@ -214,7 +214,10 @@ pub async fn profile(
     let v = viewer(request, data).await?;
     let urls = Urls::new(&data.config);
     let id = row.id;
-    let filter = db::alerts::AlertFilter::for_actor(row);
+    let filter = db::alerts::AlertFilter {
+        hidden_domains: data.policies.silenced().await?,
+        ..db::alerts::AlertFilter::for_actor(row)
+    };
     let (followers, latest) = data
         .db
         .run(move |conn| {
@@ -396,6 +399,7 @@ async fn alerts_page(
         language: nonempty(&q.language),
         since: day_ms(&q.since).filter(|_| archive),
         until: day_ms(&q.until).filter(|_| archive).map(|u| u + 86_400_000),
+        hidden_domains: data.policies.silenced().await?,
         ..Default::default()
     };
     let size = data.config.alerts.page_size;

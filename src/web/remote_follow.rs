@@ -54,6 +54,12 @@ async fn lookup(data: &Data, user: &str, host: &str, ours: &str) -> Option<Strin
         "https"
     };
     let url = format!("{scheme}://{host}/.well-known/webfinger?resource=acct:{user}@{host}");
+    let url = url::Url::parse(&url).ok()?;
+    // The host is the reader's input: no private addresses, a bounded answer.
+    crate::federation::ssrf::check_target(&url, &data.config)
+        .await
+        .ok()?;
+    data.policies.check_url(&url).await.ok()?;
     let resp = data
         .client
         .get(url)
@@ -61,7 +67,13 @@ async fn lookup(data: &Data, user: &str, host: &str, ours: &str) -> Option<Strin
         .send()
         .await
         .ok()?;
-    let jrd: serde_json::Value = resp.error_for_status().ok()?.json().await.ok()?;
+    let body = crate::federation::ssrf::read_limited(
+        resp.error_for_status().ok()?,
+        crate::federation::ssrf::MAX_RESPONSE_BYTES,
+    )
+    .await
+    .ok()?;
+    let jrd: serde_json::Value = serde_json::from_slice(&body).ok()?;
     subscribe_url(&jrd, ours)
 }
 

@@ -91,6 +91,12 @@ pub fn prepare(backend: Backend) -> Prepared {
     config.federation.request_timeout_secs = 5;
     config.delivery.initial_backoff_secs = 1;
     config.database.pool_size = 4;
+    // Tests post from one address far faster than any real peer; the
+    // rate-limit tests turn the limits back on.
+    config.limits.inbox_per_ip_per_minute = 0;
+    config.limits.inbox_per_host_per_minute = 0;
+    config.limits.api_per_ip_per_minute = 0;
+    config.limits.login_per_ip_per_minute = 0;
     config.alerts.media_dir = format!("{}/media", dir.path().display());
     let mut pg_name = None;
     config.database.url = match backend {
@@ -314,4 +320,54 @@ pub async fn inbox_settled(db: &tocsin::db::Db) {
     })
     .await;
     assert!(settled, "the inbox queue never drained");
+}
+
+/// A new API bearer token on `i`.
+pub fn api_token(i: &TestInstance, name: &str) -> String {
+    tocsin::db::tokens::create(&mut i.server.state.db.conn().expect("connection"), name)
+        .expect("token")
+}
+
+/// Calls the JSON API of an instance with `token`; the status and JSON
+/// answer (`Null` when there is none).
+pub async fn api(
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = client().request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("API call");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// `who`'s organisation actor follows `handle` and waits for the Accept.
+pub async fn follows(who: &TestInstance, handle: &str) {
+    use tocsin::federation::activities::follow::{follow_remote, local_actor};
+    let us = local_actor(&who.server.data, "alerts")
+        .await
+        .expect("actor");
+    let target = follow_remote(&who.server.data, &us, handle)
+        .await
+        .expect("follow");
+    let (us_id, target_id) = (us.id, target.id);
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            who.server
+                .state
+                .db
+                .run(move |c| {
+                    Ok(tocsin::db::follows::find(c, us_id, target_id)?
+                        .is_some_and(|f| f.state == "accepted"))
+                })
+                .await
+                .expect("query")
+        })
+        .await,
+        "{handle} accepted"
+    );
 }

@@ -1,0 +1,98 @@
+//! Signature strictness beyond the bad-input table: a Date a little in the
+//! future is tolerated, further is not; a rotated key is picked up by
+//! refetching the actor once, and the old key then fails.
+
+use crate::common::{peer::fixture, peer::FakePeer, postgres_available, Backend, TestInstance};
+use serde_json::Value;
+use std::time::{Duration, SystemTime};
+use tocsin::signatures::keys::generate_rsa_keypair;
+
+async fn clock_skew_and_key_rotation(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let peer = FakePeer::start().await;
+    let alice = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &i.base());
+    let key = format!("{alice}#main-key");
+    let inbox = format!("{}/inbox", i.base());
+
+    // Ten minutes ahead is refused (the default tolerates five).
+    let ahead = SystemTime::now() + Duration::from_secs(600);
+    let (status, body) = peer
+        .post_signed_at(&inbox, &peer.follow_of(&i.base(), 1), &key, ahead)
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("future"), "{body}");
+    // Two minutes ahead (a slow clock) is tolerated.
+    let slightly = SystemTime::now() + Duration::from_secs(120);
+    let (status, body) = peer
+        .post_signed_at(&inbox, &peer.follow_of(&i.base(), 2), &key, slightly)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    crate::common::inbox_settled(&i.server.state.db).await;
+
+    // Alice's server rotates her key; we hold the old one.
+    let rotated = generate_rsa_keypair().unwrap();
+    let old_pem = serde_json::to_string(
+        serde_json::from_str::<Value>(&peer.rewrite(
+            &fixture("mastodon/actor.json"),
+            "mastodon.example",
+            &i.base(),
+        ))
+        .unwrap()["publicKey"]["publicKeyPem"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let actor_doc = peer
+        .rewrite(
+            &fixture("mastodon/actor.json"),
+            "mastodon.example",
+            &i.base(),
+        )
+        .replace(
+            &old_pem,
+            &serde_json::to_string(&rotated.public_pem).unwrap(),
+        );
+    assert_ne!(
+        actor_doc,
+        peer.rewrite(
+            &fixture("mastodon/actor.json"),
+            "mastodon.example",
+            &i.base()
+        )
+    );
+    let path = alice.strip_prefix(&peer.base).unwrap().to_string();
+    peer.serve(&path, actor_doc);
+    let fetched = peer.fetches();
+    let (status, body) = FakePeer::post_signed_by(
+        &inbox,
+        &peer.follow_of(&i.base(), 3),
+        &key,
+        &rotated.private_pem,
+        SystemTime::now(),
+    )
+    .await;
+    assert_eq!(
+        status, 202,
+        "the new key verifies after one refetch: {body}"
+    );
+    assert!(peer.fetches() > fetched, "the actor was fetched again");
+    // The old key now fails, even after its refetch.
+    let (status, body) = peer
+        .post_signed(&inbox, &peer.follow_of(&i.base(), 4), &key)
+        .await;
+    assert_eq!(status, 401, "{body}");
+    i.stop().await;
+    peer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_skew_and_key_rotation_sqlite() {
+    clock_skew_and_key_rotation(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_skew_and_key_rotation_postgres() {
+    if postgres_available() {
+        clock_skew_and_key_rotation(Backend::Postgres).await;
+    }
+}
