@@ -274,7 +274,7 @@ async fn review_page(
         countries: alert.country_list().join(", "),
         categories: alert.category_list().join(", "),
         language: alert.language.clone(),
-        content_html: alert.content_html.clone(),
+        content_html: crate::alerts::markdown::sanitize(&alert.content_html),
         plain: db::alerts::plain_text(&alert.content_html),
         feeds: feeds
             .iter()

@@ -316,7 +316,9 @@ pub async fn alert(
             .or(row.incident_date.clone())
             .unwrap_or_default(),
         warning: row.summary.clone(),
-        content_html: row.content_html.clone(),
+        // Sanitised when stored, and again here: stored HTML from an older
+        // version, an import or a restore passes the same filter.
+        content_html: crate::alerts::markdown::sanitize(&row.content_html),
         attachments: attachments
             .into_iter()
             .map(|a| {

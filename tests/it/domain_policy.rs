@@ -4,7 +4,7 @@
 //! domains federate. Managed through the admin API and the CLI.
 
 use crate::common::{
-    api, api_token, client, eventually, peer::FakePeer, postgres_available, prepare, Backend,
+    api, api_token, eventually, html_page, peer::FakePeer, postgres_available, prepare, Backend,
     TestInstance,
 };
 use diesel::prelude::*;
@@ -262,14 +262,7 @@ async fn silenced_domain_is_accepted_but_not_shown(backend: Backend) {
                 None,
             )
             .await;
-            let archive = client()
-                .get(format!("{base}/archive"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let archive = html_page(format!("{base}/archive")).await;
             (
                 review.to_string().contains(what),
                 listed.to_string().contains(what),

@@ -371,3 +371,50 @@ pub async fn follows(who: &TestInstance, handle: &str) {
         "{handle} accepted"
     );
 }
+
+/// A published alert row for `insert`, now, in English about Nigeria;
+/// override what a test needs with `..alert_values(…)`.
+pub fn alert_values(ap_id: String, actor_id: i64, local: bool) -> tocsin::db::alerts::AlertValues {
+    let now = tocsin::db::now_ms();
+    tocsin::db::alerts::AlertValues {
+        ap_id,
+        actor_id,
+        local,
+        translation_of: None,
+        language: "en".into(),
+        title: "An alert".into(),
+        content_html: "<p>A body</p>".into(),
+        source_markdown: None,
+        summary: None,
+        sensitive: false,
+        countries: ",NG,".into(),
+        region: Some("africa".into()),
+        categories: ",detention,".into(),
+        urgency: "action".into(),
+        incident_date: None,
+        case_ap_id: None,
+        url: None,
+        status: "published".into(),
+        pinned: false,
+        token_id: None,
+        published_at: Some(now),
+        updated_at: now,
+        created_at: now,
+        deleted_at: None,
+        search_text: String::new(),
+        quote_ap_id: None,
+    }
+}
+
+/// GETs `url` as a browser; the page's text.
+pub async fn html_page(url: impl reqwest::IntoUrl) -> String {
+    client()
+        .get(url)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("page text")
+}
