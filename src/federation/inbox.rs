@@ -205,10 +205,15 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
 /// Applies an activity the inbox stored (its checks passed then).
 pub async fn apply_queued(body: &[u8], data: &Data) -> Result<(), Error> {
     let envelope: Envelope = serde_json::from_slice(body)?;
-    if data.policies.check_url(&envelope.actor).await.is_err() {
-        // Blocked after it was accepted: dropped.
-        tracing::info!(actor = %envelope.actor, "queued activity of a blocked domain dropped");
-        return Ok(());
+    match data.policies.check_url(&envelope.actor).await {
+        Err(Error::Forbidden(_)) => {
+            // Blocked after it was accepted: dropped.
+            tracing::info!(actor = %envelope.actor, "queued activity of a blocked domain dropped");
+            return Ok(());
+        }
+        // The policy could not be read: the worker tries again later.
+        Err(e) => return Err(e),
+        Ok(_) => {}
     }
     match InboxActivity::parse(&envelope, body)? {
         Some(activity) => activity.receive(data).await,

@@ -15,7 +15,10 @@ use activitypub_federation::config::FederationConfig;
 use actix_web::{
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
-    http::header::{HeaderValue, CONTENT_TYPE},
+    http::{
+        header::{HeaderValue, CONTENT_TYPE},
+        Method,
+    },
     middleware::Next,
     web as aw, ResponseError,
 };
@@ -66,7 +69,8 @@ pub async fn guard(
         checked = true;
     }
     let response = next.call(request).await?.map_into_boxed_body();
-    if config.federation.authorized_fetch && !checked {
+    let read = matches!(*response.request().method(), Method::GET | Method::HEAD);
+    if config.federation.authorized_fetch && read && !checked {
         let content_type = response
             .headers()
             .get(CONTENT_TYPE)

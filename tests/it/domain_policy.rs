@@ -129,6 +129,18 @@ async fn blocked_domain_is_refused_undelivered_and_purged(backend: Backend) {
     assert_eq!(status, 403, "{body}");
     assert_eq!(peer.fetches(), fetched, "no fetch for a blocked signer");
     assert_eq!(rows(&i, &peer.domain).await.2, received, "nothing stored");
+    // An activity accepted before the block and still queued is dropped
+    // when a worker comes to it.
+    let queued = peer.follow_of(&i.base(), 9);
+    tocsin::federation::inbox::apply_queued(queued.as_bytes(), &i.server.data)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&i, &peer.domain).await.1,
+        0,
+        "the queued Follow was dropped"
+    );
+    assert_eq!(peer.fetches(), fetched, "and nothing fetched for it");
 
     // A delivery to the blocked domain is given up unsent.
     let org = local_actor(&i.server.data, "alerts").await.unwrap();
