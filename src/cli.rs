@@ -103,6 +103,55 @@ pub enum Command {
         #[command(subcommand)]
         action: DigestAction,
     },
+    /// Federation policy: block, silence or allow a remote domain (and its
+    /// subdomains). A running server picks a change up within 10 seconds.
+    Domain {
+        /// Policy action.
+        #[command(subcommand)]
+        action: DomainAction,
+    },
+}
+
+/// `tocsin domain …`
+#[derive(Debug, Subcommand)]
+pub enum DomainAction {
+    /// Refuse everything from DOMAIN and deliver nothing to it (pending
+    /// deliveries are dropped).
+    Block {
+        /// e.g. `spam.example`.
+        domain: String,
+        /// Why (shown by `list`).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Also delete its actors with their alerts and follows, and its
+        /// activities waiting in the inbox queue.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Accept DOMAIN but keep its alerts out of public listings, feeds and
+    /// the review queue.
+    Silence {
+        /// e.g. `loud.example`.
+        domain: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Put DOMAIN on the allowlist (used when `allowlist_only` is on).
+    Allow {
+        /// e.g. `member.example`.
+        domain: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Remove DOMAIN's policy (block, silence or allow).
+    Unblock {
+        /// The domain.
+        domain: String,
+    },
+    /// List every policy.
+    List,
 }
 
 /// `tocsin digest …`
@@ -294,6 +343,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Restore { file } => restore_command(config, file).await,
             Command::MigrateDb { to } => migrate_db_command(config, to).await,
             Command::Doctor { remote } => doctor_command(config, &remote).await,
+            Command::Domain { action } => domain_command(config, action).await,
         }
     })
 }
@@ -754,5 +804,60 @@ async fn doctor_command(config: Config, remote: &str) -> Result<(), Error> {
         )));
     }
     println!("all checks passed");
+    Ok(())
+}
+
+/// Runs `tocsin domain …` with the same functions as the admin API.
+pub async fn domain_command(config: Config, action: DomainAction) -> Result<(), Error> {
+    use crate::federation::policy::{self, DomainPolicies};
+    let db = open_db(&config).await?;
+    let policies = DomainPolicies::new(
+        db,
+        config.federation.allowlist_only,
+        &config.instance.domain,
+    );
+    let (domain, kind, reason, purge) = match action {
+        DomainAction::List => {
+            for row in policies.list().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    row.domain,
+                    row.policy,
+                    row.reason.unwrap_or_default()
+                );
+            }
+            return Ok(());
+        }
+        DomainAction::Unblock { domain } => {
+            let removed = policies.remove(&domain).await?;
+            println!(
+                "{}",
+                if removed {
+                    "policy removed"
+                } else {
+                    "no policy for that domain"
+                }
+            );
+            return Ok(());
+        }
+        DomainAction::Block {
+            domain,
+            reason,
+            purge,
+        } => (domain, policy::BLOCK, reason, purge),
+        DomainAction::Silence { domain, reason } => (domain, policy::SILENCE, reason, false),
+        DomainAction::Allow { domain, reason } => (domain, policy::ALLOW, reason, false),
+    };
+    let applied = policies.apply(&domain, kind, reason, purge).await?;
+    println!("{} is now {}", applied.row.domain, applied.row.policy);
+    if kind == policy::BLOCK {
+        println!("dropped {} pending deliveries", applied.dropped_deliveries);
+    }
+    if let Some(p) = applied.purged {
+        println!(
+            "purged {} actors (with their alerts and follows) and {} queued activities",
+            p.actors, p.queued
+        );
+    }
     Ok(())
 }

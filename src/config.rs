@@ -46,6 +46,8 @@ pub struct Config {
     pub inbox: InboxConfig,
     /// Alerts: taxonomy and limits.
     pub alerts: AlertsConfig,
+    /// Request limits and rate limits.
+    pub limits: LimitsConfig,
     /// Curated feeds (`[[feeds]]`), each a followable `Service` actor.
     pub feeds: Vec<FeedConfig>,
 }
@@ -119,6 +121,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Take the client address for rate limits from the last
+    /// `X-Forwarded-For` entry (set by our reverse proxy) instead of the
+    /// connection.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +133,7 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:8080".into(),
             max_body_bytes: 256 * 1024,
             workers: 0,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -225,6 +232,11 @@ pub struct FederationConfig {
     /// PEM file of extra CA certificates trusted for outgoing HTTPS, besides
     /// the system's. Only for tests and development (self-signed proxies).
     pub extra_ca_file: String,
+    /// Every GET of an ActivityPub document must carry a valid HTTP
+    /// signature from a domain that is not refused (secure mode).
+    pub authorized_fetch: bool,
+    /// Federate only with domains whose policy is `allow` (or `silence`).
+    pub allowlist_only: bool,
 }
 
 impl Default for FederationConfig {
@@ -236,6 +248,8 @@ impl Default for FederationConfig {
             signature_max_age_secs: 3600,
             signature_max_skew_secs: 300,
             extra_ca_file: String::new(),
+            authorized_fetch: false,
+            allowlist_only: false,
         }
     }
 }
@@ -298,6 +312,38 @@ impl Default for InboxConfig {
             initial_backoff_secs: 30,
             lease_secs: 300,
             enqueue_batch_ms: 2,
+        }
+    }
+}
+
+/// `[limits]`: what one request may carry and how often a client may
+/// call. A rate of 0 turns that limit off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Deepest nesting of arrays and objects in an inbox or API body.
+    pub max_json_depth: usize,
+    /// Most `to`, `cc`, `bto`, `bcc` and `audience` entries in one activity.
+    pub max_recipients: usize,
+    /// Inbox POSTs per client address per minute.
+    pub inbox_per_ip_per_minute: u32,
+    /// Inbox POSTs per remote host (of the signing key) per minute.
+    pub inbox_per_host_per_minute: u32,
+    /// API requests (`/api/…`) per client address per minute.
+    pub api_per_ip_per_minute: u32,
+    /// Login attempts (`POST /login`) per client address per minute.
+    pub login_per_ip_per_minute: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_json_depth: 32,
+            max_recipients: 1000,
+            inbox_per_ip_per_minute: 600,
+            inbox_per_host_per_minute: 300,
+            api_per_ip_per_minute: 300,
+            login_per_ip_per_minute: 10,
         }
     }
 }
@@ -438,6 +484,12 @@ impl Config {
                 "inbox.lease_secs",
                 "must be longer than federation.request_timeout_secs",
             );
+        }
+        if self.limits.max_json_depth < 4 {
+            return invalid("limits.max_json_depth", "must be at least 4");
+        }
+        if self.limits.max_recipients == 0 {
+            return invalid("limits.max_recipients", "must be at least 1");
         }
         if self.delivery.per_host_concurrency == 0 {
             return invalid("delivery.per_host_concurrency", "must be at least 1");

@@ -43,6 +43,10 @@ pub enum Error {
     /// The request body is larger than the configured limit.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// Too many requests from one client or host; retry after this many
+    /// seconds.
+    #[error("too many requests; retry after {0} s")]
+    TooManyRequests(u64),
     /// Anything else; logged, and answered with 500.
     #[error("internal error: {0}")]
     Internal(String),
@@ -82,6 +86,7 @@ impl ResponseError for Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -96,6 +101,9 @@ impl ResponseError for Error {
             Error::Validation { field, message } => {
                 HttpResponse::build(status).json(json!({ "error": message, "field": field }))
             }
+            Error::TooManyRequests(secs) => HttpResponse::build(status)
+                .insert_header(("Retry-After", secs.to_string()))
+                .json(json!({ "error": self.to_string() })),
             _ => HttpResponse::build(status).json(json!({ "error": self.to_string() })),
         }
     }

@@ -10,6 +10,7 @@ pub mod db;
 pub mod delivery;
 pub mod error;
 pub mod federation;
+pub mod limits;
 pub mod ops;
 pub mod publications;
 pub mod server;

@@ -41,6 +41,12 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
     .await?;
     Ok(AppState {
         client: federation::http_client(&config)?,
+        policies: federation::policy::DomainPolicies::new(
+            db.clone(),
+            config.federation.allowlist_only,
+            &config.instance.domain,
+        ),
+        rate_limits: Arc::new(web::rate_limit::RateLimits::new(&config.limits)),
         inbox: federation::inbox_queue::Enqueuer::new(db.clone(), config.inbox.enqueue_batch_ms),
         config,
         db,
@@ -145,6 +151,7 @@ pub async fn start(
     let state = open_state(config).await?;
     let federation = federation::federation_config(state.clone()).await?;
     let data = federation.to_request_data();
+    let guard = aw::Data::new(web::request_guard::Guard::new(federation.clone()));
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Internal(format!("listener: {e}")))?;
@@ -166,12 +173,15 @@ pub async fn start(
                 let call = service.call(request);
                 async move { Ok(not_modified(wanted, call.await?.map_into_boxed_body())) }
             })
+            .wrap(actix_web::middleware::from_fn(web::request_guard::guard))
             .wrap(actix_web::middleware::Logger::new("%s %r %Dms").log_target("tocsin::http"))
+            .app_data(guard.clone())
             .app_data(aw::PayloadConfig::new(max_body))
             .configure(routes::configure)
             .configure(|cfg| web::media::configure(cfg, max_upload))
             // More specific /api/v1/… scopes before the general one: actix
             // hands a request to the first scope whose prefix matches.
+            .configure(web::admin_api::configure)
             .configure(web::review_api::configure)
             .configure(web::members_api::configure)
             .configure(web::api::configure)

@@ -21,6 +21,10 @@ pub struct AppState {
     pub delivery_metrics: Arc<crate::delivery::metrics::DeliveryMetrics>,
     /// Stores accepted incoming activities for the inbox workers.
     pub inbox: crate::federation::inbox_queue::Enqueuer,
+    /// Blocked, silenced and allowed domains.
+    pub policies: crate::federation::policy::DomainPolicies,
+    /// Per-client and per-host request rates.
+    pub rate_limits: Arc<crate::web::rate_limit::RateLimits>,
 }
 
 /// Request data as activitypub_federation passes it around.

@@ -133,6 +133,13 @@ pub async fn on_incoming(data: &Data, alert: &AlertRow) -> Result<(), Error> {
     if alert.local || alert.status == STATUS_DELETED {
         return Ok(());
     }
+    // A silenced domain's alerts are kept but never boosted or reviewed.
+    let authority = url::Url::parse(&alert.ap_id)
+        .map(|u| u.authority().to_string())
+        .unwrap_or_default();
+    if data.policies.standing(&authority).await? != crate::federation::policy::Standing::Open {
+        return Ok(());
+    }
     let author_id = alert.actor_id;
     let (feeds, author) = data
         .db

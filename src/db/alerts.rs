@@ -303,6 +303,9 @@ pub struct AlertFilter {
     /// Alerts by this actor or boosted by it (an organisation that is a
     /// feed too).
     pub by_or_boosted_by: Option<i64>,
+    /// Leave out alerts of actors on these domains (and their subdomains):
+    /// the silenced ones, in public listings.
+    pub hidden_domains: Vec<String>,
 }
 
 impl AlertFilter {
@@ -434,6 +437,23 @@ pub fn list(
     }
     if filter.pinned_only {
         q = q.filter(alerts::pinned.eq(true));
+    }
+    for domain in &filter.hidden_domains {
+        use super::schema::actors;
+        let escaped = like_escape(domain);
+        q = q.filter(
+            alerts::actor_id.ne_all(
+                actors::table
+                    .filter(
+                        actors::domain
+                            .eq(domain.clone())
+                            .or(actors::domain.like(format!("%.{escaped}")).escape('\\'))
+                            .or(actors::domain.like(format!("%.{escaped}:%")).escape('\\'))
+                            .or(actors::domain.like(format!("{escaped}:%")).escape('\\')),
+                    )
+                    .select(actors::id),
+            ),
+        );
     }
     if let Some(text) = &filter.text {
         q = q.filter(full_text_match(is_pg, text));

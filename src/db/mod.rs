@@ -8,6 +8,7 @@ pub mod actors;
 pub mod alerts;
 pub mod curation;
 pub mod deliveries;
+pub mod domain_policies;
 pub mod follows;
 pub mod inbox_queue;
 pub mod publications;
@@ -81,9 +82,22 @@ impl Backend {
             Ok(Backend::Sqlite(PathBuf::from(path)))
         } else {
             Err(DbError::Pool(format!(
-                "database URL must start with sqlite:// or postgres://, got {url}"
+                "database URL must start with sqlite:// or postgres://, got {}",
+                without_password(url)
             )))
         }
+    }
+}
+
+/// `url` with any password replaced by `***`, for messages and logs.
+pub fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => "(unparsable URL)".to_string(),
     }
 }
 

@@ -336,3 +336,12 @@ diesel::table! {
 
 diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, sessions);
+
+diesel::table! {
+    domain_policies (domain) {
+        domain -> Text,
+        policy -> Text,
+        reason -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}

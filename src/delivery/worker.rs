@@ -257,16 +257,20 @@ async fn deliver(state: &AppState, keys: &SigningKeys, claim: ClaimedDelivery) -
         actor_id,
     } = claim;
     let started = Instant::now();
-    let result = attempt(state, keys, &delivery.inbox, actor_id, json).await;
+    let refused = refusal(state, &delivery.inbox).await;
+    let result = match refused {
+        Some(_) => None,
+        None => Some(attempt(state, keys, &delivery.inbox, actor_id, json).await),
+    };
     let metrics = &state.delivery_metrics;
     metrics.attempt_seconds.observe(started.elapsed());
-    let (outcome, status, error) = match result {
-        Ok((status, retry_after)) => (
+    let (outcome, status, error) = match (result, refused) {
+        (Some(Ok((status, retry_after))), _) => (
             classify(status, retry_after),
             Some(status as i32),
             format!("HTTP {status}"),
         ),
-        Err(e) => (
+        (Some(Err(e)), _) => (
             Outcome::Retry {
                 at_least: None,
                 host_unwell: true,
@@ -274,6 +278,8 @@ async fn deliver(state: &AppState, keys: &SigningKeys, claim: ClaimedDelivery) -
             None,
             e.to_string(),
         ),
+        // Blocked or not a public address: never sent, never retried.
+        (None, refused) => (Outcome::Permanent, None, refused.unwrap_or_default()),
     };
     let now = now_ms();
     let (next, host_health) = decide(
@@ -307,6 +313,24 @@ async fn deliver(state: &AppState, keys: &SigningKeys, claim: ClaimedDelivery) -
         status,
         error: (counted != Counted::Delivered).then_some(error),
         host_health,
+    }
+}
+
+/// Why `inbox` must not be contacted at all: its domain is refused by the
+/// federation policy, or it is a literal non-public address.
+async fn refusal(state: &AppState, inbox: &str) -> Option<String> {
+    let url = match url::Url::parse(inbox) {
+        Ok(url) => url,
+        Err(e) => return Some(format!("invalid inbox URL: {e}")),
+    };
+    let checks = async {
+        state.policies.check_url(&url).await?;
+        crate::federation::ssrf::check_target(&url, &state.config).await
+    };
+    match checks.await {
+        Err(Error::Forbidden(reason)) => Some(reason),
+        // A database hiccup reading the policy is not a refusal.
+        _ => None,
     }
 }
 

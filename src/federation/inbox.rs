@@ -18,6 +18,7 @@ use crate::{
     error::Error,
     signatures::{cavage, multikey, rfc9421, SignatureError},
     state::Data,
+    web::rate_limit::Bucket,
 };
 use activitypub_federation::{fetch::object_id::ObjectId, traits::Activity};
 use actix_web::{web::Bytes, HttpRequest, HttpResponse};
@@ -147,13 +148,20 @@ pub async fn post_inbox(
 
 /// Checks and applies one incoming activity.
 pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<Handled, Error> {
-    let envelope: Envelope = serde_json::from_slice(body)
+    let limits = &data.config.limits;
+    crate::limits::check_json_depth(body, limits.max_json_depth)?;
+    let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| Error::BadRequest(format!("not an activity: {e}")))?;
+    let envelope = Envelope::deserialize(&value)
+        .map_err(|e| Error::BadRequest(format!("not an activity: {e}")))?;
+    crate::limits::check_recipients(&value, limits.max_recipients)?;
+    // A blocked actor's activity is refused even when another server
+    // forwards it.
+    data.policies.check_url(&envelope.actor).await?;
     let signer = verify_request_signature(request, Some(body), data).await?;
     if signer.ap_id != envelope.actor {
         // Forwarded: an object integrity proof by the actor vouches for
         // the body; without one, the origin must confirm it.
-        let value: serde_json::Value = serde_json::from_slice(body)?;
         if proofs::verify(data, &envelope.actor, &value)
             .await?
             .is_none()
@@ -162,7 +170,6 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         }
     } else if body.windows(7).any(|w| w == b"\"proof\"") {
         // A proof on a direct activity must hold too.
-        let value: serde_json::Value = serde_json::from_slice(body)?;
         proofs::verify(data, &envelope.actor, &value).await?;
     }
     if !same_origin(&envelope.id, &envelope.actor) {
@@ -198,6 +205,16 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
 /// Applies an activity the inbox stored (its checks passed then).
 pub async fn apply_queued(body: &[u8], data: &Data) -> Result<(), Error> {
     let envelope: Envelope = serde_json::from_slice(body)?;
+    match data.policies.check_url(&envelope.actor).await {
+        Err(Error::Forbidden(_)) => {
+            // Blocked after it was accepted: dropped.
+            tracing::info!(actor = %envelope.actor, "queued activity of a blocked domain dropped");
+            return Ok(());
+        }
+        // The policy could not be read: the worker tries again later.
+        Err(e) => return Err(e),
+        Ok(_) => {}
+    }
     match InboxActivity::parse(&envelope, body)? {
         Some(activity) => activity.receive(data).await,
         None => Ok(()),
@@ -323,6 +340,15 @@ pub async fn verify_request_signature(
 ) -> Result<DbActor, Error> {
     let checked = check_signature(request, body, data)?;
     let key_id = checked.key_id().to_string();
+    // Before anything is fetched: the key's host must not be blocked, nor
+    // post faster than its share.
+    if let Ok(key_url) = Url::parse(&key_id) {
+        data.policies.check_url(&key_url).await?;
+        if body.is_some() {
+            data.rate_limits
+                .check(Bucket::InboxByHost, key_url.authority())?;
+        }
+    }
     let actor_id = signing_actor_id(&key_id, data).await?;
     let actor = actor_id.dereference(data).await.map_err(|e| {
         Error::Unauthorized(format!("cannot fetch the signing actor {key_id}: {e}"))

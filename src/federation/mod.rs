@@ -2,12 +2,15 @@
 //! exchange, the inbox, and the discovery routes.
 
 pub mod activities;
+pub mod authorized_fetch;
 pub mod forwarded;
 pub mod inbox;
 pub mod inbox_queue;
 pub mod objects;
+pub mod policy;
 pub mod proofs;
 pub mod routes;
+pub mod ssrf;
 
 use crate::{
     config::Config,
@@ -208,6 +211,7 @@ pub async fn federation_config(state: AppState) -> Result<ApConfig<AppState>, Er
         })
         .await?;
     let client = http_client(&config)?;
+    let state_policies = state.policies.clone();
     ApConfig::builder()
         .domain(config.instance.domain.clone())
         .app_data(state)
@@ -217,6 +221,7 @@ pub async fn federation_config(state: AppState) -> Result<ApConfig<AppState>, Er
         .http_signature_compat(true)
         .request_timeout(Duration::from_secs(config.federation.request_timeout_secs))
         .signed_fetch_actor(&objects::actor::DbActor::new(instance_actor)?)
+        .url_verifier(Box::new(policy::PolicyVerifier(state_policies)))
         .build()
         .await
         .map_err(|e| Error::Internal(format!("federation config: {e}")))

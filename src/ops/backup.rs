@@ -51,6 +51,7 @@ pub const TABLES: &[&str] = &[
     "publication_items",
     "subscribers",
     "mail_sends",
+    "domain_policies",
 ];
 
 /// Why a backup, restore or move failed.

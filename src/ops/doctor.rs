@@ -375,10 +375,13 @@ async fn get_json(
     if !response.status().is_success() {
         return Err(format!("GET {url}: status {}", response.status()));
     }
-    response
-        .json()
-        .await
-        .map_err(|e| format!("GET {url}: not JSON: {e}"))
+    let body = crate::federation::ssrf::read_limited(
+        response,
+        crate::federation::ssrf::MAX_RESPONSE_BYTES,
+    )
+    .await
+    .map_err(|e| format!("GET {url}: {e}"))?;
+    serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not JSON: {e}"))
 }
 
 async fn public_endpoints(config: &Config) -> Vec<Check> {

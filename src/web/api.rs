@@ -52,7 +52,10 @@ pub async fn authenticate(request: &HttpRequest, data: &Data) -> Result<i64, Err
         .ok_or_else(|| Error::Unauthorized("invalid or revoked token".into()))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+/// Parses a JSON request body into `T` after the depth limit; errors name
+/// the offending field (422).
+pub fn parse<T: serde::de::DeserializeOwned>(data: &Data, body: &[u8]) -> Result<T, Error> {
+    crate::limits::check_json_depth(body, data.config.limits.max_json_depth)?;
     serde_json::from_slice(body).map_err(|e| {
         let field = e.to_string();
         let field = field
@@ -253,7 +256,7 @@ async fn load(data: &Data, id: i64) -> Result<AlertRow, Error> {
         (status = 401, body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)))]
 async fn create(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<HttpResponse, Error> {
     let token = authenticate(&request, &data).await?;
-    let input: AlertInput = parse(&body)?;
+    let input: AlertInput = parse(&data, &body)?;
     let actor = local_actor(&data, &data.config.actor.username).await?;
     let row = publish::create_alert(&data, &actor, input, Some(token)).await?;
     Ok(HttpResponse::Created()
@@ -321,6 +324,7 @@ async fn list(
         until: date_ms("until", &q.until)?,
         text: q.text.clone().filter(|t| !t.trim().is_empty()),
         local: q.local,
+        hidden_domains: data.policies.silenced().await?,
         ..Default::default()
     };
     let size = data.config.alerts.page_size;
@@ -377,7 +381,7 @@ async fn patch(
 ) -> Result<HttpResponse, Error> {
     let token = authenticate(&request, &data).await?;
     let row = own_alert(&data, path.into_inner(), token).await?;
-    let patch: AlertPatch = parse(&body)?;
+    let patch: AlertPatch = parse(&data, &body)?;
     let actor = author(&data, &row).await?;
     let row = publish::update_alert(&data, &actor, &row, patch).await?;
     Ok(HttpResponse::Ok().json(alert_json(&data, &row).await?))
@@ -409,7 +413,7 @@ async fn translate(
 ) -> Result<HttpResponse, Error> {
     let token = authenticate(&request, &data).await?;
     let row = own_alert(&data, path.into_inner(), token).await?;
-    let input: TranslationInput = parse(&body)?;
+    let input: TranslationInput = parse(&data, &body)?;
     let actor = author(&data, &row).await?;
     let t = publish::add_translation(&data, &actor, &row, input).await?;
     Ok(HttpResponse::Created().json(alert_json(&data, &t).await?))
@@ -478,12 +482,15 @@ async fn unpin(
     paths(create, list, get, patch, remove, translate, translations, pin, unpin, crate::web::media::upload,
         crate::web::review_api::list, crate::web::review_api::approve, crate::web::review_api::reject,
         crate::web::review_api::curate, crate::web::members_api::list, crate::web::members_api::add,
-        crate::web::members_api::remove),
+        crate::web::members_api::remove, crate::web::admin_api::list, crate::web::admin_api::set,
+        crate::web::admin_api::remove),
     components(schemas(AlertInput, AlertPatch, AttachmentInput, TranslationInput, AlertView, AlertPage,
         TranslationList, VersionRef, ErrorBody, crate::web::media::Uploaded,
         crate::web::review_api::ReviewView, crate::web::review_api::ApproveInput,
         crate::web::review_api::RejectInput, crate::curation::CurateInput,
-        crate::web::members_api::MemberView, crate::web::members_api::MemberInput)),
+        crate::web::members_api::MemberView, crate::web::members_api::MemberInput,
+        crate::web::admin_api::DomainPolicyView, crate::web::admin_api::DomainPolicyInput,
+        crate::web::admin_api::DomainPolicyResult)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -562,7 +562,7 @@ async fn translate_page(
         error,
         original_language: original.language.clone(),
         original_title: original.title.clone(),
-        original_html: original.content_html.clone(),
+        original_html: crate::alerts::markdown::sanitize(&original.content_html),
         existing: versions
             .iter()
             .filter(|x| x.id != original.id && x.status != crate::alerts::STATUS_DELETED)

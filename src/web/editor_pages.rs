@@ -279,7 +279,7 @@ async fn review_page(
         countries: alert.country_list().join(", "),
         categories: alert.category_list().join(", "),
         language: alert.language.clone(),
-        content_html: alert.content_html.clone(),
+        content_html: crate::alerts::markdown::sanitize(&alert.content_html),
         markdown: crate::alerts::markdown::from_html(&alert.content_html, Some(&alert.title)),
         translations: versions
             .iter()

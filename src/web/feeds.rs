@@ -57,6 +57,7 @@ async fn load(
     }
     let filter = AlertFilter {
         language: language.clone(),
+        hidden_domains: data.policies.silenced().await?,
         ..AlertFilter::for_actor(&actor)
     };
     let alerts = data

@@ -95,6 +95,7 @@ pub async fn list(request: HttpRequest, data: Data) -> Result<HttpResponse, Erro
         (status = 422, body = crate::web::api::ErrorBody), (status = 502, description = "the handle could not be looked up")))]
 pub async fn add(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<HttpResponse, Error> {
     authenticate(&request, &data).await?;
+    crate::limits::check_json_depth(&body, data.config.limits.max_json_depth)?;
     let input: MemberInput = serde_json::from_slice(&body).map_err(|e| Error::Validation {
         field: "body".into(),
         message: e.to_string(),

@@ -2,6 +2,7 @@
 
 pub mod account_pages;
 pub mod admin_pages;
+pub mod admin_api;
 pub mod api;
 pub mod author_pages;
 pub mod editor_pages;
@@ -11,6 +12,9 @@ pub mod i18n;
 pub mod media;
 pub mod members_api;
 pub mod pages;
+pub mod rate_limit;
 pub mod remote_follow;
+pub mod request_guard;
 pub mod review_api;
+pub mod security_headers;
 pub mod session;

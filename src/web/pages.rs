@@ -213,7 +213,10 @@ pub async fn profile(
     let v = viewer(request, data).await?;
     let urls = Urls::new(&data.config);
     let id = row.id;
-    let filter = db::alerts::AlertFilter::for_actor(row);
+    let filter = db::alerts::AlertFilter {
+        hidden_domains: data.policies.silenced().await?,
+        ..db::alerts::AlertFilter::for_actor(row)
+    };
     let (followers, latest) = data
         .db
         .run(move |conn| {
@@ -312,7 +315,9 @@ pub async fn alert(
             .or(row.incident_date.clone())
             .unwrap_or_default(),
         warning: row.summary.clone(),
-        content_html: row.content_html.clone(),
+        // Sanitised when stored, and again here: stored HTML from an older
+        // version, an import or a restore passes the same filter.
+        content_html: crate::alerts::markdown::sanitize(&row.content_html),
         attachments: attachments
             .into_iter()
             .map(|a| {
@@ -395,6 +400,7 @@ async fn alerts_page(
         language: nonempty(&q.language),
         since: day_ms(&q.since).filter(|_| archive),
         until: day_ms(&q.until).filter(|_| archive).map(|u| u + 86_400_000),
+        hidden_domains: data.policies.silenced().await?,
         ..Default::default()
     };
     let size = data.config.alerts.page_size;

@@ -112,6 +112,17 @@ async fn lookup(data: &Data, user: &str, host: &str, ours: &str) -> Lookup {
         "https"
     };
     let url = format!("{scheme}://{host}/.well-known/webfinger?resource=acct:{user}@{host}");
+    let Ok(url) = url::Url::parse(&url) else {
+        return Lookup::Failed;
+    };
+    // The host is the reader's input: no private addresses, a bounded answer.
+    if crate::federation::ssrf::check_target(&url, &data.config)
+        .await
+        .is_err()
+        || data.policies.check_url(&url).await.is_err()
+    {
+        return Lookup::Failed;
+    }
     let Ok(resp) = data
         .client
         .get(url)
@@ -121,7 +132,16 @@ async fn lookup(data: &Data, user: &str, host: &str, ours: &str) -> Lookup {
     else {
         return Lookup::Failed;
     };
-    let Ok(jrd) = async { resp.error_for_status()?.json::<serde_json::Value>().await }.await else {
+    let Ok(resp) = resp.error_for_status() else {
+        return Lookup::Failed;
+    };
+    let Ok(body) =
+        crate::federation::ssrf::read_limited(resp, crate::federation::ssrf::MAX_RESPONSE_BYTES)
+            .await
+    else {
+        return Lookup::Failed;
+    };
+    let Ok(jrd) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return Lookup::Failed;
     };
     match subscribe_url(&jrd, ours) {

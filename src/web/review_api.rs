@@ -128,10 +128,11 @@ pub struct RejectInput {
     pub reason: String,
 }
 
-fn body<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Error> {
+fn body<T: serde::de::DeserializeOwned + Default>(data: &Data, bytes: &[u8]) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    crate::limits::check_json_depth(bytes, data.config.limits.max_json_depth)?;
     serde_json::from_slice(bytes).map_err(|e| Error::Validation {
         field: "body".into(),
         message: e.to_string(),
@@ -150,7 +151,7 @@ pub async fn approve(
     data: Data,
 ) -> Result<HttpResponse, Error> {
     let who = editor(&request, &data).await?;
-    let input: ApproveInput = body(&bytes)?;
+    let input: ApproveInput = body(&data, &bytes)?;
     let item = curation::approve(&data, path.into_inner(), input.feeds, &who).await?;
     Ok(HttpResponse::Ok().json(view(&data, item).await?))
 }
@@ -167,6 +168,7 @@ pub async fn reject(
     data: Data,
 ) -> Result<HttpResponse, Error> {
     let who = editor(&request, &data).await?;
+    crate::limits::check_json_depth(&bytes, data.config.limits.max_json_depth)?;
     let input: RejectInput = serde_json::from_slice(&bytes).map_err(|e| Error::Validation {
         field: "reason".into(),
         message: e.to_string(),
@@ -187,7 +189,7 @@ pub async fn curate(
     data: Data,
 ) -> Result<HttpResponse, Error> {
     let who = editor(&request, &data).await?;
-    let input: curation::CurateInput = body(&bytes)?;
+    let input: curation::CurateInput = body(&data, &bytes)?;
     let (item, _) = curation::curate(&data, path.into_inner(), input, &who).await?;
     Ok(HttpResponse::Ok().json(view(&data, item).await?))
 }

@@ -49,6 +49,8 @@ impl Serve {
             .env("TOCSIN_FEDERATION__REQUEST_TIMEOUT_SECS", "2")
             .env("TOCSIN_DELIVERY__LEASE_SECS", "3")
             .env("TOCSIN_INBOX__LEASE_SECS", "3")
+            .env("TOCSIN_LIMITS__INBOX_PER_IP_PER_MINUTE", "0")
+            .env("TOCSIN_LIMITS__INBOX_PER_HOST_PER_MINUTE", "0")
             .env("TOCSIN_DELIVERY__CONCURRENCY", CONCURRENCY.to_string())
             .env("TOCSIN_DATABASE__URL", &db.config.database.url)
             .stdout(Stdio::null())

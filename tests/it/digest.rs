@@ -1,7 +1,7 @@
 //! The Digest: which alerts a period's issue takes, in which order, and the
 //! editor's reorder, trim and publish on a draft.
 
-use crate::common::{postgres_available, Backend, TestDb};
+use crate::common::{alert_values, postgres_available, Backend, TestDb};
 use tocsin::db::{
     alerts::{insert, AlertValues},
     curation, now_ms,
@@ -11,36 +11,15 @@ use tocsin::db::{
 use tocsin::publications::digest;
 
 fn alert(conn: &mut DbConn, actor: i64, n: u32, local: bool, lang: &str, country: &str) -> i64 {
-    let now = now_ms();
     insert(
         conn,
         &AlertValues {
-            ap_id: format!("https://m.example/alerts/{n}"),
-            actor_id: actor,
-            local,
-            translation_of: None,
             language: lang.into(),
             title: format!("Alert {n}"),
             content_html: format!("<p>Body {n}</p>"),
-            source_markdown: None,
-            summary: None,
-            sensitive: false,
             countries: format!(",{country},"),
             region: Some("mena".into()),
-            categories: ",detention,".into(),
-            urgency: "action".into(),
-            incident_date: None,
-            case_ap_id: None,
-            url: None,
-            status: "published".into(),
-            pinned: false,
-            token_id: None,
-            published_at: Some(now),
-            updated_at: now,
-            created_at: now,
-            deleted_at: None,
-            search_text: String::new(),
-            quote_ap_id: None,
+            ..alert_values(format!("https://m.example/alerts/{n}"), actor, local)
         },
     )
     .expect("alert inserted")

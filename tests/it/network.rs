@@ -3,15 +3,13 @@
 //! one test process on 127.0.0.1.
 
 use crate::common::{
-    ap_get, client, eventually, postgres_available, prepare, Backend, TestInstance,
+    ap_get, api, api_token, client, eventually, follows, postgres_available, prepare, Backend,
+    TestInstance,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
 use tocsin::{
-    config::FeedConfig,
-    curation::members,
-    db,
-    federation::activities::follow::{follow_remote, local_actor},
+    config::FeedConfig, curation::members, db, federation::activities::follow::local_actor,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -32,28 +30,6 @@ fn feed(username: &str, regions: &[&str]) -> FeedConfig {
     }
 }
 
-/// `who`'s organisation actor follows `handle` and waits for the Accept.
-async fn follows(who: &TestInstance, handle: &str) {
-    let us = local_actor(&who.server.data, "alerts").await.unwrap();
-    let target = follow_remote(&who.server.data, &us, handle).await.unwrap();
-    let (us_id, target_id) = (us.id, target.id);
-    assert!(
-        eventually(WAIT, || async {
-            who.server
-                .state
-                .db
-                .run(move |c| {
-                    Ok(db::follows::find(c, us_id, target_id)?
-                        .is_some_and(|f| f.state == "accepted"))
-                })
-                .await
-                .unwrap()
-        })
-        .await,
-        "{handle} accepted"
-    );
-}
-
 async fn copy(on: &TestInstance, ap_id: &str) -> Option<db::alerts::AlertRow> {
     let id = ap_id.to_string();
     on.server
@@ -62,25 +38,6 @@ async fn copy(on: &TestInstance, ap_id: &str) -> Option<db::alerts::AlertRow> {
         .run(move |c| db::alerts::by_ap_id(c, &id))
         .await
         .unwrap()
-}
-
-async fn api(
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = client().request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn token(i: &TestInstance, name: &str) -> String {
-    db::tokens::create(&mut i.server.state.db.conn().unwrap(), name).unwrap()
 }
 
 async fn boosts(on: &TestInstance, ap_id: &str) -> Vec<String> {
@@ -140,7 +97,7 @@ async fn scenario(backend: Backend) {
     )
     .await
     .unwrap();
-    let ch_token = token(&ch, "operator");
+    let ch_token = api_token(&ch, "operator");
     let (status, listed) = api(
         reqwest::Method::GET,
         format!("{}/api/v1/members", ch.base()),
@@ -192,7 +149,7 @@ async fn scenario(backend: Backend) {
     follows(&f_asia, &format!("@asia@{}", hub_asia.domain)).await;
 
     // 1. Member A publishes; the Africa hub boosts it; the CH queues it.
-    let ta = token(&member_a, "a");
+    let ta = api_token(&member_a, "a");
     let (status, created) = api(reqwest::Method::POST, format!("{}/api/v1/alerts", member_a.base()), &ta, Some(json!({
         "title": "Editor arrested in Lagos", "body": "The editor was arrested.", "language": "en",
         "countries": ["NG"], "categories": ["detention"], "urgency": "action"
@@ -217,7 +174,7 @@ async fn scenario(backend: Backend) {
         "the hub organisation's page lists what it boosts"
     );
 
-    let editor = token(&ch, "editor-amina");
+    let editor = api_token(&ch, "editor-amina");
     assert!(
         eventually(WAIT, || async {
             let pending = api(
@@ -379,7 +336,7 @@ async fn scenario(backend: Backend) {
     );
 
     // Member B (Asia) reaches the Asia hub's follower; the Africa hub does not boost it.
-    let tb = token(&member_b, "b");
+    let tb = api_token(&member_b, "b");
     let (_, created_b) = api(reqwest::Method::POST, format!("{}/api/v1/alerts", member_b.base()), &tb, Some(json!({
         "title": "Broadcaster shot in Mindanao", "body": "A radio broadcaster was shot.", "language": "en",
         "countries": ["PH"], "categories": ["killing"], "urgency": "action"

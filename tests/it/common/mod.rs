@@ -91,6 +91,12 @@ pub fn prepare(backend: Backend) -> Prepared {
     config.federation.request_timeout_secs = 5;
     config.delivery.initial_backoff_secs = 1;
     config.database.pool_size = 4;
+    // Tests post from one address far faster than any real peer; the
+    // rate-limit tests turn the limits back on.
+    config.limits.inbox_per_ip_per_minute = 0;
+    config.limits.inbox_per_host_per_minute = 0;
+    config.limits.api_per_ip_per_minute = 0;
+    config.limits.login_per_ip_per_minute = 0;
     config.alerts.media_dir = format!("{}/media", dir.path().display());
     let mut pg_name = None;
     config.database.url = match backend {
@@ -327,4 +333,101 @@ pub async fn inbox_settled(db: &tocsin::db::Db) {
     })
     .await;
     assert!(settled, "the inbox queue never drained");
+}
+
+/// A new API bearer token on `i`.
+pub fn api_token(i: &TestInstance, name: &str) -> String {
+    tocsin::db::tokens::create(&mut i.server.state.db.conn().expect("connection"), name)
+        .expect("token")
+}
+
+/// Calls the JSON API of an instance with `token`; the status and JSON
+/// answer (`Null` when there is none).
+pub async fn api(
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = client().request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("API call");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// `who`'s organisation actor follows `handle` and waits for the Accept.
+pub async fn follows(who: &TestInstance, handle: &str) {
+    use tocsin::federation::activities::follow::{follow_remote, local_actor};
+    let us = local_actor(&who.server.data, "alerts")
+        .await
+        .expect("actor");
+    let target = follow_remote(&who.server.data, &us, handle)
+        .await
+        .expect("follow");
+    let (us_id, target_id) = (us.id, target.id);
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            who.server
+                .state
+                .db
+                .run(move |c| {
+                    Ok(tocsin::db::follows::find(c, us_id, target_id)?
+                        .is_some_and(|f| f.state == "accepted"))
+                })
+                .await
+                .expect("query")
+        })
+        .await,
+        "{handle} accepted"
+    );
+}
+
+/// A published alert row for `insert`, now, in English about Nigeria;
+/// override what a test needs with `..alert_values(…)`.
+pub fn alert_values(ap_id: String, actor_id: i64, local: bool) -> tocsin::db::alerts::AlertValues {
+    let now = tocsin::db::now_ms();
+    tocsin::db::alerts::AlertValues {
+        ap_id,
+        actor_id,
+        local,
+        translation_of: None,
+        language: "en".into(),
+        title: "An alert".into(),
+        content_html: "<p>A body</p>".into(),
+        source_markdown: None,
+        summary: None,
+        sensitive: false,
+        countries: ",NG,".into(),
+        region: Some("africa".into()),
+        categories: ",detention,".into(),
+        urgency: "action".into(),
+        incident_date: None,
+        case_ap_id: None,
+        url: None,
+        status: "published".into(),
+        pinned: false,
+        token_id: None,
+        published_at: Some(now),
+        updated_at: now,
+        created_at: now,
+        deleted_at: None,
+        search_text: String::new(),
+        quote_ap_id: None,
+    }
+}
+
+/// GETs `url` as a browser; the page's text.
+pub async fn html_page(url: impl reqwest::IntoUrl) -> String {
+    client()
+        .get(url)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("page text")
 }

@@ -50,6 +50,7 @@ struct PeerState {
     behaviour: Arc<Mutex<InboxBehaviour>>,
     attempts: Arc<Mutex<usize>>,
     rfc9421_refused: Arc<Mutex<usize>>,
+    fetches: Arc<Mutex<usize>>,
 }
 
 /// A running fake peer.
@@ -79,6 +80,7 @@ pub fn fixture(rel: &str) -> String {
 }
 
 async fn serve_document(req: HttpRequest, state: web::Data<PeerState>) -> HttpResponse {
+    *state.fetches.lock().unwrap() += 1;
     let path = req
         .uri()
         .path_and_query()
@@ -205,6 +207,7 @@ impl FakePeer {
             behaviour: Default::default(),
             attempts: Default::default(),
             rfc9421_refused: Default::default(),
+            fetches: Default::default(),
         };
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -310,6 +313,11 @@ impl FakePeer {
         *self.state.rfc9421_refused.lock().unwrap()
     }
 
+    /// How many GETs (documents, WebFinger, keys) the peer answered.
+    pub fn fetches(&self) -> usize {
+        *self.state.fetches.lock().unwrap()
+    }
+
     /// Everything POSTed to the inbox with a draft-cavage signature or none.
     pub fn received(&self) -> Vec<Received> {
         self.state.received.lock().unwrap().clone()
@@ -324,7 +332,19 @@ impl FakePeer {
         key_id: &str,
         now: SystemTime,
     ) -> (u16, String) {
-        let key = KeyCache::default().private(&self.private_pem).unwrap();
+        Self::post_signed_by(url, body, key_id, &self.private_pem, now).await
+    }
+
+    /// POSTs `body` to `url` signed (draft-cavage) by `private_pem` as
+    /// `key_id` at `now`; returns the status and response text.
+    pub async fn post_signed_by(
+        url: &str,
+        body: &str,
+        key_id: &str,
+        private_pem: &str,
+        now: SystemTime,
+    ) -> (u16, String) {
+        let key = KeyCache::default().private(private_pem).unwrap();
         let url = url::Url::parse(url).unwrap();
         let h = cavage::sign("POST", &url, Some(body.as_bytes()), key_id, &key, now).unwrap();
         let request = super::client()
@@ -375,6 +395,19 @@ impl FakePeer {
     pub async fn post_signed(&self, url: &str, body: &str, key_id: &str) -> (u16, String) {
         self.post_signed_at(url, body, key_id, SystemTime::now())
             .await
+    }
+
+    /// The fixture Follow of `tocsin_base`'s organisation actor by this
+    /// peer's alice (`mastodon/actor.json`), with an id made from `n`.
+    pub fn follow_of(&self, tocsin_base: &str, n: usize) -> String {
+        let mut follow: serde_json::Value = serde_json::from_str(&self.rewrite(
+            &fixture("mastodon/follow.json"),
+            "mastodon.example",
+            tocsin_base,
+        ))
+        .unwrap();
+        follow["id"] = serde_json::json!(format!("{}/follows/{n}", self.base));
+        follow.to_string()
     }
 
     /// Stops the peer.

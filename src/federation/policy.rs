@@ -1,0 +1,353 @@
+//! Federation policy: blocked, silenced and allowed domains, and the
+//! allowlist mode. The policies live in `domain_policies`; every process
+//! keeps a snapshot, reloaded when this process changes it and at least
+//! every [`RELOAD_AFTER`] (so a change made with the CLI reaches a running
+//! server within that time).
+
+use crate::{
+    db::{self, domain_policies::DomainPolicyRow, Db},
+    error::Error,
+};
+use std::{
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+use url::Url;
+
+/// Refuse everything from the domain and deliver nothing to it.
+pub const BLOCK: &str = "block";
+/// Accept, but keep the domain's alerts out of public listings, feeds and
+/// the review queue.
+pub const SILENCE: &str = "silence";
+/// Federate with the domain when `[federation] allowlist_only` is on.
+pub const ALLOW: &str = "allow";
+
+/// How old a snapshot may get before it is read again.
+pub const RELOAD_AFTER: Duration = Duration::from_secs(10);
+
+/// What the policy says about one remote host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Federate normally.
+    Open,
+    /// Federate, but keep its alerts out of public places.
+    Silenced,
+    /// Blocked, or not on the allowlist in allowlist mode.
+    Refused,
+}
+
+/// Normalises a domain typed by an operator: lower case, no scheme, path or
+/// trailing dot; a port is kept (`localhost:8081`). `None` when it is not a
+/// host name.
+pub fn normalize_domain(input: &str) -> Option<String> {
+    let trimmed = input.trim().trim_end_matches('/').to_ascii_lowercase();
+    let bare = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .unwrap_or(&trimmed);
+    let url = Url::parse(&format!("https://{bare}/")).ok()?;
+    let host = url.host_str()?.trim_end_matches('.');
+    if host.is_empty()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.authority().trim_end_matches('.') != bare.trim_end_matches('.')
+    {
+        return None;
+    }
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    })
+}
+
+/// [`normalize_domain`], or a validation error naming the field.
+pub fn parse_domain(input: &str) -> Result<String, Error> {
+    normalize_domain(input).ok_or_else(|| Error::Validation {
+        field: "domain".into(),
+        message: format!("{input:?} is not a domain name"),
+    })
+}
+
+/// True when the policy `domain` covers `authority` (`host` or
+/// `host:port`): the same host (a policy with a port only that port), or a
+/// subdomain.
+pub fn covers(domain: &str, authority: &str) -> bool {
+    let authority = authority.to_ascii_lowercase();
+    let Some(normal) = normalize_domain(&authority) else {
+        return false;
+    };
+    if normal == domain {
+        return true;
+    }
+    let host = Url::parse(&format!("https://{normal}/"))
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    host == domain || host.ends_with(&format!(".{domain}"))
+}
+
+/// One read of the policy table.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    rows: Vec<DomainPolicyRow>,
+    allowlist_only: bool,
+}
+
+impl Snapshot {
+    /// A snapshot of `rows`.
+    pub fn new(rows: Vec<DomainPolicyRow>, allowlist_only: bool) -> Snapshot {
+        Snapshot {
+            rows,
+            allowlist_only,
+        }
+    }
+
+    /// The standing of `authority` (`host[:port]`). The most specific
+    /// policy wins (`a.example` over `example`).
+    pub fn standing(&self, authority: &str) -> Standing {
+        let policy = self
+            .rows
+            .iter()
+            .filter(|r| covers(&r.domain, authority))
+            .max_by_key(|r| r.domain.len())
+            .map(|r| r.policy.as_str());
+        match policy {
+            Some(BLOCK) => Standing::Refused,
+            Some(SILENCE) => Standing::Silenced,
+            Some(ALLOW) => Standing::Open,
+            _ if self.allowlist_only => Standing::Refused,
+            _ => Standing::Open,
+        }
+    }
+
+    /// The standing of the host of `url`.
+    pub fn standing_of_url(&self, url: &Url) -> Standing {
+        self.standing(url.authority())
+    }
+}
+
+/// The shared, periodically reloaded snapshot.
+#[derive(Clone)]
+pub struct DomainPolicies {
+    db: Db,
+    allowlist_only: bool,
+    local_domain: String,
+    current: Arc<RwLock<(Arc<Snapshot>, Option<Instant>)>>,
+}
+
+impl DomainPolicies {
+    /// Policies read from `db`; `local_domain` is never refused.
+    pub fn new(db: Db, allowlist_only: bool, local_domain: &str) -> DomainPolicies {
+        DomainPolicies {
+            db,
+            allowlist_only,
+            local_domain: local_domain.to_ascii_lowercase(),
+            current: Arc::new(RwLock::new((Arc::default(), None))),
+        }
+    }
+
+    /// The current snapshot, read again when older than [`RELOAD_AFTER`].
+    pub async fn snapshot(&self) -> Result<Arc<Snapshot>, Error> {
+        {
+            let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
+            if guard.1.is_some_and(|at| at.elapsed() < RELOAD_AFTER) {
+                return Ok(guard.0.clone());
+            }
+        }
+        self.reload().await
+    }
+
+    /// Reads the table now (after a change made by this process).
+    pub async fn reload(&self) -> Result<Arc<Snapshot>, Error> {
+        let rows = self.db.run(db::domain_policies::all).await?;
+        let snapshot = Arc::new(Snapshot::new(rows, self.allowlist_only));
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) =
+            (snapshot.clone(), Some(Instant::now()));
+        Ok(snapshot)
+    }
+
+    /// The standing of `authority`; our own domain is always open.
+    pub async fn standing(&self, authority: &str) -> Result<Standing, Error> {
+        if authority.eq_ignore_ascii_case(&self.local_domain) {
+            return Ok(Standing::Open);
+        }
+        Ok(self.snapshot().await?.standing(authority))
+    }
+
+    /// `Forbidden` when the host of `url` is refused.
+    pub async fn check_url(&self, url: &Url) -> Result<Standing, Error> {
+        match self.standing(url.authority()).await? {
+            Standing::Refused => Err(Error::Forbidden(format!(
+                "{} is blocked by this instance's federation policy",
+                url.authority()
+            ))),
+            other => Ok(other),
+        }
+    }
+}
+
+/// Refuses activitypub_federation's fetches (objects, actors, WebFinger)
+/// from refused domains.
+#[derive(Clone)]
+pub struct PolicyVerifier(pub DomainPolicies);
+
+#[async_trait::async_trait]
+impl activitypub_federation::config::UrlVerifier for PolicyVerifier {
+    async fn verify(&self, url: &Url) -> Result<(), activitypub_federation::error::Error> {
+        match self.0.check_url(url).await {
+            Err(Error::Forbidden(_)) => {
+                Err(activitypub_federation::error::Error::UrlVerificationError(
+                    "the domain is blocked by this instance's federation policy",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The result of setting a policy.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The stored policy.
+    pub row: DomainPolicyRow,
+    /// Pending deliveries to the domain dropped by a block.
+    pub dropped_deliveries: usize,
+    /// What `--purge` removed.
+    pub purged: Option<db::domain_policies::Purged>,
+}
+
+impl DomainPolicies {
+    /// Gives `domain` the `policy` (block, silence or allow). A block drops
+    /// the pending deliveries to it and, with `purge`, deletes its actors
+    /// (their alerts, follows and keys) and its queued activities.
+    pub async fn apply(
+        &self,
+        domain: &str,
+        policy: &str,
+        reason: Option<String>,
+        purge: bool,
+    ) -> Result<Applied, Error> {
+        let domain = parse_domain(domain)?;
+        if !matches!(policy, BLOCK | SILENCE | ALLOW) {
+            return Err(Error::Validation {
+                field: "policy".into(),
+                message: "must be block, silence or allow".into(),
+            });
+        }
+        if purge && policy != BLOCK {
+            return Err(Error::Validation {
+                field: "purge".into(),
+                message: "only a blocked domain's data can be purged".into(),
+            });
+        }
+        if domain == self.local_domain {
+            return Err(Error::Validation {
+                field: "domain".into(),
+                message: "this is our own domain".into(),
+            });
+        }
+        let policy = policy.to_string();
+        let applied = self
+            .db
+            .run(move |conn| {
+                let row = db::domain_policies::set(conn, &domain, &policy, reason.as_deref())?;
+                let covered = |authority: &str| covers(&domain, authority);
+                let (dropped_deliveries, purged) = match (policy.as_str(), purge) {
+                    (BLOCK, true) => {
+                        let p = db::domain_policies::purge(conn, &covered)?;
+                        (p.deliveries, Some(p))
+                    }
+                    (BLOCK, false) => (db::domain_policies::drop_deliveries(conn, &covered)?, None),
+                    _ => (0, None),
+                };
+                Ok(Applied {
+                    row,
+                    dropped_deliveries,
+                    purged,
+                })
+            })
+            .await?;
+        self.reload().await?;
+        Ok(applied)
+    }
+
+    /// Removes `domain`'s policy; false when it had none.
+    pub async fn remove(&self, domain: &str) -> Result<bool, Error> {
+        let domain = parse_domain(domain)?;
+        let removed = self
+            .db
+            .run(move |conn| db::domain_policies::remove(conn, &domain))
+            .await?;
+        self.reload().await?;
+        Ok(removed)
+    }
+
+    /// Every policy, by domain.
+    pub async fn list(&self) -> Result<Vec<DomainPolicyRow>, Error> {
+        Ok(self.db.run(db::domain_policies::all).await?)
+    }
+
+    /// The silenced domains, for filtering public listings.
+    pub async fn silenced(&self) -> Result<Vec<String>, Error> {
+        Ok(self
+            .snapshot()
+            .await?
+            .rows
+            .iter()
+            .filter(|r| r.policy == SILENCE)
+            .map(|r| r.domain.clone())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(domain: &str, policy: &str) -> DomainPolicyRow {
+        DomainPolicyRow {
+            domain: domain.into(),
+            policy: policy.into(),
+            reason: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn domains_are_normalised_and_cover_their_subdomains() {
+        assert_eq!(
+            normalize_domain(" HTTPS://Bad.Example./ ").as_deref(),
+            Some("bad.example")
+        );
+        assert_eq!(
+            normalize_domain("localhost:8081").as_deref(),
+            Some("localhost:8081")
+        );
+        assert_eq!(normalize_domain("bad.example/path"), None);
+        assert_eq!(normalize_domain("user@bad.example"), None);
+        assert_eq!(normalize_domain(""), None);
+        assert!(covers("bad.example", "bad.example"));
+        assert!(covers("bad.example", "social.bad.example:8443"));
+        assert!(!covers("bad.example", "notbad.example"));
+        assert!(covers("localhost:8081", "localhost:8081"));
+        assert!(!covers("localhost:8081", "localhost:8082"));
+    }
+
+    #[test]
+    fn the_most_specific_policy_wins_and_allowlist_mode_refuses_the_rest() {
+        let s = Snapshot::new(
+            vec![row("example", BLOCK), row("good.example", ALLOW)],
+            false,
+        );
+        assert_eq!(s.standing("x.example"), Standing::Refused);
+        assert_eq!(s.standing("a.good.example"), Standing::Open);
+        assert_eq!(s.standing("other.org"), Standing::Open);
+        let s = Snapshot::new(
+            vec![row("member.example", ALLOW), row("loud.example", SILENCE)],
+            true,
+        );
+        assert_eq!(s.standing("member.example"), Standing::Open);
+        assert_eq!(s.standing("loud.example"), Standing::Silenced);
+        assert_eq!(s.standing("stranger.example"), Standing::Refused);
+    }
+}
