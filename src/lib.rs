@@ -10,6 +10,7 @@ pub mod db;
 pub mod delivery;
 pub mod error;
 pub mod federation;
+pub mod mail;
 pub mod ops;
 pub mod publications;
 pub mod server;

@@ -51,6 +51,7 @@ pub const TABLES: &[&str] = &[
     "publication_items",
     "subscribers",
     "mail_sends",
+    "mail_runs",
 ];
 
 /// Why a backup, restore or move failed.

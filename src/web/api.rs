@@ -478,12 +478,13 @@ async fn unpin(
     paths(create, list, get, patch, remove, translate, translations, pin, unpin, crate::web::media::upload,
         crate::web::review_api::list, crate::web::review_api::approve, crate::web::review_api::reject,
         crate::web::review_api::curate, crate::web::members_api::list, crate::web::members_api::add,
-        crate::web::members_api::remove),
+        crate::web::members_api::remove, crate::web::mail_api::report),
     components(schemas(AlertInput, AlertPatch, AttachmentInput, TranslationInput, AlertView, AlertPage,
         TranslationList, VersionRef, ErrorBody, crate::web::media::Uploaded,
         crate::web::review_api::ReviewView, crate::web::review_api::ApproveInput,
         crate::web::review_api::RejectInput, crate::curation::CurateInput,
-        crate::web::members_api::MemberView, crate::web::members_api::MemberInput)),
+        crate::web::members_api::MemberView, crate::web::members_api::MemberInput,
+        crate::web::mail_api::MailReport, crate::web::mail_api::MailReportResult)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

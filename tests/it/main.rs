@@ -17,6 +17,7 @@ mod fedify;
 mod fixtures;
 mod follow;
 mod independent_signatures;
+mod mail;
 mod network;
 mod operations;
 mod queue;
