@@ -531,8 +531,16 @@ impl Config {
         if mail.connections == 0 {
             return invalid("mail.connections", "must be at least 1");
         }
-        if mail.lease_secs == 0 {
-            return invalid("mail.lease_secs", "must be at least 1");
+        // The lease is renewed once per batch: a batch must go out well
+        // within it, or a second sender could take the issue over.
+        if mail.lease_secs == 0
+            || (mail.rate > 0.0
+                && mail.batch_size as f64 / mail.rate * 2.0 > mail.lease_secs as f64)
+        {
+            return invalid(
+                "mail.lease_secs",
+                "must be at least twice the time of one batch (mail.batch_size / mail.rate seconds)",
+            );
         }
         if !mail.base_url.is_empty()
             && !Url::parse(&mail.base_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
@@ -642,6 +650,15 @@ mod tests {
         config.database.url = "mysql://x".into();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("database.url"), "{err}");
+
+        let mut config = Config::default();
+        config.mail.rate = 1.0;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("mail.lease_secs"), "{err}");
+        config.mail.rate = 0.0;
+        config.mail.security = "ssl".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("mail.security"), "{err}");
     }
 
     #[test]

@@ -180,7 +180,7 @@ fn sign_up_page(
 
 async fn sign_up_form(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
     let v = viewer(&request, &data).await?;
-    if Mailer::from_config(&data.config).is_err() {
+    if data.config.mail.smtp_host.is_empty() {
         return Ok(message_page(
             &v,
             503,

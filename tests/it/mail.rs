@@ -464,7 +464,60 @@ async fn double_opt_in_round_trip(backend: Backend) {
         (row.languages.as_str(), row.regions.as_str()),
         (",en,fr,", ",asia-pacific,")
     );
+
+    // A complaint reported through the API pauses the address.
+    let token = {
+        let mut conn = db.conn().expect("connection");
+        tocsin::db::tokens::create(&mut conn, "mail-hook").expect("token")
+    };
+    let url = format!("{}/api/v1/mail/reports", i.base());
+    let report = serde_json::json!({"kind": "complaint", "addresses": [READER, "x@example.org"]});
+    let http = reqwest::Client::new();
+    let anonymous = http.post(&url).json(&report).send().await.expect("POST");
+    assert_eq!(anonymous.status(), 401);
+    let bad_kind = http
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"kind": "spam", "addresses": [READER]}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(bad_kind.status(), 422);
+    assert_eq!(state_of(&db, READER), SUB_CONFIRMED);
+    let answer: serde_json::Value = http
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&report)
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer, serde_json::json!({"paused": 1, "unknown": 1}));
+    assert_eq!(state_of(&db, READER), SUB_PAUSED);
     i.stop().await;
+}
+
+async fn sign_up_page_says_when_mail_is_off(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let mut v = Visitor::new(&i.base());
+    let page = v.get("/subscribe").await;
+    assert_eq!(page.status, 503);
+    assert!(page.body.contains("not set up"), "{}", page.body);
+    i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_page_says_when_mail_is_off_sqlite() {
+    sign_up_page_says_when_mail_is_off(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_page_says_when_mail_is_off_postgres() {
+    if postgres_available() {
+        sign_up_page_says_when_mail_is_off(Backend::Postgres).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
