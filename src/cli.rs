@@ -97,7 +97,8 @@ pub enum Command {
         #[command(subcommand)]
         action: ReviewAction,
     },
-    /// Digest issues: build a draft, show issues and their send progress.
+    /// Digest issues: build a draft, send a published issue by e-mail,
+    /// show issues and their send progress.
     Digest {
         /// Digest action.
         #[command(subcommand)]
@@ -109,6 +110,12 @@ pub enum Command {
         /// Policy action.
         #[command(subcommand)]
         action: DomainAction,
+    },
+    /// E-mail subscribers: import, bounces and complaints, counts.
+    Subscribers {
+        /// Subscribers action.
+        #[command(subcommand)]
+        action: SubscribersAction,
     },
 }
 
@@ -154,6 +161,35 @@ pub enum DomainAction {
     List,
 }
 
+/// `tocsin subscribers …`
+#[derive(Debug, Subcommand)]
+pub enum SubscribersAction {
+    /// Import people who consented before (e.g. to the list this instance
+    /// replaces) from CSV: `email,language,publications,regions`, lists
+    /// separated by `;`. They are imported as confirmed; addresses already
+    /// present are left alone. Nothing is imported if a line is invalid.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// The record of their consent kept with each subscriber.
+        #[arg(long)]
+        consent: Option<String>,
+    },
+    /// Record a hard bounce: the address receives nothing more.
+    Bounce {
+        /// The address.
+        address: String,
+    },
+    /// Record a complaint (marked as spam): the address receives nothing
+    /// more.
+    Complaint {
+        /// The address.
+        address: String,
+    },
+    /// Count subscribers by state.
+    Status,
+}
+
 /// `tocsin digest …`
 #[derive(Debug, Subcommand)]
 pub enum DigestAction {
@@ -169,6 +205,13 @@ pub enum DigestAction {
     },
     /// List the latest issues with state, item count and mail progress.
     Status,
+    /// Send a published issue by e-mail to its confirmed subscribers, at
+    /// `[mail] rate`. Run it again after a crash or a stop: it continues
+    /// where the last run stopped.
+    Send {
+        /// Issue id (see `tocsin digest status`).
+        issue: i64,
+    },
 }
 
 /// `tocsin members …`
@@ -338,6 +381,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Members { action } => members_command(config, action).await,
             Command::Review { action } => review_command(config, action).await,
             Command::Digest { action } => digest_command(&config, action).await,
+            Command::Subscribers { action } => subscribers_command(&config, action).await,
             Command::Queue => queue_command(&config).await,
             Command::Backup { file } => backup_command(config, file).await,
             Command::Restore { file } => restore_command(config, file).await,
@@ -428,14 +472,105 @@ async fn digest_command(config: &Config, action: DigestAction) -> Result<(), Err
                 })
                 .await?;
             println!("id\tlanguage\tstate\titems\tsent\tsending\ttitle");
-            for (issue, items, (sent, sending)) in rows {
+            for (issue, items, (sent, sending)) in &rows {
                 println!(
                     "{}\t{}\t{}\t{items}\t{sent}\t{sending}\t{}",
                     issue.id, issue.language, issue.state, issue.title
                 );
             }
+            let ids: Vec<i64> = rows.iter().map(|(issue, _, _)| issue.id).collect();
+            print!("{}", crate::mail::send::status_report(&db, &ids).await?);
+        }
+        DigestAction::Send { issue } => send_command(config, &db, issue).await?,
+    }
+    Ok(())
+}
+
+/// `tocsin digest send ISSUE`.
+async fn send_command(config: &Config, db: &Db, issue: i64) -> Result<(), Error> {
+    use crate::mail::send::{send_issue, Pace, SendReport};
+    let mailer =
+        crate::mail::Mailer::from_config(config).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let taxonomy = crate::alerts::taxonomy::Taxonomy::load(&config.alerts.taxonomy_file)
+        .map_err(Error::Internal)?;
+    let progress = |r: &SendReport| {
+        println!(
+            "issue {issue}: {} sent, {} refused, {} skipped so far",
+            r.sent, r.failed, r.skipped
+        );
+    };
+    let pace = Pace::from_config(&config.mail);
+    let report = send_issue(db, &mailer, &taxonomy, issue, pace, &progress)
+        .await
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
+    println!(
+        "issue {issue} sent completely: {} sent, {} refused, {} skipped in this run",
+        report.sent, report.failed, report.skipped
+    );
+    Ok(())
+}
+
+async fn subscribers_command(config: &Config, action: SubscribersAction) -> Result<(), Error> {
+    use crate::db::subscribers;
+    let db = open_db(config).await?;
+    match action {
+        SubscribersAction::Import { file, consent } => {
+            let taxonomy = crate::alerts::taxonomy::Taxonomy::load(&config.alerts.taxonomy_file)
+                .map_err(Error::Internal)?;
+            let handle = std::fs::File::open(&file)
+                .map_err(|e| Error::BadRequest(format!("cannot open {}: {e}", file.display())))?;
+            let rows = match crate::mail::import::parse(handle, &taxonomy) {
+                Ok(rows) => rows,
+                Err(bad) => {
+                    for b in bad.iter().take(50) {
+                        eprintln!("line {}: {}", b.line, b.message);
+                    }
+                    return Err(Error::BadRequest(format!(
+                        "{} invalid line(s); nothing was imported",
+                        bad.len()
+                    )));
+                }
+            };
+            let consent = consent.unwrap_or_else(|| {
+                let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+                format!(
+                    "imported from {} on {}: consented before, to the list this instance replaces",
+                    name.unwrap_or_default(),
+                    chrono::Utc::now().format("%Y-%m-%d")
+                )
+            });
+            let total = rows.len();
+            let (added, present) = db
+                .run(move |conn| subscribers::import(conn, &rows, &consent))
+                .await?;
+            println!(
+                "{total} subscriber(s) read: {added} imported as confirmed, {present} already present"
+            );
+        }
+        SubscribersAction::Bounce { address } => pause_command(&db, address, "bounce").await?,
+        SubscribersAction::Complaint { address } => {
+            pause_command(&db, address, "complaint").await?
+        }
+        SubscribersAction::Status => {
+            for (state, n) in db.run(subscribers::counts).await? {
+                println!("{state}\t{n}");
+            }
         }
     }
+    Ok(())
+}
+
+/// Pauses an address after a bounce or complaint report (`kind`).
+async fn pause_command(db: &Db, address: String, kind: &'static str) -> Result<(), Error> {
+    use crate::mail::reports::{pause_all, pause_reason};
+    let reason = pause_reason(kind).expect("a known kind");
+    let (paused, _) = db
+        .run(move |conn| pause_all(conn, &[address], reason))
+        .await?;
+    if paused == 0 {
+        return Err(Error::BadRequest("no subscriber has this address".into()));
+    }
+    println!("paused: {reason}");
     Ok(())
 }
 

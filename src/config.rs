@@ -50,6 +50,61 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Curated feeds (`[[feeds]]`), each a followable `Service` actor.
     pub feeds: Vec<FeedConfig>,
+    /// E-mail to subscribers: SMTP server, sender, pace.
+    pub mail: MailConfig,
+}
+
+/// `[mail]`: the SMTP server publications are sent through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// SMTP server host name; empty disables e-mail (sign-up answers 503).
+    pub smtp_host: String,
+    /// SMTP port; 0 means the usual one for `security` (25, 587 or 465).
+    pub smtp_port: u16,
+    /// `none` (plain text, loopback only), `starttls` or `tls`.
+    pub security: String,
+    /// SMTP login; empty for none.
+    pub username: String,
+    /// SMTP password.
+    pub password: String,
+    /// The `From` address, e.g. `Digest <digest@ngo.example>`.
+    pub from: String,
+    /// Messages handed to the server per second, at most; 0 for no limit.
+    pub rate: f64,
+    /// Subscribers claimed per database transaction while sending.
+    pub batch_size: i64,
+    /// SMTP connections used at the same time while sending.
+    pub connections: u32,
+    /// Base of the links in messages (confirmation, preferences,
+    /// unsubscribe), e.g. `https://alerts.ngo.example`; empty means the
+    /// instance's own `scheme://domain`.
+    pub base_url: String,
+    /// Address for `mailto:` unsubscribe requests in `List-Unsubscribe`
+    /// (read by the operator); empty to offer only the one-click URL.
+    pub unsubscribe_mailto: String,
+    /// Seconds a sender holds an issue; a sender killed without releasing
+    /// it is replaced after this long.
+    pub lease_secs: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            smtp_host: String::new(),
+            smtp_port: 0,
+            security: "starttls".into(),
+            username: String::new(),
+            password: String::new(),
+            from: "Tocsin <noreply@localhost>".into(),
+            rate: 20.0,
+            batch_size: 200,
+            connections: 2,
+            base_url: String::new(),
+            unsubscribe_mailto: String::new(),
+            lease_secs: 120,
+        }
+    }
 }
 
 /// One `[[feeds]]` entry: a feed actor and which incoming alerts it boosts.
@@ -494,6 +549,56 @@ impl Config {
         if self.delivery.per_host_concurrency == 0 {
             return invalid("delivery.per_host_concurrency", "must be at least 1");
         }
+        self.validate_mail()
+    }
+
+    fn validate_mail(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_string(),
+            })
+        };
+        let mail = &self.mail;
+        if !matches!(mail.security.as_str(), "none" | "starttls" | "tls") {
+            return invalid("mail.security", "must be none, starttls or tls");
+        }
+        if mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return invalid(
+                "mail.from",
+                "must be an address, e.g. Digest <digest@ngo.example>",
+            );
+        }
+        if !mail.unsubscribe_mailto.is_empty()
+            && mail.unsubscribe_mailto.parse::<lettre::Address>().is_err()
+        {
+            return invalid("mail.unsubscribe_mailto", "must be an address or empty");
+        }
+        if !(mail.rate.is_finite() && mail.rate >= 0.0) {
+            return invalid("mail.rate", "must be 0 or a positive number");
+        }
+        if mail.batch_size < 1 {
+            return invalid("mail.batch_size", "must be at least 1");
+        }
+        if mail.connections == 0 {
+            return invalid("mail.connections", "must be at least 1");
+        }
+        // The lease is renewed once per batch: a batch must go out well
+        // within it, or a second sender could take the issue over.
+        if mail.lease_secs == 0
+            || (mail.rate > 0.0
+                && mail.batch_size as f64 / mail.rate * 2.0 > mail.lease_secs as f64)
+        {
+            return invalid(
+                "mail.lease_secs",
+                "must be at least twice the time of one batch (mail.batch_size / mail.rate seconds)",
+            );
+        }
+        if !mail.base_url.is_empty()
+            && !Url::parse(&mail.base_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return invalid("mail.base_url", "must be an http(s) URL or empty");
+        }
         Ok(())
     }
 
@@ -519,6 +624,15 @@ impl Config {
     /// `scheme://domain`, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("{}://{}", self.scheme(), self.instance.domain)
+    }
+
+    /// Base of the links in e-mail, without a trailing slash.
+    pub fn mail_base_url(&self) -> String {
+        if self.mail.base_url.is_empty() {
+            self.base_url()
+        } else {
+            self.mail.base_url.trim_end_matches('/').to_string()
+        }
     }
 
     /// The mode of a feed: its own, or the role's default.
@@ -588,6 +702,15 @@ mod tests {
         config.database.url = "mysql://x".into();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("database.url"), "{err}");
+
+        let mut config = Config::default();
+        config.mail.rate = 1.0;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("mail.lease_secs"), "{err}");
+        config.mail.rate = 0.0;
+        config.mail.security = "ssl".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("mail.security"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod error;
 pub mod federation;
 pub mod limits;
+pub mod mail;
 pub mod ops;
 pub mod publications;
 pub mod server;

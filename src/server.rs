@@ -184,6 +184,8 @@ pub async fn start(
             .configure(web::admin_api::configure)
             .configure(web::review_api::configure)
             .configure(web::members_api::configure)
+            .configure(web::mail_api::configure)
+            .configure(web::subscribe_pages::configure)
             .configure(web::api::configure)
             .configure(web::feeds::configure)
             .configure(delivery::metrics::configure)

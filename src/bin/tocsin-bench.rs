@@ -4,6 +4,10 @@
 //! spread over several 127.0.0.x hosts) that checks every signature, and
 //! prints deliveries per second, time to the last delivery, peak RSS, and
 //! the machine's raw RSA-2048 signing rate measured in the same run.
+//! `tocsin-bench mail --subscribers 18000` renders and sends a published
+//! Digest issue to N personalised recipients through the real send path
+//! (database claims, templates, lettre) into an SMTP sink in this process
+//! on 127.0.0.1, and prints messages per second, total time and peak RSS.
 //! See docs/performance.md.
 
 use clap::{Parser, Subcommand};
@@ -79,6 +83,25 @@ enum Bench {
         /// Seconds the raw verification rate is measured for, before and after.
         #[arg(long, default_value_t = 2)]
         verify_secs: u64,
+    },
+    /// A published issue sent by e-mail to N subscribers, through a
+    /// loopback SMTP sink in this process.
+    Mail {
+        /// Confirmed subscribers; every third chose a single region.
+        #[arg(long, default_value_t = 18_000)]
+        subscribers: usize,
+        /// Items of the issue, spread over the taxonomy's regions.
+        #[arg(long, default_value_t = 40)]
+        items: usize,
+        /// `[mail] connections`.
+        #[arg(long, default_value_t = 4)]
+        connections: u32,
+        /// `[mail] batch_size`.
+        #[arg(long, default_value_t = 500)]
+        batch_size: i64,
+        /// Database URL; a temporary SQLite file when absent.
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -171,6 +194,36 @@ fn main() -> anyhow::Result<()> {
                 peak_rss_kb().map_or("?".into(), |kb| (kb / 1024).to_string()),
                 cores(),
                 per_sec / verify,
+            );
+        }
+        Bench::Mail {
+            subscribers,
+            items,
+            connections,
+            batch_size,
+            database_url,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let run = runtime.block_on(mail(
+                subscribers,
+                items,
+                connections,
+                batch_size,
+                database_url,
+            ))?;
+            println!(
+                "messages per second      {:.0} ({subscribers} subscribers, {items} items, {connections} SMTP connections)\n\
+                 total time               {:.2} s (claim, render, SMTP hand-over, mark sent)\n\
+                 messages at the sink     {} ({:.1} MB, {:.1} kB average)\n\
+                 peak RSS (VmHWM)         {} MB (sender and sink in one process)",
+                run.sent as f64 / run.elapsed.as_secs_f64(),
+                run.elapsed.as_secs_f64(),
+                run.received,
+                run.bytes as f64 / 1e6,
+                run.bytes as f64 / 1e3 / run.received.max(1) as f64,
+                peak_rss_kb().map_or("?".into(), |kb| (kb / 1024).to_string()),
             );
         }
     }
@@ -565,4 +618,169 @@ fn peak_rss_kb() -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+struct MailRun {
+    sent: usize,
+    received: u64,
+    bytes: u64,
+    elapsed: Duration,
+}
+
+/// Counts what the SMTP sink accepted.
+#[derive(Default)]
+struct SmtpCounts {
+    messages: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+/// A minimal SMTP server on `listener`: accepts every command, reads each
+/// DATA to its final dot and counts it.
+async fn smtp_sink(listener: tokio::net::TcpListener, counts: std::sync::Arc<SmtpCounts>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    while let Ok((stream, _)) = listener.accept().await {
+        let counts = counts.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read);
+            let _ = write.write_all(b"220 bench sink\r\n").await;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                let reply: &[u8] = match verb.as_str() {
+                    "EHLO" => b"250-bench sink\r\n250 8BITMIME\r\n",
+                    "DATA" => {
+                        let _ = write.write_all(b"354 go on\r\n").await;
+                        let mut size = 0u64;
+                        loop {
+                            line.clear();
+                            if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == ".\r\n" {
+                                break;
+                            }
+                            size += line.len() as u64;
+                        }
+                        counts.messages.fetch_add(1, Ordering::Relaxed);
+                        counts.bytes.fetch_add(size, Ordering::Relaxed);
+                        b"250 2.0.0 accepted\r\n"
+                    }
+                    "QUIT" => {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        return;
+                    }
+                    _ => b"250 ok\r\n",
+                };
+                if write.write_all(reply).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+async fn mail(
+    subscribers: usize,
+    items: usize,
+    connections: u32,
+    batch_size: i64,
+    database_url: Option<String>,
+) -> anyhow::Result<MailRun> {
+    use tocsin::db::{publications, subscribers as subs};
+    let dir = std::env::temp_dir().join(format!("tocsin-bench-mail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let counts = std::sync::Arc::new(SmtpCounts::default());
+    tokio::spawn(smtp_sink(listener, counts.clone()));
+
+    let mut config = Config::default();
+    config.instance.domain = "bench.example".into();
+    config.database.url =
+        database_url.unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
+    config.mail.smtp_host = "127.0.0.1".into();
+    config.mail.smtp_port = port;
+    config.mail.security = "none".into();
+    config.mail.rate = 0.0;
+    config.mail.connections = connections;
+    config.mail.batch_size = batch_size;
+    let taxonomy = tocsin::alerts::taxonomy::Taxonomy::load("").map_err(anyhow::Error::msg)?;
+    let regions: Vec<String> = taxonomy.regions.keys().cloned().collect();
+    let state = server::open_state(config.clone()).await?;
+    let seeded = Instant::now();
+    let issue = {
+        let mut conn = state.db.conn()?;
+        let rows: Vec<subs::Imported> = (0..subscribers)
+            .map(|n| subs::Imported {
+                email: format!("reader{n}@bench.example"),
+                choices: subs::Choices {
+                    publications: vec!["digest".into()],
+                    languages: vec!["en".into()],
+                    regions: if n % 3 == 0 {
+                        vec![regions[n % regions.len()].clone()]
+                    } else {
+                        Vec::new()
+                    },
+                },
+            })
+            .collect();
+        subs::import(&mut conn, &rows, "benchmark")?;
+        let new_items: Vec<publications::NewItem> = (0..items)
+            .map(|i| {
+                let region = &regions[i % regions.len()];
+                publications::NewItem {
+                    section: region.clone(),
+                    story: None,
+                    alert_id: None,
+                    heading: format!(
+                        "Country {i}: journalist detained after reporting on protests"
+                    ),
+                    body_html: format!(
+                        "<p>Security forces detained a reporter on day {i} after coverage of \
+                         protests in the capital; colleagues call for release &amp; an inquiry.</p>"
+                    ),
+                    url: Some(format!("https://bench.example/alerts/{i}")),
+                }
+            })
+            .collect();
+        let mut sorted = new_items;
+        sorted.sort_by(|a, b| a.section.cmp(&b.section));
+        let now = tocsin::db::now_ms();
+        let id = publications::create_issue(
+            &mut conn,
+            &publications::NewIssue {
+                publication: "digest",
+                language: "en",
+                period_start: now - 7 * 86_400_000,
+                period_end: now,
+                title: "Digest (benchmark)",
+            },
+            &sorted,
+        )?;
+        publications::publish(&mut conn, id, "https://bench.example/digests/1")?;
+        id
+    };
+    eprintln!(
+        "seeded {subscribers} subscribers and an issue of {items} items in {:.2} s",
+        seeded.elapsed().as_secs_f64()
+    );
+    let mailer = tocsin::mail::Mailer::from_config(&config)?;
+    let pace = tocsin::mail::send::Pace::from_config(&config.mail);
+    let start = Instant::now();
+    let report =
+        tocsin::mail::send::send_issue(&state.db, &mailer, &taxonomy, issue, pace, &|_| {}).await?;
+    let elapsed = start.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(MailRun {
+        sent: report.sent,
+        received: counts.messages.load(std::sync::atomic::Ordering::Relaxed),
+        bytes: counts.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        elapsed,
+    })
 }

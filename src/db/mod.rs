@@ -13,6 +13,7 @@ pub mod follows;
 pub mod inbox_queue;
 pub mod publications;
 pub mod schema;
+pub mod subscribers;
 pub mod tokens;
 pub mod users;
 

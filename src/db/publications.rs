@@ -315,17 +315,23 @@ pub fn digest_alerts(
 
 /// Send progress of an issue: (sent, sending) rows.
 pub fn send_progress(conn: &mut DbConn, issue_id: i64) -> Result<(i64, i64), DbError> {
-    let sent: i64 = mail_sends::table
+    let counts = send_counts(conn, issue_id)?;
+    let count = |state: &str| {
+        counts
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n)
+    };
+    Ok((count(SEND_SENT), count(SEND_SENDING)))
+}
+
+/// Send rows of an issue by state.
+pub fn send_counts(conn: &mut DbConn, issue_id: i64) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(mail_sends::table
         .filter(mail_sends::issue_id.eq(issue_id))
-        .filter(mail_sends::state.eq(SEND_SENT))
-        .count()
-        .get_result(conn)?;
-    let sending: i64 = mail_sends::table
-        .filter(mail_sends::issue_id.eq(issue_id))
-        .filter(mail_sends::state.eq(SEND_SENDING))
-        .count()
-        .get_result(conn)?;
-    Ok((sent, sending))
+        .group_by(mail_sends::state)
+        .select((mail_sends::state, diesel::dsl::count_star()))
+        .load(conn)?)
 }
 
 /// A subscriber waits for the confirmation link (double opt-in).
@@ -337,10 +343,15 @@ pub const SUB_PAUSED: &str = "paused";
 /// Unsubscribed.
 pub const SUB_UNSUBSCRIBED: &str = "unsubscribed";
 
-/// A send row claimed before the SMTP hand-over.
+/// A send row claimed for the SMTP hand-over and not yet accepted: sent
+/// (again) by the next claim.
 pub const SEND_SENDING: &str = "sending";
-/// A send row after the SMTP server accepted the message.
+/// A send row after the SMTP server answered 250 to the message's DATA.
 pub const SEND_SENT: &str = "sent";
+/// The SMTP server refused the message for good (5xx); not retried.
+pub const SEND_FAILED: &str = "failed";
+/// Nothing in the issue for the subscriber's regions; no message.
+pub const SEND_SKIPPED: &str = "skipped";
 
 /// Adds a subscriber with a fresh random token (for confirmation,
 /// preferences and unsubscribe links) and returns its id; an address
@@ -383,21 +394,30 @@ pub fn add_subscriber(
     })
 }
 
-/// One recipient of a claimed batch: subscriber id, address, token.
-#[derive(Debug, Clone, PartialEq, Queryable)]
+/// One recipient of a claimed batch.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = super::schema::subscribers)]
 pub struct Recipient {
+    /// Subscriber id (the only thing about a subscriber that is logged).
     pub id: i64,
+    /// Address.
     pub email: String,
+    /// Secret of the preferences and unsubscribe links.
     pub token: String,
+    /// Chosen regions as stored (`,a,b,`; empty list: all).
+    pub regions: String,
 }
 
-/// Claims up to `limit` confirmed subscribers of the issue's publication
-/// and language that have no send row for it yet, recording each as
-/// `sending` in one transaction before any message is handed over.
+/// Claims up to `limit` recipients of an issue: first the rows left
+/// `sending` (claimed by a sender that stopped before the server accepted
+/// them, or before we recorded that it did), then confirmed subscribers of
+/// the issue's publication and language that have no send row yet, which
+/// are recorded as `sending` in the same transaction.
 ///
-/// At most once: a row left `sending` by a crash is never claimed again,
-/// because the SMTP server may have accepted the message just before the
-/// crash; such rows are counted by [`send_progress`] for the operator.
+/// Rows left `sending` are sent again with the same Message-ID: a message
+/// is lost only if never accepted, and sent twice only if the server
+/// accepted it and the process stopped before [`mark_sent`] committed.
+/// Only one sender may claim for an issue at a time ([`take_issue`]).
 pub fn claim_batch(
     conn: &mut DbConn,
     issue_id: i64,
@@ -406,22 +426,34 @@ pub fn claim_batch(
     use super::schema::subscribers;
     super::transaction(conn, |conn| {
         let issue = issue(conn, issue_id)?;
+        let mut batch: Vec<Recipient> = mail_sends::table
+            .inner_join(subscribers::table.on(subscribers::id.eq(mail_sends::subscriber_id)))
+            .filter(mail_sends::issue_id.eq(issue_id))
+            .filter(mail_sends::state.eq(SEND_SENDING))
+            .order(subscribers::id)
+            .limit(limit)
+            .select(Recipient::as_select())
+            .load(conn)?;
+        let room = limit - batch.len() as i64;
+        if room <= 0 {
+            return Ok(batch);
+        }
         let claimed = mail_sends::table
             .filter(mail_sends::issue_id.eq(issue_id))
             .select(mail_sends::subscriber_id);
-        let batch: Vec<Recipient> = subscribers::table
+        let fresh: Vec<Recipient> = subscribers::table
             .filter(subscribers::state.eq(SUB_CONFIRMED))
             .filter(subscribers::publications.like(format!("%,{},%", issue.publication)))
             .filter(subscribers::languages.like(format!("%,{},%", issue.language)))
             .filter(subscribers::id.ne_all(claimed))
             .order(subscribers::id)
-            .limit(limit)
-            .select((subscribers::id, subscribers::email, subscribers::token))
+            .limit(room)
+            .select(Recipient::as_select())
             .load(conn)?;
         let now = now_ms();
         // One statement per row: multi-row inserts are not available on
         // diesel's two-back-end connection.
-        for r in &batch {
+        for r in &fresh {
             diesel::insert_into(mail_sends::table)
                 .values((
                     mail_sends::issue_id.eq(issue_id),
@@ -431,17 +463,135 @@ pub fn claim_batch(
                 ))
                 .execute(conn)?;
         }
+        batch.extend(fresh);
         Ok(batch)
     })
 }
 
-/// Marks a claimed send as accepted by the SMTP server.
-pub fn mark_sent(conn: &mut DbConn, issue_id: i64, subscriber_id: i64) -> Result<(), DbError> {
+/// Records the final state of a claimed send: [`SEND_SENT`] right after the
+/// server's 250, [`SEND_FAILED`] or [`SEND_SKIPPED`].
+pub fn mark_send(
+    conn: &mut DbConn,
+    issue_id: i64,
+    subscriber_id: i64,
+    state: &str,
+) -> Result<(), DbError> {
     diesel::update(mail_sends::table.find((issue_id, subscriber_id)))
         .set((
-            mail_sends::state.eq(SEND_SENT),
+            mail_sends::state.eq(state),
             mail_sends::updated_at.eq(now_ms()),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Marks a claimed send as accepted by the SMTP server.
+pub fn mark_sent(conn: &mut DbConn, issue_id: i64, subscriber_id: i64) -> Result<(), DbError> {
+    mark_send(conn, issue_id, subscriber_id, SEND_SENT)
+}
+
+/// Makes `holder` the only sender of an issue until `now + lease_ms`:
+/// true if the issue had no sender, its sender's lease ran out, or
+/// `holder` already held it (renewal). A finished issue is never taken.
+pub fn take_issue(
+    conn: &mut DbConn,
+    issue_id: i64,
+    holder: &str,
+    lease_ms: i64,
+) -> Result<bool, DbError> {
+    use super::schema::mail_runs;
+    let now = now_ms();
+    // Each statement is atomic on both back ends: the update takes a lease
+    // that ran out (or renews our own), the insert a first one.
+    let renewed = diesel::update(
+        mail_runs::table
+            .find(issue_id)
+            .filter(mail_runs::finished_at.is_null())
+            .filter(
+                mail_runs::holder
+                    .eq(holder)
+                    .or(mail_runs::lease_until.le(now)),
+            ),
+    )
+    .set((
+        mail_runs::holder.eq(holder),
+        mail_runs::lease_until.eq(now + lease_ms),
+    ))
+    .execute(conn)?;
+    if renewed == 1 {
+        return Ok(true);
+    }
+    let insert = diesel::insert_into(mail_runs::table).values((
+        mail_runs::issue_id.eq(issue_id),
+        mail_runs::holder.eq(holder),
+        mail_runs::lease_until.eq(now + lease_ms),
+        mail_runs::started_at.eq(now),
+    ));
+    let inserted = match conn {
+        DbConn::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
+        DbConn::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite)?,
+    };
+    Ok(inserted == 1)
+}
+
+/// Ends `holder`'s hold on an issue; `finished` records that every
+/// recipient has a final state.
+pub fn release_issue(
+    conn: &mut DbConn,
+    issue_id: i64,
+    holder: &str,
+    finished: bool,
+) -> Result<(), DbError> {
+    use super::schema::mail_runs;
+    let now = now_ms();
+    diesel::update(
+        mail_runs::table
+            .find(issue_id)
+            .filter(mail_runs::holder.eq(holder)),
+    )
+    .set((
+        mail_runs::lease_until.eq(now),
+        mail_runs::finished_at.eq(finished.then_some(now)),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// When an issue's sending finished, if it did.
+pub fn send_finished_at(conn: &mut DbConn, issue_id: i64) -> Result<Option<i64>, DbError> {
+    use super::schema::mail_runs;
+    Ok(mail_runs::table
+        .find(issue_id)
+        .select(mail_runs::finished_at)
+        .first::<Option<i64>>(conn)
+        .optional()?
+        .flatten())
+}
+
+/// Confirmed subscribers of an issue's publication and language who have
+/// no send row for it yet.
+pub fn waiting_count(conn: &mut DbConn, issue_id: i64) -> Result<i64, DbError> {
+    use super::schema::subscribers;
+    let issue = issue(conn, issue_id)?;
+    let claimed = mail_sends::table
+        .filter(mail_sends::issue_id.eq(issue_id))
+        .select(mail_sends::subscriber_id);
+    Ok(subscribers::table
+        .filter(subscribers::state.eq(SUB_CONFIRMED))
+        .filter(subscribers::publications.like(format!("%,{},%", issue.publication)))
+        .filter(subscribers::languages.like(format!("%,{},%", issue.language)))
+        .filter(subscribers::id.ne_all(claimed))
+        .count()
+        .get_result(conn)?)
+}
+
+/// The sender's hold on an issue: (lease until, finished at), if it was
+/// ever sent.
+pub fn mail_run(conn: &mut DbConn, issue_id: i64) -> Result<Option<(i64, Option<i64>)>, DbError> {
+    use super::schema::mail_runs;
+    Ok(mail_runs::table
+        .find(issue_id)
+        .select((mail_runs::lease_until, mail_runs::finished_at))
+        .first(conn)
+        .optional()?)
 }

@@ -272,6 +272,17 @@ diesel::table! {
         created_at -> BigInt,
         confirmed_at -> Nullable<BigInt>,
         updated_at -> BigInt,
+        consent -> Text,
+    }
+}
+
+diesel::table! {
+    mail_runs (issue_id) {
+        issue_id -> BigInt,
+        holder -> Text,
+        lease_until -> BigInt,
+        started_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
     }
 }
 
@@ -309,6 +320,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     publication_items,
     subscribers,
     mail_sends,
+    mail_runs,
 );
 
 diesel::table! {

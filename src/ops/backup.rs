@@ -52,6 +52,7 @@ pub const TABLES: &[&str] = &[
     "subscribers",
     "mail_sends",
     "domain_policies",
+    "mail_runs",
 ];
 
 /// Why a backup, restore or move failed.

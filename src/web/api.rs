@@ -483,14 +483,15 @@ async fn unpin(
         crate::web::review_api::list, crate::web::review_api::approve, crate::web::review_api::reject,
         crate::web::review_api::curate, crate::web::members_api::list, crate::web::members_api::add,
         crate::web::members_api::remove, crate::web::admin_api::list, crate::web::admin_api::set,
-        crate::web::admin_api::remove),
+        crate::web::admin_api::remove, crate::web::mail_api::report),
     components(schemas(AlertInput, AlertPatch, AttachmentInput, TranslationInput, AlertView, AlertPage,
         TranslationList, VersionRef, ErrorBody, crate::web::media::Uploaded,
         crate::web::review_api::ReviewView, crate::web::review_api::ApproveInput,
         crate::web::review_api::RejectInput, crate::curation::CurateInput,
         crate::web::members_api::MemberView, crate::web::members_api::MemberInput,
         crate::web::admin_api::DomainPolicyView, crate::web::admin_api::DomainPolicyInput,
-        crate::web::admin_api::DomainPolicyResult)),
+        crate::web::admin_api::DomainPolicyResult, crate::web::mail_api::MailReport,
+        crate::web::mail_api::MailReportResult)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

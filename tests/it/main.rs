@@ -22,6 +22,7 @@ mod follow;
 mod independent_signatures;
 mod limits;
 mod log_hygiene;
+mod mail;
 mod network;
 mod operations;
 mod queue;

@@ -3,6 +3,7 @@
 //! Mastodon's dialect from fixture payloads.
 
 pub mod peer;
+pub mod visitor;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use std::{net::TcpListener, time::Duration};

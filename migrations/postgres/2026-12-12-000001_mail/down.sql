@@ -1,0 +1,2 @@
+DROP TABLE mail_runs;
+ALTER TABLE subscribers DROP COLUMN consent;
