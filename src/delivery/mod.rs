@@ -38,6 +38,7 @@ pub async fn send_json(
     inboxes: Vec<String>,
 ) -> Result<i64, Error> {
     crate::federation::proofs::attach_async(data, &actor.row, &mut activity).await?;
+    crate::federation::ld_signatures::attach(&actor.row, &mut activity)?;
     let kind = activity["type"].as_str().unwrap_or("Activity").to_string();
     let ap_id = activity["id"]
         .as_str()
@@ -94,6 +95,8 @@ pub fn enqueue_for_followers(
         .ok_or_else(|| Error::Internal("outgoing activity without id".into()))?;
     let mut activity = activity.clone();
     crate::federation::proofs::attach(conn, actor_id, &mut activity)?;
+    let actor = db::actors::by_id(conn, actor_id)?;
+    crate::federation::ld_signatures::attach(&actor, &mut activity)?;
     let json = serde_json::to_string(&activity)?;
     let id = db::transaction(conn, |conn| {
         let inboxes = db::follows::follower_inboxes(conn, actor_id)?;

@@ -9,7 +9,7 @@ use super::{
         accept::Accept, announce::Announce, create::CreateNote, delete::Delete, follow::Follow,
         reject::Reject, undo_follow::UndoFollow, update::UpdateNote,
     },
-    forwarded,
+    forwarded, ld_signatures,
     objects::actor::DbActor,
     proofs, same_origin,
 };
@@ -160,12 +160,16 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
     data.policies.check_url(&envelope.actor).await?;
     let signer = verify_request_signature(request, Some(body), data).await?;
     if signer.ap_id != envelope.actor {
-        // Forwarded: an object integrity proof by the actor vouches for
-        // the body; without one, the origin must confirm it.
-        if proofs::verify(data, &envelope.actor, &value)
+        // Forwarded: an object integrity proof or a Linked-Data signature
+        // by the actor vouches for the body; without one, the origin must
+        // confirm it.
+        let vouched = proofs::verify(data, &envelope.actor, &value)
             .await?
-            .is_none()
-        {
+            .is_some()
+            || ld_signatures::verify(data, &envelope.actor, &value)
+                .await?
+                .is_some();
+        if !vouched {
             return forwarded::receive(&envelope, body, &signer, data).await;
         }
     } else if body.windows(7).any(|w| w == b"\"proof\"") {

@@ -6,6 +6,7 @@ pub mod authorized_fetch;
 pub mod forwarded;
 pub mod inbox;
 pub mod inbox_queue;
+pub mod ld_signatures;
 pub mod objects;
 pub mod policy;
 pub mod proofs;

@@ -61,7 +61,7 @@ pub async fn local_signing_key(data: &Data, actor: &ActorRow) -> Result<ActorKey
 
 /// True for the activities that carry a proof: public Create, Update,
 /// Delete and Announce.
-fn wants_proof(activity: &Value) -> bool {
+pub fn wants_proof(activity: &Value) -> bool {
     let kind = activity["type"].as_str().unwrap_or_default();
     let addressed_publicly = ["to", "cc"].iter().any(|field| match &activity[*field] {
         Value::String(s) => PUBLIC.contains(&s.as_str()),

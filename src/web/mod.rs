@@ -1,8 +1,8 @@
 //! What people see: HTML pages, the JSON API and feeds.
 
 pub mod account_pages;
-pub mod admin_pages;
 pub mod admin_api;
+pub mod admin_pages;
 pub mod api;
 pub mod author_pages;
 pub mod editor_pages;

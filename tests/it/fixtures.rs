@@ -272,7 +272,7 @@ fn notes_articles_and_pages_from_every_software_become_alerts() {
 }
 
 /// Our organisation follows alice (accepted), so her posts are wanted.
-async fn following_alice(i: &TestInstance, peer: &FakePeer) -> String {
+pub(crate) async fn following_alice(i: &TestInstance, peer: &FakePeer) -> String {
     let alice = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &i.base());
     let us = local_actor(&i.server.data, "alerts").await.unwrap();
     follow_remote(&i.server.data, &us, &format!("@alice@{}", peer.domain))

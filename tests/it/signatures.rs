@@ -13,7 +13,7 @@ use std::time::Duration;
 use tocsin::{
     db,
     federation::activities::follow::{follow_remote, local_actor},
-    signatures::{multikey, rfc9421::SigningKey},
+    signatures::{ld, multikey, rfc9421::SigningKey},
 };
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -207,5 +207,89 @@ async fn instances_speak_rfc9421_sqlite() {
 async fn instances_speak_rfc9421_postgres() {
     if postgres_available() {
         instances_speak_rfc9421(Backend::Postgres).await;
+    }
+}
+
+/// A Mastodon edit forwarded by another server with only a Linked-Data
+/// signature by its author (what Mastodon before 4.7 relies on) is applied
+/// without a refetch: the origin does not serve the note, so nothing but
+/// the signature can vouch for it. A copy changed after signing is not.
+async fn forwarded_edit_with_an_ld_signature(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let peer = FakePeer::start().await;
+    let alice = crate::fixtures::following_alice(&i, &peer).await;
+    let inbox = format!("{}/inbox", i.base());
+    let rw = |f: &str| peer.rewrite(&fixture(f), "mastodon.example", &i.base());
+    let (status, body) = peer
+        .post_signed(
+            &inbox,
+            &rw("mastodon/create_note.json"),
+            &format!("{alice}#main-key"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    crate::common::inbox_settled(&i.server.state.db).await;
+    let note_id = format!("{alice}/statuses/115569651706565133");
+    let stored_html = || {
+        let (db, id) = (i.server.state.db.clone(), note_id.clone());
+        async move {
+            db.run(move |c| db::alerts::by_ap_id(c, &id))
+                .await
+                .unwrap()
+                .expect("stored")
+                .content_html
+        }
+    };
+    let before = stored_html().await;
+
+    // Bob, on another account, passes alice's edit on.
+    let bob = peer.serve_actor_fixture("gotosocial/actor.json", "gts.example", &i.base());
+    let bob_key = format!("{bob}/main-key");
+    let mut update: Value = serde_json::from_str(&rw("mastodon/update_note.json")).unwrap();
+    update.as_object_mut().unwrap().remove("signature");
+    update["object"]["content"] = json!("<p>forwarded edit</p>");
+    update["object"]["contentMap"] = json!({"en": "<p>forwarded edit</p>"});
+    ld::sign(
+        &mut update,
+        &peer.private_key(),
+        &format!("{alice}#main-key"),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+
+    let mut forged = update.clone();
+    forged["id"] = json!(format!("{note_id}#updates/forged"));
+    forged["object"]["content"] = json!("<p>forged</p>");
+    forged["object"]["contentMap"] = json!({"en": "<p>forged</p>"});
+    let (status, body) = peer
+        .post_signed(&inbox, &forged.to_string(), &bob_key)
+        .await;
+    assert_ne!(
+        status, 202,
+        "a forged forward needs the origin, which is silent: {body}"
+    );
+    crate::common::inbox_settled(&i.server.state.db).await;
+    assert_eq!(stored_html().await, before, "forged edit not applied");
+
+    let (status, body) = peer
+        .post_signed(&inbox, &update.to_string(), &bob_key)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    crate::common::inbox_settled(&i.server.state.db).await;
+    let after = stored_html().await;
+    assert!(after.contains("forwarded edit"), "edit applied: {after}");
+    i.stop().await;
+    peer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_edit_with_an_ld_signature_sqlite() {
+    forwarded_edit_with_an_ld_signature(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_edit_with_an_ld_signature_postgres() {
+    if postgres_available() {
+        forwarded_edit_with_an_ld_signature(Backend::Postgres).await;
     }
 }
