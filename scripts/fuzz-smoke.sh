@@ -34,7 +34,7 @@ for target in "${targets[@]}"; do
     corpus="fuzz/corpus/$target"
     mkdir -p "$corpus"
     if [ -d "fuzz/seeds/$target" ]; then
-        cp -n fuzz/seeds/"$target"/* "$corpus"/
+        cp -n fuzz/seeds/"$target"/* "$corpus"/ || true
     fi
     if [ "$target" = inbox_activity ]; then
         # Real payloads of every server we have fixtures of.
