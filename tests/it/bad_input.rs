@@ -117,6 +117,12 @@ impl Req {
         self
     }
 
+    /// The same request sent to another URL (its signature stays).
+    fn clone_to(mut self, url: &str) -> Req {
+        self.url = url.to_string();
+        self
+    }
+
     fn bearer(self, token: &str) -> Req {
         self.header("Authorization", format!("Bearer {token}"))
     }
@@ -959,14 +965,6 @@ fn replace_created(input: &str, shift: i64) -> String {
         .unwrap()
         .as_secs() as i64;
     format!("{};created={}", remove_param(input, "created"), now + shift)
-}
-
-impl Req {
-    /// The same request sent to another URL (its signature stays).
-    fn clone_to(mut self, url: &str) -> Req {
-        self.url = url.to_string();
-        self
-    }
 }
 
 /// Bodies the inbox must refuse, all correctly signed by alice.
