@@ -40,6 +40,9 @@ pub enum Error {
     /// Nothing at this address.
     #[error("not found")]
     NotFound,
+    /// The request body is of a media type this route does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The request body is larger than the configured limit.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -87,6 +90,7 @@ impl ResponseError for Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 

@@ -8,6 +8,10 @@
 //! Digest issue to N personalised recipients through the real send path
 //! (database claims, templates, lettre) into an SMTP sink in this process
 //! on 127.0.0.1, and prints messages per second, total time and peak RSS.
+//! `tocsin-bench inbox` measures the inbox's throughput, and
+//! `tocsin-bench load` is the load test of docs/fuzzing-and-load.md:
+//! 1,000 signed inbox POSTs at once with API readers alongside, failing
+//! unless nothing is lost and nothing answers 5xx.
 //! See docs/performance.md.
 
 use clap::{Parser, Subcommand};
@@ -99,6 +103,29 @@ enum Bench {
         /// `[mail] batch_size`.
         #[arg(long, default_value_t = 500)]
         batch_size: i64,
+        /// Database URL; a temporary SQLite file when absent.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Load test: N signed inbox POSTs all at once from known actors while
+    /// readers hammer the API and the public pages; fails unless every
+    /// accepted activity is stored and no answer is a 5xx.
+    Load {
+        /// Signed POSTs in all.
+        #[arg(long, default_value_t = 1_000)]
+        posts: usize,
+        /// POSTs in flight at once (all of them by default).
+        #[arg(long, default_value_t = 1_000)]
+        concurrency: usize,
+        /// Distinct remote actors signing them.
+        #[arg(long, default_value_t = 50)]
+        actors: usize,
+        /// Concurrent readers of the API and pages during the POSTs.
+        #[arg(long, default_value_t = 32)]
+        readers: usize,
+        /// `[inbox] workers`.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
         /// Database URL; a temporary SQLite file when absent.
         #[arg(long)]
         database_url: Option<String>,
@@ -226,6 +253,56 @@ fn main() -> anyhow::Result<()> {
                 peak_rss_kb().map_or("?".into(), |kb| (kb / 1024).to_string()),
             );
         }
+        Bench::Load {
+            posts,
+            concurrency,
+            actors,
+            readers,
+            workers,
+            database_url,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let r = runtime.block_on(load(
+                InboxRun {
+                    actors: actors.max(1),
+                    activities: posts,
+                    concurrency: concurrency.max(1),
+                    workers: workers.max(1),
+                    batch_ms: 2,
+                    database_url,
+                },
+                readers,
+            ))?;
+            let lost = r.accepted as i64 - r.stored;
+            println!(
+                "signed inbox POSTs       {} ({concurrency} in flight, {actors} actors): {} accepted (202), other answers {:?}\n\
+                 accepted and stored      {} of {} accepted (lost: {lost})\n\
+                 API and page reads       {} by {readers} readers during the POSTs ({:.0}/s), {} without an answer\n\
+                 5xx answers              {} (inbox {}, reads {})\n\
+                 time to last 202         {:.2} s\n\
+                 time to all stored       {:.2} s\n\
+                 peak RSS (VmHWM)         {} MB (server, posting client and readers in one process)",
+                r.posted,
+                r.accepted,
+                r.inbox_other,
+                r.stored,
+                r.accepted,
+                r.reads,
+                r.reads as f64 / r.to_stored.as_secs_f64(),
+                r.reads_failed,
+                r.inbox_5xx as u64 + r.reads_5xx,
+                r.inbox_5xx,
+                r.reads_5xx,
+                r.to_accepted.as_secs_f64(),
+                r.to_stored.as_secs_f64(),
+                peak_rss_kb().map_or("?".into(), |kb| (kb / 1024).to_string()),
+            );
+            if lost != 0 || r.inbox_5xx > 0 || r.reads_5xx > 0 || r.accepted != posts {
+                anyhow::bail!("load test failed: activities lost, refused, or 5xx answers");
+            }
+        }
     }
     Ok(())
 }
@@ -306,8 +383,22 @@ struct SignedPost {
     headers: tocsin::signatures::cavage::SignedRequestHeaders,
 }
 
-async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
-    let dir = std::env::temp_dir().join(format!("tocsin-bench-inbox-{}", std::process::id()));
+/// An instance's configuration and database with N known remote actors
+/// (each with its own RSA-2048 key) that our organisation actor follows;
+/// the server is not started yet.
+struct Seeded {
+    config: Config,
+    listener: TcpListener,
+    port: u16,
+    dir: std::path::PathBuf,
+    actor_ids: Vec<String>,
+    keys: Vec<tocsin::signatures::keys::PemKeypair>,
+    /// An API token (for the load test's readers).
+    token: String,
+}
+
+async fn seed(run: &InboxRun, name: &str) -> anyhow::Result<Seeded> {
+    let dir = std::env::temp_dir().join(format!("tocsin-bench-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
@@ -327,7 +418,6 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
 
-    // N remote actors, known (fresh) and followed, each with its own key.
     let keys = std::thread::scope(|scope| {
         let per = run.actors.div_ceil(cores());
         let handles: Vec<_> = (0..cores())
@@ -350,7 +440,7 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
     let actor_ids: Vec<String> = (0..run.actors)
         .map(|n| format!("http://{remote_host}/users/a{n}"))
         .collect();
-    {
+    let token = {
         let mut conn = state.db.conn()?;
         let us = tocsin::db::actors::local_by_username(&mut conn, &config.actor.username)?
             .ok_or_else(|| anyhow::anyhow!("no organisation actor"))?;
@@ -376,23 +466,36 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
             }
             Ok(())
         })?;
-    }
+        tocsin::db::tokens::create(&mut conn, "bench")?
+    };
     drop(state);
+    Ok(Seeded {
+        config,
+        listener,
+        port,
+        dir,
+        actor_ids,
+        keys,
+        token,
+    })
+}
 
-    // Every activity signed beforehand (signing is the sender's cost).
-    let inbox_url = url::Url::parse(&format!("http://localhost:{port}/inbox"))?;
+/// `n` Creates spread over the seeded actors, each signed beforehand
+/// (signing is the sender's cost, not the server's).
+fn sign_posts(seeded: &Seeded, n: usize) -> anyhow::Result<Vec<SignedPost>> {
+    let inbox_url = url::Url::parse(&format!("http://localhost:{}/inbox", seeded.port))?;
     let signed_at = Instant::now();
     let posts: Vec<SignedPost> = std::thread::scope(|scope| {
-        let per = run.activities.div_ceil(cores());
+        let per = n.div_ceil(cores());
         let handles: Vec<_> = (0..cores())
             .map(|t| {
-                let (keys, actor_ids, inbox_url) = (&keys, &actor_ids, &inbox_url);
+                let (keys, actor_ids, inbox_url) = (&seeded.keys, &seeded.actor_ids, &inbox_url);
                 scope.spawn(move || {
                     let parsed: Vec<_> = keys
                         .iter()
                         .map(|k| parse_private_pem(&k.private_pem))
                         .collect::<Result<_, _>>()?;
-                    (t * per..((t + 1) * per).min(run.activities))
+                    (t * per..((t + 1) * per).min(n))
                         .map(|i| {
                             let a = i % actor_ids.len();
                             let body = create(&actor_ids[a], i).to_string().into_bytes();
@@ -420,19 +523,25 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
     .collect();
     eprintln!(
         "{} actors seeded, {} activities signed in {:.1} s",
-        run.actors,
+        seeded.actor_ids.len(),
         posts.len(),
         signed_at.elapsed().as_secs_f64()
     );
+    Ok(posts)
+}
 
-    let running = server::start(config, listener, false).await?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(run.concurrency)
-        .build()?;
+/// POSTs every activity with at most `concurrency` in flight; the statuses
+/// (0: no answer).
+async fn post_all(port: u16, posts: Vec<SignedPost>, concurrency: usize) -> Vec<u16> {
+    let Ok(client) = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+    else {
+        return vec![];
+    };
     let target = format!("http://127.0.0.1:{port}/inbox");
-    let start = Instant::now();
     use futures::StreamExt as _;
-    let statuses: Vec<u16> = futures::stream::iter(posts)
+    futures::stream::iter(posts)
         .map(|post| {
             let (client, target) = (client.clone(), target.clone());
             async move {
@@ -451,15 +560,13 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
                 }
             }
         })
-        .buffer_unordered(run.concurrency)
+        .buffer_unordered(concurrency)
         .collect()
-        .await;
-    let to_accepted = start.elapsed();
-    let refused = statuses.iter().filter(|s| **s != 202).count();
-    if refused > 0 {
-        let example = statuses.iter().find(|s| **s != 202);
-        anyhow::bail!("{refused} activities were not accepted (e.g. status {example:?})");
-    }
+        .await
+}
+
+/// Waits until the inbox queue is empty; fails if an activity failed.
+async fn queue_drained(running: &server::RunningServer, start: Instant) -> anyhow::Result<()> {
     loop {
         let (waiting, failed) = running
             .state
@@ -470,19 +577,147 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
             anyhow::bail!("{failed} activities failed");
         }
         if waiting == 0 {
-            break;
+            return Ok(());
         }
         if start.elapsed() > Duration::from_secs(600) {
             anyhow::bail!("{waiting} activities still waiting after 600 s");
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
+    let seeded = seed(&run, "inbox").await?;
+    let posts = sign_posts(&seeded, run.activities)?;
+    let running = server::start(seeded.config, seeded.listener, false).await?;
+    let start = Instant::now();
+    let statuses = post_all(seeded.port, posts, run.concurrency).await;
+    let to_accepted = start.elapsed();
+    let refused = statuses.iter().filter(|s| **s != 202).count();
+    if refused > 0 || statuses.len() != run.activities {
+        let example = statuses.iter().find(|s| **s != 202);
+        anyhow::bail!("{refused} activities were not accepted (e.g. status {example:?})");
+    }
+    queue_drained(&running, start).await?;
     let to_processed = start.elapsed();
     running.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&seeded.dir);
     Ok(InboxResult {
         to_accepted,
         to_processed,
+    })
+}
+
+/// What the load test saw.
+struct LoadResult {
+    posted: usize,
+    accepted: usize,
+    stored: i64,
+    inbox_5xx: usize,
+    inbox_other: Vec<u16>,
+    reads: u64,
+    reads_5xx: u64,
+    reads_failed: u64,
+    to_accepted: Duration,
+    to_stored: Duration,
+}
+
+/// Reads the API and the public pages in a loop until `done`: alert pages,
+/// a search, the archive and the actor; counts answers and 5xx.
+async fn reader(
+    base: String,
+    token: String,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u64, u64, u64) {
+    use std::sync::atomic::Ordering;
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+    else {
+        return (0, 0, 1);
+    };
+    let paths = [
+        "/api/v1/alerts",
+        "/api/v1/alerts?page=2",
+        "/api/v1/alerts?text=journalist",
+        "/archive?q=appeal",
+        "/actors/alerts/outbox?page=1",
+    ];
+    let (mut reads, mut errors, mut failed) = (0, 0, 0);
+    let mut i = 0;
+    while !done.load(Ordering::Relaxed) {
+        let path = paths[i % paths.len()];
+        i += 1;
+        let response = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await;
+        match response {
+            Ok(r) if r.status().is_server_error() => errors += 1,
+            Ok(r) if r.status().is_success() => {
+                if r.bytes().await.is_err() {
+                    failed += 1;
+                }
+            }
+            _ => failed += 1,
+        }
+        reads += 1;
+    }
+    (reads, errors, failed)
+}
+
+async fn load(run: InboxRun, readers: usize) -> anyhow::Result<LoadResult> {
+    use std::sync::{atomic::AtomicBool, Arc};
+    let seeded = seed(&run, "load").await?;
+    let posts = sign_posts(&seeded, run.activities)?;
+    let running = server::start(seeded.config, seeded.listener, false).await?;
+    let done = Arc::new(AtomicBool::new(false));
+    let base = format!("http://127.0.0.1:{}", seeded.port);
+    let reader_tasks: Vec<_> = (0..readers)
+        .map(|_| tokio::spawn(reader(base.clone(), seeded.token.clone(), done.clone())))
+        .collect();
+    let start = Instant::now();
+    let statuses = post_all(seeded.port, posts, run.concurrency).await;
+    let to_accepted = start.elapsed();
+    let drained = queue_drained(&running, start).await;
+    let to_stored = start.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut reads, mut reads_5xx, mut reads_failed) = (0, 0, 0);
+    for task in reader_tasks {
+        let (r, e, f) = task.await?;
+        (reads, reads_5xx, reads_failed) = (reads + r, reads_5xx + e, reads_failed + f);
+    }
+    drained?;
+    let stored = running
+        .state
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use tocsin::db::schema::alerts;
+            Ok(alerts::table
+                .filter(alerts::local.eq(false))
+                .count()
+                .get_result::<i64>(conn)?)
+        })
+        .await?;
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&seeded.dir);
+    Ok(LoadResult {
+        posted: statuses.len(),
+        accepted: statuses.iter().filter(|s| **s == 202).count(),
+        stored,
+        inbox_5xx: statuses.iter().filter(|s| **s >= 500).count(),
+        inbox_other: statuses
+            .iter()
+            .copied()
+            .filter(|s| *s != 202 && *s < 500)
+            .collect(),
+        reads,
+        reads_5xx,
+        reads_failed,
+        to_accepted,
+        to_stored,
     })
 }
 

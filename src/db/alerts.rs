@@ -341,14 +341,21 @@ type FullTextCondition = diesel::expression::SqlLiteral<
     >,
 >;
 
+/// `text` without NUL characters, which PostgreSQL text cannot hold (a
+/// filter with one would fail the query instead of matching nothing).
+fn no_nul(text: &str) -> String {
+    text.replace('\0', "")
+}
+
 /// The full-text condition for `text`: FTS5 on SQLite (each word quoted,
 /// so no query syntax gets through), `plainto_tsquery` on PostgreSQL.
 fn full_text_match(is_pg: bool, text: &str) -> FullTextCondition {
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Text};
     if is_pg {
+        // PostgreSQL text cannot hold NUL: a query with one would fail.
         return sql::<Bool>("alerts.search_vector @@ plainto_tsquery('simple', ")
-            .bind::<Text, _>(text.to_string())
+            .bind::<Text, _>(no_nul(text))
             .sql(")");
     }
     let words: Vec<String> = text
@@ -390,22 +397,28 @@ pub fn list(
     if let Some(c) = &filter.country {
         q = q.filter(
             alerts::countries
-                .like(format!("%,{},%", like_escape(&c.to_ascii_uppercase())))
+                .like(format!(
+                    "%,{},%",
+                    like_escape(&no_nul(&c.to_ascii_uppercase()))
+                ))
                 .escape('\\'),
         );
     }
     if let Some(r) = &filter.region {
-        q = q.filter(alerts::region.eq(r.clone()));
+        q = q.filter(alerts::region.eq(no_nul(r)));
     }
     if let Some(c) = &filter.category {
         q = q.filter(
             alerts::categories
-                .like(format!("%,{},%", like_escape(&c.to_ascii_lowercase())))
+                .like(format!(
+                    "%,{},%",
+                    like_escape(&no_nul(&c.to_ascii_lowercase()))
+                ))
                 .escape('\\'),
         );
     }
     if let Some(l) = &filter.language {
-        q = q.filter(alerts::language.eq(l.clone()));
+        q = q.filter(alerts::language.eq(no_nul(l)));
     }
     if let Some(s) = filter.since {
         q = q.filter(alerts::published_at.ge(s));

@@ -242,6 +242,13 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Rows to skip for 1-based page `page` of `size` rows. Saturates: a page
+/// number from a URL can be as large as `i64` allows, and its offset must
+/// read an empty page, not overflow.
+pub fn page_offset(page: i64, size: i64) -> i64 {
+    page.saturating_sub(1).max(0).saturating_mul(size)
+}
+
 /// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a
 /// deferred transaction that reads first and writes later cannot wait for
 /// the write lock (SQLite answers "database is locked" at once), so every
@@ -345,4 +352,18 @@ pub fn migrate_one_step(conn: &mut DbConn) -> Result<Option<String>, DbError> {
         DbConn::Pg(c) => c.run_next_migration(POSTGRES_MIGRATIONS).map_err(err)?,
     };
     Ok(Some(version.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_offset;
+
+    #[test]
+    fn page_offsets_saturate_instead_of_overflowing() {
+        assert_eq!(page_offset(1, 20), 0);
+        assert_eq!(page_offset(3, 20), 40);
+        assert_eq!(page_offset(922_337_203_685_477_580, 20), i64::MAX);
+        assert_eq!(page_offset(i64::MAX, 20), i64::MAX);
+        assert_eq!(page_offset(i64::MIN, 20), 0);
+    }
 }

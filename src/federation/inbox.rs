@@ -141,9 +141,92 @@ pub async fn post_inbox(
     body: Bytes,
     data: Data,
 ) -> Result<HttpResponse, Error> {
+    check_content_type(&request)?;
+    if let Some(name) = request.match_info().get("name") {
+        let name = name.to_string();
+        data.db
+            .run(move |conn| db::actors::local_by_username(conn, &name))
+            .await?
+            .ok_or(Error::NotFound)?;
+    }
     let handled = receive(&request, &body, &data).await?;
     tracing::debug!(?handled, "inbox");
     Ok(HttpResponse::Accepted().finish())
+}
+
+/// Media types an activity may be posted as: ActivityStreams, JSON-LD
+/// (with any profile) and plain JSON, as servers send them.
+const ACTIVITY_MEDIA_TYPES: &[&str] = &[
+    "application/activity+json",
+    "application/ld+json",
+    "application/json",
+];
+
+/// Refuses (415) a body that does not say it is JSON: a form or a page
+/// posted at the inbox is never an activity.
+fn check_content_type(request: &HttpRequest) -> Result<(), Error> {
+    let value = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    if ACTIVITY_MEDIA_TYPES
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(essence))
+    {
+        return Ok(());
+    }
+    Err(Error::UnsupportedMediaType(format!(
+        "an activity must be posted as application/activity+json, not {:?}",
+        value
+    )))
+}
+
+/// How deeply an activity's JSON may nest. Real activities stay under ten
+/// levels; serde skips unknown fields without a limit, so a body of
+/// thousands of nested arrays would otherwise be accepted and stored.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// True when the arrays and objects of `body` nest at most `max` deep
+/// (brackets inside strings do not count). A scan without parsing, so it
+/// costs nothing before the signature check.
+pub fn json_depth_within(body: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Parses the envelope of a body: depth first, then the fields every
+/// activity has.
+fn parse_envelope(body: &[u8]) -> Result<Envelope, Error> {
+    if !json_depth_within(body, MAX_JSON_DEPTH) {
+        return Err(Error::BadRequest(format!(
+            "JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
+    serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("not an activity: {e}")))
 }
 
 /// Checks and applies one incoming activity.
@@ -204,6 +287,13 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         true => Handled::Queued,
         false => Handled::Duplicate,
     })
+}
+
+/// Parses a body as the inbox does before any network or database work:
+/// the envelope, then the variant for its type (`None`: a type we do not act
+/// on). The entry point of the `inbox_activity` fuzz target.
+pub fn parse_activity(body: &[u8]) -> Result<Option<InboxActivity>, Error> {
+    InboxActivity::parse(&parse_envelope(body)?, body)
 }
 
 /// Applies an activity the inbox stored (its checks passed then).
@@ -410,4 +500,22 @@ async fn signing_actor_id(key_id: &str, data: &Data) -> Result<ObjectId<DbActor>
         )));
     }
     Ok(owner.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_depth_counts_brackets_outside_strings() {
+        assert!(json_depth_within(br#"{"a":[{"b":1}]}"#, 3));
+        assert!(!json_depth_within(br#"{"a":[{"b":1}]}"#, 2));
+        assert!(json_depth_within(br#"{"a":"[[[[[[\"[[[["}"#, 1));
+        let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert!(!json_depth_within(deep.as_bytes(), MAX_JSON_DEPTH));
+        assert!(matches!(
+            parse_activity(deep.as_bytes()),
+            Err(Error::BadRequest(_))
+        ));
+    }
 }

@@ -408,7 +408,7 @@ async fn outbox(
     };
     let rows = data
         .db
-        .run(move |conn| db::alerts::list(conn, &filter, size + 1, (page - 1) * size))
+        .run(move |conn| db::alerts::list(conn, &filter, size + 1, db::page_offset(page, size)))
         .await?;
     let actor = super::objects::actor::DbActor::new(row.clone())?;
     let mut items = Vec::new();
@@ -459,7 +459,9 @@ async fn feed_outbox(
     let size = data.config.alerts.page_size;
     let rows = data
         .db
-        .run(move |conn| db::curation::boosts_of_feed(conn, feed_id, size + 1, (page - 1) * size))
+        .run(move |conn| {
+            db::curation::boosts_of_feed(conn, feed_id, size + 1, db::page_offset(page, size))
+        })
         .await?;
     let items: Vec<serde_json::Value> = rows
         .iter()

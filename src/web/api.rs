@@ -330,7 +330,7 @@ async fn list(
     let size = data.config.alerts.page_size;
     let rows = data
         .db
-        .run(move |conn| db::alerts::list(conn, &filter, size + 1, (page - 1) * size))
+        .run(move |conn| db::alerts::list(conn, &filter, size + 1, db::page_offset(page, size)))
         .await?;
     let more = rows.len() as i64 > size;
     let mut items = Vec::new();

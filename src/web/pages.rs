@@ -406,7 +406,7 @@ async fn alerts_page(
     let size = data.config.alerts.page_size;
     let rows = data
         .db
-        .run(move |conn| db::alerts::list(conn, &filter, size + 1, (page - 1) * size))
+        .run(move |conn| db::alerts::list(conn, &filter, size + 1, db::page_offset(page, size)))
         .await?;
     let more = rows.len() as i64 > size;
     let shown: Vec<_> = rows.into_iter().take(size as usize).collect();

@@ -46,13 +46,25 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
         .await;
     assert_eq!(status, 429, "per host: {body}");
     // Per client address: the fifth and sixth inbox POSTs from 127.0.0.1.
-    let unsigned = client().post(&inbox).body("{}").send().await.unwrap();
+    let unsigned = client()
+        .post(&inbox)
+        .header("Content-Type", "application/activity+json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         unsigned.status(),
         400,
         "fifth post, under the address limit: checked and refused"
     );
-    let over = client().post(&inbox).body("{}").send().await.unwrap();
+    let over = client()
+        .post(&inbox)
+        .header("Content-Type", "application/activity+json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(over.status(), 429, "sixth post from the address");
     assert!(
         (1..=60).contains(&retry_after(&over)),

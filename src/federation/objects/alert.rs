@@ -301,8 +301,33 @@ fn title_from_html(html: &str) -> String {
     title
 }
 
-/// Turns a remote Note/Article/Page into alert values (sanitised).
+/// Removes NUL from every string in `value`.
+fn strip_nul(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', ""),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        Value::Object(map) => map.values_mut().for_each(strip_nul),
+        _ => {}
+    }
+}
+
+/// `json` without NUL characters in its strings: PostgreSQL text cannot
+/// hold them, so a Note carrying one (`\u0000`) could never be stored.
+fn without_nul(json: &NoteJson) -> std::borrow::Cow<'_, NoteJson> {
+    let Ok(mut value) = serde_json::to_value(json) else {
+        return std::borrow::Cow::Borrowed(json);
+    };
+    if !value.to_string().contains("\\u0000") {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    strip_nul(&mut value);
+    serde_json::from_value(value).map_or(std::borrow::Cow::Borrowed(json), std::borrow::Cow::Owned)
+}
+
+/// Turns a remote Note/Article/Page into alert values (sanitised, without
+/// NUL characters).
 pub fn values_from_note(json: &NoteJson, actor_id: i64) -> AlertValues {
+    let json = &*without_nul(json);
     let (language, content) = match (&json.content_map, &json.content) {
         (Some(map), content) if !map.is_empty() => {
             let (lang, text) = map

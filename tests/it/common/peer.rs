@@ -46,6 +46,7 @@ impl Default for InboxBehaviour {
 #[derive(Clone)]
 struct PeerState {
     documents: Arc<Mutex<HashMap<String, String>>>,
+    redirects: Arc<Mutex<HashMap<String, String>>>,
     received: Arc<Mutex<Vec<Received>>>,
     behaviour: Arc<Mutex<InboxBehaviour>>,
     attempts: Arc<Mutex<usize>>,
@@ -86,6 +87,11 @@ async fn serve_document(req: HttpRequest, state: web::Data<PeerState>) -> HttpRe
         .path_and_query()
         .map_or(req.path(), |p| p.as_str())
         .to_string();
+    if let Some(location) = state.redirects.lock().unwrap().get(&path) {
+        return HttpResponse::Found()
+            .insert_header(("Location", location.clone()))
+            .finish();
+    }
     let docs = state.documents.lock().unwrap();
     let key = docs
         .keys()
@@ -203,6 +209,7 @@ impl FakePeer {
         let port = listener.local_addr().unwrap().port();
         let state = PeerState {
             documents: Default::default(),
+            redirects: Default::default(),
             received: Default::default(),
             behaviour: Default::default(),
             attempts: Default::default(),
@@ -247,6 +254,15 @@ impl FakePeer {
             .lock()
             .unwrap()
             .insert(path.to_string(), body);
+    }
+
+    /// Answers GETs of `path` with a 302 to `location`.
+    pub fn redirect(&self, path: &str, location: &str) {
+        self.state
+            .redirects
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), location.to_string());
     }
 
     /// Loads a fixture actor, rewrites its hosts and serves it at its id's
