@@ -188,44 +188,10 @@ fn check_content_type(request: &HttpRequest) -> Result<(), Error> {
 /// thousands of nested arrays would otherwise be accepted and stored.
 pub const MAX_JSON_DEPTH: usize = 64;
 
-/// True when the arrays and objects of `body` nest at most `max` deep
-/// (brackets inside strings do not count). A scan without parsing, so it
-/// costs nothing before the signature check.
-pub fn json_depth_within(body: &[u8], max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in body {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return false;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    true
-}
-
 /// Parses the envelope of a body: depth first, then the fields every
 /// activity has.
 fn parse_envelope(body: &[u8]) -> Result<Envelope, Error> {
-    if !json_depth_within(body, MAX_JSON_DEPTH) {
-        return Err(Error::BadRequest(format!(
-            "JSON nested deeper than {MAX_JSON_DEPTH} levels"
-        )));
-    }
+    crate::limits::check_json_depth(body, MAX_JSON_DEPTH)?;
     serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("not an activity: {e}")))
 }
 
@@ -508,11 +474,11 @@ mod tests {
 
     #[test]
     fn json_depth_counts_brackets_outside_strings() {
-        assert!(json_depth_within(br#"{"a":[{"b":1}]}"#, 3));
-        assert!(!json_depth_within(br#"{"a":[{"b":1}]}"#, 2));
-        assert!(json_depth_within(br#"{"a":"[[[[[[\"[[[["}"#, 1));
+        assert!(crate::limits::check_json_depth(br#"{"a":[{"b":1}]}"#, 3).is_ok());
+        assert!(crate::limits::check_json_depth(br#"{"a":[{"b":1}]}"#, 2).is_err());
+        assert!(crate::limits::check_json_depth(br#"{"a":"[[[[[[\"[[[["}"#, 1).is_ok());
         let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
-        assert!(!json_depth_within(deep.as_bytes(), MAX_JSON_DEPTH));
+        assert!(crate::limits::check_json_depth(deep.as_bytes(), MAX_JSON_DEPTH).is_err());
         assert!(matches!(
             parse_activity(deep.as_bytes()),
             Err(Error::BadRequest(_))
