@@ -51,6 +51,10 @@ impl Visitor {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(20))
+                // A fresh connection per request: a pooled one the server
+                // closed after its keep-alive (5 s) while the test waited
+                // (argon2 logins) fails with IncompleteMessage.
+                .pool_max_idle_per_host(0)
                 .build()
                 .unwrap(),
         }
