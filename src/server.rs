@@ -174,6 +174,7 @@ pub async fn start(
             // hands a request to the first scope whose prefix matches.
             .configure(web::review_api::configure)
             .configure(web::members_api::configure)
+            .configure(web::publications_api::configure)
             .configure(web::api::configure)
             .configure(web::feeds::configure)
             .configure(delivery::metrics::configure)

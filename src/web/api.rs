@@ -478,12 +478,18 @@ async fn unpin(
     paths(create, list, get, patch, remove, translate, translations, pin, unpin, crate::web::media::upload,
         crate::web::review_api::list, crate::web::review_api::approve, crate::web::review_api::reject,
         crate::web::review_api::curate, crate::web::members_api::list, crate::web::members_api::add,
-        crate::web::members_api::remove),
+        crate::web::members_api::remove, crate::web::publications_api::list,
+        crate::web::publications_api::build, crate::web::publications_api::preview,
+        crate::web::publications_api::reorder, crate::web::publications_api::trim,
+        crate::web::publications_api::publish),
     components(schemas(AlertInput, AlertPatch, AttachmentInput, TranslationInput, AlertView, AlertPage,
         TranslationList, VersionRef, ErrorBody, crate::web::media::Uploaded,
         crate::web::review_api::ReviewView, crate::web::review_api::ApproveInput,
         crate::web::review_api::RejectInput, crate::curation::CurateInput,
-        crate::web::members_api::MemberView, crate::web::members_api::MemberInput)),
+        crate::web::members_api::MemberView, crate::web::members_api::MemberInput,
+        crate::web::publications_api::IssueView, crate::web::publications_api::ItemView,
+        crate::web::publications_api::BuildInput, crate::web::publications_api::ReorderInput,
+        crate::web::publications_api::TrimInput)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

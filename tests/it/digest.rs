@@ -250,3 +250,211 @@ fn cli_builds_a_draft_and_shows_it_in_status() {
     let cols: Vec<&str> = row.split('\t').collect();
     assert_eq!(cols[..6], ["1", "fr", "draft", "0", "0", "0"], "{status}");
 }
+
+async fn issue_api(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = crate::common::client().request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("response");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+fn item_ids(issue: &serde_json::Value) -> Vec<i64> {
+    issue["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_i64().expect("id"))
+        .collect()
+}
+
+/// Build, preview, reorder, trim and publish through the API; every route
+/// refuses a request without a valid editor token, and a published issue
+/// no longer changes.
+async fn api_edits_and_publishes_a_draft(backend: Backend) {
+    use reqwest::Method;
+    use serde_json::json;
+    let instance = crate::common::TestInstance::start(backend).await;
+    let base = instance.base();
+    let token = {
+        let mut conn = instance.server.state.db.conn().expect("connection");
+        let conn = &mut *conn;
+        let actor = tocsin::db::actors::local_by_username(
+            conn,
+            &instance.server.state.config.actor.username,
+        )
+        .expect("query")
+        .expect("organisation actor")
+        .id;
+        alert(conn, actor, 1, true, "en", "TR");
+        alert(conn, actor, 2, true, "en", "EG");
+        alert(conn, actor, 3, true, "en", "SY");
+        alert(conn, actor, 4, true, "fr", "SY");
+        tocsin::db::tokens::create(conn, "editor").expect("token")
+    };
+    let t = Some(token.as_str());
+
+    for (method, path) in [
+        (Method::GET, "/api/v1/issues"),
+        (Method::POST, "/api/v1/issues/digest"),
+        (Method::GET, "/api/v1/issues/1"),
+        (Method::POST, "/api/v1/issues/1/reorder"),
+        (Method::POST, "/api/v1/issues/1/trim"),
+        (Method::POST, "/api/v1/issues/1/publish"),
+    ] {
+        for bad in [None, Some("tocsin_forged")] {
+            let (status, _) = issue_api(
+                method.clone(),
+                format!("{base}{path}"),
+                bad,
+                Some(json!({})),
+            )
+            .await;
+            assert_eq!(status, 401, "{method} {path} with {bad:?}");
+        }
+    }
+
+    let (status, body) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/digest"),
+        t,
+        Some(json!({"language": "English"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("language")),
+        "{body}"
+    );
+
+    let (status, draft) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/digest"),
+        t,
+        Some(json!({"language": "en", "days": 2})),
+    )
+    .await;
+    assert_eq!(status, 201, "{draft}");
+    assert_eq!(draft["state"], "draft");
+    let id = draft["id"].as_i64().expect("id");
+    let headings: Vec<&str> = draft["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["heading"].as_str().expect("heading"))
+        .collect();
+    assert_eq!(headings, ["EG: Alert 2", "SY: Alert 3", "TR: Alert 1"]);
+    let ids = item_ids(&draft);
+
+    let (status, preview) =
+        issue_api(Method::GET, format!("{base}/api/v1/issues/{id}"), t, None).await;
+    assert_eq!((status, item_ids(&preview)), (200, ids.clone()));
+    let (status, _) = issue_api(Method::GET, format!("{base}/api/v1/issues/999999"), t, None).await;
+    assert_eq!(status, 404);
+
+    let (status, body) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/{id}/reorder"),
+        t,
+        Some(json!({"order": [ids[2], ids[0]]})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("order")),
+        "{body}"
+    );
+    let reversed = vec![ids[2], ids[1], ids[0]];
+    let (status, body) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/{id}/reorder"),
+        t,
+        Some(json!({"order": reversed})),
+    )
+    .await;
+    assert_eq!((status, item_ids(&body)), (200, reversed.clone()), "{body}");
+
+    let (status, body) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/{id}/trim"),
+        t,
+        Some(json!({"remove": [ids[1]]})),
+    )
+    .await;
+    assert_eq!(
+        (status, item_ids(&body)),
+        (200, vec![ids[2], ids[0]]),
+        "{body}"
+    );
+
+    let (status, published) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/{id}/publish"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(published["state"], "published");
+    assert_eq!(
+        published["ap_id"].as_str(),
+        Some(format!("{base}/publications/digest/issues/{id}").as_str())
+    );
+    assert!(published["published_at"].as_i64().is_some());
+    for (path, body) in [
+        ("publish", None),
+        ("trim", Some(json!({"remove": [ids[0]]}))),
+        ("reorder", Some(json!({"order": [ids[0], ids[2]]}))),
+    ] {
+        let (status, refused) = issue_api(
+            Method::POST,
+            format!("{base}/api/v1/issues/{id}/{path}"),
+            t,
+            body,
+        )
+        .await;
+        assert_eq!(
+            (status, refused["field"].as_str()),
+            (422, Some("state")),
+            "{path}: {refused}"
+        );
+    }
+    let (status, listed) = issue_api(Method::GET, format!("{base}/api/v1/issues"), t, None).await;
+    assert_eq!(status, 200);
+    let listed: Vec<(i64, &str)> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_i64().expect("id"),
+                i["state"].as_str().expect("state"),
+            )
+        })
+        .collect();
+    assert_eq!(listed, vec![(id, "published")]);
+    instance.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_edits_and_publishes_a_draft_sqlite() {
+    api_edits_and_publishes_a_draft(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_edits_and_publishes_a_draft_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    api_edits_and_publishes_a_draft(Backend::Postgres).await;
+}
