@@ -147,3 +147,7 @@ host-ok = يعمل
 host-failing = متعثر
 host-down = متوقف مؤقتًا
 queue-summary = تسليمات في الانتظار: { $pending } ({ $due } مستحقة الآن).
+publication-digest = الموجز
+publication-communique = البلاغ
+no-issues = لم تُنشر أي أعداد بعد.
+issue-published = نُشر في

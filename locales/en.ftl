@@ -147,3 +147,7 @@ host-ok = Working
 host-failing = Failing
 host-down = Paused
 queue-summary = Deliveries waiting: { $pending } ({ $due } due now).
+publication-digest = The Digest
+publication-communique = The Communiqué
+no-issues = No issues published yet.
+issue-published = Published

@@ -147,3 +147,7 @@ host-ok = Funciona
 host-failing = Con fallos
 host-down = En pausa
 queue-summary = Entregas en espera: { $pending } ({ $due } para ahora).
+publication-digest = El Digest
+publication-communique = El Comunicado
+no-issues = Todavía no hay números publicados.
+issue-published = Publicado el

@@ -147,3 +147,7 @@ host-ok = Fonctionne
 host-failing = En échec
 host-down = En pause
 queue-summary = Livraisons en attente : { $pending } ({ $due } à faire maintenant).
+publication-digest = Le Digest
+publication-communique = Le Communiqué
+no-issues = Aucun numéro publié pour l’instant.
+issue-published = Publié le

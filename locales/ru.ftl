@@ -147,3 +147,7 @@ host-ok = Работает
 host-failing = Ошибки
 host-down = Приостановлен
 queue-summary = Ожидают доставки: { $pending } (сейчас к отправке: { $due }).
+publication-digest = Дайджест
+publication-communique = Коммюнике
+no-issues = Выпусков пока нет.
+issue-published = Опубликовано

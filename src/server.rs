@@ -175,6 +175,7 @@ pub async fn start(
             .configure(web::review_api::configure)
             .configure(web::members_api::configure)
             .configure(web::publications_api::configure)
+            .configure(web::publication_pages::configure)
             .configure(web::api::configure)
             .configure(web::feeds::configure)
             .configure(delivery::metrics::configure)

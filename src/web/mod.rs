@@ -9,6 +9,7 @@ pub mod i18n;
 pub mod media;
 pub mod members_api;
 pub mod pages;
+pub mod publication_pages;
 pub mod publications_api;
 pub mod remote_follow;
 pub mod review_api;

@@ -269,6 +269,12 @@ async fn issue_api(
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
 }
 
+async fn get_text(url: &str) -> String {
+    let resp = crate::common::client().get(url).send().await.expect("page");
+    assert_eq!(resp.status().as_u16(), 200, "{url}");
+    resp.text().await.expect("text")
+}
+
 fn item_ids(issue: &serde_json::Value) -> Vec<i64> {
     issue["items"]
         .as_array()
@@ -397,6 +403,18 @@ async fn api_edits_and_publishes_a_draft(backend: Backend) {
         "{body}"
     );
 
+    let page_url = format!("{base}/publications/digest/issues/{id}");
+    let draft_page = crate::common::client()
+        .get(&page_url)
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(
+        draft_page.status().as_u16(),
+        404,
+        "a draft has no public page"
+    );
+
     let (status, published) = issue_api(
         Method::POST,
         format!("{base}/api/v1/issues/{id}/publish"),
@@ -443,6 +461,33 @@ async fn api_edits_and_publishes_a_draft(backend: Backend) {
         })
         .collect();
     assert_eq!(listed, vec![(id, "published")]);
+
+    // The issue's page: items in the edited order, the trimmed one gone,
+    // localised (Arabic right to left).
+    let page = get_text(&page_url).await;
+    let (tr, eg) = (
+        page.find("TR: Alert 1").expect("TR item"),
+        page.find("EG: Alert 2").expect("EG item"),
+    );
+    assert!(tr < eg, "edited order");
+    assert!(!page.contains("SY: Alert 3"), "trimmed");
+    assert!(page.contains("<p>Body 1</p>") && page.contains("<h2>mena</h2>"));
+    let arabic = get_text(&format!("{page_url}?lang=ar")).await;
+    assert!(
+        arabic.contains(r#"dir="rtl""#) && arabic.contains("الموجز"),
+        "{arabic}"
+    );
+    let index = get_text(&format!("{base}/publications/digest")).await;
+    assert!(index.contains(&format!(r#"href="{page_url}""#)), "{index}");
+    assert!(index.contains(published["title"].as_str().expect("title")));
+    let empty = get_text(&format!("{base}/publications/communique")).await;
+    assert!(empty.contains("No issues published yet."), "{empty}");
+    let unknown = crate::common::client()
+        .get(format!("{base}/publications/nothing"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(unknown.status().as_u16(), 404);
     instance.stop().await;
 }
 
