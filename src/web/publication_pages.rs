@@ -66,6 +66,23 @@ struct IssuePage<'a> {
     sections: Vec<Section>,
 }
 
+/// The body of an issue: its sections and items as HTML, shared by the
+/// page, the feeds and the `Article`.
+#[derive(Template)]
+#[template(path = "publication_issue_body.html")]
+pub struct IssueBody {
+    pub sections: Vec<Section>,
+}
+
+/// The HTML body of an issue made of `items`.
+pub fn issue_html(items: Vec<ItemRow>) -> String {
+    IssueBody {
+        sections: sections(items),
+    }
+    .render()
+    .unwrap_or_default()
+}
+
 /// Items in their order, grouped into consecutive sections.
 pub fn sections(items: Vec<ItemRow>) -> Vec<Section> {
     let mut out: Vec<Section> = Vec::new();

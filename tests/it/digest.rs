@@ -480,6 +480,25 @@ async fn api_edits_and_publishes_a_draft(backend: Backend) {
     let index = get_text(&format!("{base}/publications/digest")).await;
     assert!(index.contains(&format!(r#"href="{page_url}""#)), "{index}");
     assert!(index.contains(published["title"].as_str().expect("title")));
+    // Atom and RSS of the publication carry the issue with its body.
+    let atom = get_text(&format!("{base}/publications/digest/feed.atom")).await;
+    let atom = atom_syndication::Feed::read_from(atom.as_bytes()).expect("Atom");
+    assert_eq!(atom.entries().len(), 1);
+    let entry = &atom.entries()[0];
+    assert_eq!(entry.id(), page_url);
+    assert_eq!(entry.links()[0].href(), page_url);
+    let html = entry.content().and_then(|c| c.value()).expect("content");
+    assert!(
+        html.contains("TR: Alert 1") && !html.contains("SY: Alert 3"),
+        "{html}"
+    );
+    let rss = get_text(&format!("{base}/publications/digest/feed.rss")).await;
+    let rss = rss::Channel::read_from(rss.as_bytes()).expect("RSS");
+    assert_eq!(rss.items().len(), 1);
+    assert_eq!(rss.items()[0].link(), Some(page_url.as_str()));
+    assert!(rss.items()[0]
+        .description()
+        .is_some_and(|d| d.contains("EG: Alert 2")));
     let empty = get_text(&format!("{base}/publications/communique")).await;
     assert!(empty.contains("No issues published yet."), "{empty}");
     let unknown = crate::common::client()
