@@ -2,6 +2,7 @@
 //! Digest is assembled from approved alerts; the Communiqué is written by
 //! editors. Both share the issue tables in [`crate::db::publications`].
 
+pub mod communique;
 pub mod digest;
 
 /// The Digest: approved alerts of a period, by region, country and story.

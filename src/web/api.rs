@@ -479,7 +479,8 @@ async fn unpin(
         crate::web::review_api::list, crate::web::review_api::approve, crate::web::review_api::reject,
         crate::web::review_api::curate, crate::web::members_api::list, crate::web::members_api::add,
         crate::web::members_api::remove, crate::web::publications_api::list,
-        crate::web::publications_api::build, crate::web::publications_api::preview,
+        crate::web::publications_api::build, crate::web::publications_api::write_communique,
+        crate::web::publications_api::preview,
         crate::web::publications_api::reorder, crate::web::publications_api::trim,
         crate::web::publications_api::publish),
     components(schemas(AlertInput, AlertPatch, AttachmentInput, TranslationInput, AlertView, AlertPage,
@@ -489,7 +490,8 @@ async fn unpin(
         crate::web::members_api::MemberView, crate::web::members_api::MemberInput,
         crate::web::publications_api::IssueView, crate::web::publications_api::ItemView,
         crate::web::publications_api::BuildInput, crate::web::publications_api::ReorderInput,
-        crate::web::publications_api::TrimInput)),
+        crate::web::publications_api::TrimInput, crate::web::publications_api::CommuniqueInput,
+        crate::web::publications_api::CommuniqueItemInput)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -20,6 +20,7 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
         aw::scope("/api/v1/issues")
             .route("", aw::get().to(list))
             .route("/digest", aw::post().to(build))
+            .route("/communique", aw::post().to(write_communique))
             .route("/{id}", aw::get().to(preview))
             .route("/{id}/reorder", aw::post().to(reorder))
             .route("/{id}/trim", aw::post().to(trim))
@@ -203,6 +204,73 @@ pub async fn build(
     let id = data
         .db
         .run(move |conn| publications::digest::build(conn, &language, start, end))
+        .await?;
+    Ok(HttpResponse::Created().json(load(&data, id).await?))
+}
+
+/// An item of a Communiqué as an editor writes it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommuniqueItemInput {
+    /// `regional-news`, `conferences-workshops`, `awards` or `fellowships`.
+    pub section: String,
+    /// Heading.
+    pub heading: String,
+    /// Body in Markdown.
+    #[serde(default)]
+    pub body: String,
+    /// Link to more.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Body of `POST /api/v1/issues/communique`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommuniqueInput {
+    /// `en`, `fr`, `es`, `ar` or `ru`.
+    pub language: String,
+    /// Title of the issue.
+    pub title: String,
+    /// Items; placed in section order, the given order kept within a section.
+    pub items: Vec<CommuniqueItemInput>,
+}
+
+/// `POST /api/v1/issues/communique`: writes a draft Communiqué.
+#[utoipa::path(post, path = "/api/v1/issues/communique", security(("bearer" = [])),
+    request_body = CommuniqueInput,
+    responses((status = 201, body = IssueView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 422, body = crate::web::api::ErrorBody)))]
+pub async fn write_communique(
+    request: HttpRequest,
+    bytes: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    use publications::communique::{self, WrittenItem};
+    authenticate(&request, &data).await?;
+    let input: CommuniqueInput = parse(&bytes)?;
+    let items: Vec<WrittenItem> = input
+        .items
+        .into_iter()
+        .map(|i| WrittenItem {
+            section: i.section,
+            heading: i.heading,
+            body_markdown: i.body,
+            url: i.url,
+        })
+        .collect();
+    communique::check(&input.language, &items)
+        .map_err(|(field, message)| Error::Validation { field, message })?;
+    if input.title.trim().is_empty() {
+        return Err(Error::Validation {
+            field: "title".into(),
+            message: "must not be empty".into(),
+        });
+    }
+    let (language, title) = (input.language, input.title.trim().to_string());
+    let id = data
+        .db
+        .run(move |conn| communique::create(conn, &language, &title, db::now_ms(), &items))
         .await?;
     Ok(HttpResponse::Created().json(load(&data, id).await?))
 }

@@ -522,3 +522,126 @@ async fn api_edits_and_publishes_a_draft_postgres() {
     }
     api_edits_and_publishes_a_draft(Backend::Postgres).await;
 }
+
+/// A Communiqué written through the API: languages and sections checked,
+/// items placed in section order, Markdown rendered and sanitised, then
+/// published and shown on its page.
+async fn api_writes_a_communique(backend: Backend) {
+    use reqwest::Method;
+    use serde_json::json;
+    let instance = crate::common::TestInstance::start(backend).await;
+    let base = instance.base();
+    let token = {
+        let mut conn = instance.server.state.db.conn().expect("connection");
+        tocsin::db::tokens::create(&mut conn, "editor").expect("token")
+    };
+    let t = Some(token.as_str());
+    let url = format!("{base}/api/v1/issues/communique");
+    let (status, _) = issue_api(Method::POST, url.clone(), None, Some(json!({}))).await;
+    assert_eq!(status, 401);
+    for (body, field) in [
+        (
+            json!({"language": "de", "title": "W", "items": []}),
+            "language",
+        ),
+        (
+            json!({"language": "ar", "title": "W", "items": [{"section": "sports", "heading": "x"}]}),
+            "items[0].section",
+        ),
+        (
+            json!({"language": "ar", "title": "W", "items": [{"section": "awards", "heading": " "}]}),
+            "items[0].heading",
+        ),
+        (json!({"language": "ar", "title": "", "items": []}), "title"),
+    ] {
+        let (status, refused) = issue_api(Method::POST, url.clone(), t, Some(body)).await;
+        assert_eq!(
+            (status, refused["field"].as_str()),
+            (422, Some(field)),
+            "{refused}"
+        );
+    }
+    let (status, draft) = issue_api(
+        Method::POST,
+        url.clone(),
+        t,
+        Some(json!({"language": "ar", "title": "البلاغ الأسبوعي", "items": [
+            {"section": "fellowships", "heading": "Fellowship A", "body": "Apply **now**"},
+            {"section": "regional-news", "heading": "News B", "body": "<script>x()</script>Text"},
+            {"section": "awards", "heading": "Award C", "url": "https://awards.example/c"},
+            {"section": "regional-news", "heading": "News D"}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{draft}");
+    assert_eq!(
+        (draft["publication"].as_str(), draft["language"].as_str()),
+        (Some("communique"), Some("ar"))
+    );
+    let headings: Vec<(&str, &str)> = draft["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["section"].as_str().expect("section"),
+                i["heading"].as_str().expect("heading"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            ("regional-news", "News B"),
+            ("regional-news", "News D"),
+            ("awards", "Award C"),
+            ("fellowships", "Fellowship A")
+        ]
+    );
+    let bodies = draft["items"].to_string();
+    assert!(bodies.contains("<strong>now</strong>"), "{bodies}");
+    assert!(!bodies.contains("<script"), "{bodies}");
+    let id = draft["id"].as_i64().expect("id");
+    let (status, _) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/{id}/publish"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let page = get_text(&format!("{base}/publications/communique/issues/{id}")).await;
+    assert!(
+        page.contains(r#"<article lang="ar">"#) && page.contains("البلاغ الأسبوعي"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<a href="https://awards.example/c">Award C</a>"#),
+        "{page}"
+    );
+    let (status, listed) = issue_api(
+        Method::GET,
+        format!("{base}/api/v1/issues?publication=communique"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, listed["items"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    instance.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_writes_a_communique_sqlite() {
+    api_writes_a_communique(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_writes_a_communique_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    api_writes_a_communique(Backend::Postgres).await;
+}
