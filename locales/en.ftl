@@ -238,3 +238,5 @@ mail-confirm-text = Someone, probably you, asked to receive the publications of 
 mail-confirm-ignore = If it was not you, ignore this message: you will receive nothing.
 mail-known-subject = Your subscription to { $site }
 mail-known-text = Someone asked to subscribe this address, which already receives the publications of { $site }. To change your choices or unsubscribe, follow this link:
+no-issues = No issues published yet.
+issue-published = Published

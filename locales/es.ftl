@@ -238,3 +238,5 @@ mail-confirm-text = Alguien, probablemente usted, pidió recibir las publicacion
 mail-confirm-ignore = Si no fue usted, ignore este mensaje: no recibirá nada.
 mail-known-subject = Su suscripción a { $site }
 mail-known-text = Alguien pidió suscribir esta dirección, que ya recibe las publicaciones de { $site }. Para cambiar sus opciones o darse de baja, siga este enlace:
+no-issues = Todavía no hay números publicados.
+issue-published = Publicado el

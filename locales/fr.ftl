@@ -238,3 +238,5 @@ mail-confirm-text = Quelqu’un, probablement vous, a demandé à recevoir les p
 mail-confirm-ignore = Si ce n’était pas vous, ignorez ce message : vous ne recevrez rien.
 mail-known-subject = Votre abonnement à { $site }
 mail-known-text = Quelqu’un a demandé à abonner cette adresse, qui reçoit déjà les publications de { $site }. Pour modifier vos choix ou vous désabonner, suivez ce lien :
+no-issues = Aucun numéro publié pour l’instant.
+issue-published = Publié le

@@ -97,8 +97,8 @@ pub enum Command {
         #[command(subcommand)]
         action: ReviewAction,
     },
-    /// Digest issues: build a draft, send a published issue by e-mail,
-    /// show issues and their send progress.
+    /// Digest issues: build a draft, publish it, send a published issue by
+    /// e-mail, show issues and their send progress.
     Digest {
         /// Digest action.
         #[command(subcommand)]
@@ -202,6 +202,11 @@ pub enum DigestAction {
         /// Length of the period, ending now.
         #[arg(long, default_value_t = 7)]
         days: i64,
+    },
+    /// Publish a draft issue (Digest or Communiqué) by its id.
+    Publish {
+        /// Issue id, as printed by `build` and `status`.
+        issue: i64,
     },
     /// List the latest issues with state, item count and mail progress.
     Status,
@@ -458,6 +463,18 @@ async fn digest_command(config: &Config, action: DigestAction) -> Result<(), Err
             for item in items {
                 println!("{}\t{}\t{}", item.id, item.section, item.heading);
             }
+        }
+        DigestAction::Publish { issue } => {
+            let base = config.base_url();
+            let published = db
+                .run(move |conn| Ok(crate::publications::publish(conn, &base, issue)))
+                .await?
+                .map_err(|e| Error::BadRequest(e.to_string()))?;
+            println!(
+                "published issue {}: {}",
+                published.id,
+                published.ap_id.unwrap_or_default()
+            );
         }
         DigestAction::Status => {
             let rows = db

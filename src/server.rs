@@ -186,6 +186,8 @@ pub async fn start(
             .configure(web::members_api::configure)
             .configure(web::mail_api::configure)
             .configure(web::subscribe_pages::configure)
+            .configure(web::publications_api::configure)
+            .configure(web::publication_pages::configure)
             .configure(web::api::configure)
             .configure(web::feeds::configure)
             .configure(delivery::metrics::configure)

@@ -160,6 +160,24 @@ pub fn issues(conn: &mut DbConn, publication: &str, limit: i64) -> Result<Vec<Is
         .load(conn)?)
 }
 
+/// Published issues of a publication, latest first.
+pub fn published_issues(
+    conn: &mut DbConn,
+    publication: &str,
+    limit: i64,
+) -> Result<Vec<IssueRow>, DbError> {
+    Ok(publication_issues::table
+        .filter(publication_issues::publication.eq(publication))
+        .filter(publication_issues::state.eq(PUBLISHED))
+        .order((
+            publication_issues::published_at.desc(),
+            publication_issues::id.desc(),
+        ))
+        .limit(limit)
+        .select(IssueRow::as_select())
+        .load(conn)?)
+}
+
 /// Items of an issue in reading order.
 pub fn items(conn: &mut DbConn, issue_id: i64) -> Result<Vec<ItemRow>, DbError> {
     Ok(publication_items::table

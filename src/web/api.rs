@@ -483,7 +483,12 @@ async fn unpin(
         crate::web::review_api::list, crate::web::review_api::approve, crate::web::review_api::reject,
         crate::web::review_api::curate, crate::web::members_api::list, crate::web::members_api::add,
         crate::web::members_api::remove, crate::web::admin_api::list, crate::web::admin_api::set,
-        crate::web::admin_api::remove, crate::web::mail_api::report),
+        crate::web::admin_api::remove, crate::web::mail_api::report,
+        crate::web::publications_api::list,
+        crate::web::publications_api::build, crate::web::publications_api::write_communique,
+        crate::web::publications_api::preview,
+        crate::web::publications_api::reorder, crate::web::publications_api::trim,
+        crate::web::publications_api::publish),
     components(schemas(AlertInput, AlertPatch, AttachmentInput, TranslationInput, AlertView, AlertPage,
         TranslationList, VersionRef, ErrorBody, crate::web::media::Uploaded,
         crate::web::review_api::ReviewView, crate::web::review_api::ApproveInput,
@@ -491,7 +496,11 @@ async fn unpin(
         crate::web::members_api::MemberView, crate::web::members_api::MemberInput,
         crate::web::admin_api::DomainPolicyView, crate::web::admin_api::DomainPolicyInput,
         crate::web::admin_api::DomainPolicyResult, crate::web::mail_api::MailReport,
-        crate::web::mail_api::MailReportResult)),
+        crate::web::mail_api::MailReportResult,
+        crate::web::publications_api::IssueView, crate::web::publications_api::ItemView,
+        crate::web::publications_api::BuildInput, crate::web::publications_api::ReorderInput,
+        crate::web::publications_api::TrimInput, crate::web::publications_api::CommuniqueInput,
+        crate::web::publications_api::CommuniqueItemInput)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -1,4 +1,5 @@
-//! Atom and RSS feeds per actor, optionally for one language.
+//! Atom and RSS feeds per actor, optionally for one language, and per
+//! publication (its published issues).
 
 use crate::{
     db::{
@@ -19,7 +20,15 @@ const FEED_SIZE: i64 = 50;
 /// Registers the feed routes.
 pub fn configure(cfg: &mut aw::ServiceConfig) {
     cfg.route("/@{name}/feed.atom", aw::get().to(atom))
-        .route("/@{name}/feed.rss", aw::get().to(rss_feed));
+        .route("/@{name}/feed.rss", aw::get().to(rss_feed))
+        .route(
+            "/publications/{publication}/feed.atom",
+            aw::get().to(publication_atom),
+        )
+        .route(
+            "/publications/{publication}/feed.rss",
+            aw::get().to(publication_rss),
+        );
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,9 +38,37 @@ struct FeedQuery {
 
 struct FeedData {
     title: String,
+    description: String,
     page: String,
     self_url: String,
-    alerts: Vec<AlertRow>,
+    entries: Vec<FeedEntry>,
+}
+
+/// One entry of a feed: an alert or a publication issue.
+struct FeedEntry {
+    id: String,
+    title: String,
+    link: String,
+    language: String,
+    html: String,
+    published: Option<i64>,
+    updated: i64,
+    terms: Vec<String>,
+}
+
+impl FeedEntry {
+    fn from_alert(a: &AlertRow) -> Self {
+        FeedEntry {
+            id: a.ap_id.clone(),
+            title: a.title.clone(),
+            link: a.url.clone().unwrap_or_else(|| a.ap_id.clone()),
+            language: a.language.clone(),
+            html: a.content_html.clone(),
+            published: a.published_at,
+            updated: a.updated_at,
+            terms: terms(a),
+        }
+    }
 }
 
 async fn load(
@@ -65,14 +102,60 @@ async fn load(
         .run(move |conn| db::alerts::list(conn, &filter, FEED_SIZE, 0))
         .await?;
     let name = actor.name.clone().unwrap_or_else(|| actor.username.clone());
+    let title = match &language {
+        Some(l) => format!("{name} ({l})"),
+        None => name,
+    };
     Ok(FeedData {
-        title: match &language {
-            Some(l) => format!("{name} ({l})"),
-            None => name,
-        },
+        description: format!("Alerts from {title}"),
+        title,
         page: urls.profile_page(&actor.username).to_string(),
         self_url,
-        alerts,
+        entries: alerts.iter().map(FeedEntry::from_alert).collect(),
+    })
+}
+
+/// The published issues of a publication as a feed.
+async fn load_publication(data: &Data, publication: String, ext: &str) -> Result<FeedData, Error> {
+    let title = match publication.as_str() {
+        crate::publications::DIGEST => "The Digest",
+        crate::publications::COMMUNIQUE => "The Communiqué",
+        _ => return Err(Error::NotFound),
+    };
+    let urls = Urls::new(&data.config);
+    let page = format!("{}/publications/{publication}", urls.base());
+    let issues = data
+        .db
+        .run(move |conn| {
+            let mut out = Vec::new();
+            for issue in db::publications::published_issues(conn, &publication, FEED_SIZE)? {
+                let items = db::publications::items(conn, issue.id)?;
+                out.push((issue, items));
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(FeedData {
+        title: title.to_string(),
+        description: format!("{title}: published issues"),
+        self_url: format!("{page}/feed.{ext}"),
+        page,
+        entries: issues
+            .into_iter()
+            .map(|(issue, items)| {
+                let id = issue.ap_id.clone().unwrap_or_default();
+                FeedEntry {
+                    link: id.clone(),
+                    id,
+                    title: issue.title,
+                    language: issue.language,
+                    html: crate::web::publication_pages::issue_html(items),
+                    published: issue.published_at,
+                    updated: issue.updated_at,
+                    terms: Vec::new(),
+                }
+            })
+            .collect(),
     })
 }
 
@@ -95,31 +178,31 @@ fn terms(alert: &AlertRow) -> Vec<String> {
 /// The Atom document for `feed`.
 fn atom_document(feed: &FeedData) -> String {
     use atom_syndication::{Category, Content, Entry, Feed, Link, Text};
-    let updated = feed.alerts.iter().map(|a| a.updated_at).max().unwrap_or(0);
+    let updated = feed.entries.iter().map(|a| a.updated).max().unwrap_or(0);
     let entries: Vec<Entry> = feed
-        .alerts
+        .entries
         .iter()
         .map(|a| {
             let mut entry = Entry::default();
-            entry.set_id(a.ap_id.clone());
+            entry.set_id(a.id.clone());
             entry.set_title(Text::plain(a.title.clone()));
-            entry.set_updated(time(a.updated_at));
-            entry.set_published(a.published_at.map(time));
+            entry.set_updated(time(a.updated));
+            entry.set_published(a.published.map(time));
             let mut link = Link::default();
-            link.set_href(a.url.clone().unwrap_or_else(|| a.ap_id.clone()));
+            link.set_href(a.link.clone());
             link.set_hreflang(Some(a.language.clone()));
             entry.set_links(vec![link]);
             let mut content = Content::default();
             content.set_content_type(Some("html".to_string()));
-            content.set_value(Some(a.content_html.clone()));
+            content.set_value(Some(a.html.clone()));
             content.set_lang(Some(a.language.clone()));
             entry.set_content(Some(content));
             entry.set_categories(
-                terms(a)
-                    .into_iter()
+                a.terms
+                    .iter()
                     .map(|t| {
                         let mut c = Category::default();
-                        c.set_term(t);
+                        c.set_term(t.clone());
                         c
                     })
                     .collect::<Vec<_>>(),
@@ -145,24 +228,24 @@ fn atom_document(feed: &FeedData) -> String {
 fn rss_document(feed: &FeedData) -> String {
     use rss::{CategoryBuilder, ChannelBuilder, GuidBuilder, ItemBuilder};
     let items: Vec<rss::Item> = feed
-        .alerts
+        .entries
         .iter()
         .map(|a| {
             ItemBuilder::default()
                 .title(Some(a.title.clone()))
-                .link(Some(a.url.clone().unwrap_or_else(|| a.ap_id.clone())))
+                .link(Some(a.link.clone()))
                 .guid(Some(
                     GuidBuilder::default()
-                        .value(a.ap_id.clone())
+                        .value(a.id.clone())
                         .permalink(true)
                         .build(),
                 ))
-                .pub_date(a.published_at.map(|p| time(p).to_rfc2822()))
-                .description(Some(a.content_html.clone()))
+                .pub_date(a.published.map(|p| time(p).to_rfc2822()))
+                .description(Some(a.html.clone()))
                 .categories(
-                    terms(a)
-                        .into_iter()
-                        .map(|t| CategoryBuilder::default().name(t).build())
+                    a.terms
+                        .iter()
+                        .map(|t| CategoryBuilder::default().name(t.clone()).build())
                         .collect::<Vec<_>>(),
                 )
                 .build()
@@ -171,7 +254,7 @@ fn rss_document(feed: &FeedData) -> String {
     ChannelBuilder::default()
         .title(feed.title.clone())
         .link(feed.page.clone())
-        .description(format!("Alerts from {}", feed.title))
+        .description(feed.description.clone())
         .items(items)
         .build()
         .to_string()
@@ -200,6 +283,20 @@ async fn rss_feed(
     data: Data,
 ) -> Result<HttpResponse, Error> {
     let feed = load(&data, path.into_inner(), query.into_inner().language, "rss").await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/rss+xml; charset=utf-8")
+        .body(rss_document(&feed)))
+}
+
+async fn publication_atom(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
+    let feed = load_publication(&data, path.into_inner(), "atom").await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/atom+xml; charset=utf-8")
+        .body(atom_document(&feed)))
+}
+
+async fn publication_rss(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
+    let feed = load_publication(&data, path.into_inner(), "rss").await?;
     Ok(HttpResponse::Ok()
         .content_type("application/rss+xml; charset=utf-8")
         .body(rss_document(&feed)))

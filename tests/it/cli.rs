@@ -10,19 +10,21 @@ fn tocsin(dir: &std::path::Path) -> Command {
     cmd
 }
 
-#[test]
-fn token_create_prints_the_token_last_and_stores_only_its_hash() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = tocsin(dir.path())
-        .args(["token", "create", "--name", "ci"])
-        .output()
-        .unwrap();
+/// Runs `tocsin ARGS` in `dir`, asserts it succeeded and returns stdout.
+fn succeeds(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = tocsin(dir).args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn token_create_prints_the_token_last_and_stores_only_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = succeeds(dir.path(), &["token", "create", "--name", "ci"]);
     let token = stdout.lines().last().unwrap().trim().to_string();
     assert!(token.starts_with("tocsin_") && token.len() > 40, "{token}");
     // The default database is under data/ relative to the working directory.
@@ -116,4 +118,29 @@ fn review_commands_are_documented_in_help() {
     for command in ["list", "approve", "curate", "reject"] {
         assert!(help.contains(command), "{help}");
     }
+}
+
+#[test]
+fn digest_publish_publishes_a_draft_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = succeeds(dir.path(), &["digest", "build", "--language", "en"]);
+    let id = stdout
+        .strip_prefix("draft digest issue ")
+        .and_then(|s| s.split(':').next())
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_string();
+    let stdout = succeeds(dir.path(), &["digest", "publish", &id]);
+    assert!(
+        stdout.contains(&format!("published issue {id}: "))
+            && stdout.contains(&format!("/publications/digest/issues/{id}")),
+        "{stdout}"
+    );
+    let again = tocsin(dir.path())
+        .args(["digest", "publish", &id])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "publishing twice is refused");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is published"));
+    let status = succeeds(dir.path(), &["digest", "status"]);
+    assert!(status.contains(&format!("{id}\ten\tpublished")), "{status}");
 }

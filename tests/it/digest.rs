@@ -230,3 +230,398 @@ fn cli_builds_a_draft_and_shows_it_in_status() {
     let cols: Vec<&str> = row.split('\t').collect();
     assert_eq!(cols[..6], ["1", "fr", "draft", "0", "0", "0"], "{status}");
 }
+
+async fn issue_api(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = crate::common::client().request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("response");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+async fn get_text(url: &str) -> String {
+    let resp = crate::common::client().get(url).send().await.expect("page");
+    assert_eq!(resp.status().as_u16(), 200, "{url}");
+    resp.text().await.expect("text")
+}
+
+fn item_ids(issue: &serde_json::Value) -> Vec<i64> {
+    issue["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_i64().expect("id"))
+        .collect()
+}
+
+/// Build, preview, reorder, trim and publish through the API; every route
+/// refuses a request without a valid editor token, and a published issue
+/// no longer changes.
+async fn api_edits_and_publishes_a_draft(backend: Backend) {
+    use reqwest::Method;
+    use serde_json::json;
+    let instance = crate::common::TestInstance::start(backend).await;
+    let base = instance.base();
+    let token = {
+        let mut conn = instance.server.state.db.conn().expect("connection");
+        let conn = &mut *conn;
+        let actor = tocsin::db::actors::local_by_username(
+            conn,
+            &instance.server.state.config.actor.username,
+        )
+        .expect("query")
+        .expect("organisation actor")
+        .id;
+        alert(conn, actor, 1, true, "en", "TR");
+        alert(conn, actor, 2, true, "en", "EG");
+        alert(conn, actor, 3, true, "en", "SY");
+        alert(conn, actor, 4, true, "fr", "SY");
+        tocsin::db::tokens::create(conn, "editor").expect("token")
+    };
+    let t = Some(token.as_str());
+
+    for (method, path) in [
+        (Method::GET, "/api/v1/issues"),
+        (Method::POST, "/api/v1/issues/digest"),
+        (Method::GET, "/api/v1/issues/1"),
+        (Method::POST, "/api/v1/issues/1/reorder"),
+        (Method::POST, "/api/v1/issues/1/trim"),
+        (Method::POST, "/api/v1/issues/1/publish"),
+    ] {
+        for bad in [None, Some("tocsin_forged")] {
+            let (status, _) = issue_api(
+                method.clone(),
+                format!("{base}{path}"),
+                bad,
+                Some(json!({})),
+            )
+            .await;
+            assert_eq!(status, 401, "{method} {path} with {bad:?}");
+        }
+    }
+
+    let (status, body) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/digest"),
+        t,
+        Some(json!({"language": "English"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("language")),
+        "{body}"
+    );
+
+    let (status, draft) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/digest"),
+        t,
+        Some(json!({"language": "en", "days": 2})),
+    )
+    .await;
+    assert_eq!(status, 201, "{draft}");
+    assert_eq!(draft["state"], "draft");
+    let id = draft["id"].as_i64().expect("id");
+    let headings: Vec<&str> = draft["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["heading"].as_str().expect("heading"))
+        .collect();
+    assert_eq!(headings, ["EG: Alert 2", "SY: Alert 3", "TR: Alert 1"]);
+    let ids = item_ids(&draft);
+
+    let (status, preview) =
+        issue_api(Method::GET, format!("{base}/api/v1/issues/{id}"), t, None).await;
+    assert_eq!((status, item_ids(&preview)), (200, ids.clone()));
+    let (status, _) = issue_api(Method::GET, format!("{base}/api/v1/issues/999999"), t, None).await;
+    assert_eq!(status, 404);
+
+    let (status, body) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/{id}/reorder"),
+        t,
+        Some(json!({"order": [ids[2], ids[0]]})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("order")),
+        "{body}"
+    );
+    let reversed = vec![ids[2], ids[1], ids[0]];
+    let (status, body) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/{id}/reorder"),
+        t,
+        Some(json!({"order": reversed})),
+    )
+    .await;
+    assert_eq!((status, item_ids(&body)), (200, reversed.clone()), "{body}");
+
+    let (status, body) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/{id}/trim"),
+        t,
+        Some(json!({"remove": [ids[1]]})),
+    )
+    .await;
+    assert_eq!(
+        (status, item_ids(&body)),
+        (200, vec![ids[2], ids[0]]),
+        "{body}"
+    );
+
+    let page_url = format!("{base}/publications/digest/issues/{id}");
+    let draft_page = crate::common::client()
+        .get(&page_url)
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(
+        draft_page.status().as_u16(),
+        404,
+        "a draft has no public page"
+    );
+
+    let (status, published) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/{id}/publish"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(published["state"], "published");
+    assert_eq!(
+        published["ap_id"].as_str(),
+        Some(format!("{base}/publications/digest/issues/{id}").as_str())
+    );
+    assert!(published["published_at"].as_i64().is_some());
+    for (path, body) in [
+        ("publish", None),
+        ("trim", Some(json!({"remove": [ids[0]]}))),
+        ("reorder", Some(json!({"order": [ids[0], ids[2]]}))),
+    ] {
+        let (status, refused) = issue_api(
+            Method::POST,
+            format!("{base}/api/v1/issues/{id}/{path}"),
+            t,
+            body,
+        )
+        .await;
+        assert_eq!(
+            (status, refused["field"].as_str()),
+            (422, Some("state")),
+            "{path}: {refused}"
+        );
+    }
+    let (status, listed) = issue_api(Method::GET, format!("{base}/api/v1/issues"), t, None).await;
+    assert_eq!(status, 200);
+    let listed: Vec<(i64, &str)> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_i64().expect("id"),
+                i["state"].as_str().expect("state"),
+            )
+        })
+        .collect();
+    assert_eq!(listed, vec![(id, "published")]);
+
+    // The issue's page: items in the edited order, the trimmed one gone,
+    // localised (Arabic right to left).
+    let page = get_text(&page_url).await;
+    let (tr, eg) = (
+        page.find("TR: Alert 1").expect("TR item"),
+        page.find("EG: Alert 2").expect("EG item"),
+    );
+    assert!(tr < eg, "edited order");
+    assert!(!page.contains("SY: Alert 3"), "trimmed");
+    assert!(page.contains("<p>Body 1</p>") && page.contains("<h2>mena</h2>"));
+    let arabic = get_text(&format!("{page_url}?lang=ar")).await;
+    assert!(
+        arabic.contains(r#"dir="rtl""#) && arabic.contains("الموجز"),
+        "{arabic}"
+    );
+    let index = get_text(&format!("{base}/publications/digest")).await;
+    assert!(index.contains(&format!(r#"href="{page_url}""#)), "{index}");
+    assert!(index.contains(published["title"].as_str().expect("title")));
+    // Atom and RSS of the publication carry the issue with its body.
+    let atom = get_text(&format!("{base}/publications/digest/feed.atom")).await;
+    let atom = atom_syndication::Feed::read_from(atom.as_bytes()).expect("Atom");
+    assert_eq!(atom.entries().len(), 1);
+    let entry = &atom.entries()[0];
+    assert_eq!(entry.id(), page_url);
+    assert_eq!(entry.links()[0].href(), page_url);
+    let html = entry.content().and_then(|c| c.value()).expect("content");
+    assert!(
+        html.contains("TR: Alert 1") && !html.contains("SY: Alert 3"),
+        "{html}"
+    );
+    let rss = get_text(&format!("{base}/publications/digest/feed.rss")).await;
+    let rss = rss::Channel::read_from(rss.as_bytes()).expect("RSS");
+    assert_eq!(rss.items().len(), 1);
+    assert_eq!(rss.items()[0].link(), Some(page_url.as_str()));
+    assert!(rss.items()[0]
+        .description()
+        .is_some_and(|d| d.contains("EG: Alert 2")));
+    let empty = get_text(&format!("{base}/publications/communique")).await;
+    assert!(empty.contains("No issues published yet."), "{empty}");
+    let unknown = crate::common::client()
+        .get(format!("{base}/publications/nothing"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(unknown.status().as_u16(), 404);
+    instance.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_edits_and_publishes_a_draft_sqlite() {
+    api_edits_and_publishes_a_draft(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_edits_and_publishes_a_draft_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    api_edits_and_publishes_a_draft(Backend::Postgres).await;
+}
+
+/// A Communiqué written through the API: languages and sections checked,
+/// items placed in section order, Markdown rendered and sanitised, then
+/// published and shown on its page.
+async fn api_writes_a_communique(backend: Backend) {
+    use reqwest::Method;
+    use serde_json::json;
+    let instance = crate::common::TestInstance::start(backend).await;
+    let base = instance.base();
+    let token = {
+        let mut conn = instance.server.state.db.conn().expect("connection");
+        tocsin::db::tokens::create(&mut conn, "editor").expect("token")
+    };
+    let t = Some(token.as_str());
+    let url = format!("{base}/api/v1/issues/communique");
+    let (status, _) = issue_api(Method::POST, url.clone(), None, Some(json!({}))).await;
+    assert_eq!(status, 401);
+    for (body, field) in [
+        (
+            json!({"language": "de", "title": "W", "items": []}),
+            "language",
+        ),
+        (
+            json!({"language": "ar", "title": "W", "items": [{"section": "sports", "heading": "x"}]}),
+            "items[0].section",
+        ),
+        (
+            json!({"language": "ar", "title": "W", "items": [{"section": "awards", "heading": " "}]}),
+            "items[0].heading",
+        ),
+        (json!({"language": "ar", "title": "", "items": []}), "title"),
+    ] {
+        let (status, refused) = issue_api(Method::POST, url.clone(), t, Some(body)).await;
+        assert_eq!(
+            (status, refused["field"].as_str()),
+            (422, Some(field)),
+            "{refused}"
+        );
+    }
+    let (status, draft) = issue_api(
+        Method::POST,
+        url.clone(),
+        t,
+        Some(json!({"language": "ar", "title": "البلاغ الأسبوعي", "items": [
+            {"section": "fellowships", "heading": "Fellowship A", "body": "Apply **now**"},
+            {"section": "regional-news", "heading": "News B", "body": "<script>x()</script>Text"},
+            {"section": "awards", "heading": "Award C", "url": "https://awards.example/c"},
+            {"section": "regional-news", "heading": "News D"}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{draft}");
+    assert_eq!(
+        (draft["publication"].as_str(), draft["language"].as_str()),
+        (Some("communique"), Some("ar"))
+    );
+    let headings: Vec<(&str, &str)> = draft["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["section"].as_str().expect("section"),
+                i["heading"].as_str().expect("heading"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            ("regional-news", "News B"),
+            ("regional-news", "News D"),
+            ("awards", "Award C"),
+            ("fellowships", "Fellowship A")
+        ]
+    );
+    let bodies = draft["items"].to_string();
+    assert!(bodies.contains("<strong>now</strong>"), "{bodies}");
+    assert!(!bodies.contains("<script"), "{bodies}");
+    let id = draft["id"].as_i64().expect("id");
+    let (status, _) = issue_api(
+        Method::POST,
+        format!("{base}/api/v1/issues/{id}/publish"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let page = get_text(&format!("{base}/publications/communique/issues/{id}")).await;
+    assert!(
+        page.contains(r#"<article lang="ar">"#) && page.contains("البلاغ الأسبوعي"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<a href="https://awards.example/c">Award C</a>"#),
+        "{page}"
+    );
+    let (status, listed) = issue_api(
+        Method::GET,
+        format!("{base}/api/v1/issues?publication=communique"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, listed["items"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    instance.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_writes_a_communique_sqlite() {
+    api_writes_a_communique(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_writes_a_communique_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    api_writes_a_communique(Backend::Postgres).await;
+}
