@@ -94,9 +94,12 @@ pub fn enqueue_for_followers(
         .as_str()
         .ok_or_else(|| Error::Internal("outgoing activity without id".into()))?;
     let mut activity = activity.clone();
-    crate::federation::proofs::attach(conn, actor_id, &mut activity)?;
-    let actor = db::actors::by_id(conn, actor_id)?;
-    crate::federation::ld_signatures::attach(&actor, &mut activity)?;
+    if crate::federation::proofs::wants_proof(&activity) {
+        // One read of the actor for both signatures.
+        let actor = db::actors::by_id(conn, actor_id)?;
+        crate::federation::proofs::attach(conn, &actor, &mut activity)?;
+        crate::federation::ld_signatures::attach(&actor, &mut activity)?;
+    }
     let json = serde_json::to_string(&activity)?;
     let id = db::transaction(conn, |conn| {
         let inboxes = db::follows::follower_inboxes(conn, actor_id)?;

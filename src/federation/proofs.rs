@@ -73,14 +73,13 @@ pub fn wants_proof(activity: &Value) -> bool {
     PROVEN_TYPES.contains(&kind) && addressed_publicly
 }
 
-/// Adds the data-integrity context and a proof by `actor_id` to
-/// `activity` when it is one that carries a proof.
-pub fn attach(conn: &mut DbConn, actor_id: i64, activity: &mut Value) -> Result<(), Error> {
+/// Adds the data-integrity context and a proof by `actor` (a local actor)
+/// to `activity` when it is one that carries a proof.
+pub fn attach(conn: &mut DbConn, actor: &ActorRow, activity: &mut Value) -> Result<(), Error> {
     if !wants_proof(activity) {
         return Ok(());
     }
-    let actor = db::actors::by_id(conn, actor_id)?;
-    sign_with(activity, &signing_key(conn, &actor)?)
+    sign_with(activity, &signing_key(conn, actor)?)
 }
 
 /// [`attach`] from async code.
