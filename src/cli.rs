@@ -497,6 +497,18 @@ async fn digest_command(config: &Config, action: DigestAction) -> Result<(), Err
             }
             let ids: Vec<i64> = rows.iter().map(|(issue, _, _)| issue.id).collect();
             print!("{}", crate::mail::send::status_report(&db, &ids).await?);
+            let schedules = config.clone();
+            let lines = db
+                .run(move |conn| {
+                    crate::publications::schedule::status(conn, &schedules, chrono::Utc::now())
+                })
+                .await?;
+            if !lines.is_empty() {
+                println!("schedules ([[digests]]):");
+                for line in lines {
+                    println!("{line}");
+                }
+            }
         }
         DigestAction::Send { issue } => send_command(config, &db, issue).await?,
     }

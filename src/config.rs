@@ -6,7 +6,7 @@ use figment::{
     Figment,
 };
 use serde::{Deserialize, Serialize};
-use std::{net::SocketAddr, path::Path};
+use std::{collections::BTreeMap, net::SocketAddr, path::Path};
 use thiserror::Error;
 use url::Url;
 
@@ -52,6 +52,50 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     /// E-mail to subscribers: SMTP server, sender, pace.
     pub mail: MailConfig,
+    /// The publications' actors (`[publications.digest]` …): profiles that
+    /// replace the built-in ones.
+    pub publications: BTreeMap<String, PublicationConfig>,
+    /// Digest schedules (`[[digests]]`): when the scheduler builds an issue.
+    pub digests: Vec<DigestSchedule>,
+}
+
+/// `[publications.NAME]`: the profile of a publication's actor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PublicationConfig {
+    /// Display name; empty means the built-in one.
+    pub display_name: String,
+    /// Profile text; empty means the built-in one.
+    pub summary: String,
+}
+
+/// `[[digests]]`: one schedule of Digest issues.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DigestSchedule {
+    /// Language of the issues.
+    pub language: String,
+    /// Days of the week it runs: `mon` … `sun`.
+    pub days: Vec<String>,
+    /// Time of day it runs, `HH:MM` in UTC.
+    pub time: String,
+    /// Days an issue covers, back from its due time; 0 means since the
+    /// previous due time of this schedule.
+    pub period_days: u32,
+    /// Publish the issue at once instead of leaving a draft for an editor.
+    pub publish: bool,
+}
+
+impl Default for DigestSchedule {
+    fn default() -> Self {
+        DigestSchedule {
+            language: "en".into(),
+            days: vec!["mon".into()],
+            time: "09:00".into(),
+            period_days: 0,
+            publish: false,
+        }
+    }
 }
 
 /// `[mail]`: the SMTP server publications are sent through.
@@ -549,7 +593,50 @@ impl Config {
         if self.delivery.per_host_concurrency == 0 {
             return invalid("delivery.per_host_concurrency", "must be at least 1");
         }
+        self.validate_publications()?;
         self.validate_mail()
+    }
+
+    fn validate_publications(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let names = || {
+            crate::publications::PUBLICATIONS
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for name in self.publications.keys() {
+            if crate::publications::find(name).is_none() {
+                return invalid(
+                    "publications",
+                    format!("{name} is not a publication (known: {})", names()),
+                );
+            }
+        }
+        let taken = |username: &str| {
+            crate::publications::PUBLICATIONS
+                .iter()
+                .any(|p| p.name.eq_ignore_ascii_case(username))
+        };
+        if taken(&self.actor.username) {
+            return invalid(
+                "actor.username",
+                format!("must differ from the publications' actors ({})", names()),
+            );
+        }
+        if let Some(feed) = self.feeds.iter().find(|f| taken(&f.username)) {
+            return invalid(
+                "feeds.username",
+                format!("{} is a publication's actor ({})", feed.username, names()),
+            );
+        }
+        for schedule in &self.digests {
+            if let Err(message) = crate::publications::schedule::Plan::parse(schedule) {
+                return invalid("digests", message);
+            }
+        }
+        Ok(())
     }
 
     fn validate_mail(&self) -> Result<(), ConfigError> {

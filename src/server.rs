@@ -1,5 +1,5 @@
 //! Starting and stopping an instance: database, local actors, the delivery
-//! worker and the HTTP server.
+//! worker, the Digest scheduler and the HTTP server.
 
 use crate::{
     config::Config,
@@ -100,6 +100,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     worker: JoinHandle<()>,
     inbox_workers: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -110,6 +111,7 @@ impl RunningServer {
         let _ = self.shutdown.send(true);
         let _ = self.worker.await;
         let _ = self.inbox_workers.await;
+        let _ = self.scheduler.await;
         let _ = self.http_task.await;
     }
 
@@ -120,6 +122,7 @@ impl RunningServer {
         let _ = self.shutdown.send(true);
         let _ = self.worker.await;
         let _ = self.inbox_workers.await;
+        let _ = self.scheduler.await;
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Error::Internal(format!("HTTP server: {e}"))),
@@ -158,6 +161,11 @@ pub async fn start(
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let worker = tokio::spawn(delivery::worker::run(state.clone(), shutdown_rx.clone()));
+    let scheduler = tokio::spawn(crate::publications::schedule::run(
+        state.clone(),
+        shutdown_rx.clone(),
+        Arc::new(crate::publications::schedule::SystemClock),
+    ));
     let inbox_workers = tokio::spawn(federation::inbox_queue::run(data.clone(), shutdown_rx));
 
     let mut server = HttpServer::new(move || {
@@ -219,5 +227,6 @@ pub async fn start(
         shutdown,
         worker,
         inbox_workers,
+        scheduler,
     })
 }

@@ -8,6 +8,7 @@ pub mod actors;
 pub mod alerts;
 pub mod curation;
 pub mod deliveries;
+pub mod digest_runs;
 pub mod domain_policies;
 pub mod follows;
 pub mod inbox_queue;

@@ -166,6 +166,16 @@ pub fn published_issues(
     publication: &str,
     limit: i64,
 ) -> Result<Vec<IssueRow>, DbError> {
+    published_page(conn, publication, limit, 0)
+}
+
+/// Published issues of `publication`, latest first, `limit` from `offset`.
+pub fn published_page(
+    conn: &mut DbConn,
+    publication: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<IssueRow>, DbError> {
     Ok(publication_issues::table
         .filter(publication_issues::publication.eq(publication))
         .filter(publication_issues::state.eq(PUBLISHED))
@@ -174,8 +184,18 @@ pub fn published_issues(
             publication_issues::id.desc(),
         ))
         .limit(limit)
+        .offset(offset)
         .select(IssueRow::as_select())
         .load(conn)?)
+}
+
+/// How many issues of `publication` are published.
+pub fn published_count(conn: &mut DbConn, publication: &str) -> Result<i64, DbError> {
+    Ok(publication_issues::table
+        .filter(publication_issues::publication.eq(publication))
+        .filter(publication_issues::state.eq(PUBLISHED))
+        .count()
+        .get_result(conn)?)
 }
 
 /// Items of an issue in reading order.

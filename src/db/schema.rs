@@ -287,6 +287,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    digest_runs (schedule_key, due_at) {
+        schedule_key -> Text,
+        due_at -> BigInt,
+        state -> Text,
+        issue_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     mail_sends (issue_id, subscriber_id) {
         issue_id -> BigInt,
         subscriber_id -> BigInt,
@@ -321,6 +331,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     subscribers,
     mail_sends,
     mail_runs,
+    digest_runs,
 );
 
 diesel::table! {

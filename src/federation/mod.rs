@@ -49,6 +49,14 @@ impl Urls {
         }
     }
 
+    /// URLs under `base` (`scheme://domain`), for code that has the base
+    /// URL but not the configuration.
+    pub fn from_base(base: &str) -> Urls {
+        Urls {
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+
     /// `scheme://domain`.
     pub fn base(&self) -> &str {
         &self.base
@@ -127,7 +135,7 @@ pub fn http_client(config: &Config) -> Result<reqwest::Client, Error> {
         .map_err(|e| Error::Internal(format!("cannot build HTTP client: {e}")))
 }
 
-/// Creates the organisation and instance actors on first start (with new
+/// Creates the organisation, instance and publication actors on first start (with new
 /// RSA keys) and refreshes their profile from the configuration later.
 pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
     let wanted = [
@@ -148,6 +156,18 @@ pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(),
     ];
     for (username, kind, name, summary, icon) in wanted {
         upsert_local_actor(conn, config, &username, kind, name, summary, icon)?;
+    }
+    for publication in crate::publications::PUBLICATIONS {
+        let (name, summary) = crate::publications::profile(config, publication);
+        upsert_local_actor(
+            conn,
+            config,
+            publication.name,
+            crate::curation::SERVICE,
+            name,
+            summary,
+            None,
+        )?;
     }
     Ok(())
 }

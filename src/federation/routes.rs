@@ -6,6 +6,7 @@ use super::{
     objects::{
         actor::{actor_context, local_keys, ActorJson},
         alert::{local_note, namespace_document as note_namespace, note_context},
+        issue as issue_wire,
     },
     Urls, ACTIVITY_JSON, INSTANCE_ACTOR_USERNAME,
 };
@@ -37,6 +38,15 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
         .route("/actors/{name}/following", aw::get().to(following))
         .route("/actors/{name}/featured", aw::get().to(featured))
         .route("/alerts/{uuid}", aw::get().to(alert))
+        // ActivityPub clients get the Article; a browser's request falls
+        // through to the issue page (web::publication_pages).
+        .service(
+            aw::resource("/publications/{publication}/issues/{id}")
+                .guard(actix_web::guard::fn_guard(|ctx| {
+                    accepts_activity_json(ctx.head().headers())
+                }))
+                .route(aw::get().to(issue_article)),
+        )
         .route("/ns", aw::get().to(namespace))
         .route("/members", aw::get().to(members));
 }
@@ -134,8 +144,12 @@ async fn alert(
 
 /// True when the client asked for ActivityPub JSON rather than HTML.
 pub fn wants_activity_json(request: &HttpRequest) -> bool {
-    request
-        .headers()
+    accepts_activity_json(request.headers())
+}
+
+/// True when these request headers ask for ActivityPub JSON.
+fn accepts_activity_json(headers: &header::HeaderMap) -> bool {
+    headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| {
@@ -197,6 +211,16 @@ async fn actor_response(
     let row = local_actor_row(data, name).await?;
     if wants_activity_json(request) {
         return Ok(activity_json(&actor_document(data, &row).await?));
+    }
+    if let Some(publication) = crate::publications::find(&row.username) {
+        // A publication's page is the list of its issues.
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((
+                header::LOCATION,
+                format!("/publications/{}", publication.name),
+            ))
+            .insert_header((header::VARY, "Accept"))
+            .finish());
     }
     web::pages::profile(request, data, &row).await
 }
@@ -326,8 +350,8 @@ async fn nodeinfo(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Er
     }
     let (local_actors, _) = data.db.run(db::actors::counts).await?;
     let local_posts = data.db.run(db::alerts::local_published_count).await?;
-    // The instance actor is not a user.
-    let users = (local_actors - 1).max(0);
+    // The instance actor and the publications' actors are not users.
+    let users = (local_actors - 1 - crate::publications::PUBLICATIONS.len() as i64).max(0);
     let mut software = json!({ "name": "tocsin", "version": env!("CARGO_PKG_VERSION") });
     if version == "2.1" {
         software["repository"] = json!("https://github.com/tocsin-network/tocsin");
@@ -386,6 +410,9 @@ async fn outbox(
     let urls = Urls::new(&data.config);
     let id = urls.actor_part(&row.username, "outbox");
     let actor_id = row.id;
+    if let Some(publication) = crate::publications::find(&row.username) {
+        return publication_outbox(&data, publication.name, query.page).await;
+    }
     if row.kind == crate::curation::SERVICE {
         return feed_outbox(&data, &row, query.page).await;
     }
@@ -394,9 +421,7 @@ async fn outbox(
         .run(move |conn| db::alerts::published_count(conn, actor_id))
         .await?;
     let Some(page) = query.page else {
-        let mut c = ordered_collection(id.clone(), total, None);
-        c["first"] = json!(format!("{id}?page=1"));
-        return Ok(activity_json(&c));
+        return Ok(outbox_head(&id, total));
     };
     if page < 1 {
         return Err(Error::BadRequest("page must be 1 or more".into()));
@@ -421,21 +446,13 @@ async fn outbox(
         }
         items.push(create);
     }
-    let mut c = json!({
-        "@context": note_context(&urls),
-        "id": format!("{id}?page={page}"),
-        "type": "OrderedCollectionPage",
-        "partOf": id,
-        "totalItems": total,
-        "orderedItems": items,
-    });
-    if rows.len() as i64 > size {
-        c["next"] = json!(format!("{id}?page={}", page + 1));
-    }
-    if page > 1 {
-        c["prev"] = json!(format!("{id}?page={}", page - 1));
-    }
-    Ok(activity_json(&c))
+    let more = rows.len() as i64 > size;
+    Ok(activity_json(&outbox_page(
+        &id,
+        note_context(&urls),
+        (page, total, more),
+        items,
+    )))
 }
 
 /// The outbox of a feed actor: its boosts, as `Announce`s.
@@ -452,9 +469,7 @@ async fn feed_outbox(
         .run(move |conn| db::curation::boost_count(conn, feed_id))
         .await?;
     let Some(page) = page.filter(|p| *p >= 1) else {
-        let mut c = ordered_collection(id.clone(), total, None);
-        c["first"] = json!(format!("{id}?page=1"));
-        return Ok(activity_json(&c));
+        return Ok(outbox_head(&id, total));
     };
     let size = data.config.alerts.page_size;
     let rows = data
@@ -478,18 +493,118 @@ async fn feed_outbox(
             })
         })
         .collect();
+    let more = rows.len() as i64 > size;
+    Ok(activity_json(&outbox_page(
+        &id,
+        json!("https://www.w3.org/ns/activitystreams"),
+        (page, total, more),
+        items,
+    )))
+}
+
+/// An outbox without its items: the count and a link to the first page.
+fn outbox_head(id: &url::Url, total: i64) -> HttpResponse {
+    let mut c = ordered_collection(id.clone(), total, None);
+    c["first"] = json!(format!("{id}?page=1"));
+    activity_json(&c)
+}
+
+/// Page `page` of outbox `id` (`total` items in all; `more` when a next
+/// page exists).
+fn outbox_page(
+    id: &url::Url,
+    context: serde_json::Value,
+    (page, total, more): (i64, i64, bool),
+    items: Vec<serde_json::Value>,
+) -> serde_json::Value {
     let mut c = json!({
-        "@context": "https://www.w3.org/ns/activitystreams",
+        "@context": context,
         "id": format!("{id}?page={page}"),
         "type": "OrderedCollectionPage",
         "partOf": id,
         "totalItems": total,
         "orderedItems": items,
     });
-    if rows.len() as i64 > size {
+    if more {
         c["next"] = json!(format!("{id}?page={}", page + 1));
     }
-    Ok(activity_json(&c))
+    if page > 1 {
+        c["prev"] = json!(format!("{id}?page={}", page - 1));
+    }
+    c
+}
+
+/// The outbox of a publication's actor: the `Create` of each published
+/// issue, latest first.
+async fn publication_outbox(
+    data: &Data,
+    publication: &'static str,
+    page: Option<i64>,
+) -> Result<HttpResponse, Error> {
+    let urls = Urls::new(&data.config);
+    let id = urls.actor_part(publication, "outbox");
+    let total = data
+        .db
+        .run(move |conn| db::publications::published_count(conn, publication))
+        .await?;
+    let Some(page) = page.filter(|p| *p >= 1) else {
+        return Ok(outbox_head(&id, total));
+    };
+    let size = data.config.alerts.page_size;
+    let base = urls.base().to_string();
+    let (creates, more) = data
+        .db
+        .run(move |conn| {
+            let issues = db::publications::published_page(
+                conn,
+                publication,
+                size + 1,
+                db::page_offset(page, size),
+            )?;
+            let more = issues.len() as i64 > size;
+            let mut creates = Vec::new();
+            for issue in issues.iter().take(size as usize) {
+                let html =
+                    web::publication_pages::issue_html(db::publications::items(conn, issue.id)?);
+                let article = issue_wire::article(&base, issue, &html);
+                let mut create = issue_wire::create(&base, issue, article);
+                if let Some(map) = create.as_object_mut() {
+                    map.remove("@context");
+                }
+                creates.push(create);
+            }
+            Ok((creates, more))
+        })
+        .await?;
+    Ok(activity_json(&outbox_page(
+        &id,
+        json!(issue_wire::CONTEXT),
+        (page, total, more),
+        creates,
+    )))
+}
+
+/// A published issue as an `Article`, for ActivityPub clients.
+async fn issue_article(path: aw::Path<(String, i64)>, data: Data) -> Result<HttpResponse, Error> {
+    let (publication, id) = path.into_inner();
+    let (issue, items) = data
+        .db
+        .run(move |conn| {
+            Ok((
+                db::publications::issue(conn, id)?,
+                db::publications::items(conn, id)?,
+            ))
+        })
+        .await?;
+    if issue.publication != publication || issue.state != db::publications::PUBLISHED {
+        return Err(Error::NotFound);
+    }
+    let html = web::publication_pages::issue_html(items);
+    Ok(activity_json(&issue_wire::document(
+        Urls::new(&data.config).base(),
+        &issue,
+        &html,
+    )))
 }
 
 async fn followers(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {

@@ -53,6 +53,7 @@ pub const TABLES: &[&str] = &[
     "mail_sends",
     "domain_policies",
     "mail_runs",
+    "digest_runs",
 ];
 
 /// Why a backup, restore or move failed.

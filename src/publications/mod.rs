@@ -1,19 +1,78 @@
 //! Publications: periodic issues made of ordered sections of items. The
 //! Digest is assembled from approved alerts; the Communiqué is written by
 //! editors. Both share the issue tables in [`crate::db::publications`].
+//! Each publication is a followable `Service` actor of the same name that
+//! sends its published issues to its followers as `Article`s.
 
 pub mod communique;
 pub mod digest;
+pub mod schedule;
+
+use crate::{
+    db::{
+        self,
+        publications::{self as rows, EditError, IssueRow},
+        DbConn, DbError,
+    },
+    federation::objects::issue as wire,
+};
 
 /// The Digest: approved alerts of a period, by region, country and story.
 pub const DIGEST: &str = "digest";
 /// The Communiqué: an editor-written weekly issue.
 pub const COMMUNIQUE: &str = "communique";
 
-use crate::db::{
-    publications::{self as rows, EditError, IssueRow},
-    DbConn,
-};
+/// What the rest of the code needs to know about one publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publication {
+    /// Its name: the actor's username and the segment of its URLs.
+    pub name: &'static str,
+    /// Message key of its title in `locales/*.ftl`.
+    pub message_key: &'static str,
+    /// The actor's display name unless `[publications.NAME]` sets one.
+    pub display_name: &'static str,
+    /// The actor's summary unless `[publications.NAME]` sets one.
+    pub summary: &'static str,
+}
+
+/// Every publication of an instance; one line adds one (its actor, pages,
+/// feeds and outbox follow from it).
+pub const PUBLICATIONS: &[Publication] = &[
+    Publication {
+        name: DIGEST,
+        message_key: "publication-digest",
+        display_name: "The Digest",
+        summary:
+            "The alerts this instance approved, by region, country and case: one issue per period.",
+    },
+    Publication {
+        name: COMMUNIQUE,
+        message_key: "publication-communique",
+        display_name: "The Communiqué",
+        summary: "News, conferences, awards and fellowships, written by the editors every week.",
+    },
+];
+
+/// The display name and summary of `publication`'s actor: those of
+/// `[publications.NAME]`, or the built-in ones.
+pub fn profile(config: &crate::config::Config, publication: &Publication) -> (String, String) {
+    let set = config.publications.get(publication.name);
+    let pick = |value: Option<&String>, default: &str| {
+        value
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    };
+    (
+        pick(set.map(|s| &s.display_name), publication.display_name),
+        pick(set.map(|s| &s.summary), publication.summary),
+    )
+}
+
+/// The publication called `name`.
+pub fn find(name: &str) -> Option<&'static Publication> {
+    PUBLICATIONS.iter().find(|p| p.name == name)
+}
 
 /// The ActivityPub id (and web address) a published issue gets.
 pub fn issue_ap_id(base_url: &str, issue: &IssueRow) -> String {
@@ -26,8 +85,46 @@ pub fn issue_ap_id(base_url: &str, issue: &IssueRow) -> String {
 }
 
 /// Publishes a draft issue under this instance's `base_url`; publishing
-/// twice is refused.
+/// twice is refused. In the same transaction the publication's actor
+/// queues `Create{Article}` for its followers (sent by the delivery worker
+/// of any process on this database).
 pub fn publish(conn: &mut DbConn, base_url: &str, issue_id: i64) -> Result<IssueRow, EditError> {
-    let issue = rows::issue(conn, issue_id)?;
-    rows::publish(conn, issue_id, &issue_ap_id(base_url, &issue))
+    db::transaction(conn, |conn| {
+        let issue = rows::issue(conn, issue_id)?;
+        let published = match rows::publish(conn, issue_id, &issue_ap_id(base_url, &issue)) {
+            Ok(published) => published,
+            Err(EditError::Db(e)) => return Err(e),
+            Err(refused) => return Ok(Err(refused)),
+        };
+        announce(conn, base_url, &published)?;
+        Ok(Ok(published))
+    })?
+}
+
+/// Queues the `Create{Article}` of a just published issue for the
+/// followers of its publication's actor. An actor that does not exist yet
+/// has no followers, so there is nothing to send.
+fn announce(conn: &mut DbConn, base_url: &str, issue: &IssueRow) -> Result<(), DbError> {
+    let Some(actor) = db::actors::local_by_username(conn, &issue.publication)? else {
+        return Ok(());
+    };
+    let items = rows::items(conn, issue.id)?;
+    let article = wire::article(
+        base_url,
+        issue,
+        &crate::web::publication_pages::issue_html(items),
+    );
+    let create = wire::create(base_url, issue, article);
+    let (_, deliveries) =
+        crate::delivery::enqueue_for_followers(conn, actor.id, &create).map_err(|e| match e {
+            crate::error::Error::Db(e) => e,
+            other => DbError::Task(other.to_string()),
+        })?;
+    tracing::info!(
+        issue = issue.id,
+        publication = %issue.publication,
+        deliveries,
+        "issue published; Create queued for followers"
+    );
+    Ok(())
 }

@@ -167,7 +167,7 @@ pub fn country_name(code: &str) -> String {
 
 /// Millisecond timestamp as RFC 3339, keeping the milliseconds: two edits
 /// within one second must still compare as newer.
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     Utc.timestamp_millis_opt(ms)
         .single()
         .unwrap_or_default()

@@ -311,17 +311,30 @@ pub fn create_note(base: &str, actor: &str) -> serde_json::Value {
     })
 }
 
-/// GETs `url` as an ActivityPub client and parses the JSON.
-pub async fn ap_get(url: impl reqwest::IntoUrl) -> serde_json::Value {
-    client()
-        .get(url)
-        .header("Accept", "application/activity+json")
+/// Sends a GET and parses the JSON answer.
+async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request
         .send()
         .await
         .expect("GET")
         .json()
         .await
         .expect("JSON body")
+}
+
+/// GETs `url` with no particular `Accept` and parses the JSON.
+pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    json_of(client().get(url)).await
+}
+
+/// GETs `url` as an ActivityPub client and parses the JSON.
+pub async fn ap_get(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    json_of(
+        client()
+            .get(url)
+            .header("Accept", "application/activity+json"),
+    )
+    .await
 }
 
 /// Waits until the inbox workers have applied every accepted activity (the
