@@ -6,7 +6,7 @@
 use crate::{
     alerts::taxonomy::Taxonomy,
     db::subscribers::{Choices, Imported},
-    publications::{COMMUNIQUE, DIGEST},
+    publications::PUBLICATIONS,
     web::i18n::LANGS,
 };
 
@@ -39,9 +39,10 @@ pub fn check_choices(choices: &Choices, taxonomy: &Taxonomy) -> Option<String> {
     if let Some(p) = choices
         .publications
         .iter()
-        .find(|p| *p != DIGEST && *p != COMMUNIQUE)
+        .find(|p| crate::publications::find(p).is_none())
     {
-        return Some(format!("unknown publication {p:?} (digest, communique)"));
+        let known: Vec<&str> = PUBLICATIONS.iter().map(|p| p.name).collect();
+        return Some(format!("unknown publication {p:?} ({})", known.join(", ")));
     }
     if choices.languages.is_empty() {
         return Some("no language".into());

@@ -117,11 +117,8 @@ async fn load(
 
 /// The published issues of a publication as a feed.
 async fn load_publication(data: &Data, publication: String, ext: &str) -> Result<FeedData, Error> {
-    let title = match publication.as_str() {
-        crate::publications::DIGEST => "The Digest",
-        crate::publications::COMMUNIQUE => "The Communiqué",
-        _ => return Err(Error::NotFound),
-    };
+    let known = crate::publications::find(&publication).ok_or(Error::NotFound)?;
+    let (title, _) = crate::publications::profile(&data.config, known);
     let urls = Urls::new(&data.config);
     let page = format!("{}/publications/{publication}", urls.base());
     let issues = data

@@ -25,11 +25,9 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
 
 /// The publications this instance has, with their message keys.
 fn known(publication: &str) -> Result<&'static str, Error> {
-    match publication {
-        publications::DIGEST => Ok("publication-digest"),
-        publications::COMMUNIQUE => Ok("publication-communique"),
-        _ => Err(Error::NotFound),
-    }
+    publications::find(publication)
+        .map(|p| p.message_key)
+        .ok_or(Error::NotFound)
 }
 
 /// An issue in the index.

@@ -17,7 +17,7 @@ use crate::{
     },
     error::Error,
     mail::{import::check_choices, message, templates, MailError, Mailer},
-    publications::{COMMUNIQUE, DIGEST},
+    publications::{DIGEST, PUBLICATIONS},
     state::Data,
     web::{
         i18n::LANGS,
@@ -109,9 +109,9 @@ fn form_page(
     s: FormState<'_>,
 ) -> Result<HttpResponse, Error> {
     let t = taxonomy(data)?;
-    let publications = [DIGEST, COMMUNIQUE]
+    let publications = PUBLICATIONS
         .iter()
-        .map(|p| (p.to_string(), v.lang.t(&format!("publication-{p}"))))
+        .map(|p| (p.name.to_string(), v.lang.t(p.message_key)))
         .collect();
     let languages = LANGS
         .iter()
