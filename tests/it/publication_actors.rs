@@ -390,3 +390,38 @@ async fn scheduler_builds_each_due_time_once_postgres() {
         scheduler_builds_each_due_time_once(Backend::Postgres).await;
     }
 }
+
+/// `tocsin serve` runs the scheduler: its first tick records the
+/// schedule's latest due time.
+async fn serve_starts_the_scheduler(backend: Backend) {
+    let mut p = crate::common::prepare(backend);
+    p.config.digests = vec![DigestSchedule {
+        days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            .map(String::from)
+            .to_vec(),
+        time: "00:00".into(),
+        ..DigestSchedule::default()
+    }];
+    let i = TestInstance::start_prepared(p).await;
+    let pool = i.server.state.db.clone();
+    let recorded = eventually(WAIT, || async {
+        pool.run(|conn| db::digest_runs::runs(conn, "digest/en/mon,tue,wed,thu,fri,sat,sun/00:00"))
+            .await
+            .is_ok_and(|runs| runs.len() == 1 && runs[0].state == db::digest_runs::BASELINE)
+    })
+    .await;
+    assert!(recorded, "the scheduler ticked at start");
+    i.stop().await;
+}
+
+#[tokio::test]
+async fn serve_starts_the_scheduler_sqlite() {
+    serve_starts_the_scheduler(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn serve_starts_the_scheduler_postgres() {
+    if postgres_available() {
+        serve_starts_the_scheduler(Backend::Postgres).await;
+    }
+}
