@@ -15,6 +15,7 @@ password = كلمة المرور
 role = الدور
 login-wrong = الاسم أو كلمة المرور غير صحيحة.
 login-locked = محاولات دخول فاشلة كثيرة. حاول مجددًا بعد { $time }.
+login-too-many = محاولات دخول كثيرة من عنوانك. انتظر { $seconds } ثانية ثم حاول مجددًا.
 change-password = تغيير كلمة المرور
 current-password = كلمة المرور الحالية
 new-password = كلمة مرور جديدة (10 أحرف على الأقل)

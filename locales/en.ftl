@@ -15,6 +15,7 @@ password = Password
 role = Role
 login-wrong = Wrong name or password.
 login-locked = Too many failed logins. Try again after { $time }.
+login-too-many = Too many login attempts from your address. Wait { $seconds } seconds and try again.
 change-password = Change password
 current-password = Current password
 new-password = New password (at least 10 characters)

@@ -15,6 +15,7 @@ password = Contraseña
 role = Rol
 login-wrong = Nombre o contraseña incorrectos.
 login-locked = Demasiados intentos fallidos. Inténtelo de nuevo después del { $time }.
+login-too-many = Demasiados intentos de inicio de sesión desde su dirección. Espere { $seconds } segundos e inténtelo de nuevo.
 change-password = Cambiar la contraseña
 current-password = Contraseña actual
 new-password = Nueva contraseña (al menos 10 caracteres)

@@ -15,6 +15,7 @@ password = Mot de passe
 role = Rôle
 login-wrong = Nom ou mot de passe incorrect.
 login-locked = Trop d’échecs de connexion. Réessayez après le { $time }.
+login-too-many = Trop de tentatives de connexion depuis votre adresse. Attendez { $seconds } secondes et réessayez.
 change-password = Changer le mot de passe
 current-password = Mot de passe actuel
 new-password = Nouveau mot de passe (10 caractères au moins)

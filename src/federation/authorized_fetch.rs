@@ -4,9 +4,14 @@
 //! (WebFinger, host-meta, NodeInfo), the instance actor that signs our own
 //! fetches, our JSON-LD namespace, the API and HTML pages stay public.
 
-use super::{inbox::verify_request_signature, routes::wants_activity_json};
-use crate::{error::Error, state::Data};
+use super::{inbox::verify_request_signature, policy::DomainPolicies, routes::wants_activity_json};
+use crate::{
+    error::Error,
+    signatures::{cavage, rfc9421},
+    state::Data,
+};
 use actix_web::{http::Method, HttpRequest};
+use url::Url;
 
 /// Paths that never need a signature.
 fn is_public(path: &str) -> bool {
@@ -64,6 +69,39 @@ pub async fn check(request: &HttpRequest, data: &Data) -> Result<(), Error> {
         Err(e) => Err(Error::Unauthorized(format!(
             "authorized fetch: the signature could not be checked: {e}"
         ))),
+    }
+}
+
+/// The key a request says it is signed with (RFC 9421 or draft-cavage),
+/// without checking the signature: enough to refuse a blocked domain
+/// before any work.
+pub fn claimed_key(request: &HttpRequest) -> Option<Url> {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let key_id = match (header("signature-input"), header("signature")) {
+        (Some(input), Some(signature)) => rfc9421::parse(input, signature).ok()?.key_id,
+        _ => {
+            let value = header("signature")
+                .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Signature ")))?;
+            cavage::parse_signature_header(value).ok()?.key_id
+        }
+    };
+    Url::parse(&key_id).ok()
+}
+
+/// A signed read from a refused domain is refused (403) whether or not
+/// authorized fetch is on: the signature says who asks, and a blocked
+/// server gets nothing from us. An unsigned read is answered (without
+/// authorized fetch, anyone may read public documents).
+pub async fn refuse_blocked_reader(
+    request: &HttpRequest,
+    policies: &DomainPolicies,
+) -> Result<(), Error> {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return Ok(());
+    }
+    match claimed_key(request) {
+        Some(key) => policies.check_url(&key).await.map(|_| ()),
+        None => Ok(()),
     }
 }
 

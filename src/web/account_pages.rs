@@ -7,12 +7,17 @@ use crate::{
     state::Data,
     web::{
         pages::{message, render},
+        rate_limit::{client_address, Bucket},
         session::{
             csrf_ok, require, require_post, see_other, viewer, Form, Viewer, SESSION_COOKIE,
         },
     },
 };
-use actix_web::{cookie::Cookie, web as aw, HttpRequest, HttpResponse};
+use actix_web::{
+    cookie::Cookie,
+    http::header::{HeaderValue, RETRY_AFTER},
+    web as aw, HttpRequest, HttpResponse,
+};
 use askama::Template;
 
 /// Cookie holding the login form's CSRF token (double submit: there is no
@@ -72,6 +77,18 @@ async fn login_form(request: HttpRequest, data: Data) -> Result<HttpResponse, Er
 async fn login(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<HttpResponse, Error> {
     let v = viewer(&request, &data).await?;
     let form = Form::parse(&body);
+    let address = client_address(&request, data.config.server.trust_forwarded_for);
+    if let Err(Error::TooManyRequests(secs)) = data.rate_limits.check(Bucket::LoginByIp, &address) {
+        let text = v
+            .lang
+            .t_args("login-too-many", &[("seconds", secs.to_string())]);
+        let mut resp = login_page(&v, 429, Some(text), safe_next(form.get("next")));
+        resp.headers_mut().insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(&secs.to_string()).expect("digits"),
+        );
+        return Ok(resp);
+    }
     let cookie_token = request
         .cookie(LOGIN_CSRF_COOKIE)
         .map(|c| c.value().to_string());

@@ -1,9 +1,11 @@
 //! Request rate limits (GCRA, from `governor`): inbox POSTs per client
 //! address and per remote host, API requests and login attempts per client
-//! address. Over the limit a request gets 429 with `Retry-After`.
+//! address. Over the limit a request gets 429 with `Retry-After`: JSON
+//! from the middleware ([`bucket_of`]), an HTML page from the login form,
+//! which checks its own limit.
 
 use crate::{config::LimitsConfig, error::Error};
-use actix_web::{dev::ServiceRequest, http::Method};
+use actix_web::{dev::ServiceRequest, http::Method, HttpRequest};
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota};
 use std::{
     num::NonZeroU32,
@@ -22,7 +24,7 @@ pub enum Bucket {
     InboxByHost,
     /// `/api/…` requests by client address.
     ApiByIp,
-    /// `POST /login` by client address.
+    /// `POST /login` by client address (checked by the login handler).
     LoginByIp,
 }
 
@@ -94,8 +96,6 @@ pub fn bucket_of(request: &ServiceRequest) -> Option<Bucket> {
     let method = request.method();
     if *method == Method::POST && (path == "/inbox" || path.ends_with("/inbox")) {
         Some(Bucket::InboxByIp)
-    } else if *method == Method::POST && path == "/login" {
-        Some(Bucket::LoginByIp)
     } else if path.starts_with("/api/") {
         Some(Bucket::ApiByIp)
     } else {
@@ -105,7 +105,7 @@ pub fn bucket_of(request: &ServiceRequest) -> Option<Bucket> {
 
 /// The client's address: the TCP peer, or with `trust_forwarded_for` the
 /// last `X-Forwarded-For` entry (the one our own proxy appended).
-pub fn client_address(request: &ServiceRequest, trust_forwarded_for: bool) -> String {
+pub fn client_address(request: &HttpRequest, trust_forwarded_for: bool) -> String {
     if trust_forwarded_for {
         let last = request
             .headers()

@@ -55,10 +55,15 @@ pub async fn guard(
     let state: &AppState = &guard.federation;
     let config = state.config.clone();
     if let Some(bucket) = bucket_of(&request) {
-        let address = client_address(&request, config.server.trust_forwarded_for);
+        let address = client_address(request.request(), config.server.trust_forwarded_for);
         if let Err(e) = state.rate_limits.check(bucket, &address) {
             return Ok(security_headers::secure(&guard.csp, refuse(request, &e)));
         }
+    }
+    if let Err(e) =
+        authorized_fetch::refuse_blocked_reader(request.request(), &state.policies).await
+    {
+        return Ok(security_headers::secure(&guard.csp, refuse(request, &e)));
     }
     let mut checked = false;
     if config.federation.authorized_fetch && authorized_fetch::is_protected(request.request()) {

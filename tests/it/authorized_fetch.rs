@@ -28,7 +28,12 @@ async fn unsigned(url: &str, accept: &str) -> (u16, String) {
 }
 
 /// GETs `url` signed (draft-cavage) by the peer's key as `key_id`, dated `at`.
-async fn signed_cavage(peer: &FakePeer, url: &str, key_id: &str, at: SystemTime) -> (u16, String) {
+pub(crate) async fn signed_cavage(
+    peer: &FakePeer,
+    url: &str,
+    key_id: &str,
+    at: SystemTime,
+) -> (u16, String) {
     let parsed = url::Url::parse(url).unwrap();
     let h = cavage::sign("GET", &parsed, None, key_id, &peer.private_key(), at).unwrap();
     let resp = client()
@@ -158,7 +163,8 @@ async fn documents_need_a_signature_from_an_unblocked_domain(backend: Backend) {
         .unwrap();
     assert_eq!(replayed.status(), 401, "a signature for another path");
 
-    // A blocked domain's signature no longer opens anything.
+    // A blocked domain's signature no longer opens anything (403, as
+    // without authorized fetch: see domain_policy.rs).
     i.server
         .state
         .policies
@@ -174,7 +180,7 @@ async fn documents_need_a_signature_from_an_unblocked_domain(backend: Backend) {
         )
         .await
         .0,
-        401
+        403
     );
     i.stop().await;
     peer.stop().await;

@@ -3,13 +3,14 @@
 //! of public listings and the review queue; in allowlist mode only listed
 //! domains federate. Managed through the admin API and the CLI.
 
+use crate::authorized_fetch::signed_cavage;
 use crate::common::{
-    api, api_token, eventually, html_page, peer::FakePeer, postgres_available, prepare, Backend,
-    TestInstance,
+    api, api_token, client, eventually, html_page, peer::FakePeer, postgres_available, prepare,
+    Backend, TestInstance,
 };
 use diesel::prelude::*;
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tocsin::{
     config::FeedConfig,
     db::{
@@ -379,6 +380,48 @@ async fn cli_block_reaches_a_running_server(backend: Backend) {
     assert_eq!(tocsin(&["domain", "list"]).trim(), "");
     i.stop().await;
     peer.stop().await;
+}
+
+/// Without authorized fetch anyone may read public documents, but a read
+/// signed by a blocked domain's key says who asks, and is refused.
+async fn signed_reads_from_a_blocked_domain_are_refused(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let peer = FakePeer::start().await;
+    let alice = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &i.base());
+    let key = format!("{alice}#main-key");
+    let actor = format!("{}/actors/alerts", i.base());
+    let get = || signed_cavage(&peer, &actor, &key, SystemTime::now());
+    assert_eq!(get().await.0, 200, "a signed read from an open domain");
+    i.server
+        .state
+        .policies
+        .apply(&peer.domain, "block", None, false)
+        .await
+        .unwrap();
+    let (status, body) = get().await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("blocked"), "{body}");
+    let unsigned = client()
+        .get(&actor)
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 200, "unsigned reads stay public");
+    i.stop().await;
+    peer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_reads_from_a_blocked_domain_are_refused_sqlite() {
+    signed_reads_from_a_blocked_domain_are_refused(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_reads_from_a_blocked_domain_are_refused_postgres() {
+    if postgres_available() {
+        signed_reads_from_a_blocked_domain_are_refused(Backend::Postgres).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,6 +104,12 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), 429, "third login attempt in a minute");
     assert!(retry_after(&resp) >= 1);
+    // A person at the login form gets a page, not JSON.
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Too many login attempts"), "{page}");
+    assert!(page.contains("<form"), "the form is shown again: {page}");
     // Pages are not limited.
     for _ in 0..10 {
         assert_eq!(client().get(i.base()).send().await.unwrap().status(), 200);
