@@ -26,4 +26,21 @@ echo "== $pg_state"
 
 cargo test --locked --all-targets "$@"
 
+# The fuzz smoke run (docs/fuzzing-and-load.md): every cargo-fuzz target
+# for TOCSIN_FUZZ_SECONDS (default 60) when cargo-fuzz is installed;
+# TOCSIN_REQUIRE_FUZZ=1 (CI) makes a missing cargo-fuzz fail. Skipped when
+# the command was given arguments (a chosen subset of the tests).
+if [ "$#" -gt 0 ]; then
+    fuzz_state="fuzz smoke run SKIPPED: the tests were filtered"
+elif command -v cargo-fuzz >/dev/null 2>&1; then
+    scripts/fuzz-smoke.sh "${TOCSIN_FUZZ_SECONDS:-60}"
+    fuzz_state="fuzz smoke run: every target ${TOCSIN_FUZZ_SECONDS:-60}s, no crash"
+elif [ "${TOCSIN_REQUIRE_FUZZ:-0}" = "1" ]; then
+    echo "the fuzz smoke run is required but cargo-fuzz is not installed (cargo install cargo-fuzz)" >&2
+    exit 1
+else
+    fuzz_state="fuzz smoke run SKIPPED: cargo-fuzz is not installed (cargo install cargo-fuzz)"
+fi
+
 echo "== $pg_state"
+echo "== $fuzz_state"
