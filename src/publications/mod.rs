@@ -4,6 +4,7 @@
 
 pub mod communique;
 pub mod digest;
+pub mod order;
 
 /// The Digest: approved alerts of a period, by region, country and story.
 pub const DIGEST: &str = "digest";

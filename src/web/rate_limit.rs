@@ -1,6 +1,7 @@
 //! Request rate limits (GCRA, from `governor`): inbox POSTs per client
-//! address and per remote host, API requests and login attempts per client
-//! address. Over the limit a request gets 429 with `Retry-After`.
+//! address and per remote host, API requests, login attempts and e-mail
+//! sign-ups per client address. Over the limit a request gets 429 with
+//! `Retry-After`.
 
 use crate::{config::LimitsConfig, error::Error};
 use actix_web::{dev::ServiceRequest, http::Method};
@@ -24,6 +25,8 @@ pub enum Bucket {
     ApiByIp,
     /// `POST /login` by client address.
     LoginByIp,
+    /// `POST /subscribe` (e-mail sign-up) by client address.
+    SubscribeByIp,
 }
 
 /// The limiters of one process; a limit of 0 has none.
@@ -32,11 +35,16 @@ pub struct RateLimits {
     inbox_host: Option<DefaultKeyedRateLimiter<String>>,
     api_ip: Option<DefaultKeyedRateLimiter<String>>,
     login_ip: Option<DefaultKeyedRateLimiter<String>>,
+    subscribe_ip: Option<DefaultKeyedRateLimiter<String>>,
     checks: AtomicU64,
 }
 
 fn limiter(per_minute: u32) -> Option<DefaultKeyedRateLimiter<String>> {
     NonZeroU32::new(per_minute).map(|n| DefaultKeyedRateLimiter::dashmap(Quota::per_minute(n)))
+}
+
+fn hourly_limiter(per_hour: u32) -> Option<DefaultKeyedRateLimiter<String>> {
+    NonZeroU32::new(per_hour).map(|n| DefaultKeyedRateLimiter::dashmap(Quota::per_hour(n)))
 }
 
 impl RateLimits {
@@ -47,6 +55,7 @@ impl RateLimits {
             inbox_host: limiter(config.inbox_per_host_per_minute),
             api_ip: limiter(config.api_per_ip_per_minute),
             login_ip: limiter(config.login_per_ip_per_minute),
+            subscribe_ip: hourly_limiter(config.subscribe_per_ip_per_hour),
             checks: AtomicU64::new(0),
         }
     }
@@ -57,6 +66,7 @@ impl RateLimits {
             Bucket::InboxByHost => self.inbox_host.as_ref(),
             Bucket::ApiByIp => self.api_ip.as_ref(),
             Bucket::LoginByIp => self.login_ip.as_ref(),
+            Bucket::SubscribeByIp => self.subscribe_ip.as_ref(),
         }
     }
 
@@ -72,6 +82,7 @@ impl RateLimits {
                 &self.inbox_host,
                 &self.api_ip,
                 &self.login_ip,
+                &self.subscribe_ip,
             ]
             .into_iter()
             .flatten()
@@ -96,6 +107,8 @@ pub fn bucket_of(request: &ServiceRequest) -> Option<Bucket> {
         Some(Bucket::InboxByIp)
     } else if *method == Method::POST && path == "/login" {
         Some(Bucket::LoginByIp)
+    } else if *method == Method::POST && path == "/subscribe" {
+        Some(Bucket::SubscribeByIp)
     } else if path.starts_with("/api/") {
         Some(Bucket::ApiByIp)
     } else {
