@@ -25,6 +25,7 @@ mod log_hygiene;
 mod mail;
 mod network;
 mod operations;
+mod publication_editor;
 mod queue;
 mod signature_strictness;
 mod signatures;
