@@ -733,7 +733,7 @@ async fn killed_send_resumes(backend: Backend) {
         .expect("runs");
     let status = String::from_utf8_lossy(&status.stdout).to_string();
     assert!(
-        status.contains(&format!("mail issue {issue}: {SUBSCRIBERS} sent, 0 sending, 0 refused, 0 skipped, 0 waiting; finished")),
+        status.contains(&format!("mail issue {issue}: {SUBSCRIBERS} sent, 0 sending, 0 refused, 0 skipped, 0 waiting, 0 paused; finished; started ")),
         "{status}"
     );
 }
