@@ -186,6 +186,16 @@ pub enum SubscribersAction {
         /// The address.
         address: String,
     },
+    /// Read bounce and complaint reports as received (one raw message per
+    /// file, `-` for standard input): a delivery status notification
+    /// (RFC 3464) whose recipient failed with 5.x.x, or an abuse report
+    /// (RFC 5965), pauses the subscriber it is about; a delay or 4.x.x
+    /// changes nothing.
+    Report {
+        /// Files holding one message each.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Count subscribers by state.
     Status,
 }
@@ -208,7 +218,8 @@ pub enum DigestAction {
         /// Issue id, as printed by `build` and `status`.
         issue: i64,
     },
-    /// List the latest issues with state, item count and mail progress.
+    /// List the latest issues (Digest and Communiqué) with state, item
+    /// count and mail progress: the figures of the issue's web page.
     Status,
     /// Send a published issue by e-mail to its confirmed subscribers, at
     /// `[mail] rate`. Run it again after a crash or a stop: it continues
@@ -480,7 +491,7 @@ async fn digest_command(config: &Config, action: DigestAction) -> Result<(), Err
             let rows = db
                 .run(|conn| {
                     let mut rows = Vec::new();
-                    for issue in publications::issues(conn, crate::publications::DIGEST, 20)? {
+                    for issue in publications::latest_issues(conn, 20)? {
                         let items = publications::items(conn, issue.id)?.len();
                         let progress = publications::send_progress(conn, issue.id)?;
                         rows.push((issue, items, progress));
@@ -580,11 +591,54 @@ async fn subscribers_command(config: &Config, action: SubscribersAction) -> Resu
         SubscribersAction::Complaint { address } => {
             pause_command(&db, address, "complaint").await?
         }
+        SubscribersAction::Report { files } => report_command(config, &db, files).await?,
         SubscribersAction::Status => {
             for (state, n) in db.run(subscribers::counts).await? {
                 println!("{state}\t{n}");
             }
         }
+    }
+    Ok(())
+}
+
+/// `tocsin subscribers report FILE…`: applies each raw report; fails if a
+/// file is not a report.
+async fn report_command(config: &Config, db: &Db, files: Vec<PathBuf>) -> Result<(), Error> {
+    use crate::mail::reports;
+    use std::io::Read as _;
+    for file in files {
+        let mut raw = Vec::new();
+        let read = if file.as_os_str() == "-" {
+            std::io::stdin().read_to_end(&mut raw)
+        } else {
+            std::fs::File::open(&file).and_then(|mut f| f.read_to_end(&mut raw))
+        };
+        read.map_err(|e| Error::BadRequest(format!("cannot read {}: {e}", file.display())))?;
+        let report = reports::parse(&raw)
+            .map_err(|e| Error::BadRequest(format!("{}: {e}", file.display())))?;
+        let base = config.mail_base_url();
+        let id_domain = crate::mail::id_domain(config);
+        let applied = db
+            .run(move |conn| reports::apply(conn, &report, &base, &id_domain))
+            .await?;
+        let what = match (applied.kind.pause_reason(), applied.paused.as_slice()) {
+            (None, _) => "nobody paused".to_string(),
+            (Some(_), []) if applied.unknown => "no subscriber matches it".to_string(),
+            (Some(_), []) => "the subscriber is unsubscribed already".to_string(),
+            (Some(_), ids) => format!(
+                "paused subscriber(s) {}",
+                ids.iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        println!(
+            "{}: {} {}: {what}",
+            file.display(),
+            applied.kind.as_str(),
+            applied.detail
+        );
     }
     Ok(())
 }

@@ -432,6 +432,8 @@ pub struct LimitsConfig {
     pub api_per_ip_per_minute: u32,
     /// Login attempts (`POST /login`) per client address per minute.
     pub login_per_ip_per_minute: u32,
+    /// E-mail sign-ups (`POST /subscribe`) per client address per hour.
+    pub subscribe_per_ip_per_hour: u32,
 }
 
 impl Default for LimitsConfig {
@@ -443,6 +445,7 @@ impl Default for LimitsConfig {
             inbox_per_host_per_minute: 300,
             api_per_ip_per_minute: 300,
             login_per_ip_per_minute: 10,
+            subscribe_per_ip_per_hour: 20,
         }
     }
 }

@@ -203,6 +203,7 @@ pub async fn start(
             .configure(|cfg| web::author_pages::configure(cfg, max_upload))
             // Before the /editor scope, which answers 404 for what it lacks.
             .configure(web::feed_pages::configure)
+            .configure(web::publication_editor_pages::configure)
             .configure(web::editor_pages::configure)
             .configure(web::admin_pages::configure)
             .configure(web::remote_follow::configure)

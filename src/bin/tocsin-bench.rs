@@ -981,6 +981,7 @@ async fn mail(
                          protests in the capital; colleagues call for release &amp; an inquiry.</p>"
                     ),
                     url: Some(format!("https://bench.example/alerts/{i}")),
+                    body_markdown: None,
                 }
             })
             .collect();

@@ -46,6 +46,7 @@ pub struct ItemRow {
     pub heading: String,
     pub body_html: String,
     pub url: Option<String>,
+    pub body_markdown: Option<String>,
 }
 
 /// An item to insert; positions come from its place in the list.
@@ -55,6 +56,19 @@ pub struct NewItem {
     pub story: Option<String>,
     pub alert_id: Option<i64>,
     pub heading: String,
+    pub body_html: String,
+    pub url: Option<String>,
+    /// The Markdown an editor wrote (Communiqué items), kept for edits.
+    pub body_markdown: Option<String>,
+}
+
+/// What an editor writes of an item: added to a draft, or replacing an
+/// item's text and section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemText {
+    pub section: String,
+    pub heading: String,
+    pub body_markdown: String,
     pub body_html: String,
     pub url: Option<String>,
 }
@@ -133,6 +147,7 @@ fn insert_items(conn: &mut DbConn, issue_id: i64, items: &[NewItem]) -> Result<(
                 publication_items::heading.eq(&item.heading),
                 publication_items::body_html.eq(&item.body_html),
                 publication_items::url.eq(&item.url),
+                publication_items::body_markdown.eq(&item.body_markdown),
             ))
             .execute(conn)?;
     }
@@ -220,6 +235,13 @@ pub enum EditError {
     /// The new order does not name exactly the issue's items.
     #[error("the order must list every item of the issue exactly once")]
     BadOrder,
+    /// The issue has no item with this id.
+    #[error("the issue has no item {0}")]
+    NoItem(i64),
+    /// The issue's items are taken from alerts (the Digest): they are
+    /// reordered and trimmed, not written.
+    #[error("the items of issue {0} are taken from alerts and cannot be written")]
+    NotWritten(i64),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -251,16 +273,143 @@ pub fn reorder(conn: &mut DbConn, issue_id: i64, order: &[i64]) -> Result<(), Ed
         if wanted != have {
             return Ok(Err(EditError::BadOrder));
         }
-        let mut positions = Positions::default();
-        for id in order {
-            let item = current.iter().find(|i| i.id == *id).expect("checked above");
-            let (s, position) = positions.next(&item.section);
-            diesel::update(publication_items::table.find(id))
-                .set((
-                    publication_items::section_position.eq(s),
-                    publication_items::position.eq(position),
-                ))
-                .execute(conn)?;
+        write_order(conn, &current, order)?;
+        touch(conn, issue_id)?;
+        Ok(Ok(()))
+    })
+}
+
+/// Numbers `current` (every item of an issue) in the order of `order`,
+/// which names each of them once.
+fn write_order(conn: &mut DbConn, current: &[ItemRow], order: &[i64]) -> Result<(), DbError> {
+    let mut positions = Positions::default();
+    for id in order {
+        let item = current
+            .iter()
+            .find(|i| i.id == *id)
+            .expect("order names the current items");
+        let (s, position) = positions.next(&item.section);
+        diesel::update(publication_items::table.find(id))
+            .set((
+                publication_items::section_position.eq(s),
+                publication_items::position.eq(position),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Where `item` goes when it is (re)placed in `section`: after the last
+/// item of that section, or, when the issue has none, before the first
+/// item of a section that comes later in `section_order` (else at the
+/// end). `order` is the issue's items in reading order with their
+/// sections; the answer is every item id in the new order.
+pub fn placed(order: &[(i64, &str)], item: i64, section: &str, section_order: &[&str]) -> Vec<i64> {
+    let rank = |s: &str| section_order.iter().position(|o| *o == s);
+    let rest: Vec<(i64, &str)> = order
+        .iter()
+        .copied()
+        .filter(|(id, _)| *id != item)
+        .collect();
+    let at = match rest.iter().rposition(|(_, s)| *s == section) {
+        Some(last) => last + 1,
+        None => rest
+            .iter()
+            .position(|(_, s)| match (rank(s), rank(section)) {
+                (Some(theirs), Some(ours)) => theirs > ours,
+                _ => false,
+            })
+            .unwrap_or(rest.len()),
+    };
+    let mut ids: Vec<i64> = rest.iter().map(|(id, _)| *id).collect();
+    ids.insert(at, item);
+    ids
+}
+
+/// Puts an edited or added item in its section (see [`placed`]) and
+/// renumbers the issue.
+fn place(
+    conn: &mut DbConn,
+    issue_id: i64,
+    item: i64,
+    section: &str,
+    section_order: &[&str],
+) -> Result<(), DbError> {
+    let current = items(conn, issue_id)?;
+    let order: Vec<(i64, &str)> = current.iter().map(|i| (i.id, i.section.as_str())).collect();
+    let order = placed(&order, item, section, section_order);
+    write_order(conn, &current, &order)
+}
+
+/// Refuses to write items into an issue whose items come from alerts.
+fn written(conn: &mut DbConn, issue_id: i64) -> Result<Result<(), EditError>, DbError> {
+    Ok(
+        if issue(conn, issue_id)?.publication == crate::publications::DIGEST {
+            Err(EditError::NotWritten(issue_id))
+        } else {
+            Ok(())
+        },
+    )
+}
+
+/// Adds an item to a draft, at the end of its section (a new section
+/// takes its place in `section_order`). Returns the item's id.
+pub fn add_item(
+    conn: &mut DbConn,
+    issue_id: i64,
+    text: &ItemText,
+    section_order: &[&str],
+) -> Result<i64, EditError> {
+    edit_draft(conn, issue_id, |conn| {
+        if let Err(e) = written(conn, issue_id)? {
+            return Ok(Err(e));
+        }
+        let id: i64 = diesel::insert_into(publication_items::table)
+            .values((
+                publication_items::issue_id.eq(issue_id),
+                publication_items::section.eq(&text.section),
+                publication_items::section_position.eq(i32::MAX),
+                publication_items::position.eq(i32::MAX),
+                publication_items::heading.eq(&text.heading),
+                publication_items::body_html.eq(&text.body_html),
+                publication_items::body_markdown.eq(&text.body_markdown),
+                publication_items::url.eq(&text.url),
+            ))
+            .returning(publication_items::id)
+            .get_result(conn)?;
+        place(conn, issue_id, id, &text.section, section_order)?;
+        touch(conn, issue_id)?;
+        Ok(Ok(id))
+    })
+}
+
+/// Replaces the text of an item of a draft. An item moved to another
+/// section goes to the end of it, as [`add_item`] places it.
+pub fn edit_item(
+    conn: &mut DbConn,
+    issue_id: i64,
+    item_id: i64,
+    text: &ItemText,
+    section_order: &[&str],
+) -> Result<(), EditError> {
+    edit_draft(conn, issue_id, |conn| {
+        if let Err(e) = written(conn, issue_id)? {
+            return Ok(Err(e));
+        }
+        let Some(before) = items(conn, issue_id)?.into_iter().find(|i| i.id == item_id) else {
+            return Ok(Err(EditError::NoItem(item_id)));
+        };
+        diesel::update(publication_items::table.find(item_id))
+            .set((
+                publication_items::section.eq(&text.section),
+                publication_items::heading.eq(&text.heading),
+                publication_items::body_html.eq(&text.body_html),
+                publication_items::body_markdown.eq(&text.body_markdown),
+                publication_items::url.eq(&text.url),
+            ))
+            .execute(conn)?;
+        if before.section != text.section {
+            place(conn, issue_id, item_id, &text.section, section_order)?;
         }
         touch(conn, issue_id)?;
         Ok(Ok(()))
@@ -623,13 +772,154 @@ pub fn waiting_count(conn: &mut DbConn, issue_id: i64) -> Result<i64, DbError> {
         .get_result(conn)?)
 }
 
-/// The sender's hold on an issue: (lease until, finished at), if it was
-/// ever sent.
-pub fn mail_run(conn: &mut DbConn, issue_id: i64) -> Result<Option<(i64, Option<i64>)>, DbError> {
-    use super::schema::mail_runs;
-    Ok(mail_runs::table
+/// Where the sending of an issue stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Never started.
+    NotStarted,
+    /// A sender holds the issue (its lease runs).
+    Sending,
+    /// Started, not finished, and nobody holds it: it continues when
+    /// started again.
+    Stopped,
+    /// Every recipient has a final state.
+    Finished,
+}
+
+/// The e-mail progress of an issue, as the issue's page and
+/// `tocsin digest status` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailProgress {
+    /// Accepted by the SMTP server.
+    pub sent: i64,
+    /// Claimed and not yet accepted (sent again by the next run).
+    pub sending: i64,
+    /// Refused for good; those subscribers were paused.
+    pub failed: i64,
+    /// Nothing in the issue for the subscriber's regions.
+    pub skipped: i64,
+    /// Confirmed subscribers of the issue's publication and language
+    /// without a send row yet.
+    pub waiting: i64,
+    /// Paused subscribers of the issue's publication and language without
+    /// a send row: they do not receive it.
+    pub paused: i64,
+    /// When the first run started.
+    pub started_at: Option<i64>,
+    /// Until when the current sender holds the issue.
+    pub lease_until: Option<i64>,
+    /// When every recipient had a final state.
+    pub finished_at: Option<i64>,
+}
+
+impl MailProgress {
+    /// The state of the sending at `now`.
+    pub fn run_state(&self, now: i64) -> RunState {
+        match (self.started_at, self.finished_at, self.lease_until) {
+            (None, _, _) => RunState::NotStarted,
+            (_, Some(_), _) => RunState::Finished,
+            (_, None, Some(lease)) if lease > now => RunState::Sending,
+            _ => RunState::Stopped,
+        }
+    }
+}
+
+/// The e-mail progress of an issue.
+pub fn mail_progress(conn: &mut DbConn, issue_id: i64) -> Result<MailProgress, DbError> {
+    use super::schema::{mail_runs, subscribers};
+    let counts = send_counts(conn, issue_id)?;
+    let count = |state: &str| {
+        counts
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n)
+    };
+    let issue = issue(conn, issue_id)?;
+    let claimed = mail_sends::table
+        .filter(mail_sends::issue_id.eq(issue_id))
+        .select(mail_sends::subscriber_id);
+    let paused: i64 = subscribers::table
+        .filter(subscribers::state.eq(SUB_PAUSED))
+        .filter(subscribers::publications.like(format!("%,{},%", issue.publication)))
+        .filter(subscribers::languages.like(format!("%,{},%", issue.language)))
+        .filter(subscribers::id.ne_all(claimed))
+        .count()
+        .get_result(conn)?;
+    let run: Option<(i64, i64, Option<i64>)> = mail_runs::table
         .find(issue_id)
-        .select((mail_runs::lease_until, mail_runs::finished_at))
+        .select((
+            mail_runs::started_at,
+            mail_runs::lease_until,
+            mail_runs::finished_at,
+        ))
         .first(conn)
-        .optional()?)
+        .optional()?;
+    Ok(MailProgress {
+        sent: count(SEND_SENT),
+        sending: count(SEND_SENDING),
+        failed: count(SEND_FAILED),
+        skipped: count(SEND_SKIPPED),
+        waiting: waiting_count(conn, issue_id)?,
+        paused,
+        started_at: run.map(|r| r.0),
+        lease_until: run.map(|r| r.1),
+        finished_at: run.and_then(|r| r.2),
+    })
+}
+
+/// The latest issues of every publication, newest first.
+pub fn latest_issues(conn: &mut DbConn, limit: i64) -> Result<Vec<IssueRow>, DbError> {
+    Ok(publication_issues::table
+        .order((
+            publication_issues::updated_at.desc(),
+            publication_issues::id.desc(),
+        ))
+        .limit(limit)
+        .select(IssueRow::as_select())
+        .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORDER: [&str; 3] = ["news", "events", "awards"];
+
+    #[test]
+    fn an_item_moved_to_a_section_goes_to_its_end() {
+        let order = [(1, "news"), (2, "news"), (3, "events"), (4, "awards")];
+        assert_eq!(placed(&order, 1, "events", &ORDER), [2, 3, 1, 4]);
+        assert_eq!(placed(&order, 4, "news", &ORDER), [1, 2, 4, 3]);
+    }
+
+    #[test]
+    fn a_new_section_takes_its_place_in_the_section_order() {
+        let order = [(1, "news"), (2, "awards")];
+        assert_eq!(placed(&order, 9, "events", &ORDER), [1, 9, 2]);
+        assert_eq!(placed(&order, 1, "events", &ORDER), [1, 2]);
+        assert_eq!(placed(&order, 9, "unknown", &ORDER), [1, 2, 9]);
+        assert_eq!(placed(&[], 9, "news", &ORDER), [9]);
+    }
+
+    #[test]
+    fn run_state_follows_the_lease() {
+        let mut p = MailProgress {
+            sent: 0,
+            sending: 0,
+            failed: 0,
+            skipped: 0,
+            waiting: 3,
+            paused: 0,
+            started_at: None,
+            lease_until: None,
+            finished_at: None,
+        };
+        assert_eq!(p.run_state(100), RunState::NotStarted);
+        p.started_at = Some(10);
+        p.lease_until = Some(200);
+        assert_eq!(p.run_state(100), RunState::Sending);
+        assert_eq!(p.run_state(300), RunState::Stopped);
+        p.finished_at = Some(250);
+        assert_eq!(p.run_state(300), RunState::Finished);
+    }
 }

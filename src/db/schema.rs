@@ -256,6 +256,7 @@ diesel::table! {
         heading -> Text,
         body_html -> Text,
         url -> Nullable<Text>,
+        body_markdown -> Nullable<Text>,
     }
 }
 
@@ -273,6 +274,7 @@ diesel::table! {
         confirmed_at -> Nullable<BigInt>,
         updated_at -> BigInt,
         consent -> Text,
+        notice_sent_at -> Nullable<BigInt>,
     }
 }
 

@@ -29,6 +29,7 @@ pub struct SubscriberRow {
     pub confirmed_at: Option<i64>,
     pub updated_at: i64,
     pub consent: String,
+    pub notice_sent_at: Option<i64>,
 }
 
 impl SubscriberRow {
@@ -167,6 +168,45 @@ pub fn confirm(conn: &mut DbConn, token: &str) -> Result<Option<SubscriberRow>, 
         return Ok(Some(by_id(conn, row.id)?));
     }
     Ok(Some(row))
+}
+
+/// How long after a message about the subscription (confirmation or
+/// preferences link) the next one may go to the same address.
+pub const NOTICE_INTERVAL_MS: i64 = 3_600_000;
+
+/// Takes the right to send subscriber `id` a message about its
+/// subscription at `now`: true, and recorded, if none went out in the
+/// last [`NOTICE_INTERVAL_MS`]. One statement, so two sign-ups at once
+/// cannot both take it.
+pub fn take_notice_slot(conn: &mut DbConn, id: i64, now: i64) -> Result<bool, DbError> {
+    let taken = diesel::update(
+        subscribers::table.find(id).filter(
+            subscribers::notice_sent_at
+                .is_null()
+                .or(subscribers::notice_sent_at.le(now - NOTICE_INTERVAL_MS)),
+        ),
+    )
+    .set(subscribers::notice_sent_at.eq(now))
+    .execute(conn)?;
+    Ok(taken == 1)
+}
+
+/// Gives back a slot taken at `taken_at` whose message could not be sent,
+/// restoring the time of the message before it.
+pub fn release_notice_slot(
+    conn: &mut DbConn,
+    id: i64,
+    taken_at: i64,
+    previous: Option<i64>,
+) -> Result<(), DbError> {
+    diesel::update(
+        subscribers::table
+            .find(id)
+            .filter(subscribers::notice_sent_at.eq(taken_at)),
+    )
+    .set(subscribers::notice_sent_at.eq(previous))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Saves new choices from the preferences page.

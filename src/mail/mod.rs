@@ -95,12 +95,7 @@ impl Mailer {
             .from
             .parse()
             .map_err(|e| MailError::Invalid(format!("[mail] from: {e}")))?;
-        let id_domain = config
-            .instance
-            .domain
-            .rsplit_once(':')
-            .map_or(config.instance.domain.as_str(), |(host, _)| host)
-            .to_string();
+        let id_domain = id_domain(config);
         Ok(Mailer {
             transport: builder.build(),
             from,
@@ -134,6 +129,17 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
         Some(code) => format!("status {code}"),
         None => e.to_string(),
     }
+}
+
+/// The right-hand side of our Message-IDs: the instance's host, without
+/// a port.
+pub fn id_domain(config: &Config) -> String {
+    config
+        .instance
+        .domain
+        .rsplit_once(':')
+        .map_or(config.instance.domain.as_str(), |(host, _)| host)
+        .to_string()
 }
 
 /// The link that confirms a sign-up.

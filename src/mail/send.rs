@@ -14,7 +14,9 @@ use crate::{
     alerts::taxonomy::Taxonomy,
     db::{
         alerts::split_list,
-        publications::{self, Recipient, PUBLISHED, SEND_FAILED, SEND_SKIPPED},
+        publications::{
+            self, MailProgress, Recipient, RunState, PUBLISHED, SEND_FAILED, SEND_SKIPPED,
+        },
         subscribers, Db, DbError,
     },
 };
@@ -275,46 +277,79 @@ async fn send_one(
     }
 }
 
+/// Starts sending a published issue in this process's background: the
+/// same resumable run as `tocsin digest send`, under the same lease, so a
+/// second start (a double click, or a command already at work) is refused
+/// with [`SendError::Busy`] by the run itself and sends nothing twice.
+pub fn start_in_background(
+    db: Db,
+    mailer: Mailer,
+    taxonomy: Taxonomy,
+    issue_id: i64,
+    pace: Pace,
+) -> tokio::task::JoinHandle<Result<SendReport, SendError>> {
+    tokio::spawn(async move {
+        let progress = |r: &SendReport| {
+            tracing::info!(
+                issue = issue_id,
+                sent = r.sent,
+                failed = r.failed,
+                skipped = r.skipped,
+                "sending: batch done"
+            );
+        };
+        send_issue(&db, &mailer, &taxonomy, issue_id, pace, &progress).await
+    })
+}
+
+/// A time in UTC for the status lines.
+fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// The mail line of `tocsin digest status` for one issue: the figures the
+/// issue's web page shows.
+pub fn status_line(id: i64, p: &MailProgress, now: i64) -> String {
+    let run = match p.run_state(now) {
+        RunState::NotStarted => "not started".to_string(),
+        RunState::Sending => "sending now".to_string(),
+        RunState::Stopped => "stopped: run `tocsin digest send` again to continue".to_string(),
+        RunState::Finished => "finished".to_string(),
+    };
+    let mut when = String::new();
+    if let Some(started) = p.started_at {
+        when = format!("; started {}", utc(started));
+    }
+    if let Some(finished) = p.finished_at {
+        when = format!("{when}, finished {}", utc(finished));
+    }
+    format!(
+        "mail issue {id}: {} sent, {} sending, {} refused, {} skipped, {} waiting, {} paused; {run}{when}",
+        p.sent, p.sending, p.failed, p.skipped, p.waiting, p.paused
+    )
+}
+
 /// The mail lines of `tocsin digest status` for the issues `ids` that were
-/// ever sent: counts by state, subscribers still waiting, and whether a
-/// sender is at work, finished or stopped.
+/// ever sent (see [`status_line`]).
 pub async fn status_report(db: &Db, ids: &[i64]) -> Result<String, DbError> {
-    use std::fmt::Write as _;
     let ids = ids.to_vec();
     let rows = db
         .run(move |conn| {
             let mut rows = Vec::new();
             for id in ids {
-                if let Some(run) = publications::mail_run(conn, id)? {
-                    let counts = publications::send_counts(conn, id)?;
-                    rows.push((id, run, counts, publications::waiting_count(conn, id)?));
+                let progress = publications::mail_progress(conn, id)?;
+                if progress.started_at.is_some() {
+                    rows.push((id, progress));
                 }
             }
             Ok(rows)
         })
         .await?;
     let now = crate::db::now_ms();
-    let mut out = String::new();
-    for (id, (lease_until, finished), counts, waiting) in rows {
-        let count = |state: &str| {
-            counts
-                .iter()
-                .find(|(s, _)| s == state)
-                .map_or(0, |(_, n)| *n)
-        };
-        let run = match finished {
-            Some(_) => "finished".to_string(),
-            None if lease_until > now => "sending now".to_string(),
-            None => "stopped: run `tocsin digest send` again to continue".to_string(),
-        };
-        let _ = writeln!(
-            out,
-            "mail issue {id}: {} sent, {} sending, {} refused, {} skipped, {waiting} waiting; {run}",
-            count(publications::SEND_SENT),
-            count(publications::SEND_SENDING),
-            count(SEND_FAILED),
-            count(SEND_SKIPPED),
-        );
-    }
-    Ok(out)
+    Ok(rows
+        .iter()
+        .map(|(id, p)| status_line(*id, p, now) + "\n")
+        .collect())
 }

@@ -74,6 +74,7 @@ pub fn assemble(alerts: &[AlertRow], language: &str) -> Vec<NewItem> {
                     .map(|s| format!("<p>{}</p>", html_escape::encode_text(s)))
                     .unwrap_or_else(|| alert.content_html.clone()),
                 url: Some(alert.url.clone().unwrap_or_else(|| alert.ap_id.clone())),
+                body_markdown: None,
             })
         })
         .collect()

@@ -6,6 +6,7 @@
 
 pub mod communique;
 pub mod digest;
+pub mod order;
 pub mod schedule;
 
 use crate::{

@@ -13,6 +13,7 @@ pub mod mail_api;
 pub mod media;
 pub mod members_api;
 pub mod pages;
+pub mod publication_editor_pages;
 pub mod publication_pages;
 pub mod publications_api;
 pub mod rate_limit;

@@ -12,6 +12,7 @@ use crate::{
     web::api::authenticate,
 };
 use actix_web::{web as aw, HttpRequest, HttpResponse};
+use publications::communique::{self, WrittenItem};
 use serde::{Deserialize, Serialize};
 
 /// Registers the routes.
@@ -24,7 +25,9 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
             .route("/{id}", aw::get().to(preview))
             .route("/{id}/reorder", aw::post().to(reorder))
             .route("/{id}/trim", aw::post().to(trim))
-            .route("/{id}/publish", aw::post().to(publish)),
+            .route("/{id}/publish", aw::post().to(publish))
+            .route("/{id}/items", aw::post().to(add_item))
+            .route("/{id}/items/{item}", aw::put().to(edit_item)),
     );
 }
 
@@ -45,6 +48,8 @@ pub struct ItemView {
     pub body_html: String,
     /// Link to the full text.
     pub url: Option<String>,
+    /// The Markdown the body was written in (Communiqué items).
+    pub body_markdown: Option<String>,
 }
 
 /// An issue as the API shows it.
@@ -93,6 +98,7 @@ fn issue_view(issue: IssueRow, items: Vec<ItemRow>) -> IssueView {
                 heading: i.heading,
                 body_html: i.body_html,
                 url: i.url,
+                body_markdown: i.body_markdown,
             })
             .collect(),
     }
@@ -118,6 +124,11 @@ impl From<EditError> for Error {
                 field: "state".into(),
                 message: e.to_string(),
             },
+            EditError::NotWritten(_) => Error::Validation {
+                field: "publication".into(),
+                message: e.to_string(),
+            },
+            EditError::NoItem(_) => Error::NotFound,
         }
     }
 }
@@ -224,6 +235,15 @@ pub struct CommuniqueItemInput {
     pub url: Option<String>,
 }
 
+fn written(i: CommuniqueItemInput) -> WrittenItem {
+    WrittenItem {
+        section: i.section,
+        heading: i.heading,
+        body_markdown: i.body,
+        url: i.url,
+    }
+}
+
 /// Body of `POST /api/v1/issues/communique`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -246,19 +266,10 @@ pub async fn write_communique(
     bytes: aw::Bytes,
     data: Data,
 ) -> Result<HttpResponse, Error> {
-    use publications::communique::{self, WrittenItem};
+    use publications::communique;
     authenticate(&request, &data).await?;
     let input: CommuniqueInput = parse(&bytes)?;
-    let items: Vec<WrittenItem> = input
-        .items
-        .into_iter()
-        .map(|i| WrittenItem {
-            section: i.section,
-            heading: i.heading,
-            body_markdown: i.body,
-            url: i.url,
-        })
-        .collect();
+    let items: Vec<WrittenItem> = input.items.into_iter().map(written).collect();
     communique::check(&input.language, &items)
         .map_err(|(field, message)| Error::Validation { field, message })?;
     if input.title.trim().is_empty() {
@@ -378,6 +389,60 @@ pub async fn publish(
     let base = data.config.base_url();
     data.db
         .run(move |conn| Ok(publications::publish(conn, &base, id)))
+        .await??;
+    Ok(HttpResponse::Ok().json(load(&data, id).await?))
+}
+
+/// A checked item of a request body, or the field it fails on.
+fn checked_item(bytes: &[u8]) -> Result<WrittenItem, Error> {
+    let item = written(parse::<CommuniqueItemInput>(bytes)?);
+    communique::check_item(&item)
+        .map_err(|(field, message)| Error::Validation { field, message })?;
+    Ok(item)
+}
+
+/// `POST /api/v1/issues/{id}/items`: adds an item to a draft Communiqué,
+/// at the end of its section.
+#[utoipa::path(post, path = "/api/v1/issues/{id}/items", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = CommuniqueItemInput,
+    responses((status = 201, body = IssueView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody),
+        (status = 422, description = "invalid item, a published issue, or a Digest", body = crate::web::api::ErrorBody)))]
+pub async fn add_item(
+    request: HttpRequest,
+    path: aw::Path<i64>,
+    bytes: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let item = checked_item(&bytes)?;
+    let id = path.into_inner();
+    data.db
+        .run(move |conn| Ok(communique::add_item(conn, id, &item)))
+        .await??;
+    Ok(HttpResponse::Created().json(load(&data, id).await?))
+}
+
+/// `PUT /api/v1/issues/{id}/items/{item}`: replaces an item of a draft
+/// Communiqué (section, heading, Markdown body, link); refused once the
+/// issue is published.
+#[utoipa::path(put, path = "/api/v1/issues/{id}/items/{item}", security(("bearer" = [])),
+    params(("id" = i64, Path), ("item" = i64, Path)),
+    request_body = CommuniqueItemInput,
+    responses((status = 200, body = IssueView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody),
+        (status = 422, description = "invalid item, a published issue, or a Digest", body = crate::web::api::ErrorBody)))]
+pub async fn edit_item(
+    request: HttpRequest,
+    path: aw::Path<(i64, i64)>,
+    bytes: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let item = checked_item(&bytes)?;
+    let (id, item_id) = path.into_inner();
+    data.db
+        .run(move |conn| Ok(communique::edit_item(conn, id, item_id, &item)))
         .await??;
     Ok(HttpResponse::Ok().json(load(&data, id).await?))
 }

@@ -1,8 +1,8 @@
 //! Request rate limits (GCRA, from `governor`): inbox POSTs per client
-//! address and per remote host, API requests and login attempts per client
-//! address. Over the limit a request gets 429 with `Retry-After`: JSON
-//! from the middleware ([`bucket_of`]), an HTML page from the login form,
-//! which checks its own limit.
+//! address and per remote host, API requests, login attempts and e-mail
+//! sign-ups per client address. Over the limit a request gets 429 with
+//! `Retry-After`: JSON from the middleware ([`bucket_of`]), an HTML page
+//! from the login form, which checks its own limit.
 
 use crate::{config::LimitsConfig, error::Error};
 use actix_web::{dev::ServiceRequest, http::Method, HttpRequest};
@@ -26,6 +26,8 @@ pub enum Bucket {
     ApiByIp,
     /// `POST /login` by client address (checked by the login handler).
     LoginByIp,
+    /// `POST /subscribe` (e-mail sign-up) by client address.
+    SubscribeByIp,
 }
 
 /// The limiters of one process; a limit of 0 has none.
@@ -34,11 +36,16 @@ pub struct RateLimits {
     inbox_host: Option<DefaultKeyedRateLimiter<String>>,
     api_ip: Option<DefaultKeyedRateLimiter<String>>,
     login_ip: Option<DefaultKeyedRateLimiter<String>>,
+    subscribe_ip: Option<DefaultKeyedRateLimiter<String>>,
     checks: AtomicU64,
 }
 
 fn limiter(per_minute: u32) -> Option<DefaultKeyedRateLimiter<String>> {
     NonZeroU32::new(per_minute).map(|n| DefaultKeyedRateLimiter::dashmap(Quota::per_minute(n)))
+}
+
+fn hourly_limiter(per_hour: u32) -> Option<DefaultKeyedRateLimiter<String>> {
+    NonZeroU32::new(per_hour).map(|n| DefaultKeyedRateLimiter::dashmap(Quota::per_hour(n)))
 }
 
 impl RateLimits {
@@ -49,6 +56,7 @@ impl RateLimits {
             inbox_host: limiter(config.inbox_per_host_per_minute),
             api_ip: limiter(config.api_per_ip_per_minute),
             login_ip: limiter(config.login_per_ip_per_minute),
+            subscribe_ip: hourly_limiter(config.subscribe_per_ip_per_hour),
             checks: AtomicU64::new(0),
         }
     }
@@ -59,6 +67,7 @@ impl RateLimits {
             Bucket::InboxByHost => self.inbox_host.as_ref(),
             Bucket::ApiByIp => self.api_ip.as_ref(),
             Bucket::LoginByIp => self.login_ip.as_ref(),
+            Bucket::SubscribeByIp => self.subscribe_ip.as_ref(),
         }
     }
 
@@ -74,6 +83,7 @@ impl RateLimits {
                 &self.inbox_host,
                 &self.api_ip,
                 &self.login_ip,
+                &self.subscribe_ip,
             ]
             .into_iter()
             .flatten()
@@ -96,6 +106,8 @@ pub fn bucket_of(request: &ServiceRequest) -> Option<Bucket> {
     let method = request.method();
     if *method == Method::POST && (path == "/inbox" || path.ends_with("/inbox")) {
         Some(Bucket::InboxByIp)
+    } else if *method == Method::POST && path == "/subscribe" {
+        Some(Bucket::SubscribeByIp)
     } else if path.starts_with("/api/") {
         Some(Bucket::ApiByIp)
     } else {

@@ -246,15 +246,33 @@ async fn sign_up(request: HttpRequest, body: aw::Bytes, data: Data) -> Result<Ht
             (row, c)
         }
     };
-    let sent = match content {
-        Ok(content) => send_notice(&mailer, &email, content).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = sent {
-        tracing::warn!(subscriber = row.id, error = %e, "sign-up message not sent");
-        return Ok(message_page(&v, 503, "subscribe-title", "subscribe-failed"));
+    // At most one message an hour to an address, whoever fills in the
+    // form: the answer is the same either way, so the form still does not
+    // tell what it did.
+    let (id, previous, now) = (row.id, row.notice_sent_at, crate::db::now_ms());
+    let slot = data
+        .db
+        .run(move |conn| subscribers::take_notice_slot(conn, id, now))
+        .await?;
+    if slot {
+        let sent = match content {
+            Ok(content) => send_notice(&mailer, &email, content).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(subscriber = id, error = %e, "sign-up message not sent");
+            data.db
+                .run(move |conn| subscribers::release_notice_slot(conn, id, now, previous))
+                .await?;
+            return Ok(message_page(&v, 503, "subscribe-title", "subscribe-failed"));
+        }
+        tracing::info!(subscriber = id, "sign-up message sent");
+    } else {
+        tracing::info!(
+            subscriber = id,
+            "sign-up message not sent: one went to this address less than an hour ago"
+        );
     }
-    tracing::info!(subscriber = row.id, "sign-up message sent");
     let mut resp = message_page(&v, 200, "subscribe-sent-title", "subscribe-sent-text");
     let _ = resp.add_removal_cookie(&Cookie::build(SUBSCRIBE_CSRF_COOKIE, "").path("/").finish());
     Ok(resp)

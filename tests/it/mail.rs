@@ -186,6 +186,7 @@ fn published_issue(conn: &mut DbConn, n: u32, regions: &[&str]) -> i64 {
             heading: format!("Story {i} in {region}"),
             body_html: format!("<p>What happened in {region} &amp; why.</p>"),
             url: Some(format!("https://example.org/alerts/{n}/{i}")),
+            body_markdown: None,
         })
         .collect();
     let now = now_ms();
@@ -246,6 +247,16 @@ fn link_path(text: &str, base: &str, marker: &str) -> String {
 }
 
 const READER: &str = "reader@example.org";
+
+/// Moves every subscriber's last subscription message more than an hour
+/// back, as if an hour had passed.
+fn an_hour_later(db: &tocsin::db::Db) {
+    use diesel::connection::SimpleConnection;
+    db.conn()
+        .expect("connection")
+        .batch_execute("UPDATE subscribers SET notice_sent_at = notice_sent_at - 3600001")
+        .expect("updated");
+}
 
 /// Signs READER up through the form and follows the confirmation link.
 async fn sign_up_and_confirm(i: &TestInstance, sink: &Sink, v: &mut Visitor) {
@@ -354,9 +365,11 @@ async fn double_opt_in_round_trip(backend: Backend) {
     assert_eq!(state_of(&db, "bounce@example.org"), SUB_PAUSED);
     assert_eq!(sink.to(READER).len(), 1, "only the confirmation");
 
-    // The same flow from a fresh form; the second sign-up of a pending
-    // address sends a new confirmation.
+    // The same flow from a fresh form. The second sign-up of the pending
+    // address within the hour sends no new confirmation (one message an
+    // hour per address, whoever asks); the first link still works.
     sign_up_and_confirm(&i, &sink, &mut v).await;
+    assert_eq!(sink.to(READER).len(), 1, "one confirmation an hour");
     let subscriber = {
         let mut conn = db.conn().expect("connection");
         subscribers::by_email(&mut conn, READER)
@@ -375,7 +388,7 @@ async fn double_opt_in_round_trip(backend: Backend) {
         (1, 0),
         "the paused address is left out"
     );
-    let got = sink.wait_for(READER, 3).await;
+    let got = sink.wait_for(READER, 2).await;
     assert_eq!(got.header("Subject").as_deref(), Some("Digest number 2"));
     assert_eq!(
         got.header("Message-ID"),
@@ -413,22 +426,26 @@ async fn double_opt_in_round_trip(backend: Backend) {
         Err(tocsin::mail::send::SendError::Finished(_))
     ));
 
-    // A sign-up of a confirmed address changes nothing and mails a link to
-    // the preferences page instead.
-    let csrf = v.get("/subscribe").await.csrf();
-    let page = v
-        .post(
-            "/subscribe",
-            &[
-                ("csrf", &csrf),
-                ("email", READER),
-                ("publications", "communique"),
-                ("languages", "fr"),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, 200);
-    let known = sink.wait_for(READER, 4).await;
+    // An hour later, a sign-up of a confirmed address changes nothing and
+    // mails a link to the preferences page instead; once an hour.
+    an_hour_later(&db);
+    for _ in 0..2 {
+        let csrf = v.get("/subscribe").await.csrf();
+        let page = v
+            .post(
+                "/subscribe",
+                &[
+                    ("csrf", &csrf),
+                    ("email", READER),
+                    ("publications", "communique"),
+                    ("languages", "fr"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 200);
+    }
+    let known = sink.wait_for(READER, 3).await;
+    assert_eq!(sink.to(READER).len(), 3, "one message an hour");
     let prefs = link_path(&known.text(), &i.base(), "/subscribe/preferences/");
     let row = {
         let mut conn = db.conn().expect("connection");
@@ -716,7 +733,7 @@ async fn killed_send_resumes(backend: Backend) {
         .expect("runs");
     let status = String::from_utf8_lossy(&status.stdout).to_string();
     assert!(
-        status.contains(&format!("mail issue {issue}: {SUBSCRIBERS} sent, 0 sending, 0 refused, 0 skipped, 0 waiting; finished")),
+        status.contains(&format!("mail issue {issue}: {SUBSCRIBERS} sent, 0 sending, 0 refused, 0 skipped, 0 waiting, 0 paused; finished; started ")),
         "{status}"
     );
 }
@@ -795,4 +812,346 @@ fn cli_imports_subscribers_idempotently_and_pauses_bounces() {
     let (ok, _, err) = run(&["subscribers", "import", bad.to_str().expect("path")]);
     assert!(!ok);
     assert!(err.contains("line 2") && !err.contains("four@"), "{err}");
+}
+
+/// Runs `tocsin` against the database of a running instance.
+fn tocsin_on(i: &TestInstance, args: &[&str]) -> (bool, String, String) {
+    let config = &i.server.state.config;
+    let out = Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .args(args)
+        .env_remove("TOCSIN_CONFIG")
+        .env("TOCSIN_LOG", "warn")
+        .env("TOCSIN_DATABASE__URL", &config.database.url)
+        .env("TOCSIN_INSTANCE__DOMAIN", &config.instance.domain)
+        .output()
+        .expect("tocsin runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Imports confirmed Digest subscribers in English.
+fn import_readers(db: &tocsin::db::Db, emails: &[String]) {
+    let rows: Vec<Imported> = emails
+        .iter()
+        .map(|email| Imported {
+            email: email.clone(),
+            choices: Choices {
+                publications: vec!["digest".into()],
+                languages: vec!["en".into()],
+                regions: vec![],
+            },
+        })
+        .collect();
+    let mut conn = db.conn().expect("connection");
+    subscribers::import(&mut conn, &rows, "test").expect("imported");
+}
+
+async fn send_button_sends_each_subscriber_once(backend: Backend) {
+    const READERS: usize = 40;
+    let sink = Sink::start(&[]);
+    let mut prepared = prepare(backend);
+    sink.configure(&mut prepared.config);
+    // Several batches, slow enough for the clicks to meet a running send.
+    prepared.config.mail.batch_size = 7;
+    prepared.config.mail.rate = 100.0;
+    let config = prepared.config.clone();
+    let i = TestInstance::start_prepared(prepared).await;
+    let db = i.server.state.db.clone();
+    let emails: Vec<String> = (0..READERS)
+        .map(|n| format!("r{n:02}@example.org"))
+        .collect();
+    import_readers(&db, &emails);
+    import_readers(&db, &["paused@example.org".to_string()]);
+    let issue = {
+        let mut conn = db.conn().expect("connection");
+        subscribers::pause(&mut conn, "paused@example.org", "test").expect("paused");
+        published_issue(&mut conn, 7, &["africa"])
+    };
+    tocsin::accounts::add_user(&db, "eddie", "editor", "eddie-secret-password")
+        .await
+        .expect("user");
+    let mut v = Visitor::new(&i.base());
+    assert_eq!(v.login("eddie", "eddie-secret-password").await.status, 303);
+    let page_path = format!("/editor/publications/issues/{issue}");
+    let page = v.get(&page_path).await;
+    assert!(page.body.contains("Send by e-mail"), "{}", page.body);
+    assert!(page.body.contains("Not sent by e-mail yet"));
+    let csrf = page.csrf();
+
+    // Two clicks at once from two tabs, and a run like `tocsin digest send`
+    // in this process at the same time: the lease lets one of them send.
+    let mut tab = Visitor::new(&i.base());
+    tab.cookies = v.cookies.clone();
+    let send_path = format!("{page_path}/send");
+    let form = [("csrf", csrf.as_str())];
+    let mailer = Mailer::from_config(&config).expect("mailer");
+    let taxonomy = tocsin::alerts::taxonomy::Taxonomy::load("").expect("taxonomy");
+    let pace = Pace::from_config(&config.mail);
+    let (first, second, command) = tokio::join!(
+        v.post(&send_path, &form),
+        tab.post(&send_path, &form),
+        send_issue(&db, &mailer, &taxonomy, issue, pace, &|_| {}),
+    );
+    for click in [&first, &second] {
+        assert_eq!(click.status, 303);
+        let done = click.location();
+        assert!(
+            ["send-started", "send-busy", "send-finished"]
+                .iter()
+                .any(|d| done.ends_with(&format!("done={d}"))),
+            "{done}"
+        );
+    }
+    assert!(
+        matches!(
+            command,
+            Ok(_)
+                | Err(tocsin::mail::send::SendError::Busy(_))
+                | Err(tocsin::mail::send::SendError::Finished(_))
+        ),
+        "{command:?}"
+    );
+    let finished = eventually(Duration::from_secs(30), || async {
+        let mut conn = db.conn().expect("connection");
+        publications::mail_progress(&mut conn, issue)
+            .expect("progress")
+            .finished_at
+            .is_some()
+    })
+    .await;
+    assert!(finished, "the send never finished");
+    // One more click after the end sends nothing.
+    let late = v.post(&send_path, &form).await;
+    assert!(
+        late.location().ends_with("done=send-finished"),
+        "{}",
+        late.location()
+    );
+
+    let messages = sink.messages();
+    assert_eq!(messages.len(), READERS, "one message each, nobody twice");
+    for email in &emails {
+        assert_eq!(sink.to(email).len(), 1, "{email}");
+    }
+    assert!(sink.to("paused@example.org").is_empty());
+
+    // The page and `tocsin digest status` show the same figures.
+    let page = v.get(&page_path).await;
+    assert!(page.body.contains("Sent to everyone"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            "<tr><td>{READERS}</td><td>0</td><td>0</td><td>0</td><td>0</td><td>1</td></tr>"
+        )),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(&format!("action=\"{send_path}\"")));
+    let (ok, status, err) = tocsin_on(&i, &["digest", "status"]);
+    assert!(ok, "{err}");
+    assert!(
+        status.contains(&format!(
+            "mail issue {issue}: {READERS} sent, 0 sending, 0 refused, 0 skipped, 0 waiting, 1 paused; finished; started "
+        )),
+        "{status}"
+    );
+    i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_button_sends_each_subscriber_once_sqlite() {
+    if smtp_available() {
+        send_button_sends_each_subscriber_once(Backend::Sqlite).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_button_sends_each_subscriber_once_postgres() {
+    if smtp_available() && postgres_available() {
+        send_button_sends_each_subscriber_once(Backend::Postgres).await;
+    }
+}
+
+fn mail_fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/mail")
+            .join(name),
+    )
+    .expect("fixture")
+}
+
+/// Posts a raw report to the API.
+async fn post_report(i: &TestInstance, token: &str, raw: String) -> (u16, serde_json::Value) {
+    let resp = crate::common::client()
+        .post(format!("{}/api/v1/mail/reports", i.base()))
+        .bearer_auth(token)
+        .header("Content-Type", "message/rfc822")
+        .body(raw)
+        .send()
+        .await
+        .expect("POST");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+async fn reports_pause_hard_bounces_and_complaints(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let db = i.server.state.db.clone();
+    let people: Vec<String> = ["ana", "bob", "carol", "dave"]
+        .iter()
+        .map(|n| format!("{n}@example.org"))
+        .collect();
+    import_readers(&db, &people);
+    let token = crate::common::api_token(&i, "mail-relay");
+
+    // A DSN: ana's server refused with 5.1.1. Neither its Message-ID nor its
+    // unsubscribe URL is this instance's: found by the recipient address.
+    let (status, answer) = post_report(&i, &token, mail_fixture("dsn-hard-bounce.eml")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (
+            answer["report"].as_str(),
+            answer["detail"].as_str(),
+            answer["paused"].as_u64()
+        ),
+        (Some("hard-bounce"), Some("5.1.1"), Some(1))
+    );
+    assert_eq!(state_of(&db, "ana@example.org"), SUB_PAUSED);
+
+    // A delay (4.2.2) is a soft bounce: bob keeps receiving.
+    let (status, answer) = post_report(&i, &token, mail_fixture("dsn-delayed.eml")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (answer["report"].as_str(), answer["paused"].as_u64()),
+        (Some("soft-bounce"), Some(0))
+    );
+    assert_eq!(state_of(&db, "bob@example.org"), SUB_CONFIRMED);
+
+    // An abuse report with the recipient redacted names nobody we know…
+    let arf = mail_fixture("arf-abuse.eml");
+    let (_, answer) = post_report(&i, &token, arf.clone()).await;
+    assert_eq!(
+        (
+            answer["report"].as_str(),
+            answer["paused"].as_u64(),
+            answer["unknown"].as_u64()
+        ),
+        (Some("complaint"), Some(0), Some(1))
+    );
+    // …until its original is one of our messages to carol: the token of its
+    // List-Unsubscribe URL finds her.
+    let carol = {
+        let mut conn = db.conn().expect("connection");
+        subscribers::by_email(&mut conn, "carol@example.org")
+            .expect("query")
+            .expect("row")
+    };
+    let ours = arf
+        .replace(
+            "https://alerts.example",
+            &i.server.state.config.mail_base_url(),
+        )
+        .replace(
+            "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978",
+            &carol.token,
+        );
+    let (_, answer) = post_report(&i, &token, ours).await;
+    assert_eq!(
+        (answer["report"].as_str(), answer["paused"].as_u64()),
+        (Some("complaint"), Some(1)),
+        "{answer}"
+    );
+    assert_eq!(state_of(&db, "carol@example.org"), SUB_PAUSED);
+    // Not a report: refused; without a token: 401.
+    let (status, _) = post_report(&i, &token, "Subject: hi\r\n\r\nhello\r\n".into()).await;
+    assert_eq!(status, 422);
+    let (status, _) = post_report(&i, "wrong", mail_fixture("dsn-hard-bounce.eml")).await;
+    assert_eq!(status, 401);
+
+    // The command reads the same reports from files.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hard = dir.path().join("dave.eml");
+    std::fs::write(
+        &hard,
+        mail_fixture("dsn-hard-bounce.eml").replace("ana@example.org", "dave@example.org"),
+    )
+    .expect("written");
+    let soft = dir.path().join("delayed.eml");
+    std::fs::write(&soft, mail_fixture("dsn-delayed.eml")).expect("written");
+    let (ok, out, err) = tocsin_on(
+        &i,
+        &[
+            "subscribers",
+            "report",
+            hard.to_str().expect("path"),
+            soft.to_str().expect("path"),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("hard-bounce 5.1.1: paused subscriber(s) "),
+        "{out}"
+    );
+    assert!(out.contains("soft-bounce 4.2.2: nobody paused"), "{out}");
+    assert!(
+        !err.contains("dave@example.org"),
+        "an address in the log: {err}"
+    );
+    assert_eq!(state_of(&db, "dave@example.org"), SUB_PAUSED);
+    assert_eq!(state_of(&db, "bob@example.org"), SUB_CONFIRMED);
+    let text = dir.path().join("note.txt");
+    std::fs::write(&text, "just a note").expect("written");
+    let (ok, _, _) = tocsin_on(&i, &["subscribers", "report", text.to_str().expect("path")]);
+    assert!(!ok, "a file that is not a report is an error");
+    i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_pause_hard_bounces_and_complaints_sqlite() {
+    reports_pause_hard_bounces_and_complaints(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_pause_hard_bounces_and_complaints_postgres() {
+    if postgres_available() {
+        reports_pause_hard_bounces_and_complaints(Backend::Postgres).await;
+    }
+}
+
+async fn sign_up_limit_answers_429(backend: Backend) {
+    let mut prepared = prepare(backend);
+    prepared.config.limits.subscribe_per_ip_per_hour = 2;
+    let i = TestInstance::start_prepared(prepared).await;
+    let mut v = Visitor::new(&i.base());
+    let form = [("csrf", "x"), ("email", "someone@example.org")];
+    for _ in 0..2 {
+        assert_ne!(v.post("/subscribe", &form).await.status, 429);
+    }
+    let refused = v.post("/subscribe", &form).await;
+    assert_eq!(refused.status, 429);
+    let wait: u64 = refused
+        .headers
+        .get("retry-after")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|s| s.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=1800).contains(&wait), "{wait}");
+    // The form itself is still shown.
+    assert_ne!(v.get("/subscribe").await.status, 429);
+    i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_limit_answers_429_sqlite() {
+    sign_up_limit_answers_429(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_limit_answers_429_postgres() {
+    if postgres_available() {
+        sign_up_limit_answers_429(Backend::Postgres).await;
+    }
 }

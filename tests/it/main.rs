@@ -26,6 +26,7 @@ mod mail;
 mod network;
 mod operations;
 mod publication_actors;
+mod publication_editor;
 mod queue;
 mod signature_strictness;
 mod signatures;

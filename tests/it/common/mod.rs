@@ -98,6 +98,7 @@ pub fn prepare(backend: Backend) -> Prepared {
     config.limits.inbox_per_host_per_minute = 0;
     config.limits.api_per_ip_per_minute = 0;
     config.limits.login_per_ip_per_minute = 0;
+    config.limits.subscribe_per_ip_per_hour = 0;
     config.alerts.media_dir = format!("{}/media", dir.path().display());
     let mut pg_name = None;
     config.database.url = match backend {
