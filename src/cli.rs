@@ -477,8 +477,10 @@ async fn digest_command(config: &Config, action: DigestAction) -> Result<(), Err
         }
         DigestAction::Publish { issue } => {
             let base = config.base_url();
+            let taxonomy = crate::alerts::taxonomy::Taxonomy::load(&config.alerts.taxonomy_file)
+                .map_err(Error::Internal)?;
             let published = db
-                .run(move |conn| Ok(crate::publications::publish(conn, &base, issue)))
+                .run(move |conn| Ok(crate::publications::publish(conn, &base, &taxonomy, issue)))
                 .await?
                 .map_err(|e| Error::BadRequest(e.to_string()))?;
             println!(

@@ -552,6 +552,7 @@ async fn publication_outbox(
     };
     let size = data.config.alerts.page_size;
     let base = urls.base().to_string();
+    let taxonomy = web::pages::taxonomy(data)?;
     let (creates, more) = data
         .db
         .run(move |conn| {
@@ -564,8 +565,8 @@ async fn publication_outbox(
             let more = issues.len() as i64 > size;
             let mut creates = Vec::new();
             for issue in issues.iter().take(size as usize) {
-                let html =
-                    web::publication_pages::issue_html(db::publications::items(conn, issue.id)?);
+                let items = db::publications::items(conn, issue.id)?;
+                let html = web::publication_pages::issue_html(issue, items, &taxonomy);
                 let article = issue_wire::article(&base, issue, &html);
                 let mut create = issue_wire::create(&base, issue, article);
                 if let Some(map) = create.as_object_mut() {
@@ -599,7 +600,7 @@ async fn issue_article(path: aw::Path<(String, i64)>, data: Data) -> Result<Http
     if issue.publication != publication || issue.state != db::publications::PUBLISHED {
         return Err(Error::NotFound);
     }
-    let html = web::publication_pages::issue_html(items);
+    let html = web::publication_pages::issue_html(&issue, items, &web::pages::taxonomy(&data)?);
     Ok(activity_json(&issue_wire::document(
         Urls::new(&data.config).base(),
         &issue,

@@ -9,7 +9,7 @@ use crate::{
         alerts::plain_text,
         publications::{IssueRow, ItemRow},
     },
-    publications::{digest::NO_REGION, DIGEST},
+    publications::{section_name, DIGEST},
     web::i18n::Lang,
 };
 use askama::Template;
@@ -109,11 +109,7 @@ impl IssueContent {
         let mut sections: Vec<SectionContent> = Vec::new();
         for item in items {
             if sections.last().is_none_or(|s| s.key != item.section) {
-                let name = match taxonomy.regions.get(&item.section) {
-                    Some(region) if by_region => region.name.clone(),
-                    _ if by_region && item.section == NO_REGION => lang.t("mail-section-other"),
-                    _ => item.section.clone(),
-                };
+                let name = section_name(lang, taxonomy, &issue.publication, &item.section);
                 sections.push(SectionContent {
                     key: item.section.clone(),
                     name,

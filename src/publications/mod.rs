@@ -10,12 +10,14 @@ pub mod order;
 pub mod schedule;
 
 use crate::{
+    alerts::taxonomy::Taxonomy,
     db::{
         self,
         publications::{self as rows, EditError, IssueRow},
         DbConn, DbError,
     },
     federation::objects::issue as wire,
+    web::i18n::Lang,
 };
 
 /// The Digest: approved alerts of a period, by region, country and story.
@@ -75,6 +77,21 @@ pub fn find(name: &str) -> Option<&'static Publication> {
     PUBLICATIONS.iter().find(|p| p.name == name)
 }
 
+/// The heading of section `key` in an issue of `publication`, in the
+/// issue's language `lang`: a Communiqué section's name, a Digest region's
+/// name from `taxonomy`, or "other" for the alerts without a region. Used by
+/// the pages, the `Article`, the feeds and the e-mail alike.
+pub fn section_name(lang: Lang, taxonomy: &Taxonomy, publication: &str, key: &str) -> String {
+    if publication == COMMUNIQUE && communique::SECTIONS.contains(&key) {
+        return lang.t(&format!("section-{key}"));
+    }
+    match taxonomy.regions.get(key) {
+        Some(region) => region.name.clone(),
+        None if key == digest::NO_REGION => lang.t("mail-section-other"),
+        None => key.to_string(),
+    }
+}
+
 /// The ActivityPub id (and web address) a published issue gets.
 pub fn issue_ap_id(base_url: &str, issue: &IssueRow) -> String {
     format!(
@@ -89,7 +106,12 @@ pub fn issue_ap_id(base_url: &str, issue: &IssueRow) -> String {
 /// twice is refused. In the same transaction the publication's actor
 /// queues `Create{Article}` for its followers (sent by the delivery worker
 /// of any process on this database).
-pub fn publish(conn: &mut DbConn, base_url: &str, issue_id: i64) -> Result<IssueRow, EditError> {
+pub fn publish(
+    conn: &mut DbConn,
+    base_url: &str,
+    taxonomy: &Taxonomy,
+    issue_id: i64,
+) -> Result<IssueRow, EditError> {
     db::transaction(conn, |conn| {
         let issue = rows::issue(conn, issue_id)?;
         let published = match rows::publish(conn, issue_id, &issue_ap_id(base_url, &issue)) {
@@ -97,7 +119,7 @@ pub fn publish(conn: &mut DbConn, base_url: &str, issue_id: i64) -> Result<Issue
             Err(EditError::Db(e)) => return Err(e),
             Err(refused) => return Ok(Err(refused)),
         };
-        announce(conn, base_url, &published)?;
+        announce(conn, base_url, taxonomy, &published)?;
         Ok(Ok(published))
     })?
 }
@@ -105,7 +127,12 @@ pub fn publish(conn: &mut DbConn, base_url: &str, issue_id: i64) -> Result<Issue
 /// Queues the `Create{Article}` of a just published issue for the
 /// followers of its publication's actor. An actor that does not exist yet
 /// has no followers, so there is nothing to send.
-fn announce(conn: &mut DbConn, base_url: &str, issue: &IssueRow) -> Result<(), DbError> {
+fn announce(
+    conn: &mut DbConn,
+    base_url: &str,
+    taxonomy: &Taxonomy,
+    issue: &IssueRow,
+) -> Result<(), DbError> {
     let Some(actor) = db::actors::local_by_username(conn, &issue.publication)? else {
         return Ok(());
     };
@@ -113,7 +140,7 @@ fn announce(conn: &mut DbConn, base_url: &str, issue: &IssueRow) -> Result<(), D
     let article = wire::article(
         base_url,
         issue,
-        &crate::web::publication_pages::issue_html(items),
+        &crate::web::publication_pages::issue_html(issue, items, taxonomy),
     );
     let create = wire::create(base_url, issue, article);
     let (_, deliveries) =

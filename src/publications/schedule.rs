@@ -6,6 +6,7 @@
 //! built. A schedule seen for the first time starts at its next due time.
 
 use crate::{
+    alerts::taxonomy::Taxonomy,
     config::{Config, DigestSchedule},
     db::{self, digest_runs, publications::EditError, DbConn, DbError},
     state::AppState,
@@ -207,13 +208,17 @@ pub fn tick(
 ) -> Result<Vec<Outcome>, DbError> {
     let base_url = config.base_url();
     let mut outcomes = Vec::new();
+    if config.digests.is_empty() {
+        return Ok(outcomes);
+    }
+    let taxonomy = Taxonomy::load(&config.alerts.taxonomy_file).map_err(DbError::Task)?;
     for schedule in &config.digests {
         // Validated at start; a bad entry is skipped, not fatal here.
         let Ok(plan) = Plan::parse(schedule) else {
             continue;
         };
         outcomes.push(db::transaction(conn, |conn| {
-            run_due(conn, &plan, &base_url, now)
+            run_due(conn, &plan, &base_url, &taxonomy, now)
         })?);
     }
     Ok(outcomes)
@@ -223,6 +228,7 @@ fn run_due(
     conn: &mut DbConn,
     plan: &Plan,
     base_url: &str,
+    taxonomy: &Taxonomy,
     now: DateTime<Utc>,
 ) -> Result<Outcome, DbError> {
     let key = plan.key();
@@ -247,7 +253,7 @@ fn run_due(
         tracing::info!(schedule = %key, issue, "scheduled Digest draft built");
         return Ok(Outcome::Built(issue));
     }
-    super::publish(conn, base_url, issue).map_err(|e| match e {
+    super::publish(conn, base_url, taxonomy, issue).map_err(|e| match e {
         EditError::Db(e) => e,
         other => DbError::Task(other.to_string()),
     })?;

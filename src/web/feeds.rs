@@ -121,6 +121,7 @@ async fn load_publication(data: &Data, publication: String, ext: &str) -> Result
     let (title, _) = crate::publications::profile(&data.config, known);
     let urls = Urls::new(&data.config);
     let page = format!("{}/publications/{publication}", urls.base());
+    let taxonomy = crate::web::pages::taxonomy(data)?;
     let issues = data
         .db
         .run(move |conn| {
@@ -141,12 +142,13 @@ async fn load_publication(data: &Data, publication: String, ext: &str) -> Result
             .into_iter()
             .map(|(issue, items)| {
                 let id = issue.ap_id.clone().unwrap_or_default();
+                let html = crate::web::publication_pages::issue_html(&issue, items, &taxonomy);
                 FeedEntry {
                     link: id.clone(),
                     id,
                     title: issue.title,
                     language: issue.language,
-                    html: crate::web::publication_pages::issue_html(items),
+                    html,
                     published: issue.published_at,
                     updated: issue.updated_at,
                     terms: Vec::new(),

@@ -325,25 +325,12 @@ struct IssuePage<'a> {
     sections: Vec<Section>,
 }
 
-/// The name of a section: a region's name in the Digest, the section's
-/// name in the Communiqué.
-fn section_name(v: &Viewer, t: &crate::alerts::taxonomy::Taxonomy, key: &str) -> String {
-    if communique::SECTIONS.contains(&key) {
-        return v.lang.t(&format!("section-{key}"));
-    }
-    match t.regions.get(key) {
-        Some(region) => region.name.clone(),
-        None if key == publications::digest::NO_REGION => v.lang.t("mail-section-other"),
-        None => key.to_string(),
-    }
-}
-
 fn editing_lines(
-    v: &Viewer,
+    issue: &IssueRow,
     t: &crate::alerts::taxonomy::Taxonomy,
     items: &[ItemRow],
 ) -> Vec<SectionLine> {
-    let grouped = sections(items.to_vec());
+    let grouped = sections(issue, items.to_vec(), t);
     let count = grouped.len();
     grouped
         .into_iter()
@@ -351,7 +338,7 @@ fn editing_lines(
         .map(|(n, s)| {
             let last_item = s.items.len().saturating_sub(1);
             SectionLine {
-                name: section_name(v, t, &s.name),
+                name: s.name,
                 first: n == 0,
                 last: n + 1 == count,
                 items: s
@@ -366,7 +353,7 @@ fn editing_lines(
                         last: k == last_item,
                     })
                     .collect(),
-                key: s.name,
+                key: s.key,
             }
         })
         .collect()
@@ -410,13 +397,13 @@ async fn issue_page(
             v.lang.date_time(issue.period_end)
         ),
         public_href: issue.ap_id.clone().filter(|_| published),
-        lines: editing_lines(&v, &t, &items),
+        lines: editing_lines(&issue, &t, &items),
         mail: published.then(|| progress(&v, &mail)),
         mail_configured: !data.config.mail.smtp_host.is_empty(),
         publication: v.lang.t(&format!("publication-{}", issue.publication)),
         publication_href: format!("/publications/{}", issue.publication),
         date: v.lang.date(issue.published_at.unwrap_or_else(db::now_ms)),
-        sections: sections(items),
+        sections: sections(&issue, items, &t),
         v: &v,
     };
     Ok(render(&v, 200, &page))
@@ -539,11 +526,12 @@ async fn publish(
         return Ok(see_other(&format!("{}/publish", issue_href(id))));
     }
     let base = data.config.base_url();
+    let t = taxonomy(&data)?;
     // Exactly what the API's publish does: publications::publish owns
     // what publishing means.
     match data
         .db
-        .run(move |conn| Ok(publications::publish(conn, &base, id)))
+        .run(move |conn| Ok(publications::publish(conn, &base, &t, id)))
         .await?
     {
         Ok(_) => Ok(see_other(&format!("{}?done=published", issue_href(id)))),

@@ -2,12 +2,14 @@
 //! published issues and one page per issue, at the issue's ActivityPub id.
 
 use crate::{
+    alerts::taxonomy::Taxonomy,
     db::publications::{self as rows, IssueRow, ItemRow},
     error::Error,
     publications,
     state::Data,
     web::{
-        pages::render,
+        i18n::Lang,
+        pages::{render, taxonomy},
         session::{viewer, Viewer},
     },
 };
@@ -40,6 +42,9 @@ pub struct IssueLink {
 
 /// A section of an issue with its items.
 pub struct Section {
+    /// The section's key (`regional-news`, a region key …).
+    pub key: String,
+    /// Its heading in the issue's language.
     pub name: String,
     pub items: Vec<ItemRow>,
 }
@@ -72,23 +77,26 @@ pub struct IssueBody {
     pub sections: Vec<Section>,
 }
 
-/// The HTML body of an issue made of `items`.
-pub fn issue_html(items: Vec<ItemRow>) -> String {
+/// The HTML body of `issue` made of its `items`.
+pub fn issue_html(issue: &IssueRow, items: Vec<ItemRow>, taxonomy: &Taxonomy) -> String {
     IssueBody {
-        sections: sections(items),
+        sections: sections(issue, items, taxonomy),
     }
     .render()
     .unwrap_or_default()
 }
 
-/// Items in their order, grouped into consecutive sections.
-pub fn sections(items: Vec<ItemRow>) -> Vec<Section> {
+/// Items in their order, grouped into consecutive sections, each named in
+/// the issue's language.
+pub fn sections(issue: &IssueRow, items: Vec<ItemRow>, taxonomy: &Taxonomy) -> Vec<Section> {
+    let lang = Lang::parse(&issue.language).unwrap_or_default();
     let mut out: Vec<Section> = Vec::new();
     for item in items {
         match out.last_mut() {
-            Some(s) if s.name == item.section => s.items.push(item),
+            Some(s) if s.key == item.section => s.items.push(item),
             _ => out.push(Section {
-                name: item.section.clone(),
+                name: publications::section_name(lang, taxonomy, &issue.publication, &item.section),
+                key: item.section.clone(),
                 items: vec![item],
             }),
         }
@@ -139,13 +147,14 @@ async fn issue_page(
     if issue.publication != publication || issue.state != rows::PUBLISHED {
         return Err(Error::NotFound);
     }
+    let sections = sections(&issue, items, &taxonomy(&data)?);
     let page = IssuePage {
         title: issue.title.clone(),
         publication: v.lang.t(key),
         publication_href: format!("/publications/{publication}"),
         language: issue.language.clone(),
         date: v.lang.date(issue.published_at.unwrap_or(issue.updated_at)),
-        sections: sections(items),
+        sections,
         v: &v,
     };
     Ok(render(&v, 200, &page))

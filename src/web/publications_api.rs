@@ -387,8 +387,9 @@ pub async fn publish(
     authenticate(&request, &data).await?;
     let id = path.into_inner();
     let base = data.config.base_url();
+    let taxonomy = crate::web::pages::taxonomy(&data)?;
     data.db
-        .run(move |conn| Ok(publications::publish(conn, &base, id)))
+        .run(move |conn| Ok(publications::publish(conn, &base, &taxonomy, id)))
         .await??;
     Ok(HttpResponse::Ok().json(load(&data, id).await?))
 }

@@ -451,7 +451,11 @@ async fn api_edits_and_publishes_a_draft(backend: Backend) {
     );
     assert!(tr < eg, "edited order");
     assert!(!page.contains("SY: Alert 3"), "trimmed");
-    assert!(page.contains("<p>Body 1</p>") && page.contains("<h2>mena</h2>"));
+    // Sections are headed by the region's name, not its key.
+    assert!(
+        page.contains("<p>Body 1</p>") && page.contains("<h2>Middle East and North Africa</h2>"),
+        "{page}"
+    );
     let arabic = get_text(&format!("{page_url}?lang=ar")).await;
     assert!(
         arabic.contains(r#"dir="rtl""#) && arabic.contains("الموجز"),
@@ -603,6 +607,11 @@ async fn api_writes_a_communique(backend: Backend) {
     let page = get_text(&format!("{base}/publications/communique/issues/{id}")).await;
     assert!(
         page.contains(r#"<article lang="ar">"#) && page.contains("البلاغ الأسبوعي"),
+        "{page}"
+    );
+    // Sections are headed by their names in the issue's language.
+    assert!(
+        page.contains("<h2>أخبار إقليمية</h2>") && !page.contains("<h2>regional-news</h2>"),
         "{page}"
     );
     assert!(

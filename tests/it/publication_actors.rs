@@ -102,7 +102,9 @@ async fn publish_digest(i: &TestInstance) -> i64 {
             )?;
             let now = db::now_ms();
             let id = publications::digest::build(conn, "en", now - 86_400_000, now + 1)?;
-            publications::publish(conn, &base, id).map_err(|e| db::DbError::Task(e.to_string()))?;
+            let taxonomy = tocsin::alerts::taxonomy::Taxonomy::load("").expect("built-in");
+            publications::publish(conn, &base, &taxonomy, id)
+                .map_err(|e| db::DbError::Task(e.to_string()))?;
             Ok(id)
         })
         .await
