@@ -321,6 +321,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     subscribers,
     mail_sends,
     mail_runs,
+    campaigns,
+    campaign_participants,
+    alert_campaigns,
 );
 
 diesel::table! {
@@ -357,3 +360,37 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    campaigns (id) {
+        id -> BigInt,
+        actor_id -> BigInt,
+        aims -> Text,
+        country -> Nullable<Text>,
+        theme -> Nullable<Text>,
+        created_at -> BigInt,
+        closed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    campaign_participants (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        actor_id -> BigInt,
+        state -> Text,
+        invited_at -> BigInt,
+        joined_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    alert_campaigns (alert_id, campaign_ap_id) {
+        alert_id -> BigInt,
+        campaign_ap_id -> Text,
+        campaign_inbox -> Text,
+    }
+}
+
+diesel::joinable!(campaigns -> actors (actor_id));
+diesel::joinable!(campaign_participants -> campaigns (campaign_id));

@@ -386,7 +386,8 @@ async fn outbox(
     let urls = Urls::new(&data.config);
     let id = urls.actor_part(&row.username, "outbox");
     let actor_id = row.id;
-    if row.kind == crate::curation::SERVICE {
+    // Feeds and campaigns publish what they announce.
+    if row.kind == crate::curation::SERVICE || row.kind == crate::campaigns::GROUP {
         return feed_outbox(&data, &row, query.page).await;
     }
     let total = data
@@ -438,7 +439,7 @@ async fn outbox(
     Ok(activity_json(&c))
 }
 
-/// The outbox of a feed actor: its boosts, as `Announce`s.
+/// The outbox of a feed or campaign actor: its boosts, as `Announce`s.
 async fn feed_outbox(
     data: &Data,
     row: &ActorRow,

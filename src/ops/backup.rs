@@ -53,6 +53,9 @@ pub const TABLES: &[&str] = &[
     "mail_sends",
     "domain_policies",
     "mail_runs",
+    "campaigns",
+    "campaign_participants",
+    "alert_campaigns",
 ];
 
 /// Why a backup, restore or move failed.

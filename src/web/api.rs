@@ -488,7 +488,10 @@ async fn unpin(
         crate::web::publications_api::build, crate::web::publications_api::write_communique,
         crate::web::publications_api::preview,
         crate::web::publications_api::reorder, crate::web::publications_api::trim,
-        crate::web::publications_api::publish),
+        crate::web::publications_api::publish,
+        crate::web::campaigns_api::list, crate::web::campaigns_api::create,
+        crate::web::campaigns_api::get, crate::web::campaigns_api::invite,
+        crate::web::campaigns_api::remove),
     components(schemas(AlertInput, AlertPatch, AttachmentInput, TranslationInput, AlertView, AlertPage,
         TranslationList, VersionRef, ErrorBody, crate::web::media::Uploaded,
         crate::web::review_api::ReviewView, crate::web::review_api::ApproveInput,
@@ -500,7 +503,9 @@ async fn unpin(
         crate::web::publications_api::IssueView, crate::web::publications_api::ItemView,
         crate::web::publications_api::BuildInput, crate::web::publications_api::ReorderInput,
         crate::web::publications_api::TrimInput, crate::web::publications_api::CommuniqueInput,
-        crate::web::publications_api::CommuniqueItemInput)),
+        crate::web::publications_api::CommuniqueItemInput,
+        crate::campaigns::CampaignInput, crate::web::campaigns_api::CampaignView,
+        crate::web::campaigns_api::ParticipantView, crate::web::campaigns_api::InviteInput)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -1,0 +1,170 @@
+//! `/api/v1/campaigns`: joint campaigns hosted here, for staff with an API
+//! token; the same functions as `tocsin campaign`.
+
+use crate::{
+    campaigns::{self, Campaign, CampaignInput},
+    db::{actors::ActorRow, campaigns::ParticipantRow},
+    error::Error,
+    federation::Urls,
+    state::Data,
+    web::api::{authenticate, parse},
+};
+use actix_web::{web as aw, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+/// Registers the routes.
+pub fn configure(cfg: &mut aw::ServiceConfig) {
+    cfg.service(
+        aw::scope("/api/v1/campaigns")
+            .route("", aw::get().to(list))
+            .route("", aw::post().to(create))
+            .route("/{name}", aw::get().to(get))
+            .route("/{name}/participants", aw::post().to(invite))
+            .route("/{name}/participants/{member}", aw::delete().to(remove)),
+    );
+}
+
+/// A participating (or invited) organisation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ParticipantView {
+    /// `@user@host`.
+    pub handle: String,
+    /// Actor id.
+    pub ap_id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// `invited`, `joined` or `left`.
+    pub state: String,
+}
+
+/// A campaign as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CampaignView {
+    /// `@username@domain`.
+    pub handle: String,
+    /// The `Group` actor's id.
+    pub ap_id: String,
+    /// Display name.
+    pub name: String,
+    /// Aims.
+    pub aims: String,
+    /// Target country (ISO 3166-1 alpha-2).
+    pub country: Option<String>,
+    /// Target theme.
+    pub theme: Option<String>,
+    /// Invited and joined organisations.
+    pub participants: Vec<ParticipantView>,
+}
+
+/// Body of `POST /api/v1/campaigns/{name}/participants`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteInput {
+    /// `@alerts@ngo.example` or an actor URL.
+    pub member: String,
+}
+
+fn participant_view(p: ParticipantRow, a: ActorRow) -> ParticipantView {
+    ParticipantView {
+        handle: format!("@{}@{}", a.username, a.domain),
+        ap_id: a.ap_id,
+        name: a.name,
+        state: p.state,
+    }
+}
+
+async fn view(data: &Data, c: Campaign) -> Result<CampaignView, Error> {
+    let participants = campaigns::participants(data, &c)
+        .await?
+        .into_iter()
+        .map(|(p, a)| participant_view(p, a))
+        .collect();
+    Ok(CampaignView {
+        handle: format!("@{}@{}", c.actor.username, data.config.instance.domain),
+        ap_id: Urls::new(&data.config).actor(&c.actor.username).to_string(),
+        name: c.actor.name.unwrap_or_default(),
+        aims: c.row.aims,
+        country: c.row.country,
+        theme: c.row.theme,
+        participants,
+    })
+}
+
+/// `GET /api/v1/campaigns`
+#[utoipa::path(get, path = "/api/v1/campaigns", security(("bearer" = [])),
+    responses((status = 200, description = "`{\"campaigns\": [CampaignView]}`"), (status = 401, body = crate::web::api::ErrorBody)))]
+pub async fn list(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let mut out = Vec::new();
+    for c in campaigns::list(&data).await? {
+        out.push(view(&data, c).await?);
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "campaigns": out })))
+}
+
+/// `POST /api/v1/campaigns`
+#[utoipa::path(post, path = "/api/v1/campaigns", security(("bearer" = [])), request_body = CampaignInput,
+    responses((status = 201, body = CampaignView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 422, body = crate::web::api::ErrorBody)))]
+pub async fn create(
+    request: HttpRequest,
+    body: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let input: CampaignInput = parse(&data, &body)?;
+    let c = campaigns::create(&data, input).await?;
+    Ok(HttpResponse::Created().json(view(&data, c).await?))
+}
+
+/// `GET /api/v1/campaigns/{name}`
+#[utoipa::path(get, path = "/api/v1/campaigns/{name}", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The campaign's username")),
+    responses((status = 200, body = CampaignView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody)))]
+pub async fn get(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let c = campaigns::by_username(&data, &path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view(&data, c).await?))
+}
+
+/// `POST /api/v1/campaigns/{name}/participants`: invites an organisation
+/// (it joins when it follows, or at once if it already does).
+#[utoipa::path(post, path = "/api/v1/campaigns/{name}/participants", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The campaign's username")), request_body = InviteInput,
+    responses((status = 200, body = ParticipantView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody), (status = 422, body = crate::web::api::ErrorBody)))]
+pub async fn invite(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    body: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let input: InviteInput = parse(&data, &body)?;
+    let c = campaigns::by_username(&data, &path.into_inner()).await?;
+    let (p, org) = campaigns::invite(&data, &c, &input.member).await?;
+    Ok(HttpResponse::Ok().json(participant_view(p, org)))
+}
+
+/// `DELETE /api/v1/campaigns/{name}/participants/{member}`: withdraws an
+/// invitation or removes a participant (`member` URL-encoded).
+#[utoipa::path(delete, path = "/api/v1/campaigns/{name}/participants/{member}", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The campaign's username"),
+        ("member" = String, Path, description = "`user@host` or an actor URL, URL-encoded")),
+    responses((status = 204), (status = 401, body = crate::web::api::ErrorBody), (status = 404, body = crate::web::api::ErrorBody)))]
+pub async fn remove(
+    request: HttpRequest,
+    path: aw::Path<(String, String)>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let (name, member) = path.into_inner();
+    let c = campaigns::by_username(&data, &name).await?;
+    campaigns::remove(&data, &c, &member).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

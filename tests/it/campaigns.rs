@@ -1,0 +1,354 @@
+//! Joint campaigns: three member instances and a campaign on the Clearing
+//! House. Two members are invited and join by following; the third
+//! follows without an invitation. Participants' alerts that name the
+//! campaign reach its followers once; the non-participant's do not.
+
+use crate::common::{
+    ap_get, api, api_token, eventually, follows, peer::FakePeer, postgres_available, Backend,
+    TestInstance,
+};
+use crate::network::copy;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// `GET` of an API path on `i` with `token`: status and JSON.
+async fn get(i: &TestInstance, path: &str, token: &str) -> (u16, Value) {
+    api(
+        reqwest::Method::GET,
+        format!("{}{path}", i.base()),
+        token,
+        None,
+    )
+    .await
+}
+
+/// Publishes an alert on `member` through the API with `token`; its id.
+async fn publish(member: &TestInstance, token: &str, title: &str, campaigns: &[&str]) -> String {
+    let (status, created) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/alerts", member.base()),
+        token,
+        Some(json!({
+            "title": title, "body": "Details of the case.", "language": "en",
+            "countries": ["MX"], "categories": ["killing"], "urgency": "action",
+            "campaigns": campaigns,
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    created["ap_id"].as_str().unwrap().to_string()
+}
+
+/// The Announces of `object` the peer received.
+fn announces_of(peer: &FakePeer, object: &str) -> usize {
+    peer.received()
+        .iter()
+        .filter(|r| r.body["type"] == "Announce" && r.body["object"] == object)
+        .count()
+}
+
+async fn participants(ch: &TestInstance, token: &str) -> Vec<(String, String)> {
+    let (status, c) = get(ch, "/api/v1/campaigns/impunity", token).await;
+    assert_eq!(status, 200, "{c}");
+    c["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["ap_id"].as_str().unwrap().to_string(),
+                p["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn scenario(backend: Backend) {
+    let m1 = TestInstance::start(backend).await;
+    let m2 = TestInstance::start(backend).await;
+    let m3 = TestInstance::start(backend).await;
+    let ch = crate::common::clearinghouse_with_world_feed(backend).await;
+    let reader = TestInstance::start(backend).await;
+    let peer = FakePeer::start().await;
+    let alice = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &ch.base());
+    let token = api_token(&ch, "staff");
+
+    // Staff create the campaign: a Group actor found by WebFinger.
+    let (status, bad) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/campaigns", ch.base()),
+        &token,
+        Some(json!({"username": "impunity", "name": "End impunity", "aims": "Justice."})),
+    )
+    .await;
+    assert_eq!(status, 422, "a campaign needs a country or a theme: {bad}");
+    assert_eq!(bad["field"], "theme");
+    let (status, created) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/campaigns", ch.base()),
+        &token,
+        Some(json!({
+            "username": "impunity", "name": "End impunity",
+            "aims": "Justice for murdered journalists.", "theme": "impunity",
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let campaign = created["ap_id"].as_str().unwrap().to_string();
+    let handle = format!("@impunity@{}", ch.domain);
+    assert_eq!(created["handle"], handle);
+    let actor = ap_get(&campaign).await;
+    assert_eq!(actor["type"], "Group");
+    assert_eq!(actor["summary"], "<p>Justice for murdered journalists.</p>");
+    let finger = ap_get(format!(
+        "{}/.well-known/webfinger?resource=acct:impunity@{}",
+        ch.base(),
+        ch.domain
+    ))
+    .await;
+    assert!(finger["links"].to_string().contains(&campaign));
+
+    // Two members are invited; all three follow; only the invited join.
+    let org = |m: &TestInstance| format!("{}/actors/alerts", m.base());
+    for m in [&m1, &m2] {
+        let (status, p) = api(
+            reqwest::Method::POST,
+            format!("{}/api/v1/campaigns/impunity/participants", ch.base()),
+            &token,
+            Some(json!({ "member": format!("@alerts@{}", m.domain) })),
+        )
+        .await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["state"], "invited");
+    }
+    for m in [&m1, &m2, &m3] {
+        follows(m, &handle).await;
+    }
+    follows(&reader, &handle).await;
+    let follow = {
+        let mut f: Value = serde_json::from_str(&peer.follow_of(&ch.base(), 1)).unwrap();
+        f["object"] = json!(campaign);
+        f
+    };
+    let (status, body) = peer
+        .post_signed(
+            &format!("{}/inbox", ch.base()),
+            &follow.to_string(),
+            &format!("{alice}#main-key"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        eventually(WAIT, || async {
+            participants(&ch, &token).await
+                == vec![
+                    (org(&m1), "joined".to_string()),
+                    (org(&m2), "joined".to_string()),
+                ]
+        })
+        .await,
+        "the invited members joined, the other did not: {:?}",
+        participants(&ch, &token).await
+    );
+    let ch_id = ch.server.state.config.instance.domain.clone();
+    assert!(
+        eventually(WAIT, || async {
+            peer.received()
+                .iter()
+                .any(|r| r.body["type"] == "Accept" && r.body["actor"] == campaign)
+        })
+        .await,
+        "the campaign accepted the peer on {ch_id}"
+    );
+
+    // Participants publish alerts that name the campaign; the third member
+    // names it too, and a participant publishes one that does not.
+    let token1 = api_token(&m1, "author");
+    let a1 = publish(
+        &m1,
+        &token1,
+        "Reporter killed in Guerrero",
+        &[&handle],
+    )
+    .await;
+    let a2 = publish(
+        &m2,
+        &api_token(&m2, "author"),
+        "Investigation stalls",
+        &[&campaign],
+    )
+    .await;
+    let a3 = publish(
+        &m3,
+        &api_token(&m3, "author"),
+        "Not a participant",
+        &[&handle],
+    )
+    .await;
+    let plain = publish(&m1, &token1, "Unrelated alert", &[]).await;
+    let note = ap_get(&a1).await;
+    assert_eq!(note["audience"], campaign);
+    assert!(note["cc"].to_string().contains(&campaign));
+    assert!(note["tag"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["type"] == "Mention" && t["href"] == campaign));
+
+    assert!(
+        eventually(WAIT, || async {
+            copy(&reader, &a1).await.is_some() && copy(&reader, &a2).await.is_some()
+        })
+        .await,
+        "the campaign's Tocsin follower got both participants' alerts"
+    );
+    assert!(
+        eventually(WAIT, || async {
+            announces_of(&peer, &a1) >= 1 && announces_of(&peer, &a2) >= 1
+        })
+        .await,
+        "the peer got the announces"
+    );
+    crate::common::inbox_settled(&ch.server.state.db).await;
+    // m1's alerts also reach the Clearing House through an ordinary follow:
+    // a second way in changes nothing.
+    follows(&ch, &format!("@alerts@{}", m1.domain)).await;
+    let (status, edited) = api(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/alerts/{}", m1.base(), {
+            let row = copy(&m1, &a1).await.unwrap();
+            row.id
+        }),
+        &token1,
+        Some(json!({"title": "Reporter killed in Guerrero: suspects named"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{edited}");
+    assert!(
+        eventually(WAIT, || async {
+            copy(&reader, &a1)
+                .await
+                .is_some_and(|r| r.title.ends_with("suspects named"))
+        })
+        .await,
+        "the edit reached the campaign's follower"
+    );
+    assert!(
+        eventually(WAIT, || async {
+            peer.received().iter().any(|r| {
+                r.body["type"] == "Update" && r.body["object"]["id"] == a1 && r.signature_ok
+            })
+        })
+        .await,
+        "the member's Update was forwarded to the campaign's followers"
+    );
+    assert!(
+        eventually(WAIT, || async { announces_of(&peer, &a1) == 2 }).await,
+        "the edit was announced again"
+    );
+    crate::common::inbox_settled(&ch.server.state.db).await;
+
+    // Exactly one boost per alert in the campaign's outbox; the edit
+    // announced again but did not boost twice.
+    let outbox = ap_get(format!("{campaign}/outbox?page=1")).await;
+    let objects: Vec<&str> = outbox["orderedItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["object"].as_str().unwrap())
+        .collect();
+    assert_eq!(objects, vec![a2.as_str(), a1.as_str()], "{outbox}");
+    assert_eq!(announces_of(&peer, &a2), 1, "a2 announced exactly once");
+    // The first announce of a1, plus the re-announce of its edit (as a feed
+    // does), never more.
+    assert_eq!(
+        announces_of(&peer, &a1),
+        2,
+        "a1 announced once, then once for the edit"
+    );
+    // The non-participant's alert and the untagged one: no announce, and the
+    // Clearing House keeps no copy of the non-participant's.
+    assert_eq!(announces_of(&peer, &a3), 0);
+    assert_eq!(announces_of(&peer, &plain), 0);
+    assert!(
+        copy(&ch, &a3).await.is_none(),
+        "nothing recorded of m3's alert"
+    );
+    assert!(copy(&reader, &a3).await.is_none());
+    assert!(copy(&reader, &plain).await.is_none());
+
+    // The campaign's page and feed list its timeline.
+    let page = crate::common::html_page(format!("{}/@impunity", ch.base())).await;
+    assert!(page.contains("Investigation stalls"), "{page}");
+    assert!(!page.contains("Not a participant"));
+    let atom = crate::common::client()
+        .get(format!("{}/@impunity/feed.atom", ch.base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(atom.contains("suspects named"), "{atom}");
+
+    // A follower that is invited joins at once; its Undo makes it leave.
+    let (status, p) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/campaigns/impunity/participants", ch.base()),
+        &token,
+        Some(json!({ "member": alice })),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["state"], "joined");
+    let undo = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{}/undo/1", peer.base),
+        "type": "Undo",
+        "actor": alice,
+        "object": follow,
+    });
+    let (status, body) = peer
+        .post_signed(
+            &format!("{}/inbox", ch.base()),
+            &undo.to_string(),
+            &format!("{alice}#main-key"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        eventually(WAIT, || async {
+            participants(&ch, &token)
+                .await
+                .contains(&(alice.clone(), "left".to_string()))
+        })
+        .await,
+        "alice left"
+    );
+
+    // Staff list the campaigns; without a token the API refuses.
+    let (status, list) = get(&ch, "/api/v1/campaigns", &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["campaigns"][0]["theme"], "impunity");
+    assert_eq!(get(&ch, "/api/v1/campaigns", "wrong").await.0, 401);
+
+    peer.stop().await;
+    for i in [m1, m2, m3, ch, reader] {
+        i.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_announces_participants_alerts_once_sqlite() {
+    scenario(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_announces_participants_alerts_once_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    scenario(Backend::Postgres).await;
+}
