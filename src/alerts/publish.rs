@@ -52,7 +52,7 @@ pub struct TranslationInput {
     pub content_warning: Option<String>,
 }
 
-fn values_for(
+pub(crate) fn values_for(
     urls: &Urls,
     actor: &DbActor,
     v: &ValidAlert,
@@ -147,7 +147,11 @@ async fn fan_out(
     Ok(())
 }
 
-async fn announce_create(data: &Data, actor: &DbActor, row: &AlertRow) -> Result<(), Error> {
+pub(crate) async fn announce_create(
+    data: &Data,
+    actor: &DbActor,
+    row: &AlertRow,
+) -> Result<(), Error> {
     let note = local_note(data, row).await?;
     let named = campaign_ids(&note);
     fan_out(

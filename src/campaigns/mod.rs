@@ -4,7 +4,9 @@
 //! participants that name the campaign (in `audience`, `to`, `cc` or a tag)
 //! are announced by the campaign to its followers, once per alert; other
 //! followers are ordinary followers, and alerts of non-participants are
-//! ignored.
+//! ignored. Statements co-signed by participants are in `statements`.
+
+pub mod statements;
 
 use crate::{
     db::{
@@ -172,7 +174,7 @@ pub async fn participants(
 
 /// Finds an organisation by handle or URL: an actor of this instance
 /// directly, another one by WebFinger or fetch.
-async fn organisation(data: &Data, handle: &str) -> Result<ActorRow, Error> {
+pub(crate) async fn organisation(data: &Data, handle: &str) -> Result<ActorRow, Error> {
     let local_name = match crate::web::remote_follow::split_handle(handle) {
         Some((user, host)) if host.eq_ignore_ascii_case(&data.config.instance.domain) => Some(user),
         _ => None,

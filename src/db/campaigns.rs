@@ -4,7 +4,10 @@
 use super::{
     actors::ActorRow,
     now_ms,
-    schema::{actors, alert_campaigns, campaign_participants, campaigns},
+    schema::{
+        actors, alert_campaigns, campaign_participants, campaign_statements, campaigns,
+        statement_requests, statement_signers,
+    },
     DbConn, DbError,
 };
 use diesel::prelude::*;
@@ -229,4 +232,229 @@ pub fn alert_campaigns(conn: &mut DbConn, alert_id: i64) -> Result<Vec<(String, 
             alert_campaigns::campaign_inbox,
         ))
         .load(conn)?)
+}
+
+/// A statement waiting for its co-signers.
+pub const DRAFT: &str = "draft";
+/// A statement every co-signer confirmed, now published.
+pub const PUBLISHED: &str = "published";
+/// A co-signer (or a request on its side) not yet answered.
+pub const PENDING: &str = "pending";
+/// A co-signer that confirmed.
+pub const CONFIRMED: &str = "confirmed";
+
+/// A row of `campaign_statements`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = campaign_statements)]
+pub struct StatementRow {
+    pub id: i64,
+    pub campaign_id: i64,
+    pub title: String,
+    pub body: String,
+    pub language: String,
+    pub state: String,
+    pub alert_id: Option<i64>,
+    pub created_at: i64,
+    pub published_at: Option<i64>,
+}
+
+/// A row of `statement_signers`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = statement_signers)]
+pub struct SignerRow {
+    pub id: i64,
+    pub statement_id: i64,
+    pub actor_id: i64,
+    pub offer_ap_id: Option<String>,
+    pub state: String,
+    pub confirmed_at: Option<i64>,
+}
+
+/// A row of `statement_requests`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = statement_requests)]
+pub struct RequestRow {
+    pub id: i64,
+    pub offer_ap_id: String,
+    pub campaign_actor_id: i64,
+    pub actor_id: i64,
+    pub title: String,
+    pub content_html: String,
+    pub state: String,
+    pub received_at: i64,
+    pub answered_at: Option<i64>,
+}
+
+/// Stores a draft statement with its co-signers (actor id, Offer id).
+pub fn insert_statement(
+    conn: &mut DbConn,
+    campaign_id: i64,
+    title: &str,
+    body: &str,
+    language: &str,
+    signers: &[(i64, Option<String>)],
+) -> Result<StatementRow, DbError> {
+    super::transaction(conn, |conn| {
+        let now = now_ms();
+        let id: i64 = diesel::insert_into(campaign_statements::table)
+            .values((
+                campaign_statements::campaign_id.eq(campaign_id),
+                campaign_statements::title.eq(title),
+                campaign_statements::body.eq(body),
+                campaign_statements::language.eq(language),
+                campaign_statements::state.eq(DRAFT),
+                campaign_statements::created_at.eq(now),
+            ))
+            .returning(campaign_statements::id)
+            .get_result(conn)?;
+        for (actor_id, offer) in signers {
+            diesel::insert_into(statement_signers::table)
+                .values((
+                    statement_signers::statement_id.eq(id),
+                    statement_signers::actor_id.eq(actor_id),
+                    statement_signers::offer_ap_id.eq(offer),
+                    statement_signers::state.eq(PENDING),
+                ))
+                .execute(conn)?;
+        }
+        statement(conn, id)?.ok_or(DbError::Query(diesel::NotFound))
+    })
+}
+
+/// A statement by id.
+pub fn statement(conn: &mut DbConn, id: i64) -> Result<Option<StatementRow>, DbError> {
+    Ok(campaign_statements::table
+        .find(id)
+        .select(StatementRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A campaign's statements, newest first.
+pub fn statements(conn: &mut DbConn, campaign_id: i64) -> Result<Vec<StatementRow>, DbError> {
+    Ok(campaign_statements::table
+        .filter(campaign_statements::campaign_id.eq(campaign_id))
+        .order(campaign_statements::id.desc())
+        .select(StatementRow::as_select())
+        .load(conn)?)
+}
+
+/// A statement's co-signers with their actors, in the order given.
+pub fn signers(
+    conn: &mut DbConn,
+    statement_id: i64,
+) -> Result<Vec<(SignerRow, ActorRow)>, DbError> {
+    Ok(statement_signers::table
+        .inner_join(actors::table.on(actors::id.eq(statement_signers::actor_id)))
+        .filter(statement_signers::statement_id.eq(statement_id))
+        .order(statement_signers::id)
+        .select((SignerRow::as_select(), ActorRow::as_select()))
+        .load(conn)?)
+}
+
+/// Marks the co-signer `actor_id` of `statement_id` confirmed; false if it
+/// is not one or had confirmed already.
+pub fn confirm_signer(
+    conn: &mut DbConn,
+    statement_id: i64,
+    actor_id: i64,
+) -> Result<bool, DbError> {
+    Ok(diesel::update(
+        statement_signers::table
+            .filter(statement_signers::statement_id.eq(statement_id))
+            .filter(statement_signers::actor_id.eq(actor_id))
+            .filter(statement_signers::state.eq(PENDING)),
+    )
+    .set((
+        statement_signers::state.eq(CONFIRMED),
+        statement_signers::confirmed_at.eq(Some(now_ms())),
+    ))
+    .execute(conn)?
+        > 0)
+}
+
+/// The statement an Offer was sent for, with the co-signer it went to.
+pub fn signer_by_offer(conn: &mut DbConn, offer_ap_id: &str) -> Result<Option<SignerRow>, DbError> {
+    Ok(statement_signers::table
+        .filter(statement_signers::offer_ap_id.eq(offer_ap_id))
+        .select(SignerRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks a draft published as `alert_id`; false if another call did first.
+pub fn mark_published(conn: &mut DbConn, id: i64, alert_id: i64) -> Result<bool, DbError> {
+    Ok(diesel::update(
+        campaign_statements::table
+            .find(id)
+            .filter(campaign_statements::state.eq(DRAFT)),
+    )
+    .set((
+        campaign_statements::state.eq(PUBLISHED),
+        campaign_statements::alert_id.eq(Some(alert_id)),
+        campaign_statements::published_at.eq(Some(now_ms())),
+    ))
+    .execute(conn)?
+        > 0)
+}
+
+/// Records a statement offered to the local actor `actor_id`; false if the
+/// Offer was already recorded.
+pub fn record_request(
+    conn: &mut DbConn,
+    offer_ap_id: &str,
+    campaign_actor_id: i64,
+    actor_id: i64,
+    title: &str,
+    content_html: &str,
+) -> Result<bool, DbError> {
+    let exists = statement_requests::table
+        .filter(statement_requests::offer_ap_id.eq(offer_ap_id))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    if exists {
+        return Ok(false);
+    }
+    diesel::insert_into(statement_requests::table)
+        .values((
+            statement_requests::offer_ap_id.eq(offer_ap_id),
+            statement_requests::campaign_actor_id.eq(campaign_actor_id),
+            statement_requests::actor_id.eq(actor_id),
+            statement_requests::title.eq(title),
+            statement_requests::content_html.eq(content_html),
+            statement_requests::state.eq(PENDING),
+            statement_requests::received_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// Statements offered to local organisations, newest first.
+pub fn requests(conn: &mut DbConn) -> Result<Vec<(RequestRow, ActorRow)>, DbError> {
+    Ok(statement_requests::table
+        .inner_join(actors::table.on(actors::id.eq(statement_requests::campaign_actor_id)))
+        .order(statement_requests::id.desc())
+        .select((RequestRow::as_select(), ActorRow::as_select()))
+        .load(conn)?)
+}
+
+/// One offered statement.
+pub fn request(conn: &mut DbConn, id: i64) -> Result<Option<RequestRow>, DbError> {
+    Ok(statement_requests::table
+        .find(id)
+        .select(RequestRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks an offered statement answered with `state`.
+pub fn answer_request(conn: &mut DbConn, id: i64, state: &str) -> Result<(), DbError> {
+    diesel::update(statement_requests::table.find(id))
+        .set((
+            statement_requests::state.eq(state),
+            statement_requests::answered_at.eq(Some(now_ms())),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -324,6 +324,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaigns,
     campaign_participants,
     alert_campaigns,
+    campaign_statements,
+    statement_signers,
+    statement_requests,
 );
 
 diesel::table! {
@@ -394,3 +397,42 @@ diesel::table! {
 
 diesel::joinable!(campaigns -> actors (actor_id));
 diesel::joinable!(campaign_participants -> campaigns (campaign_id));
+
+diesel::table! {
+    campaign_statements (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        title -> Text,
+        body -> Text,
+        language -> Text,
+        state -> Text,
+        alert_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+        published_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    statement_signers (id) {
+        id -> BigInt,
+        statement_id -> BigInt,
+        actor_id -> BigInt,
+        offer_ap_id -> Nullable<Text>,
+        state -> Text,
+        confirmed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    statement_requests (id) {
+        id -> BigInt,
+        offer_ap_id -> Text,
+        campaign_actor_id -> BigInt,
+        actor_id -> BigInt,
+        title -> Text,
+        content_html -> Text,
+        state -> Text,
+        received_at -> BigInt,
+        answered_at -> Nullable<BigInt>,
+    }
+}

@@ -56,6 +56,9 @@ pub const TABLES: &[&str] = &[
     "campaigns",
     "campaign_participants",
     "alert_campaigns",
+    "campaign_statements",
+    "statement_signers",
+    "statement_requests",
 ];
 
 /// Why a backup, restore or move failed.

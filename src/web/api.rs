@@ -491,7 +491,9 @@ async fn unpin(
         crate::web::publications_api::publish,
         crate::web::campaigns_api::list, crate::web::campaigns_api::create,
         crate::web::campaigns_api::get, crate::web::campaigns_api::invite,
-        crate::web::campaigns_api::remove),
+        crate::web::campaigns_api::remove, crate::web::campaigns_api::list_statements,
+        crate::web::campaigns_api::draft_statement, crate::web::campaigns_api::confirm_statement,
+        crate::web::campaigns_api::list_requests, crate::web::campaigns_api::confirm_request),
     components(schemas(AlertInput, AlertPatch, AttachmentInput, TranslationInput, AlertView, AlertPage,
         TranslationList, VersionRef, ErrorBody, crate::web::media::Uploaded,
         crate::web::review_api::ReviewView, crate::web::review_api::ApproveInput,
@@ -505,7 +507,10 @@ async fn unpin(
         crate::web::publications_api::TrimInput, crate::web::publications_api::CommuniqueInput,
         crate::web::publications_api::CommuniqueItemInput,
         crate::campaigns::CampaignInput, crate::web::campaigns_api::CampaignView,
-        crate::web::campaigns_api::ParticipantView, crate::web::campaigns_api::InviteInput)),
+        crate::web::campaigns_api::ParticipantView, crate::web::campaigns_api::InviteInput,
+        crate::campaigns::statements::StatementInput, crate::web::campaigns_api::StatementView,
+        crate::web::campaigns_api::SignerView, crate::web::campaigns_api::RequestView,
+        crate::web::campaigns_api::ConfirmInput)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -2,8 +2,15 @@
 //! token; the same functions as `tocsin campaign`.
 
 use crate::{
-    campaigns::{self, Campaign, CampaignInput},
-    db::{actors::ActorRow, campaigns::ParticipantRow},
+    campaigns::{
+        self,
+        statements::{self, Statement, StatementInput},
+        Campaign, CampaignInput,
+    },
+    db::{
+        actors::ActorRow,
+        campaigns::{ParticipantRow, RequestRow},
+    },
     error::Error,
     federation::Urls,
     state::Data,
@@ -20,7 +27,18 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
             .route("", aw::post().to(create))
             .route("/{name}", aw::get().to(get))
             .route("/{name}/participants", aw::post().to(invite))
-            .route("/{name}/participants/{member}", aw::delete().to(remove)),
+            .route("/{name}/participants/{member}", aw::delete().to(remove))
+            .route("/{name}/statements", aw::get().to(list_statements))
+            .route("/{name}/statements", aw::post().to(draft_statement))
+            .route(
+                "/{name}/statements/{id}/confirm",
+                aw::post().to(confirm_statement),
+            ),
+    );
+    cfg.service(
+        aw::scope("/api/v1/statement-requests")
+            .route("", aw::get().to(list_requests))
+            .route("/{id}/confirm", aw::post().to(confirm_request)),
     );
 }
 
@@ -167,4 +185,182 @@ pub async fn remove(
     let c = campaigns::by_username(&data, &name).await?;
     campaigns::remove(&data, &c, &member).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A co-signer of a statement.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SignerView {
+    /// `@user@host`.
+    pub handle: String,
+    /// Actor id.
+    pub ap_id: String,
+    /// `pending` or `confirmed`.
+    pub state: String,
+}
+
+/// A co-signed statement.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatementView {
+    /// Row id.
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// Markdown text.
+    pub body: String,
+    /// BCP 47 tag.
+    pub language: String,
+    /// `draft` until every co-signer confirmed, then `published`.
+    pub state: String,
+    /// The published alert's id (`published` only).
+    pub alert_id: Option<i64>,
+    /// Co-signers in order.
+    pub signers: Vec<SignerView>,
+}
+
+/// A statement a campaign offered to this instance's organisation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RequestView {
+    /// Row id.
+    pub id: i64,
+    /// The offering campaign's actor id.
+    pub campaign: String,
+    /// Title.
+    pub title: String,
+    /// Sanitised HTML text.
+    pub content_html: String,
+    /// `pending` or `confirmed`.
+    pub state: String,
+}
+
+/// Body of `POST /api/v1/campaigns/{name}/statements/{id}/confirm`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmInput {
+    /// The co-signer of this instance confirming: `@user@host` or its URL.
+    pub member: String,
+}
+
+fn statement_view(s: Statement) -> StatementView {
+    StatementView {
+        id: s.row.id,
+        title: s.row.title,
+        body: s.row.body,
+        language: s.row.language,
+        state: s.row.state,
+        alert_id: s.row.alert_id,
+        signers: s
+            .signers
+            .into_iter()
+            .map(|(r, a)| SignerView {
+                handle: format!("@{}@{}", a.username, a.domain),
+                ap_id: a.ap_id,
+                state: r.state,
+            })
+            .collect(),
+    }
+}
+
+fn request_view(r: RequestRow, campaign: String) -> RequestView {
+    RequestView {
+        id: r.id,
+        campaign,
+        title: r.title,
+        content_html: r.content_html,
+        state: r.state,
+    }
+}
+
+/// `GET /api/v1/campaigns/{name}/statements`
+#[utoipa::path(get, path = "/api/v1/campaigns/{name}/statements", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The campaign's username")),
+    responses((status = 200, description = "`{\"statements\": [StatementView]}`"), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody)))]
+pub async fn list_statements(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let c = campaigns::by_username(&data, &path.into_inner()).await?;
+    let out: Vec<StatementView> = statements::list(&data, &c)
+        .await?
+        .into_iter()
+        .map(statement_view)
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "statements": out })))
+}
+
+/// `POST /api/v1/campaigns/{name}/statements`: drafts a statement and
+/// offers it to each remote co-signer.
+#[utoipa::path(post, path = "/api/v1/campaigns/{name}/statements", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The campaign's username")), request_body = StatementInput,
+    responses((status = 201, body = StatementView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody), (status = 422, body = crate::web::api::ErrorBody)))]
+pub async fn draft_statement(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    body: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let input: StatementInput = parse(&data, &body)?;
+    let c = campaigns::by_username(&data, &path.into_inner()).await?;
+    let s = statements::draft(&data, &c, input).await?;
+    Ok(HttpResponse::Created().json(statement_view(s)))
+}
+
+/// `POST /api/v1/campaigns/{name}/statements/{id}/confirm`: staff confirm
+/// for a co-signer of this instance.
+#[utoipa::path(post, path = "/api/v1/campaigns/{name}/statements/{id}/confirm", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The campaign's username"), ("id" = i64, Path)),
+    request_body = ConfirmInput,
+    responses((status = 200, body = StatementView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody), (status = 422, body = crate::web::api::ErrorBody)))]
+pub async fn confirm_statement(
+    request: HttpRequest,
+    path: aw::Path<(String, i64)>,
+    body: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let input: ConfirmInput = parse(&data, &body)?;
+    let (name, id) = path.into_inner();
+    let c = campaigns::by_username(&data, &name).await?;
+    let s = statements::confirm_local(&data, &c, id, &input.member).await?;
+    Ok(HttpResponse::Ok().json(statement_view(s)))
+}
+
+/// `GET /api/v1/statement-requests`: statements campaigns offered to this
+/// instance's organisation.
+#[utoipa::path(get, path = "/api/v1/statement-requests", security(("bearer" = [])),
+    responses((status = 200, description = "`{\"requests\": [RequestView]}`"), (status = 401, body = crate::web::api::ErrorBody)))]
+pub async fn list_requests(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let out: Vec<RequestView> = statements::requests(&data)
+        .await?
+        .into_iter()
+        .map(|(r, c)| request_view(r, c.ap_id))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "requests": out })))
+}
+
+/// `POST /api/v1/statement-requests/{id}/confirm`: co-signs; an `Accept`
+/// goes to the campaign.
+#[utoipa::path(post, path = "/api/v1/statement-requests/{id}/confirm", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = RequestView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody), (status = 422, body = crate::web::api::ErrorBody)))]
+pub async fn confirm_request(
+    request: HttpRequest,
+    path: aw::Path<i64>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let r = statements::confirm_request(&data, path.into_inner()).await?;
+    let campaign = r.campaign_actor_id;
+    let campaign = data
+        .db
+        .run(move |conn| crate::db::actors::by_id(conn, campaign))
+        .await?;
+    Ok(HttpResponse::Ok().json(request_view(r, campaign.ap_id)))
 }

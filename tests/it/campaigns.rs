@@ -166,20 +166,9 @@ async fn scenario(backend: Backend) {
     // Participants publish alerts that name the campaign; the third member
     // names it too, and a participant publishes one that does not.
     let token1 = api_token(&m1, "author");
-    let a1 = publish(
-        &m1,
-        &token1,
-        "Reporter killed in Guerrero",
-        &[&handle],
-    )
-    .await;
-    let a2 = publish(
-        &m2,
-        &api_token(&m2, "author"),
-        "Investigation stalls",
-        &[&campaign],
-    )
-    .await;
+    let a1 = publish(&m1, &token1, "Reporter killed in Guerrero", &[&handle]).await;
+    let token2 = api_token(&m2, "author");
+    let a2 = publish(&m2, &token2, "Investigation stalls", &[&campaign]).await;
     let a3 = publish(
         &m3,
         &api_token(&m3, "author"),
@@ -292,6 +281,149 @@ async fn scenario(backend: Backend) {
         .await
         .unwrap();
     assert!(atom.contains("suspects named"), "{atom}");
+
+    // A statement co-signed by both participants; the third member cannot
+    // co-sign.
+    let statements = format!("{}/api/v1/campaigns/impunity/statements", ch.base());
+    let statement = |signers: Vec<String>| {
+        json!({"title": "Joint statement on impunity", "language": "en",
+            "body": "We call for justice.", "signers": signers})
+    };
+    let (status, bad) = api(
+        reqwest::Method::POST,
+        statements.clone(),
+        &token,
+        Some(statement(vec![org(&m1), org(&m3)])),
+    )
+    .await;
+    assert_eq!(
+        (status, bad["field"].as_str()),
+        (422, Some("signers")),
+        "{bad}"
+    );
+    let (status, drafted) = api(
+        reqwest::Method::POST,
+        statements.clone(),
+        &token,
+        Some(statement(vec![
+            format!("@alerts@{}", m1.domain),
+            format!("@alerts@{}", m2.domain),
+        ])),
+    )
+    .await;
+    assert_eq!(status, 201, "{drafted}");
+    assert_eq!(drafted["state"], "draft");
+    let signers_state = || async {
+        let (_, listed) = get(&ch, "/api/v1/campaigns/impunity/statements", &token).await;
+        listed["statements"][0].clone()
+    };
+    let mut offered = Vec::new();
+    for (m, t) in [(&m1, &token1), (&m2, &token2)] {
+        assert!(
+            eventually(WAIT, || async {
+                get(m, "/api/v1/statement-requests", t).await.1["requests"]
+                    .as_array()
+                    .is_some_and(|r| r.len() == 1)
+            })
+            .await,
+            "the Offer reached {}",
+            m.domain
+        );
+        let (_, requests) = get(m, "/api/v1/statement-requests", t).await;
+        assert_eq!(requests["requests"][0]["campaign"], campaign);
+        assert_eq!(
+            requests["requests"][0]["title"],
+            "Joint statement on impunity"
+        );
+        offered.push(requests["requests"][0]["id"].as_i64().unwrap());
+    }
+    assert!(get(&m3, "/api/v1/statement-requests", &api_token(&m3, "x"))
+        .await
+        .1["requests"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let creates = || {
+        peer.received()
+            .iter()
+            .filter(|r| r.body["type"] == "Create" && r.body["actor"] == campaign)
+            .count()
+    };
+    let (status, confirmed) = api(
+        reqwest::Method::POST,
+        format!(
+            "{}/api/v1/statement-requests/{}/confirm",
+            m1.base(),
+            offered[0]
+        ),
+        &token1,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, confirmed["state"].as_str()),
+        (200, Some("confirmed"))
+    );
+    assert!(
+        eventually(WAIT, || async {
+            signers_state().await["signers"][0]["state"] == "confirmed"
+        })
+        .await,
+        "m1's confirmation arrived"
+    );
+    crate::common::inbox_settled(&ch.server.state.db).await;
+    assert_eq!(
+        signers_state().await["state"],
+        "draft",
+        "m2 has not confirmed"
+    );
+    assert_eq!(signers_state().await["signers"][1]["state"], "pending");
+    assert_eq!(
+        creates(),
+        0,
+        "nothing published before every co-signer confirmed"
+    );
+    let (status, _) = api(
+        reqwest::Method::POST,
+        format!(
+            "{}/api/v1/statement-requests/{}/confirm",
+            m2.base(),
+            offered[1]
+        ),
+        &token2,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        eventually(WAIT, || async { creates() == 1 }).await,
+        "the statement went out once both confirmed"
+    );
+    let published = signers_state().await;
+    assert_eq!(published["state"], "published");
+    let create = peer
+        .received()
+        .into_iter()
+        .find(|r| r.body["type"] == "Create" && r.body["actor"] == campaign)
+        .unwrap();
+    let content = create.body["object"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content.contains(&m1.base()) && content.contains(&m2.base()),
+        "the statement lists its co-signers: {content}"
+    );
+    let statement_id = create.body["object"]["id"].as_str().unwrap().to_string();
+    assert!(
+        eventually(WAIT, || async {
+            copy(&reader, &statement_id).await.is_some()
+        })
+        .await,
+        "the campaign's follower got the statement"
+    );
+    crate::common::inbox_settled(&ch.server.state.db).await;
+    assert_eq!(creates(), 1, "published exactly once");
 
     // A follower that is invited joins at once; its Undo makes it leave.
     let (status, p) = api(
