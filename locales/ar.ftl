@@ -210,6 +210,7 @@ subscribe-sent-title = تحقّق من بريدك الوارد
 subscribe-sent-text = إذا كان هذا العنوان يستقبل البريد، فرسالة تحتوي على رابط في طريقها إليك. اتبع الرابط لتأكيد اشتراكك.
 publication-digest = الموجز
 publication-communique = البيان
+publication-advocacy = أخبار حملات المناصرة
 confirm-title = أكّد اشتراكك
 confirm-text = أكّد أنك تريد استلام المنشورات التي اخترتها على هذا العنوان.
 confirm-button = تأكيد اشتراكي

@@ -210,6 +210,7 @@ subscribe-sent-title = Check your inbox
 subscribe-sent-text = If this address can receive mail, a message with a link is on its way. Follow the link to confirm your subscription.
 publication-digest = The Digest
 publication-communique = The Communiqué
+publication-advocacy = Advocacy Action News
 confirm-title = Confirm your subscription
 confirm-text = Confirm that you want to receive the publications you chose at this address.
 confirm-button = Confirm my subscription

@@ -210,6 +210,7 @@ subscribe-sent-title = Revise su bandeja de entrada
 subscribe-sent-text = Si esta dirección puede recibir correo, va en camino un mensaje con un enlace. Sígalo para confirmar su suscripción.
 publication-digest = El Digest
 publication-communique = El Comunicado
+publication-advocacy = Advocacy Action News (acciones de incidencia)
 confirm-title = Confirme su suscripción
 confirm-text = Confirme que desea recibir en esta dirección las publicaciones que eligió.
 confirm-button = Confirmar mi suscripción

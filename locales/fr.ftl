@@ -210,6 +210,7 @@ subscribe-sent-title = Consultez votre boîte de réception
 subscribe-sent-text = Si cette adresse peut recevoir du courrier, un message contenant un lien est en route. Suivez ce lien pour confirmer votre abonnement.
 publication-digest = Le Digest
 publication-communique = Le Communiqué
+publication-advocacy = Advocacy Action News (actions de plaidoyer)
 confirm-title = Confirmez votre abonnement
 confirm-text = Confirmez que vous souhaitez recevoir à cette adresse les publications choisies.
 confirm-button = Confirmer mon abonnement

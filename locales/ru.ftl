@@ -210,6 +210,7 @@ subscribe-sent-title = Проверьте почту
 subscribe-sent-text = Если этот адрес принимает почту, письмо со ссылкой уже в пути. Перейдите по ссылке, чтобы подтвердить подписку.
 publication-digest = Дайджест
 publication-communique = Коммюнике
+publication-advocacy = Новости правозащитных кампаний
 confirm-title = Подтвердите подписку
 confirm-text = Подтвердите, что хотите получать выбранные издания на этот адрес.
 confirm-button = Подтвердить подписку

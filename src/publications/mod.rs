@@ -1,7 +1,9 @@
 //! Publications: periodic issues made of ordered sections of items. The
 //! Digest is assembled from approved alerts; the Communiqué is written by
-//! editors. Both share the issue tables in [`crate::db::publications`].
+//! editors; Advocacy Action News is assembled from the joint campaigns'
+//! timelines. All share the issue tables in [`crate::db::publications`].
 
+pub mod advocacy;
 pub mod communique;
 pub mod digest;
 
@@ -9,6 +11,8 @@ pub mod digest;
 pub const DIGEST: &str = "digest";
 /// The Communiqué: an editor-written weekly issue.
 pub const COMMUNIQUE: &str = "communique";
+/// Advocacy Action News: the joint campaigns' activity of a period.
+pub const ADVOCACY: &str = "advocacy";
 
 use crate::db::{
     publications::{self as rows, EditError, IssueRow},

@@ -120,6 +120,7 @@ async fn load_publication(data: &Data, publication: String, ext: &str) -> Result
     let title = match publication.as_str() {
         crate::publications::DIGEST => "The Digest",
         crate::publications::COMMUNIQUE => "The Communiqué",
+        crate::publications::ADVOCACY => "Advocacy Action News",
         _ => return Err(Error::NotFound),
     };
     let urls = Urls::new(&data.config);

@@ -28,6 +28,7 @@ fn known(publication: &str) -> Result<&'static str, Error> {
     match publication {
         publications::DIGEST => Ok("publication-digest"),
         publications::COMMUNIQUE => Ok("publication-communique"),
+        publications::ADVOCACY => Ok("publication-advocacy"),
         _ => Err(Error::NotFound),
     }
 }

@@ -425,6 +425,101 @@ async fn scenario(backend: Backend) {
     crate::common::inbox_settled(&ch.server.state.db).await;
     assert_eq!(creates(), 1, "published exactly once");
 
+    // A second campaign with one participant and one alert.
+    let (status, _) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/campaigns", ch.base()),
+        &token,
+        Some(json!({"username": "netfree", "name": "Free the Net",
+            "aims": "No more shutdowns.", "country": "mx"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let netfree = format!("@netfree@{}", ch.domain);
+    follows(&m2, &netfree).await;
+    let (status, _) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/campaigns/netfree/participants", ch.base()),
+        &token,
+        Some(json!({ "member": org(&m2) })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let a4 = publish(&m2, &token2, "Shutdown in Oaxaca", &[&netfree]).await;
+    assert!(
+        eventually(WAIT, || async {
+            get(&ch, "/api/v1/campaigns/netfree", &token).await.1["participants"][0]["state"]
+                == "joined"
+                && copy(&ch, &a4).await.is_some()
+        })
+        .await,
+        "m2 joined at once and its alert reached the second campaign"
+    );
+    crate::common::inbox_settled(&ch.server.state.db).await;
+
+    // Advocacy Action News groups the period's activity by campaign.
+    let (status, issue) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/issues/advocacy", ch.base()),
+        &token,
+        Some(json!({"language": "en", "days": 1})),
+    )
+    .await;
+    assert_eq!(status, 201, "{issue}");
+    assert_eq!(issue["publication"], "advocacy");
+    let items: Vec<(String, String)> = issue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["section"].as_str().unwrap().to_string(),
+                i["heading"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let item = |section: &str, heading: &str| (section.to_string(), heading.to_string());
+    assert_eq!(
+        items,
+        vec![
+            item(
+                "End impunity",
+                "Reporter killed in Guerrero: suspects named"
+            ),
+            item("End impunity", "Investigation stalls"),
+            item("End impunity", "Joint statement on impunity"),
+            item("Free the Net", "Shutdown in Oaxaca"),
+        ],
+        "{issue}"
+    );
+    let issue_id = issue["id"].as_i64().unwrap();
+    let (status, published) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/issues/{issue_id}/publish", ch.base()),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{published}");
+    let page = crate::common::html_page(format!(
+        "{}/publications/advocacy/issues/{issue_id}",
+        ch.base()
+    ))
+    .await;
+    assert!(
+        page.contains("Free the Net") && page.contains("Shutdown in Oaxaca"),
+        "{page}"
+    );
+    let feed = crate::common::client()
+        .get(format!("{}/publications/advocacy/feed.atom", ch.base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(feed.contains("Advocacy Action News"), "{feed}");
+
     // A follower that is invited joins at once; its Undo makes it leave.
     let (status, p) = api(
         reqwest::Method::POST,
