@@ -272,6 +272,14 @@ async fn scenario(backend: Backend) {
     let page = crate::common::html_page(format!("{}/@impunity", ch.base())).await;
     assert!(page.contains("Investigation stalls"), "{page}");
     assert!(!page.contains("Not a participant"));
+    assert!(
+        page.contains("Run by") && page.contains("Target:"),
+        "{page}"
+    );
+    for (m, listed) in [(&m1, true), (&m2, true), (&m3, false)] {
+        let link = format!("href=\"{}/@alerts\"", m.base());
+        assert_eq!(page.contains(&link), listed, "{link} in {page}");
+    }
     let atom = crate::common::client()
         .get(format!("{}/@impunity/feed.atom", ch.base()))
         .send()
