@@ -50,6 +50,7 @@ followers = { $count } متابِع
 campaign-title = حملة مشتركة
 campaign-target = الهدف:
 campaign-participants = تديرها
+campaign-actions = دعوات إلى التحرك
 follow-title = تابِع من خادمك في الفديفيرس
 follow-handle = معرّفك (الاسم@الخادم)
 follow-button = متابعة

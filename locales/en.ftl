@@ -50,6 +50,7 @@ followers = { $count } followers
 campaign-title = Joint campaign
 campaign-target = Target:
 campaign-participants = Run by
+campaign-actions = Calls to action
 follow-title = Follow from your fediverse server
 follow-handle = Your handle (name@server)
 follow-button = Follow

@@ -50,6 +50,7 @@ followers = { $count } seguidores
 campaign-title = Campaña conjunta
 campaign-target = Objetivo:
 campaign-participants = Dirigida por
+campaign-actions = Llamados a la acción
 follow-title = Seguir desde su servidor del fediverso
 follow-handle = Su usuario (nombre@servidor)
 follow-button = Seguir

@@ -50,6 +50,7 @@ followers = { $count } abonnés
 campaign-title = Campagne conjointe
 campaign-target = Cible :
 campaign-participants = Menée par
+campaign-actions = Appels à l’action
 follow-title = Suivre depuis votre serveur du fédivers
 follow-handle = Votre identifiant (nom@serveur)
 follow-button = Suivre

@@ -50,6 +50,7 @@ followers = Подписчиков: { $count }
 campaign-title = Совместная кампания
 campaign-target = Цель:
 campaign-participants = Проводят
+campaign-actions = Призывы к действию
 follow-title = Подписаться со своего сервера в федиверсе
 follow-handle = Ваш адрес (имя@сервер)
 follow-button = Подписаться

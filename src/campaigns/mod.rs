@@ -6,6 +6,7 @@
 //! followers are ordinary followers, and alerts of non-participants are
 //! ignored. Statements co-signed by participants are in `statements`.
 
+pub mod actions;
 pub mod statements;
 
 use crate::{

@@ -5,8 +5,8 @@ use super::{
     actors::ActorRow,
     now_ms,
     schema::{
-        actors, alert_campaigns, campaign_participants, campaign_statements, campaigns,
-        statement_requests, statement_signers,
+        actors, alert_campaigns, campaign_actions, campaign_participants, campaign_statements,
+        campaigns, statement_requests, statement_signers,
     },
     DbConn, DbError,
 };
@@ -457,4 +457,65 @@ pub fn answer_request(conn: &mut DbConn, id: i64, state: &str) -> Result<(), DbE
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// A row of `campaign_actions`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = campaign_actions)]
+pub struct ActionRow {
+    pub id: i64,
+    pub campaign_id: i64,
+    pub title: String,
+    pub body: String,
+    pub content_html: String,
+    pub starts_at: Option<i64>,
+    pub ends_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// Stores a call to action.
+pub fn insert_action(
+    conn: &mut DbConn,
+    campaign_id: i64,
+    title: &str,
+    body: &str,
+    content_html: &str,
+    starts_at: Option<i64>,
+    ends_at: Option<i64>,
+) -> Result<ActionRow, DbError> {
+    let id: i64 = diesel::insert_into(campaign_actions::table)
+        .values((
+            campaign_actions::campaign_id.eq(campaign_id),
+            campaign_actions::title.eq(title),
+            campaign_actions::body.eq(body),
+            campaign_actions::content_html.eq(content_html),
+            campaign_actions::starts_at.eq(starts_at),
+            campaign_actions::ends_at.eq(ends_at),
+            campaign_actions::created_at.eq(now_ms()),
+        ))
+        .returning(campaign_actions::id)
+        .get_result(conn)?;
+    Ok(campaign_actions::table
+        .find(id)
+        .select(ActionRow::as_select())
+        .first(conn)?)
+}
+
+/// A campaign's calls to action, newest first.
+pub fn actions(conn: &mut DbConn, campaign_id: i64) -> Result<Vec<ActionRow>, DbError> {
+    Ok(campaign_actions::table
+        .filter(campaign_actions::campaign_id.eq(campaign_id))
+        .order(campaign_actions::id.desc())
+        .select(ActionRow::as_select())
+        .load(conn)?)
+}
+
+/// One call to action of a campaign.
+pub fn action(conn: &mut DbConn, campaign_id: i64, id: i64) -> Result<Option<ActionRow>, DbError> {
+    Ok(campaign_actions::table
+        .find(id)
+        .filter(campaign_actions::campaign_id.eq(campaign_id))
+        .select(ActionRow::as_select())
+        .first(conn)
+        .optional()?)
 }

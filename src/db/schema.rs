@@ -327,6 +327,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaign_statements,
     statement_signers,
     statement_requests,
+    campaign_actions,
 );
 
 diesel::table! {
@@ -434,5 +435,18 @@ diesel::table! {
         state -> Text,
         received_at -> BigInt,
         answered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    campaign_actions (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        title -> Text,
+        body -> Text,
+        content_html -> Text,
+        starts_at -> Nullable<BigInt>,
+        ends_at -> Nullable<BigInt>,
+        created_at -> BigInt,
     }
 }

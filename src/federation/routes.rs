@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
         .route("/actors/{name}/followers", aw::get().to(followers))
         .route("/actors/{name}/following", aw::get().to(following))
         .route("/actors/{name}/featured", aw::get().to(featured))
+        .route("/actors/{name}/actions/{id}", aw::get().to(campaign_action))
         .route("/alerts/{uuid}", aw::get().to(alert))
         .route("/ns", aw::get().to(namespace))
         .route("/members", aw::get().to(members));
@@ -74,6 +75,23 @@ async fn members(request: HttpRequest, data: Data) -> Result<HttpResponse, Error
         "countries": "tocsin:countries",
     }]);
     Ok(activity_json(&c))
+}
+
+/// A campaign's call to action: its `Event` or `Note` for ActivityPub
+/// clients, the campaign's page for browsers.
+async fn campaign_action(
+    request: HttpRequest,
+    path: aw::Path<(String, i64)>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let (name, id) = path.into_inner();
+    let object = crate::campaigns::actions::object(&data, &name, id).await?;
+    if wants_activity_json(&request) {
+        return Ok(activity_json(&object));
+    }
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/@{name}#action-{id}")))
+        .finish())
 }
 
 async fn namespace(data: Data) -> HttpResponse {

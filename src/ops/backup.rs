@@ -59,6 +59,7 @@ pub const TABLES: &[&str] = &[
     "campaign_statements",
     "statement_signers",
     "statement_requests",
+    "campaign_actions",
 ];
 
 /// Why a backup, restore or move failed.

@@ -494,7 +494,8 @@ async fn unpin(
         crate::web::campaigns_api::get, crate::web::campaigns_api::invite,
         crate::web::campaigns_api::remove, crate::web::campaigns_api::list_statements,
         crate::web::campaigns_api::draft_statement, crate::web::campaigns_api::confirm_statement,
-        crate::web::campaigns_api::list_requests, crate::web::campaigns_api::confirm_request),
+        crate::web::campaigns_api::list_requests, crate::web::campaigns_api::confirm_request,
+        crate::web::campaigns_api::list_actions, crate::web::campaigns_api::create_action),
     components(schemas(AlertInput, AlertPatch, AttachmentInput, TranslationInput, AlertView, AlertPage,
         TranslationList, VersionRef, ErrorBody, crate::web::media::Uploaded,
         crate::web::review_api::ReviewView, crate::web::review_api::ApproveInput,
@@ -511,7 +512,8 @@ async fn unpin(
         crate::web::campaigns_api::ParticipantView, crate::web::campaigns_api::InviteInput,
         crate::campaigns::statements::StatementInput, crate::web::campaigns_api::StatementView,
         crate::web::campaigns_api::SignerView, crate::web::campaigns_api::RequestView,
-        crate::web::campaigns_api::ConfirmInput)),
+        crate::web::campaigns_api::ConfirmInput, crate::campaigns::actions::ActionInput,
+        crate::web::campaigns_api::ActionView)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -4,12 +4,13 @@
 use crate::{
     campaigns::{
         self,
+        actions::{self, ActionInput},
         statements::{self, Statement, StatementInput},
         Campaign, CampaignInput,
     },
     db::{
         actors::ActorRow,
-        campaigns::{ParticipantRow, RequestRow},
+        campaigns::{ActionRow, ParticipantRow, RequestRow},
     },
     error::Error,
     federation::Urls,
@@ -28,6 +29,8 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
             .route("/{name}", aw::get().to(get))
             .route("/{name}/participants", aw::post().to(invite))
             .route("/{name}/participants/{member}", aw::delete().to(remove))
+            .route("/{name}/actions", aw::get().to(list_actions))
+            .route("/{name}/actions", aw::post().to(create_action))
             .route("/{name}/statements", aw::get().to(list_statements))
             .route("/{name}/statements", aw::post().to(draft_statement))
             .route(
@@ -363,4 +366,71 @@ pub async fn confirm_request(
         .run(move |conn| crate::db::actors::by_id(conn, campaign))
         .await?;
     Ok(HttpResponse::Ok().json(request_view(r, campaign.ap_id)))
+}
+
+/// A call to action.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ActionView {
+    /// Row id.
+    pub id: i64,
+    /// Its ActivityPub id (`Event` when dated, else `Note`).
+    pub ap_id: String,
+    /// Title.
+    pub title: String,
+    /// Markdown details.
+    pub body: String,
+    /// Start (ms since the epoch).
+    pub starts_at: Option<i64>,
+    /// End (ms since the epoch).
+    pub ends_at: Option<i64>,
+}
+
+fn action_view(data: &Data, campaign: &str, r: ActionRow) -> ActionView {
+    ActionView {
+        ap_id: actions::action_id(&Urls::new(&data.config), campaign, r.id),
+        id: r.id,
+        title: r.title,
+        body: r.body,
+        starts_at: r.starts_at,
+        ends_at: r.ends_at,
+    }
+}
+
+/// `GET /api/v1/campaigns/{name}/actions`
+#[utoipa::path(get, path = "/api/v1/campaigns/{name}/actions", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The campaign's username")),
+    responses((status = 200, description = "`{\"actions\": [ActionView]}`"), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody)))]
+pub async fn list_actions(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let c = campaigns::by_username(&data, &path.into_inner()).await?;
+    let out: Vec<ActionView> = actions::list(&data, &c)
+        .await?
+        .into_iter()
+        .map(|r| action_view(&data, &c.actor.username, r))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "actions": out })))
+}
+
+/// `POST /api/v1/campaigns/{name}/actions`: publishes a call to action to
+/// the campaign's followers.
+#[utoipa::path(post, path = "/api/v1/campaigns/{name}/actions", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The campaign's username")), request_body = ActionInput,
+    responses((status = 201, body = ActionView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 404, body = crate::web::api::ErrorBody), (status = 422, body = crate::web::api::ErrorBody)))]
+pub async fn create_action(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    body: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    authenticate(&request, &data).await?;
+    let input: ActionInput = parse(&data, &body)?;
+    let c = campaigns::by_username(&data, &path.into_inner()).await?;
+    let row = actions::create(&data, &c, input).await?;
+    Ok(HttpResponse::Created().json(action_view(&data, &c.actor.username, row)))
 }

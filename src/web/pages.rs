@@ -211,6 +211,9 @@ struct CampaignInfo {
     target: String,
     /// Joined participants: name and page.
     participants: Vec<(String, String)>,
+    /// Calls to action, newest first: anchor, title, date (may be empty),
+    /// HTML details.
+    actions: Vec<(String, String, String, String)>,
 }
 
 /// The target and joined participants of the campaign whose actor is `row`.
@@ -226,10 +229,22 @@ async fn campaign_info(data: &Data, row: &ActorRow) -> Result<Option<CampaignInf
                 return Ok(None);
             };
             let participants = db::campaigns::participants(conn, c.id)?;
-            Ok(Some((c, participants)))
+            let actions = db::campaigns::actions(conn, c.id)?;
+            Ok(Some((c, participants, actions)))
         })
         .await?;
-    Ok(found.map(|(c, participants)| CampaignInfo {
+    Ok(found.map(|(c, participants, actions)| CampaignInfo {
+        actions: actions
+            .into_iter()
+            .map(|a| {
+                let when = a
+                    .starts_at
+                    .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
+                    .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_default();
+                (format!("action-{}", a.id), a.title, when, a.content_html)
+            })
+            .collect(),
         target: c
             .country
             .as_deref()

@@ -290,6 +290,64 @@ async fn scenario(backend: Backend) {
         .unwrap();
     assert!(atom.contains("suspects named"), "{atom}");
 
+    // Calls to action: with a date an Event, without one a Note.
+    let actions = format!("{}/api/v1/campaigns/impunity/actions", ch.base());
+    let (status, bad) = api(
+        reqwest::Method::POST,
+        actions.clone(),
+        &token,
+        Some(json!({"title": "Vigil", "starts_at": "next week"})),
+    )
+    .await;
+    assert_eq!(
+        (status, bad["field"].as_str()),
+        (422, Some("starts_at")),
+        "{bad}"
+    );
+    let (status, vigil) = api(
+        reqwest::Method::POST,
+        actions.clone(),
+        &token,
+        Some(json!({"title": "Vigil outside the prosecutor's office",
+            "body": "Bring candles.", "starts_at": "2027-01-15T18:00:00Z",
+            "ends_at": "2027-01-15T20:00:00Z"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{vigil}");
+    let (status, letter) = api(
+        reqwest::Method::POST,
+        actions,
+        &token,
+        Some(json!({"title": "Write to your MP", "body": "A model letter follows."})),
+    )
+    .await;
+    assert_eq!(status, 201, "{letter}");
+    let event = ap_get(vigil["ap_id"].as_str().unwrap()).await;
+    assert_eq!(event["type"], "Event");
+    assert_eq!(event["startTime"], "2027-01-15T18:00:00Z");
+    assert_eq!(event["endTime"], "2027-01-15T20:00:00Z");
+    assert_eq!(event["attributedTo"], campaign);
+    assert_eq!(
+        ap_get(letter["ap_id"].as_str().unwrap()).await["type"],
+        "Note"
+    );
+    assert!(
+        eventually(WAIT, || async {
+            peer.received().iter().any(|r| {
+                r.body["type"] == "Create"
+                    && r.body["object"]["type"] == "Event"
+                    && r.body["object"]["id"] == vigil["ap_id"]
+            })
+        })
+        .await,
+        "the Event reached the campaign's followers"
+    );
+    let page = crate::common::html_page(format!("{}/@impunity", ch.base())).await;
+    assert!(
+        page.contains("Vigil outside the prosecutor") && page.contains("2027-01-15 18:00 UTC"),
+        "{page}"
+    );
+
     // A statement co-signed by both participants; the third member cannot
     // co-sign.
     let statements = format!("{}/api/v1/campaigns/impunity/statements", ch.base());
@@ -354,7 +412,13 @@ async fn scenario(backend: Backend) {
     let creates = || {
         peer.received()
             .iter()
-            .filter(|r| r.body["type"] == "Create" && r.body["actor"] == campaign)
+            .filter(|r| {
+                r.body["type"] == "Create"
+                    && r.body["actor"] == campaign
+                    && r.body["object"]["id"]
+                        .as_str()
+                        .is_some_and(|id| !id.contains("/actions/"))
+            })
             .count()
     };
     let (status, confirmed) = api(
@@ -412,7 +476,15 @@ async fn scenario(backend: Backend) {
     let create = peer
         .received()
         .into_iter()
-        .find(|r| r.body["type"] == "Create" && r.body["actor"] == campaign)
+        .find(|r| {
+            r.body["type"] == "Create"
+                && r.body["actor"] == campaign
+                && r.body["object"]["type"] == "Note"
+                && !r.body["object"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/actions/")
+        })
         .unwrap();
     let content = create.body["object"]["content"]
         .as_str()
