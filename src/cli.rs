@@ -91,6 +91,13 @@ pub enum Command {
         #[command(subcommand)]
         action: MembersAction,
     },
+    /// Joint campaigns hosted here: create, invite member organisations,
+    /// list campaigns and participants (docs/campaigns.md).
+    Campaign {
+        /// Campaign action.
+        #[command(subcommand)]
+        action: CampaignAction,
+    },
     /// The editorial review queue of curated feeds.
     Review {
         /// Review action.
@@ -258,6 +265,47 @@ pub enum MembersAction {
     },
 }
 
+/// `tocsin campaign …`
+#[derive(Debug, Subcommand)]
+pub enum CampaignAction {
+    /// Create a campaign: a followable `Group` actor `@USERNAME@<domain>`.
+    Create {
+        /// Handle on this instance, e.g. `impunity`.
+        username: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// The campaign's aims (plain text).
+        #[arg(long)]
+        aims: String,
+        /// Target country (ISO 3166-1 alpha-2).
+        #[arg(long)]
+        country: Option<String>,
+        /// Target theme, e.g. "defamation laws".
+        #[arg(long)]
+        theme: Option<String>,
+    },
+    /// Invite a member organisation; it joins when it follows the campaign.
+    Invite {
+        /// The campaign's username.
+        campaign: String,
+        /// `@alerts@ngo.example` or an actor URL.
+        member: String,
+    },
+    /// Withdraw an invitation or remove a participant.
+    Remove {
+        /// The campaign's username.
+        campaign: String,
+        /// `@alerts@ngo.example` or an actor URL.
+        member: String,
+    },
+    /// List the campaigns, or one campaign's participants.
+    List {
+        /// A campaign's username: list its participants.
+        campaign: Option<String>,
+    },
+}
+
 /// `tocsin review …`
 #[derive(Debug, Subcommand)]
 pub enum ReviewAction {
@@ -395,6 +443,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Import { file } => import_command(config, file).await,
             Command::User { action } => user_command(config, action).await,
             Command::Members { action } => members_command(config, action).await,
+            Command::Campaign { action } => campaign_command(config, action).await,
             Command::Review { action } => review_command(config, action).await,
             Command::Digest { action } => digest_command(&config, action).await,
             Command::Subscribers { action } => subscribers_command(&config, action).await,
@@ -799,6 +848,63 @@ async fn members_command(config: Config, action: MembersAction) -> Result<(), Er
             println!("{added} members added");
             for f in &failed {
                 eprintln!("failed: {f}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn campaign_command(config: Config, action: CampaignAction) -> Result<(), Error> {
+    use crate::campaigns::{self, CampaignInput};
+    let domain = config.instance.domain.clone();
+    let data = command_data(config).await?;
+    match action {
+        CampaignAction::Create {
+            username,
+            name,
+            aims,
+            country,
+            theme,
+        } => {
+            let input = CampaignInput {
+                username,
+                name,
+                aims,
+                country,
+                theme,
+            };
+            let c = campaigns::create(&data, input).await?;
+            println!("created @{}@{domain}\t{}", c.actor.username, c.actor.ap_id);
+        }
+        CampaignAction::Invite { campaign, member } => {
+            let c = campaigns::by_username(&data, &campaign).await?;
+            let (p, org) = campaigns::invite(&data, &c, &member).await?;
+            println!("{}\t{}", p.state, org.ap_id);
+        }
+        CampaignAction::Remove { campaign, member } => {
+            let c = campaigns::by_username(&data, &campaign).await?;
+            campaigns::remove(&data, &c, &member).await?;
+            println!("removed");
+        }
+        CampaignAction::List { campaign: None } => {
+            for c in campaigns::list(&data).await? {
+                println!(
+                    "@{}@{domain}\t{}\t{}",
+                    c.actor.username,
+                    c.actor.name.unwrap_or_default(),
+                    c.row.country.or(c.row.theme).unwrap_or_default()
+                );
+            }
+        }
+        CampaignAction::List {
+            campaign: Some(name),
+        } => {
+            let c = campaigns::by_username(&data, &name).await?;
+            for (p, org) in campaigns::participants(&data, &c).await? {
+                println!(
+                    "{}\t@{}@{}\t{}",
+                    p.state, org.username, org.domain, org.ap_id
+                );
             }
         }
     }

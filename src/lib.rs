@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod campaigns;
 pub mod cli;
 pub mod config;
 pub mod curation;

@@ -192,6 +192,7 @@ pub async fn start(
             .configure(web::admin_api::configure)
             .configure(web::review_api::configure)
             .configure(web::members_api::configure)
+            .configure(web::campaigns_api::configure)
             .configure(web::mail_api::configure)
             .configure(web::subscribe_pages::configure)
             .configure(web::publications_api::configure)

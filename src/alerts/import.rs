@@ -149,6 +149,7 @@ pub fn import(
             content_warning: a.content_warning,
             attachments: vec![],
             status: None,
+            campaigns: vec![],
         };
         let valid = match validate(input, &taxonomy, &config.alerts) {
             Ok(v) => v,

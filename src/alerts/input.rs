@@ -66,6 +66,11 @@ pub struct AlertInput {
     /// `published` (default) or `draft`.
     #[serde(default)]
     pub status: Option<String>,
+    /// Joint campaigns the alert is part of: their actor URLs or handles
+    /// (`@impunity@ch.example`). Each must be a campaign (`Group`); the
+    /// alert names it and is delivered to it (docs/campaigns.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub campaigns: Vec<String>,
 }
 
 /// A partial update: absent fields keep their value.
@@ -83,6 +88,8 @@ pub struct AlertPatch {
     pub content_warning: Option<Option<String>>,
     pub attachments: Option<Vec<AttachmentInput>>,
     pub status: Option<String>,
+    /// Replaces the campaigns the alert names (absent: kept).
+    pub campaigns: Option<Vec<String>>,
 }
 
 impl AlertInput {
@@ -120,6 +127,9 @@ impl AlertInput {
         }
         if let Some(v) = p.status {
             self.status = Some(v);
+        }
+        if let Some(v) = p.campaigns {
+            self.campaigns = v;
         }
         self
     }
@@ -323,6 +333,7 @@ mod tests {
             content_warning: None,
             attachments: vec![],
             status: None,
+            campaigns: vec![],
         }
     }
 

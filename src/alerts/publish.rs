@@ -52,7 +52,7 @@ pub struct TranslationInput {
     pub content_warning: Option<String>,
 }
 
-fn values_for(
+pub(crate) fn values_for(
     urls: &Urls,
     actor: &DbActor,
     v: &ValidAlert,
@@ -114,14 +114,31 @@ pub fn input_of(row: &AlertRow, attachments: Vec<AttachmentInput>) -> AlertInput
         content_warning: row.summary.clone(),
         attachments,
         status: Some(row.status.clone()),
+        campaigns: Vec::new(),
     }
 }
 
-async fn fan_out(data: &Data, actor: &DbActor, activity: serde_json::Value) -> Result<(), Error> {
+/// Sends `activity` to `actor`'s followers and to the inboxes of the remote
+/// campaigns the alert group `group` names.
+async fn fan_out(
+    data: &Data,
+    actor: &DbActor,
+    group: i64,
+    activity: serde_json::Value,
+) -> Result<(), Error> {
     let actor_id = actor.id;
+    let own_inbox = Urls::new(&data.config).shared_inbox().to_string();
     let inboxes = data
         .db
-        .run(move |conn| db::follows::follower_inboxes(conn, actor_id))
+        .run(move |conn| {
+            let mut inboxes = db::follows::follower_inboxes(conn, actor_id)?;
+            for (_, inbox) in db::campaigns::alert_campaigns(conn, group)? {
+                if inbox != own_inbox && !inboxes.contains(&inbox) {
+                    inboxes.push(inbox);
+                }
+            }
+            Ok(inboxes)
+        })
         .await?;
     if inboxes.is_empty() {
         return Ok(());
@@ -130,24 +147,45 @@ async fn fan_out(data: &Data, actor: &DbActor, activity: serde_json::Value) -> R
     Ok(())
 }
 
-async fn announce_create(data: &Data, actor: &DbActor, row: &AlertRow) -> Result<(), Error> {
+pub(crate) async fn announce_create(
+    data: &Data,
+    actor: &DbActor,
+    row: &AlertRow,
+) -> Result<(), Error> {
     let note = local_note(data, row).await?;
+    let named = campaign_ids(&note);
     fan_out(
         data,
         actor,
+        row.group_id(),
         create::build(&Urls::new(&data.config), actor, note),
     )
-    .await
+    .await?;
+    crate::campaigns::on_incoming(data, row, named).await
 }
 
 async fn announce_update(data: &Data, actor: &DbActor, row: &AlertRow) -> Result<(), Error> {
     let note = local_note(data, row).await?;
+    let named = campaign_ids(&note);
     fan_out(
         data,
         actor,
+        row.group_id(),
         update::build(&Urls::new(&data.config), actor, note),
     )
-    .await
+    .await?;
+    crate::campaigns::on_incoming(data, row, named).await
+}
+
+/// The campaigns a Note we built names (for campaigns of this instance).
+fn campaign_ids(note: &serde_json::Value) -> Vec<String> {
+    note["tag"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["type"] == "Mention")
+        .filter_map(|t| t["href"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// Creates an alert by `actor`; publishes it unless it is a draft.
@@ -169,6 +207,7 @@ pub async fn create_quoting(
     token_id: Option<i64>,
     quote: Option<String>,
 ) -> Result<AlertRow, Error> {
+    let campaigns = crate::campaigns::resolve_named(data, &input.campaigns).await?;
     let valid = validate(input, &taxonomy(data)?, &data.config.alerts)?;
     let mut values = values_for(
         &Urls::new(&data.config),
@@ -186,6 +225,7 @@ pub async fn create_quoting(
             db::transaction(conn, |conn| {
                 let row = db::alerts::insert(conn, &values)?;
                 db::alerts::set_attachments(conn, row.id, &attachments)?;
+                db::campaigns::set_alert_campaigns(conn, row.id, &campaigns)?;
                 Ok(row)
             })
         })
@@ -314,6 +354,16 @@ pub async fn update_alert(
             description: a.description,
         })
         .collect();
+    if patch.campaigns.is_some() && row.translation_of.is_some() {
+        return Err(Error::Validation {
+            field: "campaigns".into(),
+            message: "campaigns are named on the original alert".into(),
+        });
+    }
+    let campaigns = match &patch.campaigns {
+        Some(named) => Some(crate::campaigns::resolve_named(data, named).await?),
+        None => None,
+    };
     let input = input_of(row, attachments).apply(patch);
     let valid = validate(input, &taxonomy(data)?, &data.config.alerts)?;
     let mut values = values_for(
@@ -336,6 +386,9 @@ pub async fn update_alert(
         .run(move |conn| {
             let row = db::alerts::update(conn, id, &values)?;
             db::alerts::set_attachments(conn, id, &attachments)?;
+            if let Some(c) = &campaigns {
+                db::campaigns::set_alert_campaigns(conn, id, c)?;
+            }
             Ok(row)
         })
         .await?;
@@ -371,7 +424,7 @@ pub async fn delete_alert(data: &Data, actor: &DbActor, row: &AlertRow) -> Resul
         .await?;
     let urls = Urls::new(&data.config);
     for ap_id in deleted {
-        fan_out(data, actor, delete::build(&urls, actor, &ap_id)).await?;
+        fan_out(data, actor, group, delete::build(&urls, actor, &ap_id)).await?;
     }
     Ok(())
 }

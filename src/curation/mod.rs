@@ -381,6 +381,7 @@ pub async fn curate(
         content_warning: original.summary.clone(),
         attachments: vec![],
         status: None,
+        campaigns: vec![],
     };
     let us = crate::federation::activities::follow::local_actor(data, &data.config.actor.username)
         .await?;

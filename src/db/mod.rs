@@ -6,6 +6,7 @@ pub mod activities;
 pub mod actor_keys;
 pub mod actors;
 pub mod alerts;
+pub mod campaigns;
 pub mod curation;
 pub mod deliveries;
 pub mod digest_runs;

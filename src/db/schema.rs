@@ -334,6 +334,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     mail_sends,
     mail_runs,
     digest_runs,
+    campaigns,
+    campaign_participants,
+    alert_campaigns,
+    campaign_statements,
+    statement_signers,
+    statement_requests,
+    campaign_actions,
 );
 
 diesel::table! {
@@ -367,6 +374,92 @@ diesel::table! {
         domain -> Text,
         policy -> Text,
         reason -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> BigInt,
+        actor_id -> BigInt,
+        aims -> Text,
+        country -> Nullable<Text>,
+        theme -> Nullable<Text>,
+        created_at -> BigInt,
+        closed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    campaign_participants (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        actor_id -> BigInt,
+        state -> Text,
+        invited_at -> BigInt,
+        joined_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    alert_campaigns (alert_id, campaign_ap_id) {
+        alert_id -> BigInt,
+        campaign_ap_id -> Text,
+        campaign_inbox -> Text,
+    }
+}
+
+diesel::joinable!(campaigns -> actors (actor_id));
+diesel::joinable!(campaign_participants -> campaigns (campaign_id));
+
+diesel::table! {
+    campaign_statements (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        title -> Text,
+        body -> Text,
+        language -> Text,
+        state -> Text,
+        alert_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+        published_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    statement_signers (id) {
+        id -> BigInt,
+        statement_id -> BigInt,
+        actor_id -> BigInt,
+        offer_ap_id -> Nullable<Text>,
+        state -> Text,
+        confirmed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    statement_requests (id) {
+        id -> BigInt,
+        offer_ap_id -> Text,
+        campaign_actor_id -> BigInt,
+        actor_id -> BigInt,
+        title -> Text,
+        content_html -> Text,
+        state -> Text,
+        received_at -> BigInt,
+        answered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    campaign_actions (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        title -> Text,
+        body -> Text,
+        content_html -> Text,
+        starts_at -> Nullable<BigInt>,
+        ends_at -> Nullable<BigInt>,
         created_at -> BigInt,
     }
 }

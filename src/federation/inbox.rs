@@ -6,8 +6,9 @@
 
 use super::{
     activities::{
-        accept::Accept, announce::Announce, create::CreateNote, delete::Delete, follow::Follow,
-        reject::Reject, undo_follow::UndoFollow, update::UpdateNote,
+        accept::Accept, accept_offer::AcceptOffer, announce::Announce, create::CreateNote,
+        delete::Delete, follow::Follow, offer::Offer, reject::Reject, undo_follow::UndoFollow,
+        update::UpdateNote,
     },
     forwarded, ld_signatures,
     objects::actor::DbActor,
@@ -45,6 +46,10 @@ pub enum InboxActivity {
     Delete(Delete),
     /// A boost: we fetch the object from its origin.
     Announce(Announce),
+    /// A campaign asks one of our organisations to co-sign a statement.
+    Offer(Offer),
+    /// A co-signer confirmed a statement of one of our campaigns.
+    AcceptOffer(AcceptOffer),
 }
 
 /// The fields every activity has, read before anything else.
@@ -83,6 +88,10 @@ impl InboxActivity {
         let object_type = envelope.object.get("type").and_then(|t| t.as_str());
         Ok(Some(match (envelope.kind.as_str(), object_type) {
             ("Follow", _) => InboxActivity::Follow(serde_json::from_slice(body)?),
+            ("Accept", Some("Offer")) => InboxActivity::AcceptOffer(serde_json::from_slice(body)?),
+            ("Offer", Some("Note" | "Article")) => {
+                InboxActivity::Offer(serde_json::from_slice(body)?)
+            }
             ("Accept", Some("Follow") | None) => {
                 InboxActivity::Accept(serde_json::from_slice(body)?)
             }
@@ -118,6 +127,8 @@ impl InboxActivity {
             InboxActivity::UpdateNote(a) => a.verify(data).await,
             InboxActivity::Delete(a) => a.verify(data).await,
             InboxActivity::Announce(a) => a.verify(data).await,
+            InboxActivity::Offer(a) => a.verify(data).await,
+            InboxActivity::AcceptOffer(a) => a.verify(data).await,
         }
     }
 
@@ -131,6 +142,8 @@ impl InboxActivity {
             InboxActivity::UpdateNote(a) => a.receive(data).await,
             InboxActivity::Delete(a) => a.receive(data).await,
             InboxActivity::Announce(a) => a.receive(data).await,
+            InboxActivity::Offer(a) => a.receive(data).await,
+            InboxActivity::AcceptOffer(a) => a.receive(data).await,
         }
     }
 }

@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
         .route("/actors/{name}/followers", aw::get().to(followers))
         .route("/actors/{name}/following", aw::get().to(following))
         .route("/actors/{name}/featured", aw::get().to(featured))
+        .route("/actors/{name}/actions/{id}", aw::get().to(campaign_action))
         .route("/alerts/{uuid}", aw::get().to(alert))
         // ActivityPub clients get the Article; a browser's request falls
         // through to the issue page (web::publication_pages).
@@ -84,6 +85,23 @@ async fn members(request: HttpRequest, data: Data) -> Result<HttpResponse, Error
         "countries": "tocsin:countries",
     }]);
     Ok(activity_json(&c))
+}
+
+/// A campaign's call to action: its `Event` or `Note` for ActivityPub
+/// clients, the campaign's page for browsers.
+async fn campaign_action(
+    request: HttpRequest,
+    path: aw::Path<(String, i64)>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let (name, id) = path.into_inner();
+    let object = crate::campaigns::actions::object(&data, &name, id).await?;
+    if wants_activity_json(&request) {
+        return Ok(activity_json(&object));
+    }
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/@{name}#action-{id}")))
+        .finish())
 }
 
 async fn namespace(data: Data) -> HttpResponse {
@@ -413,7 +431,8 @@ async fn outbox(
     if let Some(publication) = crate::publications::find(&row.username) {
         return publication_outbox(&data, publication.name, query.page).await;
     }
-    if row.kind == crate::curation::SERVICE {
+    // Feeds and campaigns publish what they announce.
+    if row.kind == crate::curation::SERVICE || row.kind == crate::campaigns::GROUP {
         return feed_outbox(&data, &row, query.page).await;
     }
     let total = data
@@ -455,7 +474,7 @@ async fn outbox(
     )))
 }
 
-/// The outbox of a feed actor: its boosts, as `Announce`s.
+/// The outbox of a feed or campaign actor: its boosts, as `Announce`s.
 async fn feed_outbox(
     data: &Data,
     row: &ActorRow,

@@ -54,6 +54,13 @@ pub const TABLES: &[&str] = &[
     "domain_policies",
     "mail_runs",
     "digest_runs",
+    "campaigns",
+    "campaign_participants",
+    "alert_campaigns",
+    "campaign_statements",
+    "statement_signers",
+    "statement_requests",
+    "campaign_actions",
 ];
 
 /// Why a backup, restore or move failed.

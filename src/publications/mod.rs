@@ -1,9 +1,11 @@
 //! Publications: periodic issues made of ordered sections of items. The
 //! Digest is assembled from approved alerts; the Communiqué is written by
-//! editors. Both share the issue tables in [`crate::db::publications`].
+//! editors; Advocacy Action News is assembled from the joint campaigns'
+//! timelines. All share the issue tables in [`crate::db::publications`].
 //! Each publication is a followable `Service` actor of the same name that
 //! sends its published issues to its followers as `Article`s.
 
+pub mod advocacy;
 pub mod communique;
 pub mod digest;
 pub mod order;
@@ -24,6 +26,8 @@ use crate::{
 pub const DIGEST: &str = "digest";
 /// The Communiqué: an editor-written weekly issue.
 pub const COMMUNIQUE: &str = "communique";
+/// Advocacy Action News: the joint campaigns' activity of a period.
+pub const ADVOCACY: &str = "advocacy";
 
 /// What the rest of the code needs to know about one publication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,12 @@ pub const PUBLICATIONS: &[Publication] = &[
         message_key: "publication-communique",
         display_name: "The Communiqué",
         summary: "News, conferences, awards and fellowships, written by the editors every week.",
+    },
+    Publication {
+        name: ADVOCACY,
+        message_key: "publication-advocacy",
+        display_name: "Advocacy Action News",
+        summary: "What the members' joint campaigns did: one issue every two months.",
     },
 ];
 

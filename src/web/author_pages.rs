@@ -212,6 +212,7 @@ impl Draft {
             content_warning: Some(self.fields.content_warning.clone()).filter(|c| !c.is_empty()),
             attachments: parse_attachments(&self.fields.attachments),
             status: Some(status.to_string()),
+            campaigns: vec![],
         }
     }
 }
@@ -498,6 +499,7 @@ async fn edit(
         content_warning: Some(input.content_warning),
         attachments: Some(input.attachments),
         status: input.status,
+        campaigns: None,
     };
     let actor = org(&data).await?;
     match publish::update_alert(&data, &actor, &row, patch).await {

@@ -5,6 +5,7 @@ pub mod admin_api;
 pub mod admin_pages;
 pub mod api;
 pub mod author_pages;
+pub mod campaigns_api;
 pub mod editor_pages;
 pub mod feed_pages;
 pub mod feeds;

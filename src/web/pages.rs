@@ -202,9 +202,72 @@ struct ProfilePage<'a> {
     username: String,
     actor_url: String,
     items: Vec<AlertItem>,
+    campaign: Option<CampaignInfo>,
 }
 
-/// The profile page of a local actor (a feed lists what it boosted).
+/// What a campaign's page shows above its timeline.
+struct CampaignInfo {
+    /// Target country name and/or theme.
+    target: String,
+    /// Joined participants: name and page.
+    participants: Vec<(String, String)>,
+    /// Calls to action, newest first: anchor, title, date (may be empty),
+    /// HTML details.
+    actions: Vec<(String, String, String, String)>,
+}
+
+/// The target and joined participants of the campaign whose actor is `row`.
+async fn campaign_info(data: &Data, row: &ActorRow) -> Result<Option<CampaignInfo>, Error> {
+    if row.kind != crate::campaigns::GROUP {
+        return Ok(None);
+    }
+    let actor_id = row.id;
+    let found = data
+        .db
+        .run(move |conn| {
+            let Some(c) = db::campaigns::by_actor(conn, actor_id)? else {
+                return Ok(None);
+            };
+            let participants = db::campaigns::participants(conn, c.id)?;
+            let actions = db::campaigns::actions(conn, c.id)?;
+            Ok(Some((c, participants, actions)))
+        })
+        .await?;
+    Ok(found.map(|(c, participants, actions)| CampaignInfo {
+        actions: actions
+            .into_iter()
+            .map(|a| {
+                let when = a
+                    .starts_at
+                    .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
+                    .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_default();
+                (format!("action-{}", a.id), a.title, when, a.content_html)
+            })
+            .collect(),
+        target: c
+            .country
+            .as_deref()
+            .map(crate::federation::objects::alert::country_name)
+            .into_iter()
+            .chain(c.theme.clone())
+            .collect::<Vec<_>>()
+            .join(" · "),
+        participants: participants
+            .into_iter()
+            .filter(|(p, _)| p.state == db::campaigns::JOINED)
+            .map(|(_, a)| {
+                (
+                    a.name.clone().unwrap_or(a.username.clone()),
+                    a.url.clone().unwrap_or(a.ap_id.clone()),
+                )
+            })
+            .collect(),
+    }))
+}
+
+/// The profile page of a local actor (a feed lists what it boosted; a
+/// campaign also shows its target and participants).
 pub async fn profile(
     request: &HttpRequest,
     data: &Data,
@@ -236,6 +299,7 @@ pub async fn profile(
         username: row.username.clone(),
         actor_url: urls.actor(&row.username).to_string(),
         items: alert_items(&v, &latest),
+        campaign: campaign_info(data, row).await?,
         v: &v,
     };
     Ok(render(&v, 200, &page))

@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
         aw::scope("/api/v1/issues")
             .route("", aw::get().to(list))
             .route("/digest", aw::post().to(build))
+            .route("/advocacy", aw::post().to(build_advocacy))
             .route("/communique", aw::post().to(write_communique))
             .route("/{id}", aw::get().to(preview))
             .route("/{id}/reorder", aw::post().to(reorder))
@@ -194,6 +195,32 @@ pub async fn build(
     bytes: aw::Bytes,
     data: Data,
 ) -> Result<HttpResponse, Error> {
+    build_with(request, bytes, data, publications::digest::build).await
+}
+
+/// `POST /api/v1/issues/advocacy`: builds a draft Advocacy Action News
+/// from the campaigns' timelines of the period.
+#[utoipa::path(post, path = "/api/v1/issues/advocacy", security(("bearer" = [])),
+    request_body = BuildInput,
+    responses((status = 201, body = IssueView), (status = 401, body = crate::web::api::ErrorBody),
+        (status = 422, body = crate::web::api::ErrorBody)))]
+pub async fn build_advocacy(
+    request: HttpRequest,
+    bytes: aw::Bytes,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    build_with(request, bytes, data, publications::advocacy::build).await
+}
+
+/// A function that assembles a draft issue for a language and period.
+type Builder = fn(&mut db::DbConn, &str, i64, i64) -> Result<i64, db::DbError>;
+
+async fn build_with(
+    request: HttpRequest,
+    bytes: aw::Bytes,
+    data: Data,
+    builder: Builder,
+) -> Result<HttpResponse, Error> {
     authenticate(&request, &data).await?;
     let input: BuildInput = parse(&bytes)?;
     if !crate::alerts::input::is_language_tag(&input.language) {
@@ -214,7 +241,7 @@ pub async fn build(
     let language = input.language;
     let id = data
         .db
-        .run(move |conn| publications::digest::build(conn, &language, start, end))
+        .run(move |conn| builder(conn, &language, start, end))
         .await?;
     Ok(HttpResponse::Created().json(load(&data, id).await?))
 }

@@ -9,6 +9,7 @@ mod authorized_fetch;
 mod backup;
 mod bad_input;
 mod browser;
+mod campaigns;
 mod cli;
 mod content_safety;
 mod crash;

@@ -30,7 +30,7 @@ fn feed(username: &str, regions: &[&str]) -> FeedConfig {
     }
 }
 
-async fn copy(on: &TestInstance, ap_id: &str) -> Option<db::alerts::AlertRow> {
+pub(crate) async fn copy(on: &TestInstance, ap_id: &str) -> Option<db::alerts::AlertRow> {
     let id = ap_id.to_string();
     on.server
         .state

@@ -2,7 +2,7 @@
 //! followers; we store those of actors we follow.
 
 use crate::{
-    db,
+    campaigns, db,
     error::Error,
     federation::{
         objects::{
@@ -96,7 +96,10 @@ impl Activity for CreateNote {
     }
 
     async fn receive(self, data: &Data) -> Result<(), Error> {
-        if !is_wanted(data, &self.actor).await? {
+        let named = campaigns::named_in(&self.object);
+        if !is_wanted(data, &self.actor).await?
+            && !campaigns::names_joined_campaign(data, self.actor.inner(), named.clone()).await?
+        {
             tracing::debug!(object = %self.object.id, "Create from an actor nobody here follows; ignored");
             return Ok(());
         }
@@ -104,6 +107,7 @@ impl Activity for CreateNote {
             store_remote(data, self.object).await?
         {
             crate::curation::on_incoming(data, &row).await?;
+            campaigns::on_incoming(data, &row, named).await?;
         }
         Ok(())
     }

@@ -83,6 +83,7 @@ impl Activity for Follow {
                 follows::upsert(conn, follower_id, target_id, follows::ACCEPTED, &follow_id)
             })
             .await?;
+        crate::campaigns::on_followed(data, &target, &follower).await?;
         let accept = Accept::build(&Urls::new(&data.config), &target, self);
         delivery::send(data, &target, &accept, vec![follower.inbox().to_string()]).await?;
         Ok(())

@@ -2,10 +2,12 @@
 //! what we send and `verify`/`receive` for what we accept.
 
 pub mod accept;
+pub mod accept_offer;
 pub mod announce;
 pub mod create;
 pub mod delete;
 pub mod follow;
+pub mod offer;
 pub mod reject;
 pub mod undo_follow;
 pub mod update;

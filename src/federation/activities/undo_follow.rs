@@ -63,18 +63,26 @@ impl Activity for UndoFollow {
                 data.db
                     .run(move |conn| follows::delete(conn, follower_id, target_id))
                     .await?;
+                crate::campaigns::on_unfollowed(data, &target, &follower).await?;
             }
             ObjectOrId::Id(id) => {
-                data.db
+                let target = data
+                    .db
                     .run(move |conn| {
-                        if let Some(row) = follows::by_activity(conn, id.as_str())? {
-                            if row.follower_id == follower_id {
-                                follows::delete(conn, row.follower_id, row.target_id)?;
-                            }
+                        let Some(row) = follows::by_activity(conn, id.as_str())? else {
+                            return Ok(None);
+                        };
+                        if row.follower_id != follower_id {
+                            return Ok(None);
                         }
-                        Ok(())
+                        follows::delete(conn, row.follower_id, row.target_id)?;
+                        Ok(Some(crate::db::actors::by_id(conn, row.target_id)?))
                     })
                     .await?;
+                if let Some(target) = target.filter(|t| t.local) {
+                    let target = DbActor::new(target)?;
+                    crate::campaigns::on_unfollowed(data, &target, &follower).await?;
+                }
             }
         }
         Ok(())

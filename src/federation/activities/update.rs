@@ -77,17 +77,27 @@ impl Activity for UpdateNote {
     }
 
     async fn receive(self, data: &Data) -> Result<(), Error> {
-        if !is_wanted(data, &self.actor).await? && !is_known(data, &self.object.id).await? {
+        let named = crate::campaigns::named_in(&self.object);
+        if !is_wanted(data, &self.actor).await?
+            && !is_known(data, &self.object.id).await?
+            && !crate::campaigns::names_joined_campaign(data, self.actor.inner(), named.clone())
+                .await?
+        {
             return Ok(());
         }
         // store_remote keeps the stored copy when it is as new or newer.
         let raw = self.raw.clone();
         match store_remote(data, self.object).await? {
-            Some(Stored::New(row)) => crate::curation::on_incoming(data, &row).await?,
+            Some(Stored::New(row)) => {
+                crate::curation::on_incoming(data, &row).await?;
+                crate::campaigns::on_incoming(data, &row, named).await?;
+            }
             Some(Stored::Updated(row)) => {
                 if let Some(raw) = raw {
                     crate::curation::on_edited(data, &row, &raw).await?;
                 }
+                // An edit may name a campaign the first version did not.
+                crate::campaigns::on_incoming(data, &row, named).await?;
             }
             None => {}
         }

@@ -81,6 +81,13 @@ pub struct NoteJson {
     /// Secondary audience.
     #[serde(default, deserialize_with = "deserialize_one_or_many")]
     pub cc: Vec<Url>,
+    /// The group it is posted to (FEP-1b12): campaigns it names.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "deserialize_one_or_many"
+    )]
+    pub audience: Vec<Url>,
     /// Title (Article, Page; our `alertTitle` for Notes).
     #[serde(default, deserialize_with = "deserialize_skip_error")]
     pub name: Option<String>,
@@ -184,6 +191,8 @@ pub struct NoteParts<'a> {
     pub other_versions: Vec<String>,
     /// Its attachments.
     pub attachments: &'a [AttachmentRow],
+    /// Ids of the campaigns it names (`audience`, `cc`, a Mention each).
+    pub campaigns: Vec<String>,
 }
 
 /// Builds the Note of a local alert (without `@context`).
@@ -216,7 +225,7 @@ pub fn build_note(parts: &NoteParts<'_>, urls: &Urls) -> Value {
     if !tag_links.is_empty() {
         content.push_str(&format!("<p>{}</p>", tag_links.join(" ")));
     }
-    let tag_json: Vec<Value> = tags
+    let mut tag_json: Vec<Value> = tags
         .iter()
         .map(|(name, _)| {
             json!({
@@ -226,6 +235,14 @@ pub fn build_note(parts: &NoteParts<'_>, urls: &Urls) -> Value {
             })
         })
         .collect();
+    tag_json.extend(
+        parts
+            .campaigns
+            .iter()
+            .map(|c| json!({ "type": "Mention", "href": c })),
+    );
+    let mut cc = vec![json!(followers)];
+    cc.extend(parts.campaigns.iter().map(|c| json!(c)));
     let attachment_json: Vec<Value> = parts
         .attachments
         .iter()
@@ -249,7 +266,7 @@ pub fn build_note(parts: &NoteParts<'_>, urls: &Urls) -> Value {
         "type": "Note",
         "attributedTo": parts.actor.ap_id,
         "to": [public()],
-        "cc": [followers],
+        "cc": cc,
         "content": content,
         "contentMap": { a.language.clone(): content },
         "url": a.url.clone().unwrap_or_else(|| a.ap_id.clone()),
@@ -279,6 +296,11 @@ pub fn build_note(parts: &NoteParts<'_>, urls: &Urls) -> Value {
     }
     if !parts.other_versions.is_empty() {
         note["translations"] = json!(parts.other_versions);
+    }
+    match parts.campaigns.as_slice() {
+        [] => {}
+        [one] => note["audience"] = json!(one),
+        many => note["audience"] = json!(many),
     }
     if let Some(q) = &a.quote_ap_id {
         // FEP-044f, with the older forms Misskey and Fedibird read.
@@ -612,13 +634,14 @@ impl Object for DbAlert {
 /// The Note of a local alert, loading its author, versions and attachments.
 pub async fn local_note(data: &Data, alert: &AlertRow) -> Result<Value, Error> {
     let alert = alert.clone();
-    let (actor_row, versions, attachments, alert) = data
+    let (actor_row, versions, attachments, campaigns, alert) = data
         .db
         .run(move |conn| {
             let actor = db::actors::by_id(conn, alert.actor_id)?;
             let versions = db::alerts::versions(conn, alert.group_id())?;
             let attachments = db::alerts::attachments(conn, alert.id)?;
-            Ok((actor, versions, attachments, alert))
+            let campaigns = db::campaigns::alert_campaigns(conn, alert.group_id())?;
+            Ok((actor, versions, attachments, campaigns, alert))
         })
         .await?;
     let actor = DbActor::new(actor_row)?;
@@ -632,6 +655,7 @@ pub async fn local_note(data: &Data, alert: &AlertRow) -> Result<Value, Error> {
         actor: &actor,
         other_versions,
         attachments: &attachments,
+        campaigns: campaigns.into_iter().map(|(id, _)| id).collect(),
     };
     Ok(build_note(&parts, &Urls::new(&data.config)))
 }

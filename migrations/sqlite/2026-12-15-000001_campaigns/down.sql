@@ -1,0 +1,3 @@
+DROP TABLE alert_campaigns;
+DROP TABLE campaign_participants;
+DROP TABLE campaigns;

@@ -1,0 +1,3 @@
+DROP TABLE statement_requests;
+DROP TABLE statement_signers;
+DROP TABLE campaign_statements;
