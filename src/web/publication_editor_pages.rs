@@ -170,7 +170,7 @@ async fn list_page(
         .db
         .run(|conn| {
             let mut out = Vec::new();
-            for publication in [publications::DIGEST, publications::COMMUNIQUE] {
+            for publication in publications::PUBLICATIONS.iter().map(|p| p.name) {
                 let mut issues = Vec::new();
                 for issue in rows::issues(conn, publication, 50)? {
                     let items = rows::items(conn, issue.id)?.len();
