@@ -25,6 +25,8 @@ pub struct AppState {
     pub policies: crate::federation::policy::DomainPolicies,
     /// Per-client and per-host request rates.
     pub rate_limits: Arc<crate::web::rate_limit::RateLimits>,
+    /// Prepared answers to public reads, dropped on every write.
+    pub reads: Arc<crate::web::read_cache::ReadCache>,
 }
 
 /// Request data as activitypub_federation passes it around.

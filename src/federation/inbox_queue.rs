@@ -177,7 +177,10 @@ pub async fn run(data: Data, mut shutdown: watch::Receiver<bool>) {
 
 /// Applies one claimed activity and says what to record.
 async fn apply(row: &QueuedRow, data: &Data, config: &InboxConfig) -> Outcome {
-    match apply_queued(row.body.as_bytes(), data).await {
+    let applied = apply_queued(row.body.as_bytes(), data).await;
+    // A follower, a boost or a removed actor changes what we serve.
+    data.reads.invalidate();
+    match applied {
         Ok(()) => Outcome::Done,
         Err(e) => {
             let attempts = row.attempts as u32 + 1;

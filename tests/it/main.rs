@@ -10,6 +10,7 @@ mod backup;
 mod bad_input;
 mod browser;
 mod cli;
+mod conditional_reads;
 mod content_safety;
 mod crash;
 mod delivery;
