@@ -47,6 +47,7 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
             &config.instance.domain,
         ),
         rate_limits: Arc::new(web::rate_limit::RateLimits::new(&config.limits)),
+        signers: Default::default(),
         reads: Arc::new(web::read_cache::ReadCache::new(
             config.server.read_cache_bytes,
             std::time::Duration::from_secs(config.server.read_cache_secs),
