@@ -276,10 +276,7 @@ fn main() -> anyhow::Result<()> {
             database_url,
             workers,
         } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(read::read(read::ReadArgs {
+            tokio::runtime::Runtime::new()?.block_on(read::read(read::ReadArgs {
                 alerts,
                 connections: connections.max(1),
                 secs: secs.max(1),
@@ -290,12 +287,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Footprint {
             database_url,
             workers,
-        } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(read::footprint(database_url, workers))?;
-        }
+        } => tokio::runtime::Runtime::new()?.block_on(read::footprint(database_url, workers))?,
         Bench::BareServer {
             port,
             workers,

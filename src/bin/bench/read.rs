@@ -347,6 +347,28 @@ pub fn bare_server(port: u16, workers: usize, bytes: usize) -> anyhow::Result<()
     Ok(())
 }
 
+/// Starts the bare handler, hammers it for `duration` and stops it; what
+/// the client saw and the handler's peak RSS in kB.
+async fn measure_bare(
+    port: u16,
+    workers: usize,
+    bytes: usize,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<(Hammered, u64)> {
+    let mut bare = spawn_bare(port, workers, bytes)?;
+    bare.first_answer("localhost", "/").await?;
+    let seen = hammer(
+        bare.addr,
+        "localhost",
+        vec!["/".into()],
+        connections,
+        duration,
+    )
+    .await;
+    Ok((seen, proc_status(bare.pid(), "VmHWM").unwrap_or(0)))
+}
+
 /// An instance's database with its actors and `alerts` published alerts;
 /// their paths.
 async fn seed(config: &Config, alerts: usize) -> anyhow::Result<Vec<String>> {
@@ -452,35 +474,14 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
     // Bare handler, Tocsin, bare handler again: a neighbour's load weighs
     // on both sides of the ratio.
     let bare_port = free_port()?;
-    let mut bare = spawn_bare(bare_port, workers, bytes)?;
-    bare.first_answer("localhost", "/").await?;
-    let bare_before = hammer(
-        bare.addr,
-        "localhost",
-        vec!["/".into()],
-        args.connections,
-        duration,
-    )
-    .await;
-    drop(bare);
-
+    let (bare_before, _) =
+        measure_bare(bare_port, workers, bytes, args.connections, duration).await?;
     let real = hammer(server.addr, &host, paths, args.connections, duration).await;
     let peak_kb = proc_status(server.pid(), "VmHWM").unwrap_or(0);
     let threads = proc_status(server.pid(), "Threads").unwrap_or(0);
     drop(server);
-
-    let mut bare = spawn_bare(bare_port, workers, bytes)?;
-    bare.first_answer("localhost", "/").await?;
-    let bare_after = hammer(
-        bare.addr,
-        "localhost",
-        vec!["/".into()],
-        args.connections,
-        duration,
-    )
-    .await;
-    let bare_peak_kb = proc_status(bare.pid(), "VmHWM").unwrap_or(0);
-    drop(bare);
+    let (bare_after, bare_peak_kb) =
+        measure_bare(bare_port, workers, bytes, args.connections, duration).await?;
     let load_after = load_average();
     if args.database_url.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
