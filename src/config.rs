@@ -224,6 +224,15 @@ pub struct ServerConfig {
     /// `X-Forwarded-For` entry (set by our reverse proxy) instead of the
     /// connection.
     pub trust_forwarded_for: bool,
+    /// Bytes of prepared public answers (actors, alerts, collections,
+    /// WebFinger, anonymous alert and profile pages) kept in memory; 0
+    /// turns the cache off.
+    pub read_cache_bytes: usize,
+    /// Seconds a prepared answer is kept at most: the bound on how long a
+    /// change made by another process (the CLI, a second server on the same
+    /// PostgreSQL) may go unseen. Changes made by this server drop the
+    /// cache at once.
+    pub read_cache_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -233,6 +242,8 @@ impl Default for ServerConfig {
             max_body_bytes: 256 * 1024,
             workers: 0,
             trust_forwarded_for: false,
+            read_cache_bytes: 8 * 1024 * 1024,
+            read_cache_secs: 10,
         }
     }
 }

@@ -47,6 +47,11 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
             &config.instance.domain,
         ),
         rate_limits: Arc::new(web::rate_limit::RateLimits::new(&config.limits)),
+        signers: Default::default(),
+        reads: Arc::new(web::read_cache::ReadCache::new(
+            config.server.read_cache_bytes,
+            std::time::Duration::from_secs(config.server.read_cache_secs),
+        )),
         inbox: federation::inbox_queue::Enqueuer::new(db.clone(), config.inbox.enqueue_batch_ms),
         config,
         db,
@@ -56,13 +61,14 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
     })
 }
 
-/// Answers a GET whose `If-None-Match` equals the response's `ETag` with
-/// 304 and no body.
+/// Answers a GET whose `If-None-Match` names the response's `ETag` with
+/// 304 and no body, keeping the headers a 304 must repeat (RFC 9110
+/// 15.4.5: `ETag`, `Vary`, `Cache-Control`, `Expires`, `Content-Location`).
 pub fn not_modified(
     request_etags: Option<String>,
     response: actix_web::dev::ServiceResponse,
 ) -> actix_web::dev::ServiceResponse {
-    use actix_web::http::header::ETAG;
+    use actix_web::http::header::{CACHE_CONTROL, CONTENT_LOCATION, ETAG, EXPIRES, VARY};
     let Some(etag) = response
         .headers()
         .get(ETAG)
@@ -76,15 +82,17 @@ pub fn not_modified(
             .split(',')
             .any(|w| w.trim() == etag || w.trim() == "*")
     });
-    if !matches || !response.status().is_success() {
+    if !matches || response.status() != actix_web::http::StatusCode::OK {
         return response;
     }
-    let (request, _) = response.into_parts();
-    let reply = actix_web::HttpResponse::NotModified()
-        .insert_header((ETAG, etag))
-        .insert_header(("Vary", "Accept"))
-        .finish();
-    actix_web::dev::ServiceResponse::new(request, reply)
+    let (request, full) = response.into_parts();
+    let mut reply = actix_web::HttpResponse::NotModified();
+    for name in [ETAG, VARY, CACHE_CONTROL, EXPIRES, CONTENT_LOCATION] {
+        for value in full.headers().get_all(&name) {
+            reply.append_header((name.clone(), value.clone()));
+        }
+    }
+    actix_web::dev::ServiceResponse::new(request, reply.finish())
 }
 
 /// A running instance.
@@ -168,20 +176,34 @@ pub async fn start(
     ));
     let inbox_workers = tokio::spawn(federation::inbox_queue::run(data.clone(), shutdown_rx));
 
+    let reads = state.reads.clone();
     let mut server = HttpServer::new(move || {
+        let reads = reads.clone();
         App::new()
             .wrap(FederationMiddleware::new(federation.clone()))
-            .wrap_fn(|request, service| {
+            .wrap(actix_web::middleware::from_fn(web::request_guard::guard))
+            // Outside the guard, so that authorized fetch has checked the
+            // request before a 304 says anything about the document.
+            .wrap_fn(move |request, service| {
                 use actix_web::dev::Service;
                 let wanted = (request.method() == actix_web::http::Method::GET)
                     .then(|| request.headers().get("if-none-match"))
                     .flatten()
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
+                let writes = web::read_cache::may_write(request.method(), request.path());
+                let reads = reads.clone();
                 let call = service.call(request);
-                async move { Ok(not_modified(wanted, call.await?.map_into_boxed_body())) }
+                async move {
+                    let response = call.await;
+                    if writes {
+                        // After the handler's commit, before the client
+                        // hears of it: its next read sees the change.
+                        reads.invalidate();
+                    }
+                    Ok(not_modified(wanted, response?.map_into_boxed_body()))
+                }
             })
-            .wrap(actix_web::middleware::from_fn(web::request_guard::guard))
             .wrap(actix_web::middleware::Logger::new("%s %r %Dms").log_target("tocsin::http"))
             .app_data(guard.clone())
             .app_data(aw::PayloadConfig::new(max_body))

@@ -25,6 +25,10 @@ pub struct AppState {
     pub policies: crate::federation::policy::DomainPolicies,
     /// Per-client and per-host request rates.
     pub rate_limits: Arc<crate::web::rate_limit::RateLimits>,
+    /// Recently verified signers of inbox POSTs, by key id.
+    pub signers: Arc<crate::federation::signer_cache::SignerCache>,
+    /// Prepared answers to public reads, dropped on every write.
+    pub reads: Arc<crate::web::read_cache::ReadCache>,
 }
 
 /// Request data as activitypub_federation passes it around.

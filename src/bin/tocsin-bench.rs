@@ -12,7 +12,13 @@
 //! `tocsin-bench load` is the load test of docs/fuzzing-and-load.md:
 //! 1,000 signed inbox POSTs at once with API readers alongside, failing
 //! unless nothing is lost and nothing answers 5xx.
+//! `tocsin-bench read` hammers the actor and alerts of the real `tocsin
+//! serve` binary and, in the same run, a bare actix-web handler;
+//! `tocsin-bench footprint` measures start-up time and idle memory.
 //! See docs/performance.md.
+
+#[path = "bench/read.rs"]
+mod read;
 
 use clap::{Parser, Subcommand};
 use std::{
@@ -106,6 +112,46 @@ enum Bench {
         /// Database URL; a temporary SQLite file when absent.
         #[arg(long)]
         database_url: Option<String>,
+    },
+    /// The real `tocsin serve` (a child process) answering actor and alert
+    /// GETs over keep-alive connections, against a bare actix-web handler
+    /// answering JSON of the same size, with the same client.
+    Read {
+        /// Alerts seeded; the GETs go to the actor and these in turn.
+        #[arg(long, default_value_t = 100)]
+        alerts: usize,
+        /// Keep-alive connections of the client.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Seconds each of the three measurements lasts.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        /// Database URL (an empty database); a temporary SQLite file when absent.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// `[server] workers` of both servers (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+    },
+    /// `tocsin serve` on a fresh data directory: time to its first answer
+    /// and resident memory while idle.
+    Footprint {
+        /// Database URL (an empty database); a temporary SQLite file when absent.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// `[server] workers` (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+    },
+    /// The bare handler `read` compares with (started by `read`).
+    #[command(hide = true)]
+    BareServer {
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+        #[arg(long)]
+        bytes: usize,
     },
     /// Load test: N signed inbox POSTs all at once from known actors while
     /// readers hammer the API and the public pages; fails unless every
@@ -223,6 +269,30 @@ fn main() -> anyhow::Result<()> {
                 per_sec / verify,
             );
         }
+        Bench::Read {
+            alerts,
+            connections,
+            secs,
+            database_url,
+            workers,
+        } => {
+            tokio::runtime::Runtime::new()?.block_on(read::read(read::ReadArgs {
+                alerts,
+                connections: connections.max(1),
+                secs: secs.max(1),
+                database_url,
+                workers,
+            }))?;
+        }
+        Bench::Footprint {
+            database_url,
+            workers,
+        } => tokio::runtime::Runtime::new()?.block_on(read::footprint(database_url, workers))?,
+        Bench::BareServer {
+            port,
+            workers,
+            bytes,
+        } => read::bare_server(port, workers, bytes)?,
         Bench::Mail {
             subscribers,
             items,

@@ -36,12 +36,16 @@ pub struct QueuedRow {
 }
 
 /// Stores `items` in one transaction; for each, true if it was new (false:
-/// the same activity id is already queued).
+/// the same activity id is already queued, or was received and applied).
 pub fn enqueue(conn: &mut DbConn, items: &[NewQueued]) -> Result<Vec<bool>, DbError> {
     let now = now_ms();
     super::transaction(conn, |conn| {
         let mut stored = Vec::with_capacity(items.len());
         for item in items {
+            if super::activities::was_received(conn, &item.ap_id)? {
+                stored.push(false);
+                continue;
+            }
             let insert = diesel::insert_into(inbox_queue::table).values((
                 inbox_queue::ap_id.eq(&item.ap_id),
                 inbox_queue::signer.eq(&item.signer),

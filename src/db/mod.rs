@@ -182,8 +182,12 @@ impl Db {
             backend: backend.clone(),
             busy_timeout_ms,
         };
+        // Connections open when needed, not all at start: a quicker start
+        // and a smaller idle process (each SQLite connection keeps its own
+        // page cache); r2d2 closes idle ones above this after ten minutes.
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(30))
             .build(manager)
             .map_err(|e| DbError::Pool(e.to_string()))?;

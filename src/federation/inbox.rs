@@ -1,8 +1,10 @@
-//! The inbox (shared and per actor): cheap checks first, then the signature
-//! with our own layer, then deduplication, then the activity's shape and
-//! its own `verify` (each giving a clear 4xx). The activity is then stored
-//! in the inbox queue and answered 202; a worker runs its `receive` (see
-//! [`super::inbox_queue`]).
+//! The inbox (shared and per actor): cheap checks first (content type,
+//! JSON depth, recipients, blocked actor, an id stored lately), then the
+//! signature with our own layer (a signer verified in the last minute needs
+//! no database read), then the activity's shape and its own `verify` (each
+//! giving a clear 4xx). The activity is then stored in the inbox queue,
+//! unless its id was received before, and answered 202; a worker runs its
+//! `receive` (see [`super::inbox_queue`]).
 
 use super::{
     activities::{
@@ -217,6 +219,11 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
     let envelope = Envelope::deserialize(&value)
         .map_err(|e| Error::BadRequest(format!("not an activity: {e}")))?;
     crate::limits::check_recipients(&value, limits.max_recipients)?;
+    // A copy of an activity stored lately (a retry, or the same activity
+    // forwarded by several servers): dropped before any other work.
+    if data.inbox.stored_lately(envelope.id.as_str()) {
+        return Ok(Handled::Duplicate);
+    }
     // A blocked actor's activity is refused even when another server
     // forwards it.
     data.policies.check_url(&envelope.actor).await?;
@@ -245,14 +252,6 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         )));
     }
     let id = envelope.id.to_string();
-    let seen = id.clone();
-    if data
-        .db
-        .run(move |conn| db::activities::was_received(conn, &seen))
-        .await?
-    {
-        return Ok(Handled::Duplicate);
-    }
     let Some(activity) = InboxActivity::parse(&envelope, body)? else {
         return Ok(Handled::Ignored);
     };
@@ -422,11 +421,19 @@ pub async fn verify_request_signature(
                 .check(Bucket::InboxByHost, key_url.authority())?;
         }
     }
+    // A signer verified lately: no database read.
+    if let Some(actor) = data.signers.get(&key_id) {
+        if checked.verify_with(&actor, data).await.is_ok() {
+            return Ok(actor);
+        }
+        data.signers.forget(&key_id);
+    }
     let actor_id = signing_actor_id(&key_id, data).await?;
     let actor = actor_id.dereference(data).await.map_err(|e| {
         Error::Unauthorized(format!("cannot fetch the signing actor {key_id}: {e}"))
     })?;
     if checked.verify_with(&actor, data).await.is_ok() {
+        data.signers.put(&key_id, &actor);
         return Ok(actor);
     }
     // The actor may have rotated its key since we stored it.
@@ -435,6 +442,7 @@ pub async fn verify_request_signature(
         .await
         .map_err(|_| SignatureError::Invalid)?;
     checked.verify_with(&refreshed, data).await?;
+    data.signers.put(&key_id, &refreshed);
     Ok(refreshed)
 }
 

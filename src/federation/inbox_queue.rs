@@ -14,7 +14,11 @@ use crate::{
     error::Error,
     state::Data,
 };
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tokio::{
     sync::{mpsc, oneshot, watch, Notify, Semaphore},
     task::JoinSet,
@@ -31,11 +35,22 @@ const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 
 type Reply = oneshot::Sender<Result<bool, Error>>;
 
+/// How many stored activity ids are remembered in memory.
+const RECENT_IDS: usize = 16_384;
+
+/// The ids of the activities stored (or found stored) last, oldest first.
+#[derive(Default)]
+struct RecentIds {
+    set: HashSet<String>,
+    order: VecDeque<String>,
+}
+
 /// Stores accepted activities, batching concurrent enqueues.
 #[derive(Clone)]
 pub struct Enqueuer {
     db: Db,
     batch: Option<mpsc::UnboundedSender<(NewQueued, Reply)>>,
+    recent: Arc<Mutex<RecentIds>>,
     /// Wakes the workers when something is stored.
     pub wakeup: Arc<Notify>,
 }
@@ -55,12 +70,46 @@ impl Enqueuer {
             ));
             tx
         });
-        Enqueuer { db, batch, wakeup }
+        Enqueuer {
+            db,
+            batch,
+            recent: Default::default(),
+            wakeup,
+        }
+    }
+
+    /// True when an activity with this id was stored lately: a copy can
+    /// be dropped before any work (the queue's own check is the guarantee).
+    pub fn stored_lately(&self, ap_id: &str) -> bool {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set
+            .contains(ap_id)
+    }
+
+    fn remember(&self, ap_id: String) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.set.insert(ap_id.clone()) {
+            recent.order.push_back(ap_id);
+            if recent.order.len() > RECENT_IDS {
+                if let Some(old) = recent.order.pop_front() {
+                    recent.set.remove(&old);
+                }
+            }
+        }
     }
 
     /// Stores `item`, committed when this returns; false if an activity
-    /// with the same id is already queued.
+    /// with the same id is already queued or was received before.
     pub async fn enqueue(&self, item: NewQueued) -> Result<bool, Error> {
+        let ap_id = item.ap_id.clone();
+        let stored = self.store(item).await?;
+        self.remember(ap_id);
+        Ok(stored)
+    }
+
+    async fn store(&self, item: NewQueued) -> Result<bool, Error> {
         if let Some(batch) = &self.batch {
             let (reply, answer) = oneshot::channel();
             if batch.send((item, reply)).is_ok() {
@@ -177,7 +226,10 @@ pub async fn run(data: Data, mut shutdown: watch::Receiver<bool>) {
 
 /// Applies one claimed activity and says what to record.
 async fn apply(row: &QueuedRow, data: &Data, config: &InboxConfig) -> Outcome {
-    match apply_queued(row.body.as_bytes(), data).await {
+    let applied = apply_queued(row.body.as_bytes(), data).await;
+    // A follower, a boost or a removed actor changes what we serve.
+    data.reads.invalidate();
+    match applied {
         Ok(()) => Outcome::Done,
         Err(e) => {
             let attempts = row.attempts as u32 + 1;

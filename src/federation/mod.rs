@@ -11,6 +11,7 @@ pub mod objects;
 pub mod policy;
 pub mod proofs;
 pub mod routes;
+pub mod signer_cache;
 pub mod ssrf;
 
 use crate::{

@@ -15,7 +15,7 @@ use crate::{
     error::Error,
     federation::inbox::post_inbox,
     state::Data,
-    web,
+    web::{self, read_cache},
 };
 use actix_web::{http::header, web as aw, HttpRequest, HttpResponse};
 use chrono::TimeZone;
@@ -55,9 +55,13 @@ pub fn configure(cfg: &mut aw::ServiceConfig) {
 /// The member directory: an `OrderedCollection` of the members (with
 /// region and countries) for machines, an HTML list for people.
 async fn members(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
+    read_cache::serve(&request, &data, members_answer(&request, &data)).await
+}
+
+async fn members_answer(request: &HttpRequest, data: &Data) -> Result<HttpResponse, Error> {
     let rows = data.db.run(db::curation::members).await?;
-    if !wants_activity_json(&request) {
-        return web::pages::directory(&request, &data, &rows).await;
+    if !wants_activity_json(request) {
+        return web::pages::directory(request, data, &rows).await;
     }
     let items: Vec<serde_json::Value> = rows
         .iter()
@@ -126,11 +130,16 @@ async fn alert(
     path: aw::Path<String>,
     data: Data,
 ) -> Result<HttpResponse, Error> {
-    let ap_id = format!(
-        "{}/alerts/{}",
-        Urls::new(&data.config).base(),
-        path.into_inner()
-    );
+    let uuid = path.into_inner();
+    read_cache::serve(&request, &data, alert_answer(&request, &data, uuid)).await
+}
+
+async fn alert_answer(
+    request: &HttpRequest,
+    data: &Data,
+    uuid: String,
+) -> Result<HttpResponse, Error> {
+    let ap_id = format!("{}/alerts/{uuid}", Urls::new(&data.config).base());
     let lookup = ap_id.clone();
     let row = data
         .db
@@ -139,7 +148,7 @@ async fn alert(
         .filter(|r| r.local && r.status != crate::alerts::STATUS_DRAFT)
         .ok_or(Error::NotFound)?;
     if row.status == crate::alerts::STATUS_DELETED {
-        if wants_activity_json(&request) {
+        if wants_activity_json(request) {
             return Ok(HttpResponse::Gone()
                 .content_type(ACTIVITY_JSON)
                 .insert_header((header::VARY, "Accept"))
@@ -152,12 +161,12 @@ async fn alert(
                         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 })));
         }
-        return web::pages::gone(&request, &data).await;
+        return web::pages::gone(request, data).await;
     }
-    if wants_activity_json(&request) {
-        return Ok(activity_json(&note_document(&data, &row).await?));
+    if wants_activity_json(request) {
+        return Ok(activity_json(&note_document(data, &row).await?));
     }
-    web::pages::alert(&request, &data, &row).await
+    web::pages::alert(request, data, &row).await
 }
 
 /// True when the client asked for ActivityPub JSON rather than HTML.
@@ -252,13 +261,15 @@ async fn actor(
     if name == INSTANCE_ACTOR_USERNAME {
         return Err(Error::NotFound);
     }
-    actor_response(&request, &data, name).await
+    read_cache::serve(&request, &data, actor_response(&request, &data, name)).await
 }
 
 async fn instance_actor(request: HttpRequest, data: Data) -> Result<HttpResponse, Error> {
-    let row = local_actor_row(&data, INSTANCE_ACTOR_USERNAME.into()).await?;
-    let _ = request;
-    Ok(activity_json(&actor_document(&data, &row).await?))
+    read_cache::serve(&request, &data, async {
+        let row = local_actor_row(&data, INSTANCE_ACTOR_USERNAME.into()).await?;
+        Ok(activity_json(&actor_document(&data, &row).await?))
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -296,14 +307,22 @@ pub fn webfinger_username(resource: &str, urls: &Urls, domain: &str) -> Result<S
         .ok_or(Error::NotFound)
 }
 
-async fn webfinger(query: aw::Query<WebfingerQuery>, data: Data) -> Result<HttpResponse, Error> {
+async fn webfinger(
+    request: HttpRequest,
+    query: aw::Query<WebfingerQuery>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let query = query.into_inner();
+    read_cache::serve(&request, &data, webfinger_answer(query, &data)).await
+}
+
+async fn webfinger_answer(query: WebfingerQuery, data: &Data) -> Result<HttpResponse, Error> {
     let resource = query
-        .into_inner()
         .resource
         .ok_or_else(|| Error::BadRequest("missing resource parameter".into()))?;
     let urls = Urls::new(&data.config);
     let username = webfinger_username(&resource, &urls, &data.config.instance.domain)?;
-    let row = local_actor_row(&data, username).await?;
+    let row = local_actor_row(data, username).await?;
     let actor_url = urls.actor(&row.username);
     let mut links = vec![json!({
         "rel": "self",
@@ -420,26 +439,36 @@ struct PageQuery {
 }
 
 async fn outbox(
+    request: HttpRequest,
     path: aw::Path<String>,
     query: aw::Query<PageQuery>,
     data: Data,
 ) -> Result<HttpResponse, Error> {
-    let row = local_actor_row(&data, path.into_inner()).await?;
+    let (name, page) = (path.into_inner(), query.page);
+    read_cache::serve(&request, &data, outbox_answer(&data, name, page)).await
+}
+
+async fn outbox_answer(
+    data: &Data,
+    name: String,
+    page: Option<i64>,
+) -> Result<HttpResponse, Error> {
+    let row = local_actor_row(data, name).await?;
     let urls = Urls::new(&data.config);
     let id = urls.actor_part(&row.username, "outbox");
     let actor_id = row.id;
     if let Some(publication) = crate::publications::find(&row.username) {
-        return publication_outbox(&data, publication.name, query.page).await;
+        return publication_outbox(data, publication.name, page).await;
     }
     // Feeds and campaigns publish what they announce.
     if row.kind == crate::curation::SERVICE || row.kind == crate::campaigns::GROUP {
-        return feed_outbox(&data, &row, query.page).await;
+        return feed_outbox(data, &row, page).await;
     }
     let total = data
         .db
         .run(move |conn| db::alerts::published_count(conn, actor_id))
         .await?;
-    let Some(page) = query.page else {
+    let Some(page) = page else {
         return Ok(outbox_head(&id, total));
     };
     if page < 1 {
@@ -457,7 +486,7 @@ async fn outbox(
     let actor = super::objects::actor::DbActor::new(row.clone())?;
     let mut items = Vec::new();
     for alert in rows.iter().take(size as usize) {
-        let note = local_note(&data, alert).await?;
+        let note = local_note(data, alert).await?;
         let mut create = super::activities::create::build(&urls, &actor, note);
         create["id"] = json!(format!("{}#create", alert.ap_id));
         if let Some(map) = create.as_object_mut() {
@@ -627,8 +656,17 @@ async fn issue_article(path: aw::Path<(String, i64)>, data: Data) -> Result<Http
     )))
 }
 
-async fn followers(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
-    let row = local_actor_row(&data, path.into_inner()).await?;
+async fn followers(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let name = path.into_inner();
+    read_cache::serve(&request, &data, followers_answer(&data, name)).await
+}
+
+async fn followers_answer(data: &Data, name: String) -> Result<HttpResponse, Error> {
+    let row = local_actor_row(data, name).await?;
     let id = row.id;
     let total = data
         .db
@@ -642,8 +680,17 @@ async fn followers(path: aw::Path<String>, data: Data) -> Result<HttpResponse, E
     )))
 }
 
-async fn following(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
-    let row = local_actor_row(&data, path.into_inner()).await?;
+async fn following(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let name = path.into_inner();
+    read_cache::serve(&request, &data, following_answer(&data, name)).await
+}
+
+async fn following_answer(data: &Data, name: String) -> Result<HttpResponse, Error> {
+    let row = local_actor_row(data, name).await?;
     let id = row.id;
     let following = data
         .db
@@ -661,8 +708,17 @@ async fn following(path: aw::Path<String>, data: Data) -> Result<HttpResponse, E
     )))
 }
 
-async fn featured(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Error> {
-    let row = local_actor_row(&data, path.into_inner()).await?;
+async fn featured(
+    request: HttpRequest,
+    path: aw::Path<String>,
+    data: Data,
+) -> Result<HttpResponse, Error> {
+    let name = path.into_inner();
+    read_cache::serve(&request, &data, featured_answer(&data, name)).await
+}
+
+async fn featured_answer(data: &Data, name: String) -> Result<HttpResponse, Error> {
+    let row = local_actor_row(data, name).await?;
     let filter = db::alerts::AlertFilter {
         actor_id: Some(row.id),
         pinned_only: true,
@@ -674,7 +730,7 @@ async fn featured(path: aw::Path<String>, data: Data) -> Result<HttpResponse, Er
         .await?;
     let mut items = Vec::new();
     for alert in &rows {
-        items.push(local_note(&data, alert).await?);
+        items.push(local_note(data, alert).await?);
     }
     let urls = Urls::new(&data.config);
     let mut c = ordered_collection(

@@ -18,6 +18,7 @@ pub mod publication_editor_pages;
 pub mod publication_pages;
 pub mod publications_api;
 pub mod rate_limit;
+pub mod read_cache;
 pub mod remote_follow;
 pub mod request_guard;
 pub mod review_api;

@@ -50,6 +50,9 @@ pub fn render<T: Template>(v: &Viewer, status: u16, page: &T) -> HttpResponse {
         .insert_header(("X-Content-Type-Options", "nosniff"));
     if v.user.is_some() {
         resp.insert_header(("Cache-Control", "private, no-store"));
+    } else if status == 200 {
+        // A browser revalidates with If-None-Match and gets 304.
+        resp.insert_header(("ETag", super::read_cache::etag_of(html.as_bytes())));
     }
     if v.remember_lang {
         resp.cookie(v.cookie(crate::web::session::LANG_COOKIE, v.lang.code().to_string()));
@@ -311,12 +314,15 @@ async fn profile_by_name(
     data: Data,
 ) -> Result<HttpResponse, Error> {
     let name = path.into_inner();
-    let row = data
-        .db
-        .run(move |conn| db::actors::local_by_username(conn, &name))
-        .await?
-        .ok_or(Error::NotFound)?;
-    profile(&request, &data, &row).await
+    super::read_cache::serve(&request, &data, async {
+        let row = data
+            .db
+            .run(move |conn| db::actors::local_by_username(conn, &name))
+            .await?
+            .ok_or(Error::NotFound)?;
+        profile(&request, &data, &row).await
+    })
+    .await
 }
 
 /// 410 page for a deleted alert.

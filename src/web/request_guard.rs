@@ -4,7 +4,7 @@
 
 use super::{
     rate_limit::{bucket_of, client_address},
-    security_headers,
+    read_cache, security_headers,
 };
 use crate::{
     error::Error,
@@ -16,7 +16,7 @@ use actix_web::{
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     http::{
-        header::{HeaderValue, CONTENT_TYPE},
+        header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, VARY},
         Method,
     },
     middleware::Next,
@@ -73,23 +73,31 @@ pub async fn guard(
         }
         checked = true;
     }
-    let response = next.call(request).await?.map_into_boxed_body();
+    let mut response = next.call(request).await?.map_into_boxed_body();
     let read = matches!(*response.request().method(), Method::GET | Method::HEAD);
-    if config.federation.authorized_fetch && read && !checked {
+    if config.federation.authorized_fetch && read {
         let content_type = response
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if authorized_fetch::is_protected_response(response.request().path(), content_type) {
-            // An ActivityPub document the request did not announce (odd
-            // Accept header): check now, answer 401 rather than leak it.
-            let data: Data = guard.federation.to_request_data();
-            if let Err(e) = authorized_fetch::check(response.request(), &data).await {
-                let (request, _) = response.into_parts();
-                let response = ServiceResponse::new(request, e.error_response());
-                return Ok(security_headers::secure(&guard.csp, response));
+            if !checked {
+                // An ActivityPub document the request did not announce
+                // (odd Accept header): check now, answer 401 rather than
+                // leak it.
+                let data: Data = guard.federation.to_request_data();
+                if let Err(e) = authorized_fetch::check(response.request(), &data).await {
+                    let (request, _) = response.into_parts();
+                    let response = ServiceResponse::new(request, e.error_response());
+                    return Ok(security_headers::secure(&guard.csp, response));
+                }
             }
+            // Only a verified requester may read it: no shared cache may
+            // keep it for others.
+            let headers = response.headers_mut();
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static(read_cache::PRIVATE));
+            headers.insert(VARY, HeaderValue::from_static(read_cache::PRIVATE_VARY));
         }
     }
     Ok(security_headers::secure(&guard.csp, response))

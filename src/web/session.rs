@@ -72,17 +72,19 @@ impl Viewer {
     }
 }
 
-/// Reads the language and session of `request`.
-pub async fn viewer(request: &HttpRequest, data: &Data) -> Result<Viewer, Error> {
-    let query_lang = url::form_urlencoded::parse(request.query_string().as_bytes())
+/// The `lang` query parameter of `request`, if it names a language.
+fn query_lang(request: &HttpRequest) -> Option<Lang> {
+    url::form_urlencoded::parse(request.query_string().as_bytes())
         .find(|(k, _)| k == "lang")
-        .and_then(|(_, v)| Lang::parse(&v));
-    let lang = query_lang
-        .or_else(|| {
-            request
-                .cookie(LANG_COOKIE)
-                .and_then(|c| Lang::parse(c.value()))
-        })
+        .and_then(|(_, v)| Lang::parse(&v))
+}
+
+/// The language of `request` without its query: the language cookie, else
+/// `Accept-Language`, else English.
+fn remembered_lang(request: &HttpRequest) -> Lang {
+    request
+        .cookie(LANG_COOKIE)
+        .and_then(|c| Lang::parse(c.value()))
         .or_else(|| {
             request
                 .headers()
@@ -90,7 +92,23 @@ pub async fn viewer(request: &HttpRequest, data: &Data) -> Result<Viewer, Error>
                 .and_then(|v| v.to_str().ok())
                 .and_then(Lang::from_accept_language)
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The language a page for `request` is in when the reader is anonymous
+/// and the page sets no cookie; `None` with a session cookie or a `lang`
+/// query (which sets one). The read cache keys pages by it.
+pub fn anonymous_lang(request: &HttpRequest) -> Option<Lang> {
+    if request.cookie(SESSION_COOKIE).is_some() || query_lang(request).is_some() {
+        return None;
+    }
+    Some(remembered_lang(request))
+}
+
+/// Reads the language and session of `request`.
+pub async fn viewer(request: &HttpRequest, data: &Data) -> Result<Viewer, Error> {
+    let query_lang = query_lang(request);
+    let lang = query_lang.unwrap_or_else(|| remembered_lang(request));
     let mut viewer = Viewer {
         lang,
         remember_lang: query_lang.is_some(),

@@ -11,6 +11,7 @@ mod bad_input;
 mod browser;
 mod campaigns;
 mod cli;
+mod conditional_reads;
 mod content_safety;
 mod crash;
 mod delivery;
