@@ -249,15 +249,16 @@ async fn authorized_fetch_answers_stay_private_and_checked(backend: Backend) {
     );
     stable(&webfinger, "application/jrd+json").await;
 
-    // Blocked: the signature opens nothing, prepared or not.
+    // Blocked: the signature opens nothing, prepared or not (403, as for
+    // any read signed by a blocked domain).
     i.server
         .state
         .policies
         .apply(&peer.domain, "block", None, false)
         .await
         .unwrap();
-    assert_eq!(signed_get(&peer, &actor, &key, None).await.0, 401);
-    assert_eq!(signed_get(&peer, &actor, &key, Some(&etag)).await.0, 401);
+    assert_eq!(signed_get(&peer, &actor, &key, None).await.0, 403);
+    assert_eq!(signed_get(&peer, &actor, &key, Some(&etag)).await.0, 403);
     i.stop().await;
     peer.stop().await;
 }
