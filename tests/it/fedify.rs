@@ -255,6 +255,24 @@ async fn fedify_follows_tocsin_and_tocsin_follows_fedify() {
         eventually(WAIT, || followed_by_peer(&peer, &member_actor)).await,
         "Fedify accepted Tocsin's Follow"
     );
+    // Fedify has sent its Accept; wait until Tocsin has applied it (its
+    // inbox queue is asynchronous), so the post below comes from an actor
+    // Tocsin follows.
+    let accepted = eventually(WAIT, || async {
+        let id = peer_actor.clone();
+        member
+            .server
+            .state
+            .db
+            .run(move |c| match db::actors::by_ap_id(c, &id)? {
+                Some(a) => db::follows::is_followed_locally(c, a.id),
+                None => Ok(false),
+            })
+            .await
+            .unwrap()
+    })
+    .await;
+    assert!(accepted, "Tocsin applied Fedify's Accept");
     let note = peer
         .control("note", Some(json!({"content": "<p>Press freedom day</p>"})))
         .await;
