@@ -297,25 +297,6 @@ pub fn named_in(note: &NoteJson) -> Vec<String> {
     named
 }
 
-/// True when `author` has joined one of the local campaigns in `named`:
-/// its objects are wanted even if nobody here follows it.
-pub async fn names_joined_campaign(
-    data: &Data,
-    author: &Url,
-    named: Vec<String>,
-) -> Result<bool, Error> {
-    let author = author.to_string();
-    Ok(data
-        .db
-        .run(move |conn| {
-            let Some(actor) = db::actors::by_ap_id(conn, &author)? else {
-                return Ok(false);
-            };
-            Ok(!db::campaigns::joined_among(conn, actor.id, &named)?.is_empty())
-        })
-        .await?)
-}
-
 /// An alert arrived, changed or was published here: every local campaign
 /// it names in which its author has joined announces it to its followers,
 /// at most once (edits reach them through `curation::on_edited`, as for

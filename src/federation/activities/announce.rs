@@ -106,7 +106,7 @@ impl Activity for Announce {
     }
 
     async fn receive(self, data: &Data) -> Result<(), Error> {
-        if !super::create::is_wanted(data, &self.actor).await? {
+        if !super::create::is_wanted(data, &self.actor, &[]).await? {
             return Ok(());
         }
         let object_id = match &self.object {

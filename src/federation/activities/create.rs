@@ -50,14 +50,26 @@ pub struct CreateNote {
     pub object: NoteJson,
 }
 
-/// True when we want `actor`'s objects: some local actor follows them.
-pub(super) async fn is_wanted(data: &Data, actor: &ObjectId<DbActor>) -> Result<bool, Error> {
+/// True when we want `actor`'s objects: some local actor follows them, or
+/// the object names one of our campaigns (`campaigns`, from
+/// `campaigns::named_in`; empty when it names none) that the actor has
+/// joined. One database round trip.
+pub(super) async fn is_wanted(
+    data: &Data,
+    actor: &ObjectId<DbActor>,
+    campaigns: &[String],
+) -> Result<bool, Error> {
     let id = actor.inner().to_string();
+    let campaigns = campaigns.to_vec();
     Ok(data
         .db
-        .run(move |conn| match db::actors::by_ap_id(conn, &id)? {
-            Some(a) => db::follows::is_followed_locally(conn, a.id),
-            None => Ok(false),
+        .run(move |conn| {
+            let Some(a) = db::actors::by_ap_id(conn, &id)? else {
+                return Ok(false);
+            };
+            Ok(db::follows::is_followed_locally(conn, a.id)?
+                || (!campaigns.is_empty()
+                    && !db::campaigns::joined_among(conn, a.id, &campaigns)?.is_empty()))
         })
         .await?)
 }
@@ -97,9 +109,7 @@ impl Activity for CreateNote {
 
     async fn receive(self, data: &Data) -> Result<(), Error> {
         let named = campaigns::named_in(&self.object);
-        if !is_wanted(data, &self.actor).await?
-            && !campaigns::names_joined_campaign(data, self.actor.inner(), named.clone()).await?
-        {
+        if !is_wanted(data, &self.actor, &named).await? {
             tracing::debug!(object = %self.object.id, "Create from an actor nobody here follows; ignored");
             return Ok(());
         }

@@ -78,11 +78,7 @@ impl Activity for UpdateNote {
 
     async fn receive(self, data: &Data) -> Result<(), Error> {
         let named = crate::campaigns::named_in(&self.object);
-        if !is_wanted(data, &self.actor).await?
-            && !is_known(data, &self.object.id).await?
-            && !crate::campaigns::names_joined_campaign(data, self.actor.inner(), named.clone())
-                .await?
-        {
+        if !is_wanted(data, &self.actor, &named).await? && !is_known(data, &self.object.id).await? {
             return Ok(());
         }
         // store_remote keeps the stored copy when it is as new or newer.
