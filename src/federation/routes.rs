@@ -284,7 +284,8 @@ pub fn webfinger_username(resource: &str, urls: &Urls, domain: &str) -> Result<S
         let (user, host) = acct
             .rsplit_once('@')
             .ok_or_else(|| Error::BadRequest(format!("resource {resource} has no host")))?;
-        if !host.eq_ignore_ascii_case(domain) || user.is_empty() {
+        // No local username has a `/` (the URL form refuses it too).
+        if !host.eq_ignore_ascii_case(domain) || user.is_empty() || user.contains('/') {
             return Err(Error::NotFound);
         }
         return Ok(user.to_string());
@@ -780,6 +781,11 @@ mod tests {
         assert!(matches!(
             webfinger_username("nonsense", &urls, d),
             Err(Error::BadRequest(_))
+        ));
+        // Found by the fuzz smoke run: a `/` never makes a local username.
+        assert!(matches!(
+            webfinger_username("acct:alertp:/s@alerts.ngo.example", &urls, d),
+            Err(Error::NotFound)
         ));
     }
 }
