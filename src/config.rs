@@ -401,7 +401,7 @@ impl Default for DeliveryConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InboxConfig {
-    /// Activities processed at the same time.
+    /// Activities processed one at a time each (the batch lane is apart).
     pub workers: usize,
     /// Tries before an activity whose processing keeps failing is given up.
     pub max_attempts: u32,

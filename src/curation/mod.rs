@@ -5,13 +5,17 @@
 pub mod feeds;
 pub mod members;
 
+use std::collections::HashMap;
+
 use crate::{
     alerts::STATUS_DELETED,
     config::{Config, FeedConfig},
     db::{
         self,
+        actors::ActorRow,
         alerts::{split_list, AlertRow},
         curation::{FeedRow, ReviewRow, APPROVED, PENDING, REJECTED},
+        DbConn, DbError,
     },
     delivery,
     error::Error,
@@ -133,42 +137,79 @@ pub async fn on_incoming(data: &Data, alert: &AlertRow) -> Result<(), Error> {
     if alert.local || alert.status == STATUS_DELETED {
         return Ok(());
     }
-    // A silenced domain's alerts are kept but never boosted or reviewed.
-    let authority = url::Url::parse(&alert.ap_id)
-        .map(|u| u.authority().to_string())
-        .unwrap_or_default();
-    if data.policies.standing(&authority).await? != crate::federation::policy::Standing::Open {
-        return Ok(());
-    }
-    let author_id = alert.actor_id;
-    let (feeds, author) = data
-        .db
-        .run(move |conn| {
-            Ok((
-                db::curation::all_feeds(conn)?,
-                db::actors::by_id(conn, author_id)?,
-            ))
+    Curating::load(data, alert.actor_id)
+        .await?
+        .on_incoming(data, alert)
+        .await
+}
+
+/// What curating incoming alerts reads: the feeds, and the alerts' authors
+/// read so far. The inbox's batch lane reads it once for a whole claim.
+pub struct Curating {
+    feeds: Vec<(FeedRow, ActorRow)>,
+    authors: HashMap<i64, ActorRow>,
+}
+
+impl Curating {
+    /// Reads the feeds, on a connection; `authors` are rows already read.
+    pub fn read(conn: &mut DbConn, authors: Vec<ActorRow>) -> Result<Curating, DbError> {
+        Ok(Curating {
+            feeds: db::curation::all_feeds(conn)?,
+            authors: authors.into_iter().map(|a| (a.id, a)).collect(),
         })
-        .await?;
-    let author = format!("{}@{}", author.username, author.domain);
-    let mut to_review = Vec::new();
-    for (row, actor) in feeds {
-        if row.retired_at.is_some() || !FeedRules::of(&row).matches(alert, &author) {
-            continue;
-        }
-        match row.mode.as_str() {
-            "auto" => boost(data, &DbActor::new(actor)?, alert).await?,
-            "review" => to_review.push(actor.username),
-            _ => {}
-        }
     }
-    if !to_review.is_empty() {
-        let alert_id = alert.id;
-        data.db
-            .run(move |conn| db::curation::queue_for_review(conn, alert_id, &to_review))
-            .await?;
+
+    /// Reads the feeds and the author `author_id` in one database round
+    /// trip.
+    pub async fn load(data: &Data, author_id: i64) -> Result<Curating, Error> {
+        Ok(data
+            .db
+            .run(move |conn| {
+                let author = db::actors::by_id(conn, author_id)?;
+                Curating::read(conn, vec![author])
+            })
+            .await?)
     }
-    Ok(())
+
+    /// [`on_incoming`] with what was read; an author not read is read now.
+    pub async fn on_incoming(&self, data: &Data, alert: &AlertRow) -> Result<(), Error> {
+        if alert.local || alert.status == STATUS_DELETED || self.feeds.is_empty() {
+            return Ok(());
+        }
+        // A silenced domain's alerts are kept but never boosted or reviewed.
+        let authority = url::Url::parse(&alert.ap_id)
+            .map(|u| u.authority().to_string())
+            .unwrap_or_default();
+        if data.policies.standing(&authority).await? != crate::federation::policy::Standing::Open {
+            return Ok(());
+        }
+        let author = match self.authors.get(&alert.actor_id) {
+            Some(author) => author.clone(),
+            None => {
+                let id = alert.actor_id;
+                data.db.run(move |conn| db::actors::by_id(conn, id)).await?
+            }
+        };
+        let author = format!("{}@{}", author.username, author.domain);
+        let mut to_review = Vec::new();
+        for (row, actor) in &self.feeds {
+            if row.retired_at.is_some() || !FeedRules::of(row).matches(alert, &author) {
+                continue;
+            }
+            match row.mode.as_str() {
+                "auto" => boost(data, &DbActor::new(actor.clone())?, alert).await?,
+                "review" => to_review.push(actor.username.clone()),
+                _ => {}
+            }
+        }
+        if !to_review.is_empty() {
+            let alert_id = alert.id;
+            data.db
+                .run(move |conn| db::curation::queue_for_review(conn, alert_id, &to_review))
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// `feed` boosts `alert` unless it already did; the Announce goes to the

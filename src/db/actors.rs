@@ -95,6 +95,14 @@ pub fn by_ap_id(conn: &mut DbConn, ap_id: &str) -> Result<Option<ActorRow>, DbEr
         .optional()?)
 }
 
+/// The actors we know among these ActivityPub ids.
+pub fn by_ap_ids(conn: &mut DbConn, ap_ids: &[String]) -> Result<Vec<ActorRow>, DbError> {
+    Ok(actors::table
+        .filter(actors::ap_id.eq_any(ap_ids))
+        .select(ActorRow::as_select())
+        .load(conn)?)
+}
+
 /// The actor with this row id.
 pub fn by_id(conn: &mut DbConn, id: i64) -> Result<ActorRow, DbError> {
     Ok(actors::table

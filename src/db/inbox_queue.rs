@@ -17,6 +17,8 @@ pub struct NewQueued {
     pub signer: String,
     /// The activity as received.
     pub body: String,
+    /// A Create or Update of an alert: applied by the batch lane.
+    pub batch: bool,
 }
 
 /// A row of `inbox_queue`.
@@ -33,6 +35,8 @@ pub struct QueuedRow {
     pub last_error: Option<String>,
     pub failed_at: Option<i64>,
     pub created_at: i64,
+    /// In the batch lane (see [`NewQueued::batch`]).
+    pub batch: bool,
 }
 
 /// Stores `items` in one transaction; for each, true if it was new (false:
@@ -53,6 +57,7 @@ pub fn enqueue(conn: &mut DbConn, items: &[NewQueued]) -> Result<Vec<bool>, DbEr
                 inbox_queue::attempts.eq(0),
                 inbox_queue::next_attempt_at.eq(now),
                 inbox_queue::created_at.eq(now),
+                inbox_queue::batch.eq(item.batch),
             ));
             let n = match conn {
                 DbConn::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
@@ -64,11 +69,18 @@ pub fn enqueue(conn: &mut DbConn, items: &[NewQueued]) -> Result<Vec<bool>, DbEr
     })
 }
 
-/// Leases up to `limit` due rows for `lease_ms` and returns them, oldest
-/// first. A process that dies loses its leases when they expire.
-pub fn claim_due(conn: &mut DbConn, limit: i64, lease_ms: i64) -> Result<Vec<QueuedRow>, DbError> {
+/// Leases up to `limit` due rows of one lane (`batch`) for `lease_ms` and
+/// returns them, oldest first. A process that dies loses its leases when
+/// they expire.
+pub fn claim_due(
+    conn: &mut DbConn,
+    batch: bool,
+    limit: i64,
+    lease_ms: i64,
+) -> Result<Vec<QueuedRow>, DbError> {
     let now = now_ms();
     let due = inbox_queue::table
+        .filter(inbox_queue::batch.eq(batch))
         .filter(inbox_queue::failed_at.is_null())
         .filter(inbox_queue::next_attempt_at.le(now))
         .filter(
@@ -103,6 +115,21 @@ pub fn claim_due(conn: &mut DbConn, limit: i64, lease_ms: i64) -> Result<Vec<Que
         .order(inbox_queue::id)
         .select(QueuedRow::as_select())
         .load(conn)?)
+}
+
+/// Moves claimed rows to the one-at-a-time lane, due now and unleased: the
+/// batch lane found they need more than it does (a fetch, a retry).
+pub fn to_single_lane(conn: &mut DbConn, ids: &[i64]) -> Result<(), DbError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    diesel::update(inbox_queue::table.filter(inbox_queue::id.eq_any(ids)))
+        .set((
+            inbox_queue::batch.eq(false),
+            inbox_queue::locked_until.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// What became of one claimed row.

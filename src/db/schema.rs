@@ -57,6 +57,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         failed_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        batch -> Bool,
     }
 }
 

@@ -86,7 +86,7 @@ pub enum Handled {
 impl InboxActivity {
     /// Picks the variant from the envelope's `type` (and, for Undo, the
     /// type of its object). `None` for activities we do not act on.
-    fn parse(envelope: &Envelope, body: &[u8]) -> Result<Option<InboxActivity>, Error> {
+    pub(super) fn parse(envelope: &Envelope, body: &[u8]) -> Result<Option<InboxActivity>, Error> {
         let object_type = envelope.object.get("type").and_then(|t| t.as_str());
         Ok(Some(match (envelope.kind.as_str(), object_type) {
             ("Follow", _) => InboxActivity::Follow(serde_json::from_slice(body)?),
@@ -260,6 +260,10 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         ap_id: id,
         signer: signer.ap_id.to_string(),
         body: String::from_utf8_lossy(body).into_owned(),
+        batch: matches!(
+            activity,
+            InboxActivity::CreateNote(_) | InboxActivity::UpdateNote(_)
+        ),
     };
     Ok(match data.inbox.enqueue(item).await? {
         true => Handled::Queued,

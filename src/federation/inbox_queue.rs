@@ -3,8 +3,13 @@
 //! answers 202 only once the row is committed; workers claim rows under a
 //! lease and apply them. Enqueues arriving within a few milliseconds share
 //! one transaction.
+//!
+//! Two lanes: Creates and Updates of alerts, the bulk of a busy inbox, are
+//! claimed and applied many to one transaction (see
+//! [`super::inbox_batch`]); every other activity is applied one at a time
+//! by `[inbox] workers` tasks.
 
-use super::inbox::apply_queued;
+use super::{inbox::apply_queued, inbox_batch};
 use crate::{
     config::InboxConfig,
     db::{
@@ -51,8 +56,10 @@ pub struct Enqueuer {
     db: Db,
     batch: Option<mpsc::UnboundedSender<(NewQueued, Reply)>>,
     recent: Arc<Mutex<RecentIds>>,
-    /// Wakes the workers when something is stored.
+    /// Wakes the one-at-a-time workers when something is stored for them.
     pub wakeup: Arc<Notify>,
+    /// Wakes the batch lane when a Create or Update of an alert is stored.
+    pub wakeup_batch: Arc<Notify>,
 }
 
 impl Enqueuer {
@@ -60,13 +67,18 @@ impl Enqueuer {
     /// many milliseconds of the first share one transaction.
     pub fn new(db: Db, batch_ms: u64) -> Enqueuer {
         let wakeup = Arc::new(Notify::new());
+        let wakeup_batch = Arc::new(Notify::new());
         let batch = (batch_ms > 0).then(|| {
             let (tx, rx) = mpsc::unbounded_channel();
+            let wake = Wake {
+                single: wakeup.clone(),
+                batch: wakeup_batch.clone(),
+            };
             tokio::spawn(write_batches(
                 db.clone(),
                 rx,
                 Duration::from_millis(batch_ms),
-                wakeup.clone(),
+                wake,
             ));
             tx
         });
@@ -75,6 +87,7 @@ impl Enqueuer {
             batch,
             recent: Default::default(),
             wakeup,
+            wakeup_batch,
         }
     }
 
@@ -119,13 +132,23 @@ impl Enqueuer {
             }
             return Err(Error::Internal("the inbox queue writer stopped".into()));
         }
+        let lane = item.batch;
         let stored = self
             .db
             .run(move |conn| inbox_queue::enqueue(conn, std::slice::from_ref(&item)))
             .await?;
-        self.wakeup.notify_one();
+        match lane {
+            true => self.wakeup_batch.notify_one(),
+            false => self.wakeup.notify_one(),
+        }
         Ok(stored[0])
     }
+}
+
+/// The lanes' wake-ups, for the enqueue writer.
+struct Wake {
+    single: Arc<Notify>,
+    batch: Arc<Notify>,
 }
 
 /// Collects enqueues for up to `window` after the first and writes them in
@@ -134,7 +157,7 @@ async fn write_batches(
     db: Db,
     mut rx: mpsc::UnboundedReceiver<(NewQueued, Reply)>,
     window: Duration,
-    wakeup: Arc<Notify>,
+    wake: Wake,
 ) {
     while let Some(first) = rx.recv().await {
         let mut pending = vec![first];
@@ -146,12 +169,20 @@ async fn write_batches(
             }
         }
         let (items, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+        let lanes: Vec<bool> = items.iter().map(|i| i.batch).collect();
         match db.run(move |conn| inbox_queue::enqueue(conn, &items)).await {
             Ok(stored) => {
+                let stored_in =
+                    |lane: bool| lanes.iter().zip(&stored).any(|(l, s)| *l == lane && *s);
+                if stored_in(true) {
+                    wake.batch.notify_one();
+                }
+                if stored_in(false) {
+                    wake.single.notify_one();
+                }
                 for (reply, new) in replies.into_iter().zip(stored) {
                     let _ = reply.send(Ok(new));
                 }
-                wakeup.notify_one();
             }
             Err(e) => {
                 let message = e.to_string();
@@ -163,8 +194,45 @@ async fn write_batches(
     }
 }
 
-/// Runs the inbox workers until `shutdown` turns true.
-pub async fn run(data: Data, mut shutdown: watch::Receiver<bool>) {
+/// Runs both lanes until `shutdown` turns true.
+pub async fn run(data: Data, shutdown: watch::Receiver<bool>) {
+    tokio::join!(
+        run_single(data.clone(), shutdown.clone()),
+        run_batches(data, shutdown)
+    );
+}
+
+/// The batch lane: claims up to [`inbox_batch::CLAIM`] Creates and Updates
+/// of alerts at a time and applies them together, one claim after another
+/// (one writer, as SQLite wants).
+async fn run_batches(data: Data, mut shutdown: watch::Receiver<bool>) {
+    let lease_ms = Duration::from_secs(data.config.inbox.lease_secs).as_millis() as i64;
+    let wakeup = data.inbox.wakeup_batch.clone();
+    while !*shutdown.borrow() {
+        let claimed = data
+            .db
+            .run(move |conn| inbox_queue::claim_due(conn, true, inbox_batch::CLAIM, lease_ms))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "claiming inbox activities failed");
+                Vec::new()
+            });
+        let drained = (claimed.len() as i64) < inbox_batch::CLAIM;
+        if !claimed.is_empty() {
+            inbox_batch::apply(&data, claimed).await;
+        }
+        if drained {
+            tokio::select! {
+                _ = wakeup.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+/// The one-at-a-time lane: `[inbox] workers` activities in flight.
+async fn run_single(data: Data, mut shutdown: watch::Receiver<bool>) {
     let config = data.config.inbox.clone();
     let slots = Arc::new(Semaphore::new(config.workers));
     let lease_ms = Duration::from_secs(config.lease_secs).as_millis() as i64;
@@ -190,7 +258,7 @@ pub async fn run(data: Data, mut shutdown: watch::Receiver<bool>) {
         let limit = free.num_permits() as i64;
         let claimed = data
             .db
-            .run(move |conn| inbox_queue::claim_due(conn, limit, lease_ms))
+            .run(move |conn| inbox_queue::claim_due(conn, false, limit, lease_ms))
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "claiming inbox activities failed");

@@ -5,6 +5,7 @@ pub mod activities;
 pub mod authorized_fetch;
 pub mod forwarded;
 pub mod inbox;
+pub mod inbox_batch;
 pub mod inbox_queue;
 pub mod ld_signatures;
 pub mod objects;

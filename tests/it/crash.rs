@@ -239,24 +239,29 @@ async fn two_processes_sharing_postgres_survive_a_sigkill_and_deliver_once() {
     sink.stop().await;
 }
 
-/// Accepted incoming activities are never lost: Follows (distinct ids) are
-/// posted to a `tocsin serve` child, killed with SIGKILL as soon as the
-/// last 202 arrives; every accepted id is then either applied or still
-/// queued, and after a restart every one is applied and the queue is empty.
+/// Accepted incoming activities are never lost: Follows (applied one at a
+/// time) and Creates of alerts by an actor we follow (applied many to a
+/// transaction by the batch lane), all with distinct ids, are posted to a
+/// `tocsin serve` child, killed with SIGKILL as soon as the last 202
+/// arrives. Every accepted id is then either applied or still queued, and
+/// every applied Create has its alert; after a restart every one is
+/// applied, each Create stored once, and the queue is empty.
 async fn inbox_survives_sigkill_after_202(backend: Backend) {
     const FOLLOWS: usize = 200;
+    const CREATES: usize = 300;
     let db = TestDb::open(backend).await;
     let (domain, port) = domain_and_port(&db);
     let peer = FakePeer::start().await;
     let base = format!("http://{domain}");
     let actor = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &base);
     let key_id = format!("{actor}#main-key");
-    let follow: serde_json::Value = serde_json::from_str(&peer.rewrite(
-        &fixture("mastodon/follow.json"),
-        "mastodon.example",
-        &base,
-    ))
-    .unwrap();
+    let rewritten = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&peer.rewrite(&fixture(name), "mastodon.example", &base)).unwrap()
+    };
+    let (follow, create) = (
+        rewritten("mastodon/follow.json"),
+        rewritten("mastodon/create_note.json"),
+    );
     let inbox = format!("http://{domain}/inbox");
     let first = Serve::start(&db, &domain, port, "inbox-first");
     let up = eventually(Duration::from_secs(30), || async {
@@ -266,14 +271,71 @@ async fn inbox_survives_sigkill_after_202(backend: Backend) {
     })
     .await;
     assert!(up, "the child never answered:\n{}", first.log());
-    let ids: Vec<String> = (0..FOLLOWS)
-        .map(|n| format!("{}/follows/queued-{n}", actor.trim_end_matches('/')))
+
+    // The actor becomes known through a first Follow; we follow it back,
+    // so its Creates are wanted.
+    let (status, body) = peer.post_signed(&inbox, &follow.to_string(), &key_id).await;
+    assert_eq!(status, 202, "{body}");
+    let (known, state_db) = (actor.clone(), db.state.db.clone());
+    let stored = eventually(Duration::from_secs(30), || {
+        let (known, state_db) = (known.clone(), state_db.clone());
+        async move {
+            state_db
+                .run(move |conn| tocsin::db::actors::by_ap_id(conn, &known))
+                .await
+                .unwrap()
+                .is_some()
+        }
+    })
+    .await;
+    assert!(stored, "the actor was never stored:\n{}", first.log());
+    let known = actor.clone();
+    db.state
+        .db
+        .run(move |conn| {
+            let us = tocsin::db::actors::local_by_username(conn, "alerts")?.unwrap();
+            let them = tocsin::db::actors::by_ap_id(conn, &known)?.unwrap();
+            tocsin::db::follows::upsert(
+                conn,
+                us.id,
+                them.id,
+                tocsin::db::follows::ACCEPTED,
+                "http://localhost/crash-follow",
+            )
+        })
+        .await
+        .unwrap();
+
+    let actor_base = actor.trim_end_matches('/').to_string();
+    let follow_ids: Vec<String> = (0..FOLLOWS)
+        .map(|n| format!("{actor_base}/follows/queued-{n}"))
         .collect();
-    let posts = ids.iter().map(|id| {
-        let mut body = follow.clone();
+    let create_ids: Vec<String> = (0..CREATES)
+        .map(|n| format!("{actor_base}/statuses/crash-{n}/activity"))
+        .collect();
+    let mut bodies: Vec<String> = follow_ids
+        .iter()
+        .map(|id| {
+            let mut body = follow.clone();
+            body["id"] = serde_json::Value::String(id.clone());
+            body.to_string()
+        })
+        .collect();
+    bodies.extend(create_ids.iter().enumerate().map(|(n, id)| {
+        let mut body = create.clone();
         body["id"] = serde_json::Value::String(id.clone());
-        let (peer, inbox, key_id) = (&peer, &inbox, &key_id);
-        async move { peer.post_signed(inbox, &body.to_string(), key_id).await }
+        body["object"]["id"] = format!("{actor_base}/statuses/crash-{n}").into();
+        body["object"]["content"] = format!("<p>Journalist detained, report {n}</p>").into();
+        body.to_string()
+    }));
+    // Follows and Creates interleaved, as they arrive on a busy inbox.
+    let half = FOLLOWS.min(CREATES);
+    let mut order: Vec<usize> = (0..half).flat_map(|i| [i, FOLLOWS + i]).collect();
+    order.extend(half..FOLLOWS);
+    order.extend(FOLLOWS + half..FOLLOWS + CREATES);
+    let posts = order.into_iter().map(|i| {
+        let (peer, inbox, key_id, body) = (&peer, &inbox, &key_id, &bodies[i]);
+        async move { peer.post_signed(inbox, body, key_id).await }
     });
     use futures::StreamExt as _;
     let answers: Vec<_> = futures::stream::iter(posts)
@@ -284,40 +346,50 @@ async fn inbox_survives_sigkill_after_202(backend: Backend) {
     for (status, body) in &answers {
         assert_eq!(*status, 202, "{body}");
     }
-    let state = |ids: Vec<String>| {
-        let db = db.state.db.clone();
+    let state = || {
+        let (db, follow_ids, create_ids) =
+            (db.state.db.clone(), follow_ids.clone(), create_ids.clone());
+        let prefix = format!("{actor_base}/statuses/crash-%");
         async move {
             db.run(move |conn| {
-                let applied = ids
-                    .iter()
-                    .filter(|id| was_received(conn, id).unwrap_or(false))
-                    .count();
+                use diesel::prelude::*;
+                use tocsin::db::schema::alerts;
+                let received = |ids: &[String], conn: &mut _| {
+                    ids.iter()
+                        .filter(|id| was_received(conn, id).unwrap_or(false))
+                        .count()
+                };
+                let follows = received(&follow_ids, conn);
+                let creates = received(&create_ids, conn);
+                let alerts: i64 = alerts::table
+                    .filter(alerts::ap_id.like(prefix))
+                    .count()
+                    .get_result(conn)?;
                 let (waiting, failed) = inbox_queue::counts(conn)?;
-                Ok((applied, waiting, failed))
+                Ok((follows, creates, alerts as usize, waiting, failed))
             })
             .await
             .unwrap()
         }
     };
-    let (applied, waiting, failed) = state(ids.clone()).await;
-    eprintln!("at the kill: {applied} applied, {waiting} waiting");
+    let (follows, creates, alerts, waiting, failed) = state().await;
+    eprintln!("at the kill: {follows} Follows and {creates} Creates applied, {alerts} alerts, {waiting} waiting");
     assert_eq!(failed, 0);
     assert_eq!(
-        applied as i64 + waiting,
-        FOLLOWS as i64,
+        (follows + creates) as i64 + waiting,
+        (FOLLOWS + CREATES) as i64,
         "every accepted activity is applied or queued"
+    );
+    assert!(
+        alerts >= creates,
+        "{creates} Creates recorded as applied but only {alerts} alerts stored"
     );
     let second = Serve::start(&db, &domain, port, "inbox-second");
     let done = eventually(Duration::from_secs(60), || async {
-        state(ids.clone()).await == (FOLLOWS, 0, 0)
+        state().await == (FOLLOWS, CREATES, CREATES, 0, 0)
     })
     .await;
-    assert!(
-        done,
-        "{:?} after restart:\n{}",
-        state(ids.clone()).await,
-        second.log()
-    );
+    assert!(done, "{:?} after restart:\n{}", state().await, second.log());
     second.kill();
     peer.stop().await;
 }

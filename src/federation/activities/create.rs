@@ -2,7 +2,9 @@
 //! followers; we store those of actors we follow.
 
 use crate::{
-    campaigns, db,
+    campaigns,
+    curation::Curating,
+    db,
     error::Error,
     federation::{
         objects::{
@@ -63,15 +65,36 @@ pub(super) async fn is_wanted(
     let campaigns = campaigns.to_vec();
     Ok(data
         .db
-        .run(move |conn| {
-            let Some(a) = db::actors::by_ap_id(conn, &id)? else {
-                return Ok(false);
-            };
-            Ok(db::follows::is_followed_locally(conn, a.id)?
-                || (!campaigns.is_empty()
-                    && !db::campaigns::joined_among(conn, a.id, &campaigns)?.is_empty()))
+        .run(move |conn| match db::actors::by_ap_id(conn, &id)? {
+            Some(a) => wanted(conn, a.id, &campaigns),
+            None => Ok(false),
         })
         .await?)
+}
+
+/// [`is_wanted`] for the stored actor `actor_id`, on a connection.
+pub fn wanted(
+    conn: &mut db::DbConn,
+    actor_id: i64,
+    campaigns: &[String],
+) -> Result<bool, db::DbError> {
+    Ok(db::follows::is_followed_locally(conn, actor_id)?
+        || (!campaigns.is_empty()
+            && !db::campaigns::joined_among(conn, actor_id, campaigns)?.is_empty()))
+}
+
+/// What follows storing a new or changed alert from a Create: the feeds'
+/// curation (with what `curating` read) and the campaigns it names
+/// (`named`).
+pub async fn after_store(
+    data: &Data,
+    curating: &Curating,
+    stored: Stored,
+    named: Vec<String>,
+) -> Result<(), Error> {
+    let (Stored::New(row) | Stored::Updated(row)) = stored;
+    curating.on_incoming(data, &row).await?;
+    campaigns::on_incoming(data, &row, named).await
 }
 
 /// True when we hold a copy of the object `id` (it came by a boost, say).
@@ -113,12 +136,11 @@ impl Activity for CreateNote {
             tracing::debug!(object = %self.object.id, "Create from an actor nobody here follows; ignored");
             return Ok(());
         }
-        if let Some(Stored::New(row) | Stored::Updated(row)) =
-            store_remote(data, self.object).await?
-        {
-            crate::curation::on_incoming(data, &row).await?;
-            campaigns::on_incoming(data, &row, named).await?;
-        }
-        Ok(())
+        let Some(stored) = store_remote(data, self.object).await? else {
+            return Ok(());
+        };
+        let (Stored::New(row) | Stored::Updated(row)) = &stored;
+        let curating = Curating::load(data, row.actor_id).await?;
+        after_store(data, &curating, stored, named).await
     }
 }

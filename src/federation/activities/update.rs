@@ -3,6 +3,7 @@
 
 use super::create::{is_known, is_wanted};
 use crate::{
+    curation::Curating,
     error::Error,
     federation::{
         objects::{
@@ -83,20 +84,34 @@ impl Activity for UpdateNote {
         }
         // store_remote keeps the stored copy when it is as new or newer.
         let raw = self.raw.clone();
-        match store_remote(data, self.object).await? {
-            Some(Stored::New(row)) => {
-                crate::curation::on_incoming(data, &row).await?;
-                crate::campaigns::on_incoming(data, &row, named).await?;
-            }
-            Some(Stored::Updated(row)) => {
-                if let Some(raw) = raw {
-                    crate::curation::on_edited(data, &row, &raw).await?;
-                }
-                // An edit may name a campaign the first version did not.
-                crate::campaigns::on_incoming(data, &row, named).await?;
-            }
-            None => {}
-        }
-        Ok(())
+        let Some(stored) = store_remote(data, self.object).await? else {
+            return Ok(());
+        };
+        let (Stored::New(row) | Stored::Updated(row)) = &stored;
+        let curating = Curating::load(data, row.actor_id).await?;
+        after_store(data, &curating, stored, named, raw.as_deref()).await
     }
+}
+
+/// What follows storing an alert from an Update (`raw`: the activity as
+/// received): a first copy is curated as new (with what `curating` read);
+/// an edit goes to the feeds that boosted it. Either may name a campaign
+/// the first version did not.
+pub async fn after_store(
+    data: &Data,
+    curating: &Curating,
+    stored: Stored,
+    named: Vec<String>,
+    raw: Option<&str>,
+) -> Result<(), Error> {
+    match &stored {
+        Stored::New(row) => curating.on_incoming(data, row).await?,
+        Stored::Updated(row) => {
+            if let Some(raw) = raw {
+                crate::curation::on_edited(data, row, raw).await?;
+            }
+        }
+    }
+    let (Stored::New(row) | Stored::Updated(row)) = stored;
+    crate::campaigns::on_incoming(data, &row, named).await
 }

@@ -511,10 +511,94 @@ pub enum Stored {
     Updated(AlertRow),
 }
 
-/// Stores a remote Note as an alert, or updates the stored copy when the
-/// new one is newer. Returns `None` when nothing was written (older update,
-/// or deleted earlier). Whether it was new does not depend on the activity:
+/// A remote Note made ready to store: its values (with the author's
+/// database id), the ids of its language versions and its attachments.
+#[derive(Debug, Clone)]
+pub struct PreparedAlert {
+    values: AlertValues,
+    versions: Vec<String>,
+    attachments: Vec<(String, Option<String>, Option<String>)>,
+}
+
+impl PreparedAlert {
+    /// Prepares `json`, written by the actor stored as `author_id`.
+    pub fn new(json: &NoteJson, author_id: i64) -> PreparedAlert {
+        let attachments = json
+            .attachment
+            .iter()
+            .filter_map(|a| {
+                let url = a.get("url").and_then(|u| {
+                    u.as_str()
+                        .map(str::to_string)
+                        .or_else(|| u.get("href")?.as_str().map(str::to_string))
+                })?;
+                let parsed = Url::parse(&url).ok()?;
+                matches!(parsed.scheme(), "http" | "https").then(|| {
+                    (
+                        url,
+                        a.get("mediaType")
+                            .and_then(|m| m.as_str())
+                            .map(str::to_string),
+                        a.get("name")
+                            .and_then(|m| m.as_str())
+                            .map(|s| s.chars().take(1500).collect()),
+                    )
+                })
+            })
+            .take(16)
+            .collect();
+        PreparedAlert {
+            values: values_from_note(json, author_id),
+            versions: json.translations.iter().map(|u| u.to_string()).collect(),
+            attachments,
+        }
+    }
+}
+
+/// Stores a prepared remote Note as an alert, or updates the stored copy
+/// when the new one is newer, in one transaction (a savepoint inside the
+/// caller's). Returns `None` when nothing was written (older update, or
+/// deleted earlier). Whether it was new does not depend on the activity:
 /// after an outage an Update may arrive before its Create.
+pub fn store_prepared(
+    conn: &mut db::DbConn,
+    prepared: PreparedAlert,
+) -> Result<Option<Stored>, db::DbError> {
+    let PreparedAlert {
+        values,
+        versions,
+        attachments,
+    } = prepared;
+    db::transaction(conn, |conn| {
+        if db::alerts::is_tombstoned(conn, &values.ap_id)? {
+            return Ok(None);
+        }
+        let row = match db::alerts::by_ap_id(conn, &values.ap_id)? {
+            Some(existing) if existing.local => return Ok(None),
+            Some(existing) if existing.status == STATUS_DELETED => return Ok(None),
+            Some(existing) if existing.updated_at >= values.updated_at => return Ok(None),
+            Some(existing) => {
+                let mut v = values;
+                v.created_at = existing.created_at;
+                v.published_at = existing.published_at.or(v.published_at);
+                Stored::Updated(db::alerts::update(conn, existing.id, &v)?)
+            }
+            None => {
+                let mut v = values;
+                v.translation_of = original_among(conn, &v, &versions)?;
+                Stored::New(db::alerts::insert(conn, &v)?)
+            }
+        };
+        let id = match &row {
+            Stored::New(r) | Stored::Updated(r) => r.id,
+        };
+        db::alerts::set_attachments(conn, id, &attachments)?;
+        Ok(Some(row))
+    })
+}
+
+/// Stores a remote Note (see [`store_prepared`]), fetching its author
+/// first if we do not know them.
 pub async fn store_remote(data: &Data, json: NoteJson) -> Result<Option<Stored>, Error> {
     let author: ObjectId<DbActor> = json
         .author()
@@ -522,59 +606,9 @@ pub async fn store_remote(data: &Data, json: NoteJson) -> Result<Option<Stored>,
         .ok_or_else(|| Error::BadRequest("object has no attributedTo".into()))?
         .into();
     let actor = author.dereference(data).await?;
-    let values = values_from_note(&json, actor.id);
-    let versions: Vec<String> = json.translations.iter().map(|u| u.to_string()).collect();
-    let attachments: Vec<(String, Option<String>, Option<String>)> = json
-        .attachment
-        .iter()
-        .filter_map(|a| {
-            let url = a.get("url").and_then(|u| {
-                u.as_str()
-                    .map(str::to_string)
-                    .or_else(|| u.get("href")?.as_str().map(str::to_string))
-            })?;
-            let parsed = Url::parse(&url).ok()?;
-            matches!(parsed.scheme(), "http" | "https").then(|| {
-                (
-                    url,
-                    a.get("mediaType")
-                        .and_then(|m| m.as_str())
-                        .map(str::to_string),
-                    a.get("name")
-                        .and_then(|m| m.as_str())
-                        .map(|s| s.chars().take(1500).collect()),
-                )
-            })
-        })
-        .take(16)
-        .collect();
+    let prepared = PreparedAlert::new(&json, actor.id);
     data.db
-        .run(move |conn| {
-            if db::alerts::is_tombstoned(conn, &values.ap_id)? {
-                return Ok(None);
-            }
-            let row = match db::alerts::by_ap_id(conn, &values.ap_id)? {
-                Some(existing) if existing.local => return Ok(None),
-                Some(existing) if existing.status == STATUS_DELETED => return Ok(None),
-                Some(existing) if existing.updated_at >= values.updated_at => return Ok(None),
-                Some(existing) => {
-                    let mut v = values;
-                    v.created_at = existing.created_at;
-                    v.published_at = existing.published_at.or(v.published_at);
-                    Stored::Updated(db::alerts::update(conn, existing.id, &v)?)
-                }
-                None => {
-                    let mut v = values;
-                    v.translation_of = original_among(conn, &v, &versions)?;
-                    Stored::New(db::alerts::insert(conn, &v)?)
-                }
-            };
-            let id = match &row {
-                Stored::New(r) | Stored::Updated(r) => r.id,
-            };
-            db::alerts::set_attachments(conn, id, &attachments)?;
-            Ok(Some(row))
-        })
+        .run(move |conn| store_prepared(conn, prepared))
         .await
         .map_err(Error::from)
 }

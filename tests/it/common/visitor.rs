@@ -50,7 +50,7 @@ impl Visitor {
             cookies: HashMap::new(),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(20))
+                .timeout(Duration::from_secs(60))
                 // A fresh connection per request: a pooled one the server
                 // closed after its keep-alive (5 s) while the test waited
                 // (argon2 logins) fails with IncompleteMessage.

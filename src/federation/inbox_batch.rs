@@ -1,0 +1,273 @@
+//! The inbox's batch lane. Creates and Updates of alerts, the bulk of what
+//! a Clearing House or a hub receives, are applied many to a transaction:
+//! a claim's activities are parsed and their alerts prepared (HTML
+//! sanitised) first, their actors read in one query, then every alert is
+//! stored, each in a savepoint of its own, and every row leaves the queue
+//! in the same transaction: an alert is stored exactly when its row goes.
+//!
+//! What needs more than the database (an author to fetch or refresh, a
+//! domain policy that could not be read, a failure) moves to the
+//! one-at-a-time lane, which fetches, retries and records errors as for any
+//! activity. Curation and campaigns follow the commit, as they follow the
+//! store in `Create::receive` and `Update::receive`.
+
+use super::{
+    activities::{create, update},
+    inbox::{Envelope, InboxActivity},
+    objects::alert::{store_prepared, NoteJson, PreparedAlert, Stored},
+};
+use crate::{
+    campaigns,
+    curation::Curating,
+    db::{
+        self,
+        actors::ActorRow,
+        inbox_queue::{self, Outcome, QueuedRow},
+        now_ms, DbConn, DbError,
+    },
+    error::Error,
+    state::Data,
+};
+use std::collections::HashMap;
+
+/// Most rows one claim of the batch lane takes.
+pub const CLAIM: i64 = 256;
+
+/// How long a stored remote author is used without a refresh, as
+/// activitypub_federation's `dereference` does (20 s in debug builds).
+const AUTHOR_FRESH_MS: i64 = if cfg!(debug_assertions) {
+    20_000
+} else {
+    24 * 3600 * 1000
+};
+
+/// A claimed Create or Update of an alert, parsed.
+struct Parsed {
+    row_id: i64,
+    ap_id: String,
+    /// The activity's actor.
+    actor: String,
+    /// The object's `attributedTo`, if it has one.
+    author: Option<String>,
+    /// The campaigns the object names.
+    named: Vec<String>,
+    /// An Update, with the body as received (for the feeds that boosted
+    /// the alert); `None` for a Create.
+    update: Option<Option<String>>,
+    object: NoteJson,
+}
+
+/// What the transaction did with one activity.
+enum Applied {
+    /// Applied (an alert stored, or nothing to store): the row goes.
+    Done(Option<Box<Stored>>),
+    /// Needs the one-at-a-time lane.
+    Single,
+}
+
+/// An alert stored by the transaction, with what its follow-up needs.
+struct Followup {
+    stored: Stored,
+    named: Vec<String>,
+    update: Option<Option<String>>,
+}
+
+/// Applies one claim of the batch lane (see the module's documentation).
+/// Never fails: what cannot be applied here moves to the other lane.
+pub async fn apply(data: &Data, rows: Vec<QueuedRow>) {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut dropped = Vec::new();
+    let mut single = Vec::new();
+    let mut parsed = Vec::new();
+    for row in rows {
+        match parse(data, &row).await {
+            Ok(Some(p)) => parsed.push(p),
+            // A blocked actor's activity, accepted before the block.
+            Ok(None) => dropped.push((row.id, row.ap_id, Outcome::Done)),
+            Err(_) => single.push(row.id),
+        }
+    }
+    let result = match load_actors(data, &parsed).await {
+        Ok(actors) => {
+            let now = now_ms();
+            let items: Vec<(Parsed, Option<PreparedAlert>)> = parsed
+                .into_iter()
+                .map(|p| {
+                    let prepared = p
+                        .author
+                        .as_ref()
+                        .and_then(|a| actors.get(a))
+                        .filter(|a| a.local || now - a.last_refreshed_at < AUTHOR_FRESH_MS)
+                        .map(|a| PreparedAlert::new(&p.object, a.id));
+                    (p, prepared)
+                })
+                .collect();
+            data.db
+                .run(move |conn| {
+                    let applied = db::transaction(conn, |conn| {
+                        store_all(conn, &actors, items, dropped, single)
+                    })?;
+                    // What curation reads, once for the claim.
+                    let authors = actors.into_values().collect();
+                    Ok((applied, Curating::read(conn, authors)?))
+                })
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(((followups, moved), curating)) => {
+            data.reads.invalidate();
+            if moved {
+                data.inbox.wakeup.notify_one();
+            }
+            for followup in followups {
+                if let Err(e) = follow_up(data, &curating, followup).await {
+                    tracing::warn!(error = %e, "curating an incoming alert failed");
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "applying a batch of inbox activities failed; they move to the one-at-a-time lane");
+            match data
+                .db
+                .run(move |conn| inbox_queue::to_single_lane(conn, &ids))
+                .await
+            {
+                Ok(()) => data.inbox.wakeup.notify_one(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "moving inbox activities failed; their leases will expire")
+                }
+            }
+        }
+    }
+}
+
+/// Parses a claimed row; `None` when its actor's domain is now blocked
+/// (dropped, as the other lane drops it).
+async fn parse(data: &Data, row: &QueuedRow) -> Result<Option<Parsed>, Error> {
+    let body = row.body.as_bytes();
+    let envelope: Envelope = serde_json::from_slice(body)?;
+    match data.policies.check_url(&envelope.actor).await {
+        Err(Error::Forbidden(_)) => return Ok(None),
+        Err(e) => return Err(e),
+        Ok(_) => {}
+    }
+    let (update, object) = match InboxActivity::parse(&envelope, body)? {
+        Some(InboxActivity::CreateNote(a)) => (None, a.object),
+        Some(InboxActivity::UpdateNote(a)) => (Some(a.raw), a.object),
+        _ => return Err(Error::Internal("not a Create or Update of an alert".into())),
+    };
+    Ok(Some(Parsed {
+        row_id: row.id,
+        ap_id: row.ap_id.clone(),
+        actor: envelope.actor.to_string(),
+        author: object.author().map(|a| a.to_string()),
+        named: campaigns::named_in(&object),
+        update,
+        object,
+    }))
+}
+
+/// The stored actors and authors of `parsed`, by ActivityPub id.
+async fn load_actors(data: &Data, parsed: &[Parsed]) -> Result<HashMap<String, ActorRow>, DbError> {
+    let mut urls: Vec<String> = parsed
+        .iter()
+        .flat_map(|p| std::iter::once(p.actor.clone()).chain(p.author.clone()))
+        .collect();
+    urls.sort();
+    urls.dedup();
+    let rows = data
+        .db
+        .run(move |conn| db::actors::by_ap_ids(conn, &urls))
+        .await?;
+    Ok(rows.into_iter().map(|a| (a.ap_id.clone(), a)).collect())
+}
+
+/// Stores every item and records the claim's rows: done ones leave the
+/// queue (with `dropped`), the others (`single`, and items that need more)
+/// move to the other lane. Returns the follow-ups and whether any row moved.
+fn store_all(
+    conn: &mut DbConn,
+    actors: &HashMap<String, ActorRow>,
+    items: Vec<(Parsed, Option<PreparedAlert>)>,
+    mut done: Vec<(i64, String, Outcome)>,
+    mut single: Vec<i64>,
+) -> Result<(Vec<Followup>, bool), DbError> {
+    let mut followups = Vec::new();
+    let mut wanted = HashMap::new();
+    for (item, prepared) in items {
+        match store_one(conn, actors, &mut wanted, &item, prepared) {
+            Ok(Applied::Done(stored)) => {
+                done.push((item.row_id, item.ap_id, Outcome::Done));
+                if let Some(stored) = stored {
+                    followups.push(Followup {
+                        stored: *stored,
+                        named: item.named,
+                        update: item.update,
+                    });
+                }
+            }
+            Ok(Applied::Single) => single.push(item.row_id),
+            Err(e) => {
+                tracing::info!(activity = %item.ap_id, error = %e, "inbox activity moves to the one-at-a-time lane");
+                single.push(item.row_id);
+            }
+        }
+    }
+    inbox_queue::record(conn, &done)?;
+    inbox_queue::to_single_lane(conn, &single)?;
+    Ok((followups, !single.is_empty()))
+}
+
+/// Applies one item in a savepoint, as `Create::receive` and
+/// `Update::receive` do: ignored unless we want the actor's objects (or,
+/// for an Update, hold the object); stored if its author is known and
+/// fresh, else left to the other lane, which fetches. `wanted` remembers
+/// the answer per actor for objects that name no campaign.
+fn store_one(
+    conn: &mut DbConn,
+    actors: &HashMap<String, ActorRow>,
+    wanted: &mut HashMap<i64, bool>,
+    item: &Parsed,
+    prepared: Option<PreparedAlert>,
+) -> Result<Applied, DbError> {
+    db::transaction(conn, |conn| {
+        let is_wanted = match actors.get(&item.actor) {
+            Some(actor) if item.named.is_empty() => match wanted.get(&actor.id) {
+                Some(w) => *w,
+                None => {
+                    let w = create::wanted(conn, actor.id, &[])?;
+                    wanted.insert(actor.id, w);
+                    w
+                }
+            },
+            Some(actor) => create::wanted(conn, actor.id, &item.named)?,
+            None => false,
+        };
+        if !is_wanted {
+            let known = item.update.is_some()
+                && db::alerts::by_ap_id(conn, item.object.id.as_str())?.is_some();
+            if !known {
+                return Ok(Applied::Done(None));
+            }
+        }
+        match prepared {
+            Some(prepared) => Ok(Applied::Done(store_prepared(conn, prepared)?.map(Box::new))),
+            None => Ok(Applied::Single),
+        }
+    })
+}
+
+/// Curation and campaigns for a stored alert, as after a Create or Update.
+async fn follow_up(data: &Data, curating: &Curating, followup: Followup) -> Result<(), Error> {
+    let Followup {
+        stored,
+        named,
+        update,
+    } = followup;
+    match update {
+        None => create::after_store(data, curating, stored, named).await,
+        Some(raw) => update::after_store(data, curating, stored, named, raw.as_deref()).await,
+    }
+}
