@@ -90,31 +90,30 @@ pub fn claim_due(
         )
         .order(inbox_queue::id)
         .limit(limit)
-        .select(inbox_queue::id);
+        // Columns in the struct's order (QueuedRow is Queryable).
+        .select(inbox_queue::all_columns);
+    let locked_until = now + lease_ms;
     let lease = |ids: Vec<i64>| {
         diesel::update(inbox_queue::table.filter(inbox_queue::id.eq_any(ids)))
-            .set(inbox_queue::locked_until.eq(now + lease_ms))
+            .set(inbox_queue::locked_until.eq(locked_until))
     };
-    let ids = match conn {
+    let ids = |rows: &[QueuedRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+    let mut rows = match conn {
         DbConn::Pg(pg) => pg.transaction(|pg| {
-            let ids: Vec<i64> = due.for_update().skip_locked().load(pg)?;
-            lease(ids.clone()).execute(pg)?;
-            Ok::<_, diesel::result::Error>(ids)
+            let rows: Vec<QueuedRow> = due.for_update().skip_locked().load(pg)?;
+            lease(ids(&rows)).execute(pg)?;
+            Ok::<_, diesel::result::Error>(rows)
         })?,
         DbConn::Sqlite(lite) => lite.immediate_transaction(|lite| {
-            let ids: Vec<i64> = due.load(lite)?;
-            lease(ids.clone()).execute(lite)?;
-            Ok::<_, diesel::result::Error>(ids)
+            let rows: Vec<QueuedRow> = due.load(lite)?;
+            lease(ids(&rows)).execute(lite)?;
+            Ok::<_, diesel::result::Error>(rows)
         })?,
     };
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    for row in &mut rows {
+        row.locked_until = Some(locked_until);
     }
-    Ok(inbox_queue::table
-        .filter(inbox_queue::id.eq_any(ids))
-        .order(inbox_queue::id)
-        .select(QueuedRow::as_select())
-        .load(conn)?)
+    Ok(rows)
 }
 
 /// Moves claimed rows to the one-at-a-time lane, due now and unleased: the

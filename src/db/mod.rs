@@ -25,7 +25,7 @@ use diesel::{
     Connection, PgConnection, SqliteConnection,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 use thiserror::Error;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -151,6 +151,8 @@ impl ManageConnection for Manager {
 pub struct Db {
     pool: Pool<Manager>,
     backend: Backend,
+    /// Taken by [`Db::write`] on SQLite, which has one writer at a time.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Db {
@@ -191,7 +193,11 @@ impl Db {
             .connection_timeout(Duration::from_secs(30))
             .build(manager)
             .map_err(|e| DbError::Pool(e.to_string()))?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// The back end in use.
@@ -240,6 +246,26 @@ impl Db {
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
+    }
+}
+
+impl Db {
+    /// [`Db::run`] for a writing transaction on a busy path (the queues).
+    /// On SQLite, which lets one connection write at a time, such writers
+    /// of this process wait their turn here, in order, instead of in
+    /// SQLite's busy handler, which sleeps for growing intervals (1, 2,
+    /// 5 … 100 ms) while the lock may be free again. Other writers still
+    /// rely on the busy handler.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    {
+        let _turn = match self.backend {
+            Backend::Sqlite(_) => Some(self.writer.lock().await),
+            Backend::Postgres(_) => None,
+        };
+        self.run(f).await
     }
 }
 

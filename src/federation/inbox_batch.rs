@@ -72,44 +72,116 @@ struct Followup {
     update: Option<Option<String>>,
 }
 
-/// Applies one claim of the batch lane (see the module's documentation).
-/// Never fails: what cannot be applied here moves to the other lane.
-pub async fn apply(data: &Data, rows: Vec<QueuedRow>) {
+/// A claim made ready for its transaction: parsed, its alerts prepared and
+/// its actors read.
+pub struct Ready {
+    ids: Vec<i64>,
+    /// The claim's actors by ActivityPub id, or why they could not be read.
+    actors: Result<HashMap<String, ActorRow>, DbError>,
+    items: Vec<(Parsed, Option<PreparedAlert>)>,
+    /// Rows to drop (a blocked actor's activity, accepted before the block).
+    dropped: Vec<(i64, String, Outcome)>,
+    /// Rows for the other lane.
+    single: Vec<i64>,
+}
+
+/// Parses a claim and prepares its alerts (the costly part: sanitising
+/// HTML), spread over the runtime's threads, then reads its actors in one
+/// query. Needs no write: it can run while the previous claim commits.
+pub async fn prepare(data: &Data, rows: Vec<QueuedRow>) -> Ready {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut dropped = Vec::new();
-    let mut single = Vec::new();
-    let mut parsed = Vec::new();
-    for row in rows {
-        match parse(data, &row).await {
-            Ok(Some(p)) => parsed.push(p),
-            // A blocked actor's activity, accepted before the block.
-            Ok(None) => dropped.push((row.id, row.ap_id, Outcome::Done)),
-            Err(_) => single.push(row.id),
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
+    let per_part = rows.len().div_ceil(parts).max(1);
+    let mut rows = rows.into_iter();
+    let mut tasks = Vec::new();
+    loop {
+        let part: Vec<QueuedRow> = rows.by_ref().take(per_part).collect();
+        if part.is_empty() {
+            break;
+        }
+        let data = data.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(part.len());
+            for row in part {
+                let parsed = parse(&data, &row).await.map(|p| {
+                    p.map(|p| {
+                        let prepared = PreparedAlert::new(&p.object, 0);
+                        (p, prepared)
+                    })
+                });
+                out.push((row.id, row.ap_id, parsed));
+            }
+            out
+        }));
+    }
+    let (mut dropped, mut single, mut parsed) = (Vec::new(), Vec::new(), Vec::new());
+    for task in tasks {
+        let Ok(part) = task.await else {
+            // A panic while parsing: the whole claim takes the other lane.
+            return Ready {
+                single: ids.clone(),
+                ids,
+                actors: Ok(HashMap::new()),
+                items: Vec::new(),
+                dropped: Vec::new(),
+            };
+        };
+        for (id, ap_id, result) in part {
+            match result {
+                Ok(Some(p)) => parsed.push(p),
+                Ok(None) => dropped.push((id, ap_id, Outcome::Done)),
+                Err(_) => single.push(id),
+            }
         }
     }
-    let result = match load_actors(data, &parsed).await {
+    let actors = load_actors(data, parsed.iter().map(|(p, _)| p)).await;
+    let now = now_ms();
+    let items = parsed
+        .into_iter()
+        .map(|(p, prepared)| {
+            // Stored by its author's row; none if we must fetch them first.
+            let author = actors.as_ref().ok().and_then(|actors| {
+                actors
+                    .get(p.author.as_ref()?)
+                    .filter(|a| a.local || now - a.last_refreshed_at < AUTHOR_FRESH_MS)
+            });
+            let prepared = author.map(|a| prepared.by(a.id));
+            (p, prepared)
+        })
+        .collect();
+    Ready {
+        ids,
+        actors,
+        items,
+        dropped,
+        single,
+    }
+}
+
+/// Applies a prepared claim in one transaction, then curates what it
+/// stored. Never fails: what cannot be applied here moves to the other
+/// lane.
+pub async fn commit(data: &Data, ready: Ready) {
+    let Ready {
+        ids,
+        actors,
+        items,
+        dropped,
+        single,
+    } = ready;
+    let result = match actors {
         Ok(actors) => {
-            let now = now_ms();
-            let items: Vec<(Parsed, Option<PreparedAlert>)> = parsed
-                .into_iter()
-                .map(|p| {
-                    let prepared = p
-                        .author
-                        .as_ref()
-                        .and_then(|a| actors.get(a))
-                        .filter(|a| a.local || now - a.last_refreshed_at < AUTHOR_FRESH_MS)
-                        .map(|a| PreparedAlert::new(&p.object, a.id));
-                    (p, prepared)
-                })
-                .collect();
             data.db
-                .run(move |conn| {
+                .write(move |conn| {
                     let applied = db::transaction(conn, |conn| {
                         store_all(conn, &actors, items, dropped, single)
                     })?;
                     // What curation reads, once for the claim.
-                    let authors = actors.into_values().collect();
-                    Ok((applied, Curating::read(conn, authors)?))
+                    let curating = match applied.0.is_empty() {
+                        true => None,
+                        false => Some(Curating::read(conn, actors.into_values().collect())?),
+                    };
+                    Ok((applied, curating))
                 })
                 .await
         }
@@ -121,9 +193,11 @@ pub async fn apply(data: &Data, rows: Vec<QueuedRow>) {
             if moved {
                 data.inbox.wakeup.notify_one();
             }
-            for followup in followups {
-                if let Err(e) = follow_up(data, &curating, followup).await {
-                    tracing::warn!(error = %e, "curating an incoming alert failed");
+            if let Some(curating) = curating {
+                for followup in followups {
+                    if let Err(e) = follow_up(data, &curating, followup).await {
+                        tracing::warn!(error = %e, "curating an incoming alert failed");
+                    }
                 }
             }
         }
@@ -131,7 +205,7 @@ pub async fn apply(data: &Data, rows: Vec<QueuedRow>) {
             tracing::warn!(error = %e, "applying a batch of inbox activities failed; they move to the one-at-a-time lane");
             match data
                 .db
-                .run(move |conn| inbox_queue::to_single_lane(conn, &ids))
+                .write(move |conn| inbox_queue::to_single_lane(conn, &ids))
                 .await
             {
                 Ok(()) => data.inbox.wakeup.notify_one(),
@@ -170,9 +244,11 @@ async fn parse(data: &Data, row: &QueuedRow) -> Result<Option<Parsed>, Error> {
 }
 
 /// The stored actors and authors of `parsed`, by ActivityPub id.
-async fn load_actors(data: &Data, parsed: &[Parsed]) -> Result<HashMap<String, ActorRow>, DbError> {
+async fn load_actors<'a>(
+    data: &Data,
+    parsed: impl Iterator<Item = &'a Parsed>,
+) -> Result<HashMap<String, ActorRow>, DbError> {
     let mut urls: Vec<String> = parsed
-        .iter()
         .flat_map(|p| std::iter::once(p.actor.clone()).chain(p.author.clone()))
         .collect();
     urls.sort();

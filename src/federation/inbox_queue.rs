@@ -135,7 +135,7 @@ impl Enqueuer {
         let lane = item.batch;
         let stored = self
             .db
-            .run(move |conn| inbox_queue::enqueue(conn, std::slice::from_ref(&item)))
+            .write(move |conn| inbox_queue::enqueue(conn, std::slice::from_ref(&item)))
             .await?;
         match lane {
             true => self.wakeup_batch.notify_one(),
@@ -170,7 +170,10 @@ async fn write_batches(
         }
         let (items, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
         let lanes: Vec<bool> = items.iter().map(|i| i.batch).collect();
-        match db.run(move |conn| inbox_queue::enqueue(conn, &items)).await {
+        match db
+            .write(move |conn| inbox_queue::enqueue(conn, &items))
+            .await
+        {
             Ok(stored) => {
                 let stored_in =
                     |lane: bool| lanes.iter().zip(&stored).any(|(l, s)| *l == lane && *s);
@@ -203,15 +206,17 @@ pub async fn run(data: Data, shutdown: watch::Receiver<bool>) {
 }
 
 /// The batch lane: claims up to [`inbox_batch::CLAIM`] Creates and Updates
-/// of alerts at a time and applies them together, one claim after another
-/// (one writer, as SQLite wants).
+/// of alerts at a time and applies them together. Claims commit one after
+/// another, in order (one writer, as SQLite wants), but the next claim is
+/// parsed and prepared while the previous one commits.
 async fn run_batches(data: Data, mut shutdown: watch::Receiver<bool>) {
     let lease_ms = Duration::from_secs(data.config.inbox.lease_secs).as_millis() as i64;
     let wakeup = data.inbox.wakeup_batch.clone();
+    let mut committing: Option<tokio::task::JoinHandle<()>> = None;
     while !*shutdown.borrow() {
         let claimed = data
             .db
-            .run(move |conn| inbox_queue::claim_due(conn, true, inbox_batch::CLAIM, lease_ms))
+            .write(move |conn| inbox_queue::claim_due(conn, true, inbox_batch::CLAIM, lease_ms))
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "claiming inbox activities failed");
@@ -219,15 +224,28 @@ async fn run_batches(data: Data, mut shutdown: watch::Receiver<bool>) {
             });
         let drained = (claimed.len() as i64) < inbox_batch::CLAIM;
         if !claimed.is_empty() {
-            inbox_batch::apply(&data, claimed).await;
+            let ready = inbox_batch::prepare(&data, claimed).await;
+            if let Some(previous) = committing.take() {
+                let _ = previous.await;
+            }
+            let data = data.clone();
+            committing = Some(tokio::spawn(async move {
+                inbox_batch::commit(&data, ready).await
+            }));
         }
         if drained {
+            if let Some(previous) = committing.take() {
+                let _ = previous.await;
+            }
             tokio::select! {
                 _ = wakeup.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
                 _ = shutdown.changed() => {}
             }
         }
+    }
+    if let Some(previous) = committing.take() {
+        let _ = previous.await;
     }
 }
 
@@ -258,7 +276,7 @@ async fn run_single(data: Data, mut shutdown: watch::Receiver<bool>) {
         let limit = free.num_permits() as i64;
         let claimed = data
             .db
-            .run(move |conn| inbox_queue::claim_due(conn, false, limit, lease_ms))
+            .write(move |conn| inbox_queue::claim_due(conn, false, limit, lease_ms))
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "claiming inbox activities failed");
@@ -334,7 +352,10 @@ async fn record_outcomes(db: Db, mut rx: mpsc::UnboundedReceiver<(i64, String, O
                 Err(_) => break,
             }
         }
-        if let Err(e) = db.run(move |conn| inbox_queue::record(conn, &batch)).await {
+        if let Err(e) = db
+            .write(move |conn| inbox_queue::record(conn, &batch))
+            .await
+        {
             tracing::warn!(error = %e, "recording inbox outcomes failed; the leases will expire");
         }
     }

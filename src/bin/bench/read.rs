@@ -104,7 +104,7 @@ async fn connection(
 
 /// Reads one response (headers, then `Content-Length` bytes) from
 /// `stream`; its status, or `None` if the connection failed.
-async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<u16> {
+pub async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<u16> {
     buf.clear();
     let mut chunk = [0u8; 16 * 1024];
     let head_end = loop {

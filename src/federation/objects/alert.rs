@@ -521,6 +521,12 @@ pub struct PreparedAlert {
 }
 
 impl PreparedAlert {
+    /// The same alert, written by the actor stored as `author_id`.
+    pub fn by(mut self, author_id: i64) -> PreparedAlert {
+        self.values.actor_id = author_id;
+        self
+    }
+
     /// Prepares `json`, written by the actor stored as `author_id`.
     pub fn new(json: &NoteJson, author_id: i64) -> PreparedAlert {
         let attachments = json
@@ -556,8 +562,8 @@ impl PreparedAlert {
 }
 
 /// Stores a prepared remote Note as an alert, or updates the stored copy
-/// when the new one is newer, in one transaction (a savepoint inside the
-/// caller's). Returns `None` when nothing was written (older update, or
+/// when the new one is newer. Call it inside a transaction: it writes
+/// several rows. Returns `None` when nothing was written (older update, or
 /// deleted earlier). Whether it was new does not depend on the activity:
 /// after an outage an Update may arrive before its Create.
 pub fn store_prepared(
@@ -569,32 +575,33 @@ pub fn store_prepared(
         versions,
         attachments,
     } = prepared;
-    db::transaction(conn, |conn| {
-        if db::alerts::is_tombstoned(conn, &values.ap_id)? {
-            return Ok(None);
+    if db::alerts::is_tombstoned(conn, &values.ap_id)? {
+        return Ok(None);
+    }
+    let row = match db::alerts::by_ap_id(conn, &values.ap_id)? {
+        Some(existing) if existing.local => return Ok(None),
+        Some(existing) if existing.status == STATUS_DELETED => return Ok(None),
+        Some(existing) if existing.updated_at >= values.updated_at => return Ok(None),
+        Some(existing) => {
+            let mut v = values;
+            v.created_at = existing.created_at;
+            v.published_at = existing.published_at.or(v.published_at);
+            let row = db::alerts::update(conn, existing.id, &v)?;
+            db::alerts::set_attachments(conn, row.id, &attachments)?;
+            Stored::Updated(row)
         }
-        let row = match db::alerts::by_ap_id(conn, &values.ap_id)? {
-            Some(existing) if existing.local => return Ok(None),
-            Some(existing) if existing.status == STATUS_DELETED => return Ok(None),
-            Some(existing) if existing.updated_at >= values.updated_at => return Ok(None),
-            Some(existing) => {
-                let mut v = values;
-                v.created_at = existing.created_at;
-                v.published_at = existing.published_at.or(v.published_at);
-                Stored::Updated(db::alerts::update(conn, existing.id, &v)?)
+        None => {
+            let mut v = values;
+            v.translation_of = original_among(conn, &v, &versions)?;
+            let row = db::alerts::insert(conn, &v)?;
+            // A new alert has no attachments to replace.
+            if !attachments.is_empty() {
+                db::alerts::set_attachments(conn, row.id, &attachments)?;
             }
-            None => {
-                let mut v = values;
-                v.translation_of = original_among(conn, &v, &versions)?;
-                Stored::New(db::alerts::insert(conn, &v)?)
-            }
-        };
-        let id = match &row {
-            Stored::New(r) | Stored::Updated(r) => r.id,
-        };
-        db::alerts::set_attachments(conn, id, &attachments)?;
-        Ok(Some(row))
-    })
+            Stored::New(row)
+        }
+    };
+    Ok(Some(row))
 }
 
 /// Stores a remote Note (see [`store_prepared`]), fetching its author
@@ -608,7 +615,7 @@ pub async fn store_remote(data: &Data, json: NoteJson) -> Result<Option<Stored>,
     let actor = author.dereference(data).await?;
     let prepared = PreparedAlert::new(&json, actor.id);
     data.db
-        .run(move |conn| store_prepared(conn, prepared))
+        .run(move |conn| db::transaction(conn, |conn| store_prepared(conn, prepared)))
         .await
         .map_err(Error::from)
 }
