@@ -726,6 +726,7 @@ async fn serve(config: Config) -> Result<(), Error> {
     let listener = std::net::TcpListener::bind(&config.server.bind)
         .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.server.bind)))?;
     let running = server::start(config, listener, true).await?;
+    server::release_free_memory();
     running.wait().await
 }
 

@@ -238,9 +238,15 @@ pub async fn start(
     if !handle_signals {
         server = server.disable_signals();
     }
-    let server = server.run();
+    let mut server = Box::pin(server.run());
     let http = server.handle();
-    let http_task = tokio::spawn(server);
+    // The first poll starts the workers and returns once each has built its
+    // App (actix-server waits for them): when `start` returns, start-up is
+    // over and `release_free_memory` can hand back what it left free.
+    let http_task = match futures::poll!(server.as_mut()) {
+        std::task::Poll::Ready(result) => tokio::spawn(async move { result }),
+        std::task::Poll::Pending => tokio::spawn(server),
+    };
     tracing::info!(%addr, base = %state.config.base_url(), "tocsin is listening");
     Ok(RunningServer {
         addr,
@@ -253,4 +259,19 @@ pub async fn start(
         inbox_workers,
         scheduler,
     })
+}
+
+/// Hands the memory that malloc keeps free back to the kernel (glibc's
+/// `malloc_trim(0)`: free pages anywhere in each arena, not only at its
+/// top). `tocsin serve` calls it once start-up is over: migrations, key
+/// generation, configuration and the workers' routers leave freed chunks
+/// that glibc would otherwise keep resident for good (docs/performance.md,
+/// footprint). A no-op on other C libraries.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointer and only returns unused pages of
+    // the allocator's own arenas; it locks each arena while it works.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
