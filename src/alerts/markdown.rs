@@ -16,10 +16,22 @@ pub fn render(markdown: &str) -> String {
 /// Sanitises HTML from anywhere: only harmless tags and attributes survive,
 /// links get `rel="noopener noreferrer nofollow"`.
 pub fn sanitize(html: &str) -> String {
-    ammonia::Builder::default()
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .clean(html)
-        .to_string()
+    // Built once: a builder is a dozen hash sets, costlier to make than a
+    // short alert is to clean.
+    static SANITIZER: std::sync::LazyLock<ammonia::Builder<'static>> =
+        std::sync::LazyLock::new(|| {
+            let mut builder = ammonia::Builder::default();
+            builder.link_rel(Some("noopener noreferrer nofollow"));
+            builder
+        });
+    SANITIZER.clean(html).to_string()
+}
+
+/// The text of some HTML with every tag removed (entities kept encoded).
+pub fn strip_tags(html: &str) -> String {
+    static STRIPPER: std::sync::LazyLock<ammonia::Builder<'static>> =
+        std::sync::LazyLock::new(ammonia::Builder::empty);
+    STRIPPER.clean(html).to_string()
 }
 
 /// Markdown for sanitised HTML, to edit an alert that arrived as HTML

@@ -155,7 +155,7 @@ impl AlertValues {
 
 /// Plain text of some HTML, for the search index.
 pub fn plain_text(html: &str) -> String {
-    let stripped = ammonia::Builder::empty().clean(html).to_string();
+    let stripped = crate::alerts::markdown::strip_tags(html);
     html_escape::decode_html_entities(&stripped)
         .split_whitespace()
         .collect::<Vec<_>>()

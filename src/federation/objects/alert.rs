@@ -313,7 +313,7 @@ pub fn build_note(parts: &NoteParts<'_>, urls: &Urls) -> Value {
 
 /// Plain text of the first line of some HTML, for a title when there is none.
 fn title_from_html(html: &str) -> String {
-    let text = ammonia::Builder::empty().clean(html).to_string();
+    let text = markdown::strip_tags(html);
     let first = text.trim().lines().next().unwrap_or_default();
     let decoded = html_escape::decode_html_entities(first).to_string();
     let mut title: String = decoded.chars().take(120).collect();
@@ -336,12 +336,14 @@ fn strip_nul(value: &mut Value) {
 /// `json` without NUL characters in its strings: PostgreSQL text cannot
 /// hold them, so a Note carrying one (`\u0000`) could never be stored.
 fn without_nul(json: &NoteJson) -> std::borrow::Cow<'_, NoteJson> {
+    // Serialised once to look; built as a value only when there is one.
+    match serde_json::to_string(json) {
+        Ok(text) if text.contains("\\u0000") => {}
+        _ => return std::borrow::Cow::Borrowed(json),
+    }
     let Ok(mut value) = serde_json::to_value(json) else {
         return std::borrow::Cow::Borrowed(json);
     };
-    if !value.to_string().contains("\\u0000") {
-        return std::borrow::Cow::Borrowed(json);
-    }
     strip_nul(&mut value);
     serde_json::from_value(value).map_or(std::borrow::Cow::Borrowed(json), std::borrow::Cow::Owned)
 }
