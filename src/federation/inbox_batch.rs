@@ -271,9 +271,8 @@ fn store_all(
     mut single: Vec<i64>,
 ) -> Result<(Vec<Followup>, bool), DbError> {
     let mut followups = Vec::new();
-    let mut wanted = HashMap::new();
     for (item, prepared) in items {
-        match store_one(conn, actors, &mut wanted, &item, prepared) {
+        match store_one(conn, actors, &item, prepared) {
             Ok(Applied::Done(stored)) => {
                 done.push((item.row_id, item.ap_id, Outcome::Done));
                 if let Some(stored) = stored {
@@ -296,37 +295,21 @@ fn store_all(
     Ok((followups, !single.is_empty()))
 }
 
-/// Applies one item in a savepoint, as `Create::receive` and
-/// `Update::receive` do: ignored unless we want the actor's objects (or,
-/// for an Update, hold the object); stored if its author is known and
-/// fresh, else left to the other lane, which fetches. `wanted` remembers
-/// the answer per actor for objects that name no campaign.
+/// Applies one item in a savepoint, by the rule `Create::receive` and
+/// `Update::receive` follow (`create::stores`): ignored unless we want the
+/// actor's objects (or, for an Update, hold the object); stored if its
+/// author is known and fresh, else left to the other lane, which fetches.
 fn store_one(
     conn: &mut DbConn,
     actors: &HashMap<String, ActorRow>,
-    wanted: &mut HashMap<i64, bool>,
     item: &Parsed,
     prepared: Option<PreparedAlert>,
 ) -> Result<Applied, DbError> {
     db::transaction(conn, |conn| {
-        let is_wanted = match actors.get(&item.actor) {
-            Some(actor) if item.named.is_empty() => match wanted.get(&actor.id) {
-                Some(w) => *w,
-                None => {
-                    let w = create::wanted(conn, actor.id, &[])?;
-                    wanted.insert(actor.id, w);
-                    w
-                }
-            },
-            Some(actor) => create::wanted(conn, actor.id, &item.named)?,
-            None => false,
-        };
-        if !is_wanted {
-            let known = item.update.is_some()
-                && db::alerts::by_ap_id(conn, item.object.id.as_str())?.is_some();
-            if !known {
-                return Ok(Applied::Done(None));
-            }
+        let actor_id = actors.get(&item.actor).map(|a| a.id);
+        let update_of = item.update.is_some().then(|| item.object.id.as_str());
+        if !create::stores(conn, actor_id, &item.named, update_of)? {
+            return Ok(Applied::Done(None));
         }
         match prepared {
             Some(prepared) => Ok(Applied::Done(store_prepared(conn, prepared)?.map(Box::new))),

@@ -61,26 +61,50 @@ pub(super) async fn is_wanted(
     actor: &ObjectId<DbActor>,
     campaigns: &[String],
 ) -> Result<bool, Error> {
+    to_store(data, actor, campaigns, None).await
+}
+
+/// [`is_wanted`], or for an Update of the object `update_of`, also true
+/// when we hold a copy of it (it came by a boost, say). One database round
+/// trip.
+pub(super) async fn to_store(
+    data: &Data,
+    actor: &ObjectId<DbActor>,
+    campaigns: &[String],
+    update_of: Option<&Url>,
+) -> Result<bool, Error> {
     let id = actor.inner().to_string();
     let campaigns = campaigns.to_vec();
+    let update_of = update_of.map(Url::to_string);
     Ok(data
         .db
-        .run(move |conn| match db::actors::by_ap_id(conn, &id)? {
-            Some(a) => wanted(conn, a.id, &campaigns),
-            None => Ok(false),
+        .run(move |conn| {
+            let actor = db::actors::by_ap_id(conn, &id)?;
+            stores(conn, actor.map(|a| a.id), &campaigns, update_of.as_deref())
         })
         .await?)
 }
 
-/// [`is_wanted`] for the stored actor `actor_id`, on a connection.
-pub fn wanted(
+/// [`to_store`] on a connection, for the actor stored as `actor_id` (`None`:
+/// an actor we do not know). The one rule for both inbox lanes.
+pub fn stores(
     conn: &mut db::DbConn,
-    actor_id: i64,
+    actor_id: Option<i64>,
     campaigns: &[String],
+    update_of: Option<&str>,
 ) -> Result<bool, db::DbError> {
-    Ok(db::follows::is_followed_locally(conn, actor_id)?
-        || (!campaigns.is_empty()
-            && !db::campaigns::joined_among(conn, actor_id, campaigns)?.is_empty()))
+    if let Some(actor_id) = actor_id {
+        if db::follows::is_followed_locally(conn, actor_id)?
+            || (!campaigns.is_empty()
+                && !db::campaigns::joined_among(conn, actor_id, campaigns)?.is_empty())
+        {
+            return Ok(true);
+        }
+    }
+    match update_of {
+        Some(object) => Ok(db::alerts::by_ap_id(conn, object)?.is_some()),
+        None => Ok(false),
+    }
 }
 
 /// What follows storing a new or changed alert from a Create: the feeds'
@@ -95,16 +119,6 @@ pub async fn after_store(
     let (Stored::New(row) | Stored::Updated(row)) = stored;
     curating.on_incoming(data, &row).await?;
     campaigns::on_incoming(data, &row, named).await
-}
-
-/// True when we hold a copy of the object `id` (it came by a boost, say).
-pub(super) async fn is_known(data: &Data, id: &Url) -> Result<bool, Error> {
-    let id = id.to_string();
-    Ok(data
-        .db
-        .run(move |conn| db::alerts::by_ap_id(conn, &id))
-        .await?
-        .is_some())
 }
 
 #[async_trait]

@@ -1,7 +1,7 @@
 //! `Update` of an alert: sent on every edit (with `updated`, which Mastodon
 //! requires); received edits replace our copy only when newer.
 
-use super::create::{is_known, is_wanted};
+use super::create::to_store;
 use crate::{
     curation::Curating,
     error::Error,
@@ -79,7 +79,7 @@ impl Activity for UpdateNote {
 
     async fn receive(self, data: &Data) -> Result<(), Error> {
         let named = crate::campaigns::named_in(&self.object);
-        if !is_wanted(data, &self.actor, &named).await? && !is_known(data, &self.object.id).await? {
+        if !to_store(data, &self.actor, &named, Some(&self.object.id)).await? {
             return Ok(());
         }
         // store_remote keeps the stored copy when it is as new or newer.
