@@ -8,7 +8,7 @@ use crate::{
     server,
 };
 use clap::{Parser, Subcommand};
-use std::{path::PathBuf, process::ExitCode};
+use std::path::PathBuf;
 
 /// Tocsin: federated alerts about threats to journalists and free expression.
 #[derive(Debug, Parser)]
@@ -386,16 +386,35 @@ pub enum TokenAction {
 }
 
 /// Parses arguments, runs the command and maps errors to an exit status.
-pub fn main() -> ExitCode {
+pub fn main() -> ! {
     let cli = Cli::parse();
     init_tracing();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match run(cli) {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    exit_skipping_c_handlers(code)
+}
+
+/// Ends the process without the C libraries' exit handlers.
+///
+/// r2d2 opens pool connections on threads of its own, which nothing can
+/// join. When one of them is still connecting to PostgreSQL as the process
+/// exits, the exit handler that OpenSSL registered (through libpq) frees
+/// state that thread is using, and the process dies of a segfault after
+/// its work is done (diesel-rs/diesel#3441, sfackler/r2d2#137); a CLI
+/// command then fails with nothing on stderr. By the time this runs,
+/// `run` has dropped the runtime, its tasks, the pools and their
+/// connections; what is left to flush is flushed here.
+fn exit_skipping_c_handlers(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` only ends the process; no Rust state is used after.
+    unsafe { libc::_exit(code) }
 }
 
 fn init_tracing() {

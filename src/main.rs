@@ -1,5 +1,5 @@
 //! The `tocsin` binary.
 
-fn main() -> std::process::ExitCode {
+fn main() {
     tocsin::cli::main()
 }

@@ -354,7 +354,8 @@ async fn cli_block_reaches_a_running_server(backend: Backend) {
             .unwrap();
         assert!(
             out.status.success(),
-            "{}",
+            "tocsin {args:?}: {} (stderr: {})",
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
