@@ -19,7 +19,7 @@ use crate::{
     config::Config,
     db::{self, actors::NewActor, now_ms},
     error::Error,
-    signatures::keys::generate_rsa_keypair,
+    signatures::keys::{generate_rsa_keypair, generate_rsa_keypairs, PemKeypair},
     state::AppState,
 };
 use activitypub_federation::{
@@ -138,9 +138,9 @@ pub fn http_client(config: &Config) -> Result<reqwest::Client, Error> {
 }
 
 /// Creates the organisation, instance and publication actors on first start (with new
-/// RSA keys) and refreshes their profile from the configuration later.
+/// RSA keys, made side by side) and refreshes their profile from the configuration later.
 pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
-    let wanted = [
+    let mut wanted = vec![
         (
             config.actor.username.clone(),
             ORGANIZATION,
@@ -156,20 +156,34 @@ pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(),
             None,
         ),
     ];
-    for (username, kind, name, summary, icon) in wanted {
-        upsert_local_actor(conn, config, &username, kind, name, summary, icon)?;
-    }
     for publication in crate::publications::PUBLICATIONS {
         let (name, summary) = crate::publications::profile(config, publication);
-        upsert_local_actor(
-            conn,
-            config,
-            publication.name,
+        wanted.push((
+            publication.name.to_string(),
             crate::curation::SERVICE,
             name,
             summary,
             None,
-        )?;
+        ));
+    }
+    let urls = Urls::new(config);
+    let ids: Vec<String> = wanted
+        .iter()
+        .map(|w| urls.actor(&w.0).to_string())
+        .collect();
+    let keyed = db::actors::by_ap_ids(conn, &ids)?
+        .into_iter()
+        .filter(|a| a.private_key_pem.is_some())
+        .count();
+    let mut fresh = generate_rsa_keypairs(ids.len().saturating_sub(keyed))?.into_iter();
+    for (username, kind, name, summary, icon) in wanted {
+        let profile = Profile {
+            kind,
+            name,
+            summary,
+            icon,
+        };
+        upsert_with_keys(conn, config, &username, profile, &mut fresh)?;
     }
     Ok(())
 }
@@ -185,6 +199,32 @@ pub fn upsert_local_actor(
     summary: String,
     icon: Option<String>,
 ) -> Result<db::actors::ActorRow, Error> {
+    let profile = Profile {
+        kind,
+        name,
+        summary,
+        icon,
+    };
+    upsert_with_keys(conn, config, username, profile, &mut std::iter::empty())
+}
+
+/// What a local actor shows of itself.
+struct Profile<'a> {
+    kind: &'a str,
+    name: String,
+    summary: String,
+    icon: Option<String>,
+}
+
+/// [`upsert_local_actor`], taking a new actor's keys from `fresh` while it
+/// has some.
+fn upsert_with_keys(
+    conn: &mut db::DbConn,
+    config: &Config,
+    username: &str,
+    profile: Profile,
+    fresh: &mut dyn Iterator<Item = PemKeypair>,
+) -> Result<db::actors::ActorRow, Error> {
     let urls = Urls::new(config);
     let ap_id = urls.actor(username);
     let existing = db::actors::by_ap_id(conn, ap_id.as_str())?;
@@ -193,25 +233,25 @@ pub fn upsert_local_actor(
             (row.public_key_pem.clone(), row.private_key_pem.clone())
         }
         _ => {
-            let pair = generate_rsa_keypair()?;
+            let pair = fresh.next().map_or_else(generate_rsa_keypair, Ok)?;
             (pair.public_pem, Some(pair.private_pem))
         }
     };
     let now = now_ms();
     let actor = NewActor {
         ap_id: ap_id.to_string(),
-        kind: kind.to_string(),
+        kind: profile.kind.to_string(),
         username: username.to_string(),
         domain: config.instance.domain.clone(),
         local: true,
-        name: Some(name),
-        summary: Some(summary),
+        name: Some(profile.name),
+        summary: Some(profile.summary),
         inbox: urls.actor_part(username, "inbox").to_string(),
         shared_inbox: Some(urls.shared_inbox().to_string()),
         outbox: Some(urls.actor_part(username, "outbox").to_string()),
         followers_url: Some(urls.actor_part(username, "followers").to_string()),
         url: Some(urls.profile_page(username).to_string()),
-        icon,
+        icon: profile.icon,
         public_key_id: format!("{ap_id}#main-key"),
         public_key_pem,
         private_key_pem,

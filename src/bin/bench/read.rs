@@ -544,14 +544,14 @@ pub async fn footprint(database_url: Option<String>, workers: usize) -> anyhow::
             tokio::time::sleep(wait).await;
         }
         println!(
-            "idle RSS after {at:>2} s      {} MB ({} threads)",
-            proc_status(server.pid(), "VmRSS").unwrap_or(0) / 1024,
+            "idle RSS after {at:>2} s      {:.1} MB ({} threads)",
+            proc_status(server.pid(), "VmRSS").unwrap_or(0) as f64 / 1024.0,
             proc_status(server.pid(), "Threads").unwrap_or(0),
         );
     }
     println!(
-        "peak RSS (VmHWM)         {} MB",
-        proc_status(server.pid(), "VmHWM").unwrap_or(0) / 1024,
+        "peak RSS (VmHWM)         {:.1} MB",
+        proc_status(server.pid(), "VmHWM").unwrap_or(0) as f64 / 1024.0,
     );
     drop(server);
     // A restart: the database and the actors' keys exist.
