@@ -147,22 +147,29 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// Most ids one `received_activities` insert names (two parameters each,
+/// far under SQLite's limit).
+const RECEIVED_PER_INSERT: usize = 500;
+
 /// Records the outcomes of claimed rows (id, activity id, outcome) in one
 /// transaction; a done row leaves the queue and its id is remembered as
 /// received.
 pub fn record(conn: &mut DbConn, outcomes: &[(i64, String, Outcome)]) -> Result<(), DbError> {
     let now = now_ms();
     super::transaction(conn, |conn| {
-        let mut done = Vec::new();
+        let (mut done, mut received) = (Vec::new(), Vec::new());
         for (id, ap_id, outcome) in outcomes {
-            if !matches!(outcome, Outcome::Done) {
-                continue;
+            if matches!(outcome, Outcome::Done) {
+                done.push(*id);
+                received.push((
+                    received_activities::ap_id.eq(ap_id),
+                    received_activities::received_at.eq(now),
+                ));
             }
-            done.push(*id);
-            let insert = diesel::insert_into(received_activities::table).values((
-                received_activities::ap_id.eq(ap_id),
-                received_activities::received_at.eq(now),
-            ));
+        }
+        // One statement for a claim's rows (a round trip each on PostgreSQL).
+        for rows in received.chunks(RECEIVED_PER_INSERT) {
+            let insert = diesel::insert_into(received_activities::table).values(rows);
             match conn {
                 DbConn::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
                 DbConn::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite)?,
