@@ -41,27 +41,24 @@ pub fn generate_rsa_keypair() -> Result<PemKeypair, SignatureError> {
 /// Generates `n` RSA-2048 key pairs on up to as many threads as there are
 /// cores: a first start makes one for each local actor, and one takes tens
 /// of milliseconds (a random prime search), so in turn they took most of
-/// the start.
+/// the start. Each thread takes the next key to make until all are made,
+/// so one slow prime search does not hold a whole share back.
 pub fn generate_rsa_keypairs(n: usize) -> Result<Vec<PemKeypair>, SignatureError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let threads = std::thread::available_parallelism()
         .map_or(1, |c| c.get())
         .min(n);
-    if threads <= 1 {
-        return (0..n).map(|_| generate_rsa_keypair()).collect();
-    }
-    let per_thread = n.div_ceil(threads);
+    let next = AtomicUsize::new(0);
+    let make = || {
+        let mut made = Vec::new();
+        while next.fetch_add(1, Ordering::Relaxed) < n {
+            made.push(generate_rsa_keypair()?);
+        }
+        Ok::<_, SignatureError>(made)
+    };
     std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let count = per_thread.min(n - (t * per_thread).min(n));
-                scope.spawn(move || {
-                    (0..count)
-                        .map(|_| generate_rsa_keypair())
-                        .collect::<Result<Vec<_>, _>>()
-                })
-            })
-            .collect();
-        let mut pairs = Vec::with_capacity(n);
+        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(make)).collect();
+        let mut pairs = make()?;
         for worker in workers {
             let made = worker
                 .join()
