@@ -143,46 +143,46 @@ pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(),
     let mut wanted = vec![
         (
             config.actor.username.clone(),
-            ORGANIZATION,
-            config.actor.display_name.clone(),
-            config.actor.summary.clone(),
-            (!config.actor.icon.is_empty()).then(|| config.actor.icon.clone()),
+            Profile {
+                kind: ORGANIZATION,
+                name: config.actor.display_name.clone(),
+                summary: config.actor.summary.clone(),
+                icon: (!config.actor.icon.is_empty()).then(|| config.actor.icon.clone()),
+            },
         ),
         (
             INSTANCE_ACTOR_USERNAME.to_string(),
-            APPLICATION,
-            config.instance.name.clone(),
-            config.instance.description.clone(),
-            None,
+            Profile {
+                kind: APPLICATION,
+                name: config.instance.name.clone(),
+                summary: config.instance.description.clone(),
+                icon: None,
+            },
         ),
     ];
     for publication in crate::publications::PUBLICATIONS {
         let (name, summary) = crate::publications::profile(config, publication);
         wanted.push((
             publication.name.to_string(),
-            crate::curation::SERVICE,
-            name,
-            summary,
-            None,
+            Profile {
+                kind: crate::curation::SERVICE,
+                name,
+                summary,
+                icon: None,
+            },
         ));
     }
     let urls = Urls::new(config);
     let ids: Vec<String> = wanted
         .iter()
-        .map(|w| urls.actor(&w.0).to_string())
+        .map(|(username, _)| urls.actor(username).to_string())
         .collect();
     let keyed = db::actors::by_ap_ids(conn, &ids)?
         .into_iter()
         .filter(|a| a.private_key_pem.is_some())
         .count();
     let mut fresh = generate_rsa_keypairs(ids.len().saturating_sub(keyed))?.into_iter();
-    for (username, kind, name, summary, icon) in wanted {
-        let profile = Profile {
-            kind,
-            name,
-            summary,
-            icon,
-        };
+    for (username, profile) in wanted {
         upsert_with_keys(conn, config, &username, profile, &mut fresh)?;
     }
     Ok(())

@@ -12,13 +12,7 @@ fn tocsin(dir: &std::path::Path) -> Command {
 
 /// Runs `tocsin ARGS` in `dir`, asserts it succeeded and returns stdout.
 fn succeeds(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = tocsin(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    crate::common::tocsin_succeeds(dir, &[], args)
 }
 
 #[test]
@@ -158,25 +152,10 @@ fn commands_on_postgres_exit_with_their_own_status() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (url, name) = crate::common::create_postgres_database();
-    succeeds_on(dir.path(), &url, &["migrate"]);
+    let on = [("TOCSIN_DATABASE__URL", url.as_str())];
+    crate::common::tocsin_succeeds(dir.path(), &on, &["migrate"]);
     for _ in 0..40 {
-        succeeds_on(dir.path(), &url, &["domain", "list"]);
+        crate::common::tocsin_succeeds(dir.path(), &on, &["domain", "list"]);
     }
     crate::common::drop_postgres_database(&name);
-}
-
-/// [`succeeds`] against the database at `url`.
-fn succeeds_on(dir: &std::path::Path, url: &str, args: &[&str]) -> String {
-    let out = tocsin(dir)
-        .env("TOCSIN_DATABASE__URL", url)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tocsin {args:?}: {} (stderr: {})",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }

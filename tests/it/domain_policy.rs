@@ -343,23 +343,15 @@ async fn cli_block_reaches_a_running_server(backend: Backend) {
     let peer = FakePeer::start().await;
     let alice = peer.serve_actor_fixture("mastodon/actor.json", "mastodon.example", &i.base());
     let inbox = format!("{}/inbox", i.base());
-    let tocsin = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
-            .args(args)
-            .env_remove("TOCSIN_CONFIG")
-            .env("TOCSIN_LOG", "warn")
-            .env("TOCSIN_DATABASE__URL", &i.server.state.config.database.url)
-            .env("TOCSIN_INSTANCE__DOMAIN", &i.domain)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tocsin {args:?}: {} (stderr: {})",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        (
+            "TOCSIN_DATABASE__URL",
+            i.server.state.config.database.url.as_str(),
+        ),
+        ("TOCSIN_INSTANCE__DOMAIN", i.domain.as_str()),
+    ];
+    let tocsin = |args: &[&str]| crate::common::tocsin_succeeds(dir.path(), &env, args);
     let said = tocsin(&["domain", "block", &peer.domain, "--reason", "forgeries"]);
     assert!(said.contains("is now block"), "{said}");
     let list = tocsin(&["domain", "list"]);

@@ -446,3 +446,23 @@ pub async fn html_page(url: impl reqwest::IntoUrl) -> String {
         .await
         .expect("page text")
 }
+
+/// Runs `tocsin ARGS` as operators do (no config file, warnings only) with
+/// `env` set, asserts it exited successfully and returns its stdout.
+pub fn tocsin_succeeds(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .current_dir(dir)
+        .env_remove("TOCSIN_CONFIG")
+        .env("TOCSIN_LOG", "warn")
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tocsin {args:?}: {} (stderr: {})",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
