@@ -851,8 +851,11 @@ fn create(actor: &str, i: usize) -> serde_json::Value {
             "type": "Note",
             "attributedTo": actor,
             "content": "<p>Benchmark alert: journalist detained, urgent appeal for release.</p>",
+            "published": "2026-11-29T10:00:00Z",
             "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "cc": [format!("{actor}/followers")],
         },
+        "cc": [format!("{actor}/followers")],
     })
 }
 

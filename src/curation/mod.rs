@@ -5,7 +5,7 @@
 pub mod feeds;
 pub mod members;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::{
     alerts::STATUS_DELETED,
@@ -143,20 +143,35 @@ pub async fn on_incoming(data: &Data, alert: &AlertRow) -> Result<(), Error> {
         .await
 }
 
-/// What curating incoming alerts reads: the feeds, and the alerts' authors
-/// read so far. The inbox's batch lane reads it once for a whole claim.
+/// What curating incoming alerts reads: the feeds, who has joined which
+/// local campaign, and the alerts' authors read so far. The inbox's batch
+/// lane reads it once for a whole claim.
 pub struct Curating {
     feeds: Vec<(FeedRow, ActorRow)>,
+    /// (campaign actor id, participant row id) of every open local campaign.
+    joined: HashSet<(String, i64)>,
     authors: HashMap<i64, ActorRow>,
 }
 
 impl Curating {
-    /// Reads the feeds, on a connection; `authors` are rows already read.
+    /// Reads the feeds and the campaigns' participants, on a connection;
+    /// `authors` are rows already read.
     pub fn read(conn: &mut DbConn, authors: Vec<ActorRow>) -> Result<Curating, DbError> {
         Ok(Curating {
             feeds: db::curation::all_feeds(conn)?,
+            joined: db::campaigns::joined_pairs(conn)?.into_iter().collect(),
             authors: authors.into_iter().map(|a| (a.id, a)).collect(),
         })
+    }
+
+    /// Whether `author_id` has joined one of the local campaigns among
+    /// `named` (ActivityPub ids): only then may a campaign announce the
+    /// alert (see [`crate::campaigns::on_incoming`]).
+    pub fn joined_any(&self, author_id: i64, named: &[String]) -> bool {
+        !self.joined.is_empty()
+            && named
+                .iter()
+                .any(|campaign| self.joined.contains(&(campaign.clone(), author_id)))
     }
 
     /// Reads the feeds and the author `author_id` in one database round

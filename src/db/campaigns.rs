@@ -200,6 +200,22 @@ pub fn joined_among(
         .load(conn)?)
 }
 
+/// Every open local campaign's actor id, with the row id of each actor
+/// who has joined it: what [`joined_among`] would find, read once for many
+/// incoming alerts.
+pub fn joined_pairs(conn: &mut DbConn) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(campaigns::table
+        .inner_join(actors::table)
+        .inner_join(
+            campaign_participants::table.on(campaign_participants::campaign_id.eq(campaigns::id)),
+        )
+        .filter(actors::local.eq(true))
+        .filter(campaigns::closed_at.is_null())
+        .filter(campaign_participants::state.eq(JOINED))
+        .select((actors::ap_id, campaign_participants::actor_id))
+        .load(conn)?)
+}
+
 /// Replaces the campaigns (actor id, inbox) a local alert group names.
 pub fn set_alert_campaigns(
     conn: &mut DbConn,

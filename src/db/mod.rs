@@ -398,4 +398,29 @@ mod tests {
         assert_eq!(page_offset(i64::MAX, 20), i64::MAX);
         assert_eq!(page_offset(i64::MIN, 20), 0);
     }
+
+    /// `.cargo/config.toml` builds the bundled SQLite with the query
+    /// planner stability guarantee; without it every `LIMIT ?` statement is
+    /// compiled again at each run (docs/performance.md).
+    #[test]
+    fn sqlite_is_built_with_the_query_planner_stability_guarantee() {
+        use diesel::{sql_types::Text, Connection, QueryableByName, RunQueryDsl};
+        #[derive(QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = Text)]
+            compile_options: String,
+        }
+        let mut conn = diesel::SqliteConnection::establish(":memory:").unwrap();
+        let options: Vec<CompileOption> = diesel::sql_query("PRAGMA compile_options")
+            .load(&mut conn)
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o.compile_options == "ENABLE_QPSG"),
+            "SQLite was built without SQLITE_ENABLE_QPSG: {:?}",
+            options
+                .iter()
+                .map(|o| &o.compile_options)
+                .collect::<Vec<_>>()
+        );
+    }
 }

@@ -414,6 +414,124 @@ async fn a_delete_before_its_create_is_remembered() {
     peer.stop().await;
 }
 
+/// The batch lane applies a claim's Creates in one transaction; one that
+/// the database refuses (here a trigger, standing in for any failure) must
+/// not take the others with it: they are stored, and it stays queued with
+/// its error for the one-at-a-time lane.
+async fn one_failing_create_in_a_batch_spares_the_others(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    const N: usize = 12;
+    let i = TestInstance::start(backend).await;
+    let peer = FakePeer::start().await;
+    let alice = following_alice(&i, &peer).await;
+    let create: serde_json::Value = serde_json::from_str(&peer.rewrite(
+        &fixture("mastodon/create_note.json"),
+        "mastodon.example",
+        &i.base(),
+    ))
+    .unwrap();
+    let note = |n: usize| format!("{alice}/statuses/batch-{n}");
+    let bad = note(5);
+    let refuse = match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER test_refuse BEFORE INSERT ON alerts WHEN NEW.ap_id = '{bad}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        ),
+        Backend::Postgres => format!(
+            "CREATE FUNCTION test_refuse() RETURNS trigger AS $$ BEGIN \
+             IF NEW.ap_id = '{bad}' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER test_refuse BEFORE INSERT ON alerts \
+             FOR EACH ROW EXECUTE FUNCTION test_refuse();"
+        ),
+    };
+    i.server
+        .state
+        .db
+        .conn()
+        .unwrap()
+        .batch_execute(&refuse)
+        .unwrap();
+    // Stored in one transaction, as the inbox's writer stores what arrives
+    // together: the batch lane claims them together.
+    let items: Vec<db::inbox_queue::NewQueued> = (0..N)
+        .map(|n| {
+            let mut body = create.clone();
+            body["id"] = format!("{}/activity", note(n)).into();
+            body["object"]["id"] = note(n).into();
+            body["object"]["content"] = format!("<p>Journalist detained, report {n}</p>").into();
+            db::inbox_queue::NewQueued {
+                ap_id: format!("{}/activity", note(n)),
+                signer: alice.clone(),
+                body: body.to_string(),
+                batch: true,
+            }
+        })
+        .collect();
+    i.server
+        .state
+        .db
+        .write(move |conn| db::inbox_queue::enqueue(conn, &items))
+        .await
+        .unwrap();
+    let state_db = i.server.state.db.clone();
+    let stored = |n: usize| {
+        let (db, id) = (state_db.clone(), note(n));
+        async move { db.run(move |c| db::alerts::by_ap_id(c, &id)).await.unwrap() }
+    };
+    let others_stored = eventually(Duration::from_secs(20), || async {
+        for n in (0..N).filter(|n| *n != 5) {
+            if stored(n).await.is_none() {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    assert!(others_stored, "the batch's other Creates were not stored");
+    assert!(stored(5).await.is_none(), "the refused Create has no alert");
+    // The refused one is kept, moved to the other lane, with its error.
+    let kept = eventually(Duration::from_secs(20), || async {
+        let rows = state_db
+            .run(|conn| {
+                use diesel::prelude::*;
+                use tocsin::db::schema::inbox_queue;
+                Ok(inbox_queue::table
+                    .select((
+                        inbox_queue::ap_id,
+                        inbox_queue::batch,
+                        inbox_queue::last_error,
+                    ))
+                    .load::<(String, bool, Option<String>)>(conn)?)
+            })
+            .await
+            .unwrap();
+        rows.len() == 1
+            && rows[0].0 == format!("{bad}/activity")
+            && !rows[0].1
+            && rows[0]
+                .2
+                .as_deref()
+                .is_some_and(|e| e.contains("refused by the test"))
+    })
+    .await;
+    assert!(kept, "the refused Create is not kept with its error");
+    i.stop().await;
+    peer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_create_in_a_batch_spares_the_others_sqlite() {
+    one_failing_create_in_a_batch_spares_the_others(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_create_in_a_batch_spares_the_others_postgres() {
+    if crate::common::postgres_available() {
+        one_failing_create_in_a_batch_spares_the_others(Backend::Postgres).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notes_of_actors_nobody_follows_are_not_stored() {
     let i = TestInstance::start(Backend::Sqlite).await;

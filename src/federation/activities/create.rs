@@ -118,6 +118,9 @@ pub async fn after_store(
 ) -> Result<(), Error> {
     let (Stored::New(row) | Stored::Updated(row)) = stored;
     curating.on_incoming(data, &row).await?;
+    if !curating.joined_any(row.actor_id, &named) {
+        return Ok(());
+    }
     campaigns::on_incoming(data, &row, named).await
 }
 

@@ -113,5 +113,8 @@ pub async fn after_store(
         }
     }
     let (Stored::New(row) | Stored::Updated(row)) = stored;
+    if !curating.joined_any(row.actor_id, &named) {
+        return Ok(());
+    }
     crate::campaigns::on_incoming(data, &row, named).await
 }
