@@ -39,6 +39,10 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
             })
     })
     .await?;
+    let reads = Arc::new(web::read_cache::ReadCache::new(
+        config.server.read_cache_bytes,
+        std::time::Duration::from_secs(config.server.read_cache_secs),
+    ));
     Ok(AppState {
         client: federation::http_client(&config)?,
         policies: federation::policy::DomainPolicies::new(
@@ -48,11 +52,12 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
         ),
         rate_limits: Arc::new(web::rate_limit::RateLimits::new(&config.limits)),
         signers: Default::default(),
-        reads: Arc::new(web::read_cache::ReadCache::new(
-            config.server.read_cache_bytes,
-            std::time::Duration::from_secs(config.server.read_cache_secs),
-        )),
-        inbox: federation::inbox_queue::Enqueuer::new(db.clone(), config.inbox.enqueue_batch_ms),
+        inbox: federation::inbox_queue::Enqueuer::new(
+            db.clone(),
+            config.inbox.enqueue_batch_ms,
+            reads.clone(),
+        ),
+        reads,
         config,
         db,
         keys: KeyCache::default(),

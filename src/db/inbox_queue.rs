@@ -39,6 +39,70 @@ pub struct QueuedRow {
     pub batch: bool,
 }
 
+/// True if an activity with this id is queued, or was received and
+/// applied: a copy is dropped.
+pub fn is_known(conn: &mut DbConn, ap_id: &str) -> Result<bool, DbError> {
+    if super::activities::was_received(conn, ap_id)? {
+        return Ok(true);
+    }
+    let queued: i64 = inbox_queue::table
+        .filter(inbox_queue::ap_id.eq(ap_id))
+        .count()
+        .get_result(conn)?;
+    Ok(queued > 0)
+}
+
+/// Queues `items`, due now, known to be new (a copy already queued is
+/// skipped all the same).
+pub fn insert(conn: &mut DbConn, items: &[NewQueued]) -> Result<(), DbError> {
+    let now = now_ms();
+    for item in items {
+        insert_one(conn, item, now)?;
+    }
+    Ok(())
+}
+
+/// Queues one item, due at `now`; false if its id is already queued.
+fn insert_one(conn: &mut DbConn, item: &NewQueued, now: i64) -> Result<bool, DbError> {
+    let insert = diesel::insert_into(inbox_queue::table).values((
+        inbox_queue::ap_id.eq(&item.ap_id),
+        inbox_queue::signer.eq(&item.signer),
+        inbox_queue::body.eq(&item.body),
+        inbox_queue::attempts.eq(0),
+        inbox_queue::next_attempt_at.eq(now),
+        inbox_queue::created_at.eq(now),
+        inbox_queue::batch.eq(item.batch),
+    ));
+    let n = match conn {
+        DbConn::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
+        DbConn::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite)?,
+    };
+    Ok(n == 1)
+}
+
+/// Records activity ids as received and applied, so that a copy is
+/// dropped: one statement per [`RECEIVED_PER_INSERT`] ids.
+pub fn mark_received(conn: &mut DbConn, ap_ids: &[String]) -> Result<(), DbError> {
+    let now = now_ms();
+    let rows: Vec<_> = ap_ids
+        .iter()
+        .map(|ap_id| {
+            (
+                received_activities::ap_id.eq(ap_id),
+                received_activities::received_at.eq(now),
+            )
+        })
+        .collect();
+    for rows in rows.chunks(RECEIVED_PER_INSERT) {
+        let insert = diesel::insert_into(received_activities::table).values(rows);
+        match conn {
+            DbConn::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
+            DbConn::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite)?,
+        };
+    }
+    Ok(())
+}
+
 /// Stores `items` in one transaction; for each, true if it was new (false:
 /// the same activity id is already queued, or was received and applied).
 pub fn enqueue(conn: &mut DbConn, items: &[NewQueued]) -> Result<Vec<bool>, DbError> {
@@ -50,20 +114,7 @@ pub fn enqueue(conn: &mut DbConn, items: &[NewQueued]) -> Result<Vec<bool>, DbEr
                 stored.push(false);
                 continue;
             }
-            let insert = diesel::insert_into(inbox_queue::table).values((
-                inbox_queue::ap_id.eq(&item.ap_id),
-                inbox_queue::signer.eq(&item.signer),
-                inbox_queue::body.eq(&item.body),
-                inbox_queue::attempts.eq(0),
-                inbox_queue::next_attempt_at.eq(now),
-                inbox_queue::created_at.eq(now),
-                inbox_queue::batch.eq(item.batch),
-            ));
-            let n = match conn {
-                DbConn::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
-                DbConn::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite)?,
-            };
-            stored.push(n == 1);
+            stored.push(insert_one(conn, item, now)?);
         }
         Ok(stored)
     })
@@ -161,20 +212,10 @@ pub fn record(conn: &mut DbConn, outcomes: &[(i64, String, Outcome)]) -> Result<
         for (id, ap_id, outcome) in outcomes {
             if matches!(outcome, Outcome::Done) {
                 done.push(*id);
-                received.push((
-                    received_activities::ap_id.eq(ap_id),
-                    received_activities::received_at.eq(now),
-                ));
+                received.push(ap_id.clone());
             }
         }
-        // One statement for a claim's rows (a round trip each on PostgreSQL).
-        for rows in received.chunks(RECEIVED_PER_INSERT) {
-            let insert = diesel::insert_into(received_activities::table).values(rows);
-            match conn {
-                DbConn::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
-                DbConn::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite)?,
-            };
-        }
+        mark_received(conn, &received)?;
         if !done.is_empty() {
             diesel::delete(inbox_queue::table.filter(inbox_queue::id.eq_any(done)))
                 .execute(conn)?;

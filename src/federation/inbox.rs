@@ -12,7 +12,9 @@ use super::{
         delete::Delete, follow::Follow, offer::Offer, reject::Reject, undo_follow::UndoFollow,
         update::UpdateNote,
     },
-    forwarded, ld_signatures,
+    forwarded,
+    inbox_batch::{Accepted, Incoming},
+    ld_signatures,
     objects::actor::DbActor,
     proofs, same_origin,
 };
@@ -256,16 +258,26 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         return Ok(Handled::Ignored);
     };
     activity.verify(data).await?;
+    let batch = matches!(
+        activity,
+        InboxActivity::CreateNote(_) | InboxActivity::UpdateNote(_)
+    );
     let item = db::inbox_queue::NewQueued {
-        ap_id: id,
+        ap_id: id.clone(),
         signer: signer.ap_id.to_string(),
         body: String::from_utf8_lossy(body).into_owned(),
-        batch: matches!(
-            activity,
-            InboxActivity::CreateNote(_) | InboxActivity::UpdateNote(_)
-        ),
+        batch,
     };
-    Ok(match data.inbox.enqueue(item).await? {
+    // The writer stores an alert in the transaction that accepts it: its
+    // HTML is sanitised here, on the request's thread.
+    let alert = match batch && data.inbox.applies_at_once() {
+        true => Incoming::from_activity(id, &envelope.actor, activity).map(|incoming| {
+            let prepared = incoming.prepare();
+            (incoming, prepared)
+        }),
+        false => None,
+    };
+    Ok(match data.inbox.enqueue(Accepted { item, alert }).await? {
         true => Handled::Queued,
         false => Handled::Duplicate,
     })

@@ -1,17 +1,30 @@
-//! The inbox's batch lane. Creates and Updates of alerts, the bulk of what
-//! a Clearing House or a hub receives, are applied many to a transaction:
-//! a claim's activities are parsed and their alerts prepared (HTML
-//! sanitised) first, their actors read in one query, then every alert is
-//! stored and every row leaves the queue in the same transaction: an alert
-//! is stored exactly when its row goes. Should one activity fail, the claim
-//! is applied again with a savepoint per activity, and only the failing one
-//! moves on.
+//! Creates and Updates of alerts, the bulk of what a Clearing House or a
+//! hub receives, applied many to a transaction. They come two ways:
 //!
-//! What needs more than the database (an author to fetch or refresh, a
-//! domain policy that could not be read, a failure) moves to the
-//! one-at-a-time lane, which fetches, retries and records errors as for any
-//! activity. Curation and campaigns follow the commit, as they follow the
-//! store in `Create::receive` and `Update::receive`.
+//! - **At once, by the inbox's writer** ([`store_accepted`]). The inbox
+//!   parses a verified Create or Update and prepares its alert (sanitised
+//!   HTML) while handling the request; the writer stores everything that
+//!   arrived together in one transaction, and there an alert whose author
+//!   is stored and fresh is stored too, its activity id recorded as
+//!   received. The 202 follows the commit, so the alert is as durable as a
+//!   queued activity, without being written to the queue, claimed and
+//!   deleted again.
+//! - **From the queue, by the batch lane** ([`prepare`], [`commit`]): rows
+//!   queued with `batch` set (by a writer that does not apply at once,
+//!   `[inbox] enqueue_batch_ms = 0`, or a group whose transaction failed).
+//!   A claim's rows are parsed and prepared, their actors read in one
+//!   query, then every alert is stored and every row leaves the queue in
+//!   the same transaction: an alert is stored exactly when its row goes.
+//!
+//! Both store without a savepoint per activity; should one fail, the
+//! transaction is rolled back and the writer queues its group instead, the
+//! batch lane applies its claim again with a savepoint per activity, so
+//! only the failing one moves on. What needs more than the database (an
+//! author to fetch or refresh, a domain policy that could not be read, a
+//! failure) goes to the one-at-a-time lane, which fetches, retries and
+//! records errors as for any activity. Curation and campaigns follow the
+//! commit, as they follow the store in `Create::receive` and
+//! `Update::receive`.
 
 use super::{
     activities::{create, update},
@@ -24,13 +37,14 @@ use crate::{
     db::{
         self,
         actors::ActorRow,
-        inbox_queue::{self, Outcome, QueuedRow},
+        inbox_queue::{self, NewQueued, Outcome, QueuedRow},
         now_ms, DbConn, DbError,
     },
     error::Error,
     state::Data,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use url::Url;
 
 /// Most rows one claim of the batch lane takes.
 pub const CLAIM: i64 = 256;
@@ -43,9 +57,8 @@ const AUTHOR_FRESH_MS: i64 = if cfg!(debug_assertions) {
     24 * 3600 * 1000
 };
 
-/// A claimed Create or Update of an alert, parsed.
-struct Parsed {
-    row_id: i64,
+/// A Create or Update of an alert, parsed.
+pub struct Incoming {
     ap_id: String,
     /// The activity's actor.
     actor: String,
@@ -59,6 +72,68 @@ struct Parsed {
     object: NoteJson,
 }
 
+impl Incoming {
+    /// The Create or Update of an alert `activity` (with id `ap_id`, by
+    /// `actor`); `None` for any other activity.
+    pub fn from_activity(ap_id: String, actor: &Url, activity: InboxActivity) -> Option<Incoming> {
+        let (update, object) = match activity {
+            InboxActivity::CreateNote(a) => (None, a.object),
+            InboxActivity::UpdateNote(a) => (Some(a.raw), a.object),
+            _ => return None,
+        };
+        Some(Incoming {
+            ap_id,
+            actor: actor.to_string(),
+            author: object.author().map(|a| a.to_string()),
+            named: campaigns::named_in(&object),
+            update,
+            object,
+        })
+    }
+
+    /// Its alert, prepared (sanitised) for storing.
+    pub fn prepare(&self) -> PreparedAlert {
+        PreparedAlert::new(&self.object, 0)
+    }
+
+    /// What curating its stored alert needs.
+    fn followup(&self, stored: Stored) -> Followup {
+        Followup {
+            stored,
+            named: self.named.clone(),
+            update: self.update.clone(),
+        }
+    }
+
+    /// The actor ids it needs read: its actor and its author.
+    fn actor_ids(&self) -> impl Iterator<Item = String> + '_ {
+        std::iter::once(self.actor.clone()).chain(self.author.clone())
+    }
+
+    /// `prepared` by its author's row, if the author is stored and fresh;
+    /// `None` if we must fetch them first.
+    fn by_author(
+        &self,
+        actors: &HashMap<String, ActorRow>,
+        prepared: PreparedAlert,
+        now: i64,
+    ) -> Option<PreparedAlert> {
+        let author = actors
+            .get(self.author.as_ref()?)
+            .filter(|a| a.local || now - a.last_refreshed_at < AUTHOR_FRESH_MS)?;
+        Some(prepared.by(author.id))
+    }
+}
+
+/// An activity the inbox accepted, for its writer: a Create or Update of an
+/// alert comes parsed, with its alert prepared.
+pub struct Accepted {
+    /// What is queued if it is not applied at once.
+    pub item: NewQueued,
+    /// The alert to store at once, if it is one.
+    pub alert: Option<(Incoming, PreparedAlert)>,
+}
+
 /// What the transaction did with one activity.
 enum Applied {
     /// Applied (an alert stored, or nothing to store): the row goes.
@@ -68,10 +143,128 @@ enum Applied {
 }
 
 /// An alert stored by the transaction, with what its follow-up needs.
-struct Followup {
+pub struct Followup {
     stored: Stored,
     named: Vec<String>,
     update: Option<Option<String>>,
+}
+
+/// The alerts a transaction stored, with what curating them reads (once
+/// for them all): their curation and campaigns follow the commit.
+pub struct Followups {
+    curating: Curating,
+    items: Vec<Followup>,
+}
+
+impl Followups {
+    /// Reads what curating `items` needs, on the connection that stored
+    /// them (`actors`: rows already read); `None` when nothing was stored.
+    fn read(
+        conn: &mut DbConn,
+        actors: HashMap<String, ActorRow>,
+        items: Vec<Followup>,
+    ) -> Result<Option<Followups>, DbError> {
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let curating = Curating::read(conn, actors.into_values().collect())?;
+        Ok(Some(Followups { curating, items }))
+    }
+
+    /// Curates every stored alert (feeds' boosts, the review queue,
+    /// campaigns), in order; a failure is logged and the rest go on.
+    pub async fn run(self, data: &Data) {
+        for followup in self.items {
+            if let Err(e) = follow_up(data, &self.curating, followup).await {
+                tracing::warn!(error = %e, "curating an incoming alert failed");
+            }
+        }
+    }
+}
+
+/// What the inbox's writer did with a group of accepted activities.
+pub struct Written {
+    /// Per activity, in order: false if the same id was received or queued
+    /// before (a copy, dropped).
+    pub new: Vec<bool>,
+    /// Some were queued for the batch lane.
+    pub queued_batch: bool,
+    /// Some were queued for the one-at-a-time lane.
+    pub queued_single: bool,
+    /// The alerts stored, to curate.
+    pub followups: Option<Followups>,
+}
+
+/// Stores a group of accepted activities in one transaction, for the
+/// inbox's writer: a Create or Update of an alert whose author is stored
+/// and fresh is applied at once (its id recorded as received, nothing
+/// queued); any other activity, and an alert that needs a fetch, is
+/// queued. A copy of an activity received or queued before is dropped. No
+/// savepoint per activity: on an error the caller queues the whole group
+/// instead ([`queue_accepted`]).
+pub fn store_accepted(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError> {
+    db::transaction(conn, |conn| store_group(conn, group))
+}
+
+/// [`store_accepted`] inside its transaction.
+fn store_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError> {
+    let urls = actor_ids(
+        group
+            .iter()
+            .filter_map(|a| a.alert.as_ref().map(|(i, _)| i)),
+    );
+    let actors = read_actors(conn, &urls)?;
+    let now = now_ms();
+    let (mut new, mut seen) = (Vec::with_capacity(group.len()), HashSet::new());
+    let (mut applied, mut queue, mut followups) = (Vec::new(), Vec::new(), Vec::new());
+    for accepted in group {
+        let ap_id = accepted.item.ap_id.as_str();
+        if !seen.insert(ap_id) || inbox_queue::is_known(conn, ap_id)? {
+            new.push(false);
+            continue;
+        }
+        new.push(true);
+        let stored = match &accepted.alert {
+            Some((incoming, prepared)) => {
+                let prepared = incoming.by_author(&actors, prepared.clone(), now);
+                store_one(conn, &actors, incoming, prepared)?
+            }
+            None => Applied::Single,
+        };
+        match (stored, &accepted.alert) {
+            (Applied::Done(stored), Some((incoming, _))) => {
+                applied.push(ap_id.to_string());
+                followups.extend(stored.map(|stored| incoming.followup(*stored)));
+            }
+            // An alert that needs its author fetched, or any other activity.
+            _ => queue.push(NewQueued {
+                batch: false,
+                ..accepted.item.clone()
+            }),
+        }
+    }
+    inbox_queue::insert(conn, &queue)?;
+    inbox_queue::mark_received(conn, &applied)?;
+    Ok(Written {
+        new,
+        queued_batch: false,
+        queued_single: !queue.is_empty(),
+        followups: Followups::read(conn, actors, followups)?,
+    })
+}
+
+/// Queues a whole group as received (Creates and Updates of alerts for the
+/// batch lane), when [`store_accepted`] failed.
+pub fn queue_accepted(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError> {
+    let items: Vec<NewQueued> = group.iter().map(|a| a.item.clone()).collect();
+    let new = inbox_queue::enqueue(conn, &items)?;
+    let queued = |lane: bool| items.iter().zip(&new).any(|(i, n)| *n && i.batch == lane);
+    Ok(Written {
+        queued_batch: queued(true),
+        queued_single: queued(false),
+        new,
+        followups: None,
+    })
 }
 
 /// A claim made ready for its transaction: parsed, its alerts prepared and
@@ -80,7 +273,8 @@ pub struct Ready {
     ids: Vec<i64>,
     /// The claim's actors by ActivityPub id, or why they could not be read.
     actors: Result<HashMap<String, ActorRow>, DbError>,
-    items: Vec<(Parsed, Option<PreparedAlert>)>,
+    /// (queue row id, activity, its alert if its author is stored and fresh).
+    items: Vec<(i64, Incoming, Option<PreparedAlert>)>,
     /// Rows to drop (a blocked actor's activity, accepted before the block).
     dropped: Vec<(i64, String, Outcome)>,
     /// Rows for the other lane.
@@ -107,8 +301,8 @@ pub async fn prepare(data: &Data, rows: Vec<QueuedRow>) -> Ready {
             for row in part {
                 let parsed = parse(&data, &row).await.map(|p| {
                     p.map(|p| {
-                        let prepared = PreparedAlert::new(&p.object, 0);
-                        (p, prepared)
+                        let prepared = p.prepare();
+                        (row.id, p, prepared)
                     })
                 });
                 out.push((row.id, row.ap_id, parsed));
@@ -136,19 +330,16 @@ pub async fn prepare(data: &Data, rows: Vec<QueuedRow>) -> Ready {
             }
         }
     }
-    let actors = load_actors(data, parsed.iter().map(|(p, _)| p)).await;
+    let actors = load_actors(data, parsed.iter().map(|(_, p, _)| p)).await;
     let now = now_ms();
     let items = parsed
         .into_iter()
-        .map(|(p, prepared)| {
-            // Stored by its author's row; none if we must fetch them first.
-            let author = actors.as_ref().ok().and_then(|actors| {
-                actors
-                    .get(p.author.as_ref()?)
-                    .filter(|a| a.local || now - a.last_refreshed_at < AUTHOR_FRESH_MS)
-            });
-            let prepared = author.map(|a| prepared.by(a.id));
-            (p, prepared)
+        .map(|(row_id, p, prepared)| {
+            let prepared = actors
+                .as_ref()
+                .ok()
+                .and_then(|actors| p.by_author(actors, prepared, now));
+            (row_id, p, prepared)
         })
         .collect();
     Ready {
@@ -191,29 +382,21 @@ pub async fn commit(data: &Data, ready: Ready) {
                             })?
                         }
                     };
-                    // What curation reads, once for the claim.
-                    let curating = match applied.0.is_empty() {
-                        true => None,
-                        false => Some(Curating::read(conn, actors.into_values().collect())?),
-                    };
-                    Ok((applied, curating))
+                    let (followups, moved) = applied;
+                    Ok((Followups::read(conn, actors, followups)?, moved))
                 })
                 .await
         }
         Err(e) => Err(e),
     };
     match result {
-        Ok(((followups, moved), curating)) => {
+        Ok((followups, moved)) => {
             data.reads.invalidate();
             if moved {
                 data.inbox.wakeup.notify_one();
             }
-            if let Some(curating) = curating {
-                for followup in followups {
-                    if let Err(e) = follow_up(data, &curating, followup).await {
-                        tracing::warn!(error = %e, "curating an incoming alert failed");
-                    }
-                }
+            if let Some(followups) = followups {
+                followups.run(data).await;
             }
         }
         Err(e) => {
@@ -234,7 +417,7 @@ pub async fn commit(data: &Data, ready: Ready) {
 
 /// Parses a claimed row; `None` when its actor's domain is now blocked
 /// (dropped, as the other lane drops it).
-async fn parse(data: &Data, row: &QueuedRow) -> Result<Option<Parsed>, Error> {
+async fn parse(data: &Data, row: &QueuedRow) -> Result<Option<Incoming>, Error> {
     let body = row.body.as_bytes();
     let envelope: Envelope = serde_json::from_slice(body)?;
     match data.policies.check_url(&envelope.actor).await {
@@ -242,36 +425,36 @@ async fn parse(data: &Data, row: &QueuedRow) -> Result<Option<Parsed>, Error> {
         Err(e) => return Err(e),
         Ok(_) => {}
     }
-    let (update, object) = match InboxActivity::parse(&envelope, body)? {
-        Some(InboxActivity::CreateNote(a)) => (None, a.object),
-        Some(InboxActivity::UpdateNote(a)) => (Some(a.raw), a.object),
-        _ => return Err(Error::Internal("not a Create or Update of an alert".into())),
-    };
-    Ok(Some(Parsed {
-        row_id: row.id,
-        ap_id: row.ap_id.clone(),
-        actor: envelope.actor.to_string(),
-        author: object.author().map(|a| a.to_string()),
-        named: campaigns::named_in(&object),
-        update,
-        object,
-    }))
+    let activity = InboxActivity::parse(&envelope, body)?
+        .ok_or_else(|| Error::Internal("not a Create or Update of an alert".into()))?;
+    Incoming::from_activity(row.ap_id.clone(), &envelope.actor, activity)
+        .map(Some)
+        .ok_or_else(|| Error::Internal("not a Create or Update of an alert".into()))
 }
 
 /// The stored actors and authors of `parsed`, by ActivityPub id.
 async fn load_actors<'a>(
     data: &Data,
-    parsed: impl Iterator<Item = &'a Parsed>,
+    parsed: impl Iterator<Item = &'a Incoming>,
 ) -> Result<HashMap<String, ActorRow>, DbError> {
-    let mut urls: Vec<String> = parsed
-        .flat_map(|p| std::iter::once(p.actor.clone()).chain(p.author.clone()))
-        .collect();
+    let urls = actor_ids(parsed);
+    data.db.run(move |conn| read_actors(conn, &urls)).await
+}
+
+/// The actor ids `items` need read, once each.
+fn actor_ids<'a>(items: impl Iterator<Item = &'a Incoming>) -> Vec<String> {
+    let mut urls: Vec<String> = items.flat_map(Incoming::actor_ids).collect();
     urls.sort();
     urls.dedup();
-    let rows = data
-        .db
-        .run(move |conn| db::actors::by_ap_ids(conn, &urls))
-        .await?;
+    urls
+}
+
+/// The stored actors among `urls`, by ActivityPub id.
+fn read_actors(conn: &mut DbConn, urls: &[String]) -> Result<HashMap<String, ActorRow>, DbError> {
+    if urls.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = db::actors::by_ap_ids(conn, urls)?;
     Ok(rows.into_iter().map(|a| (a.ap_id.clone(), a)).collect())
 }
 
@@ -294,13 +477,13 @@ enum Isolation {
 fn store_all(
     conn: &mut DbConn,
     actors: &HashMap<String, ActorRow>,
-    items: &[(Parsed, Option<PreparedAlert>)],
+    items: &[(i64, Incoming, Option<PreparedAlert>)],
     mut done: Vec<(i64, String, Outcome)>,
     mut single: Vec<i64>,
     isolation: Isolation,
 ) -> Result<(Vec<Followup>, bool), DbError> {
     let mut followups = Vec::new();
-    for (item, prepared) in items {
+    for (row_id, item, prepared) in items {
         let applied = match isolation {
             Isolation::None => store_one(conn, actors, item, prepared.clone())?,
             Isolation::Savepoint => {
@@ -316,16 +499,10 @@ fn store_all(
         };
         match applied {
             Applied::Done(stored) => {
-                done.push((item.row_id, item.ap_id.clone(), Outcome::Done));
-                if let Some(stored) = stored {
-                    followups.push(Followup {
-                        stored: *stored,
-                        named: item.named.clone(),
-                        update: item.update.clone(),
-                    });
-                }
+                done.push((*row_id, item.ap_id.clone(), Outcome::Done));
+                followups.extend(stored.map(|stored| item.followup(*stored)));
             }
-            Applied::Single => single.push(item.row_id),
+            Applied::Single => single.push(*row_id),
         }
     }
     inbox_queue::record(conn, &done)?;
@@ -340,7 +517,7 @@ fn store_all(
 fn store_one(
     conn: &mut DbConn,
     actors: &HashMap<String, ActorRow>,
-    item: &Parsed,
+    item: &Incoming,
     prepared: Option<PreparedAlert>,
 ) -> Result<Applied, DbError> {
     let actor_id = actors.get(&item.actor).map(|a| a.id);

@@ -1,23 +1,30 @@
-//! The durable inbox queue. The inbox stores each accepted activity (after
-//! its cheap checks, HTTP signature, shape and duplicate checks) and
-//! answers 202 only once the row is committed; workers claim rows under a
-//! lease and apply them. Enqueues arriving within a few milliseconds share
-//! one transaction.
+//! The durable inbox queue and the inbox's writer. The inbox hands each
+//! accepted activity (after its cheap checks, HTTP signature, shape and
+//! duplicate checks) to the writer and answers 202 only once the writer's
+//! transaction is committed. Activities arriving within a few milliseconds
+//! share one transaction, and in it a Create or Update of an alert whose
+//! author we know is applied at once (see [`super::inbox_batch`]); every
+//! other activity is queued, and workers claim queued rows under a lease
+//! and apply them.
 //!
-//! Two lanes: Creates and Updates of alerts, the bulk of a busy inbox, are
-//! claimed and applied many to one transaction (see
-//! [`super::inbox_batch`]); every other activity is applied one at a time
-//! by `[inbox] workers` tasks.
+//! Two lanes: Creates and Updates of alerts that were queued (the writer
+//! does not apply at once when `[inbox] enqueue_batch_ms` is 0, or when its
+//! group failed) are claimed and applied many to one transaction; every
+//! other activity is applied one at a time by `[inbox] workers` tasks.
 
-use super::{inbox::apply_queued, inbox_batch};
+use super::{
+    inbox::apply_queued,
+    inbox_batch::{self, Accepted, Followups, Written},
+};
 use crate::{
     config::InboxConfig,
     db::{
-        inbox_queue::{self, NewQueued, Outcome, QueuedRow},
+        inbox_queue::{self, Outcome, QueuedRow},
         now_ms, Db,
     },
     error::Error,
     state::Data,
+    web::read_cache::ReadCache,
 };
 use std::{
     collections::{HashSet, VecDeque},
@@ -54,41 +61,52 @@ struct RecentIds {
 #[derive(Clone)]
 pub struct Enqueuer {
     db: Db,
-    batch: Option<mpsc::UnboundedSender<(NewQueued, Reply)>>,
+    batch: Option<mpsc::UnboundedSender<(Accepted, Reply)>>,
     recent: Arc<Mutex<RecentIds>>,
+    /// The alerts the writer stored, for [`run`] to curate.
+    followups: Arc<Mutex<Option<mpsc::UnboundedReceiver<Followups>>>>,
     /// Wakes the one-at-a-time workers when something is stored for them.
     pub wakeup: Arc<Notify>,
-    /// Wakes the batch lane when a Create or Update of an alert is stored.
+    /// Wakes the batch lane when a Create or Update of an alert is queued.
     pub wakeup_batch: Arc<Notify>,
 }
 
 impl Enqueuer {
     /// A queue on `db`; with `batch_ms` > 0, enqueues arriving within that
-    /// many milliseconds of the first share one transaction.
-    pub fn new(db: Db, batch_ms: u64) -> Enqueuer {
+    /// many milliseconds of the first share one transaction, which applies
+    /// Creates and Updates of alerts at once (and empties `reads`, the
+    /// prepared public answers, when it stores one).
+    pub fn new(db: Db, batch_ms: u64, reads: Arc<ReadCache>) -> Enqueuer {
         let wakeup = Arc::new(Notify::new());
         let wakeup_batch = Arc::new(Notify::new());
+        let (followups, followups_rx) = mpsc::unbounded_channel();
         let batch = (batch_ms > 0).then(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            let wake = Wake {
+            let writer = Writer {
+                db: db.clone(),
+                window: Duration::from_millis(batch_ms),
                 single: wakeup.clone(),
                 batch: wakeup_batch.clone(),
+                reads,
+                followups,
             };
-            tokio::spawn(write_batches(
-                db.clone(),
-                rx,
-                Duration::from_millis(batch_ms),
-                wake,
-            ));
+            tokio::spawn(writer.run(rx));
             tx
         });
         Enqueuer {
             db,
             batch,
             recent: Default::default(),
+            followups: Arc::new(Mutex::new(Some(followups_rx))),
             wakeup,
             wakeup_batch,
         }
+    }
+
+    /// True when the writer applies Creates and Updates of alerts at once:
+    /// the inbox then hands them over parsed and prepared.
+    pub fn applies_at_once(&self) -> bool {
+        self.batch.is_some()
     }
 
     /// True when an activity with this id was stored lately: a copy can
@@ -113,25 +131,27 @@ impl Enqueuer {
         }
     }
 
-    /// Stores `item`, committed when this returns; false if an activity
-    /// with the same id is already queued or was received before.
-    pub async fn enqueue(&self, item: NewQueued) -> Result<bool, Error> {
-        let ap_id = item.ap_id.clone();
-        let stored = self.store(item).await?;
+    /// Stores `accepted` (applied or queued), committed when this returns;
+    /// false if an activity with the same id is already queued or was
+    /// received before.
+    pub async fn enqueue(&self, accepted: Accepted) -> Result<bool, Error> {
+        let ap_id = accepted.item.ap_id.clone();
+        let stored = self.store(accepted).await?;
         self.remember(ap_id);
         Ok(stored)
     }
 
-    async fn store(&self, item: NewQueued) -> Result<bool, Error> {
+    async fn store(&self, accepted: Accepted) -> Result<bool, Error> {
         if let Some(batch) = &self.batch {
             let (reply, answer) = oneshot::channel();
-            if batch.send((item, reply)).is_ok() {
+            if batch.send((accepted, reply)).is_ok() {
                 return answer
                     .await
                     .map_err(|_| Error::Internal("the inbox queue writer stopped".into()))?;
             }
             return Err(Error::Internal("the inbox queue writer stopped".into()));
         }
+        let item = accepted.item;
         let lane = item.batch;
         let stored = self
             .db
@@ -143,66 +163,136 @@ impl Enqueuer {
         }
         Ok(stored[0])
     }
+
+    /// The writer's stored alerts to curate; `None` after the first call.
+    fn take_followups(&self) -> Option<mpsc::UnboundedReceiver<Followups>> {
+        self.followups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
 }
 
-/// The lanes' wake-ups, for the enqueue writer.
-struct Wake {
-    single: Arc<Notify>,
-    batch: Arc<Notify>,
-}
-
-/// Collects enqueues for up to `window` after the first and writes them in
-/// one transaction.
-async fn write_batches(
+/// The inbox's writer: one task that stores what the inbox accepted.
+struct Writer {
     db: Db,
-    mut rx: mpsc::UnboundedReceiver<(NewQueued, Reply)>,
+    /// How long it collects after the first activity of a group.
     window: Duration,
-    wake: Wake,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut pending = vec![first];
-        let deadline = tokio::time::Instant::now() + window;
-        while pending.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(next)) => pending.push(next),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        let (items, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
-        let lanes: Vec<bool> = items.iter().map(|i| i.batch).collect();
-        match db
-            .write(move |conn| inbox_queue::enqueue(conn, &items))
-            .await
-        {
-            Ok(stored) => {
-                let stored_in =
-                    |lane: bool| lanes.iter().zip(&stored).any(|(l, s)| *l == lane && *s);
-                if stored_in(true) {
-                    wake.batch.notify_one();
-                }
-                if stored_in(false) {
-                    wake.single.notify_one();
-                }
-                for (reply, new) in replies.into_iter().zip(stored) {
-                    let _ = reply.send(Ok(new));
+    /// Wakes the one-at-a-time lane.
+    single: Arc<Notify>,
+    /// Wakes the batch lane.
+    batch: Arc<Notify>,
+    reads: Arc<ReadCache>,
+    followups: mpsc::UnboundedSender<Followups>,
+}
+
+impl Writer {
+    /// Stores in one transaction ([`inbox_batch::store_accepted`]) what
+    /// arrived while the last one was written, or, when it found nothing
+    /// waiting, what arrives within `window` of the first; should that
+    /// fail, queues them all instead. Answers each when committed.
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<(Accepted, Reply)>) {
+        while let Some(first) = rx.recv().await {
+            let mut pending = vec![first];
+            while pending.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => pending.push(next),
+                    Err(_) => break,
                 }
             }
-            Err(e) => {
-                let message = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(Error::Internal(message.clone())));
+            // Busy: the group formed while the last one was written, and
+            // waiting longer would only delay its answers.
+            let deadline = tokio::time::Instant::now() + self.window;
+            while pending.len() == 1 {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(next)) => pending.push(next),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            while (2..MAX_BATCH).contains(&pending.len()) {
+                match rx.try_recv() {
+                    Ok(next) => pending.push(next),
+                    Err(_) => break,
+                }
+            }
+            let (group, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+            let written = self.db.write(move |conn| write_group(conn, &group)).await;
+            match written {
+                Ok(written) => self.answer(written, replies),
+                Err(e) => {
+                    let message = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(Error::Internal(message.clone())));
+                    }
                 }
             }
         }
     }
+
+    /// Wakes the lanes that got work, hands the stored alerts on, and
+    /// answers every waiting request.
+    fn answer(&self, written: Written, replies: Vec<Reply>) {
+        if written.queued_batch {
+            self.batch.notify_one();
+        }
+        if written.queued_single {
+            self.single.notify_one();
+        }
+        if let Some(followups) = written.followups {
+            // Before the 202s: a reader who got one sees the new alert.
+            self.reads.invalidate();
+            let _ = self.followups.send(followups);
+        }
+        for (reply, new) in replies.into_iter().zip(written.new) {
+            let _ = reply.send(Ok(new));
+        }
+    }
 }
 
-/// Runs both lanes until `shutdown` turns true.
+/// Stores a group, applying what it can at once; queues it all if that
+/// fails.
+fn write_group(
+    conn: &mut crate::db::DbConn,
+    group: &[Accepted],
+) -> Result<Written, crate::db::DbError> {
+    inbox_batch::store_accepted(conn, group).or_else(|e| {
+        tracing::info!(error = %e, "applying accepted activities at once failed; they are queued instead");
+        inbox_batch::queue_accepted(conn, group)
+    })
+}
+
+/// Runs both lanes, and the curation of what the writer stored, until
+/// `shutdown` turns true.
 pub async fn run(data: Data, shutdown: watch::Receiver<bool>) {
+    let followups = data.inbox.take_followups();
     tokio::join!(
         run_single(data.clone(), shutdown.clone()),
-        run_batches(data, shutdown)
+        run_batches(data.clone(), shutdown.clone()),
+        run_followups(data, followups, shutdown)
     );
+}
+
+/// Curates the alerts the writer stored, in the order it stored them; at
+/// shutdown (the HTTP server has stopped: nothing more is written), what
+/// is left is curated first.
+async fn run_followups(
+    data: Data,
+    rx: Option<mpsc::UnboundedReceiver<Followups>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(mut rx) = rx else { return };
+    while !*shutdown.borrow() {
+        tokio::select! {
+            next = rx.recv() => match next {
+                Some(followups) => followups.run(&data).await,
+                None => return,
+            },
+            _ = shutdown.changed() => {}
+        }
+    }
+    while let Ok(followups) = rx.try_recv() {
+        followups.run(&data).await;
+    }
 }
 
 /// The batch lane: claims up to [`inbox_batch::CLAIM`] Creates and Updates

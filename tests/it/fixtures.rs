@@ -414,10 +414,12 @@ async fn a_delete_before_its_create_is_remembered() {
     peer.stop().await;
 }
 
-/// The batch lane applies a claim's Creates in one transaction; one that
-/// the database refuses (here a trigger, standing in for any failure) must
-/// not take the others with it: they are stored, and it stays queued with
-/// its error for the one-at-a-time lane.
+/// Creates are applied many to a transaction, by the inbox's writer as
+/// they arrive and by the batch lane from the queue; one that the database
+/// refuses (here a trigger, standing in for any failure) must not take the
+/// others with it: they are stored, and it stays queued with its error for
+/// the one-at-a-time lane. Both ways are tried: Creates posted to the inbox
+/// together, and Creates queued together.
 async fn one_failing_create_in_a_batch_spares_the_others(backend: Backend) {
     use diesel::connection::SimpleConnection;
     const N: usize = 12;
@@ -430,19 +432,29 @@ async fn one_failing_create_in_a_batch_spares_the_others(backend: Backend) {
         &i.base(),
     ))
     .unwrap();
-    let note = |n: usize| format!("{alice}/statuses/batch-{n}");
-    let bad = note(5);
+    let note = |way: &str, n: usize| format!("{alice}/statuses/{way}-{n}");
+    let body = |way: &str, n: usize| {
+        let mut body = create.clone();
+        body["id"] = format!("{}/activity", note(way, n)).into();
+        body["object"]["id"] = note(way, n).into();
+        body["object"]["content"] = format!("<p>Journalist detained, report {n}</p>").into();
+        body.to_string()
+    };
+    let refused = [note("inbox", 5), note("queue", 5)];
     let refuse = match backend {
         Backend::Sqlite => format!(
-            "CREATE TRIGGER test_refuse BEFORE INSERT ON alerts WHEN NEW.ap_id = '{bad}' \
-             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+            "CREATE TRIGGER test_refuse BEFORE INSERT ON alerts \
+             WHEN NEW.ap_id IN ('{}', '{}') \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            refused[0], refused[1]
         ),
         Backend::Postgres => format!(
             "CREATE FUNCTION test_refuse() RETURNS trigger AS $$ BEGIN \
-             IF NEW.ap_id = '{bad}' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+             IF NEW.ap_id IN ('{}', '{}') THEN RAISE EXCEPTION 'refused by the test'; END IF; \
              RETURN NEW; END $$ LANGUAGE plpgsql; \
              CREATE TRIGGER test_refuse BEFORE INSERT ON alerts \
-             FOR EACH ROW EXECUTE FUNCTION test_refuse();"
+             FOR EACH ROW EXECUTE FUNCTION test_refuse();",
+            refused[0], refused[1]
         ),
     };
     i.server
@@ -452,20 +464,23 @@ async fn one_failing_create_in_a_batch_spares_the_others(backend: Backend) {
         .unwrap()
         .batch_execute(&refuse)
         .unwrap();
-    // Stored in one transaction, as the inbox's writer stores what arrives
-    // together: the batch lane claims them together.
+
+    // Posted to the inbox at once: the writer takes them together.
+    let (inbox, key) = (format!("{}/inbox", i.base()), format!("{alice}#main-key"));
+    let posts = (0..N).map(|n| {
+        let (peer, inbox, key, body) = (&peer, &inbox, &key, body("inbox", n));
+        async move { peer.post_signed(inbox, &body, key).await }
+    });
+    for (status, answer) in futures::future::join_all(posts).await {
+        assert_eq!(status, 202, "{answer}");
+    }
+    // Queued in one transaction: the batch lane claims them together.
     let items: Vec<db::inbox_queue::NewQueued> = (0..N)
-        .map(|n| {
-            let mut body = create.clone();
-            body["id"] = format!("{}/activity", note(n)).into();
-            body["object"]["id"] = note(n).into();
-            body["object"]["content"] = format!("<p>Journalist detained, report {n}</p>").into();
-            db::inbox_queue::NewQueued {
-                ap_id: format!("{}/activity", note(n)),
-                signer: alice.clone(),
-                body: body.to_string(),
-                batch: true,
-            }
+        .map(|n| db::inbox_queue::NewQueued {
+            ap_id: format!("{}/activity", note("queue", n)),
+            signer: alice.clone(),
+            body: body("queue", n),
+            batch: true,
         })
         .collect();
     i.server
@@ -474,25 +489,27 @@ async fn one_failing_create_in_a_batch_spares_the_others(backend: Backend) {
         .write(move |conn| db::inbox_queue::enqueue(conn, &items))
         .await
         .unwrap();
+
     let state_db = i.server.state.db.clone();
-    let stored = |n: usize| {
-        let (db, id) = (state_db.clone(), note(n));
+    let stored = |id: String| {
+        let db = state_db.clone();
         async move { db.run(move |c| db::alerts::by_ap_id(c, &id)).await.unwrap() }
     };
     let others_stored = eventually(Duration::from_secs(20), || async {
-        for n in (0..N).filter(|n| *n != 5) {
-            if stored(n).await.is_none() {
-                return false;
+        for way in ["inbox", "queue"] {
+            for n in (0..N).filter(|n| *n != 5) {
+                if stored(note(way, n)).await.is_none() {
+                    return false;
+                }
             }
         }
         true
     })
     .await;
-    assert!(others_stored, "the batch's other Creates were not stored");
-    assert!(stored(5).await.is_none(), "the refused Create has no alert");
-    // The refused one is kept, moved to the other lane, with its error.
+    assert!(others_stored, "the other Creates were not stored");
+    // The refused ones are kept, in the other lane, with their error.
     let kept = eventually(Duration::from_secs(20), || async {
-        let rows = state_db
+        let mut rows = state_db
             .run(|conn| {
                 use diesel::prelude::*;
                 use tocsin::db::schema::inbox_queue;
@@ -506,16 +523,27 @@ async fn one_failing_create_in_a_batch_spares_the_others(backend: Backend) {
             })
             .await
             .unwrap();
-        rows.len() == 1
-            && rows[0].0 == format!("{bad}/activity")
-            && !rows[0].1
-            && rows[0]
-                .2
-                .as_deref()
-                .is_some_and(|e| e.contains("refused by the test"))
+        rows.sort();
+        rows.len() == 2
+            && rows
+                .iter()
+                .zip(&refused)
+                .all(|((ap_id, batch, error), note)| {
+                    *ap_id == format!("{note}/activity")
+                        && !batch
+                        && error
+                            .as_deref()
+                            .is_some_and(|e| e.contains("refused by the test"))
+                })
     })
     .await;
-    assert!(kept, "the refused Create is not kept with its error");
+    assert!(kept, "the refused Creates are not kept with their error");
+    for note in refused {
+        assert!(
+            stored(note).await.is_none(),
+            "a refused Create has no alert"
+        );
+    }
     i.stop().await;
     peer.stop().await;
 }
