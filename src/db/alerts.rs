@@ -176,10 +176,14 @@ pub struct AttachmentRow {
 
 /// Inserts an alert; returns its row.
 pub fn insert(conn: &mut DbConn, values: &AlertValues) -> Result<AlertRow, DbError> {
-    diesel::insert_into(alerts::table)
-        .values(values)
-        .execute(conn)?;
-    by_ap_id(conn, &values.ap_id)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
+    // The stored row in the same statement.
+    let insert = diesel::insert_into(alerts::table).values(values);
+    Ok(match conn {
+        DbConn::Sqlite(lite) => insert
+            .returning(AlertRow::as_returning())
+            .get_result(lite)?,
+        DbConn::Pg(pg) => insert.returning(AlertRow::as_returning()).get_result(pg)?,
+    })
 }
 
 /// Replaces every column of alert `id`.

@@ -42,14 +42,13 @@ pub struct QueuedRow {
 /// True if an activity with this id is queued, or was received and
 /// applied: a copy is dropped.
 pub fn is_known(conn: &mut DbConn, ap_id: &str) -> Result<bool, DbError> {
-    if super::activities::was_received(conn, ap_id)? {
-        return Ok(true);
-    }
-    let queued: i64 = inbox_queue::table
-        .filter(inbox_queue::ap_id.eq(ap_id))
-        .count()
-        .get_result(conn)?;
-    Ok(queued > 0)
+    use diesel::dsl::exists;
+    Ok(diesel::select(
+        exists(received_activities::table.filter(received_activities::ap_id.eq(ap_id))).or(exists(
+            inbox_queue::table.filter(inbox_queue::ap_id.eq(ap_id)),
+        )),
+    )
+    .get_result(conn)?)
 }
 
 /// Queues `items`, due now, known to be new (a copy already queued is

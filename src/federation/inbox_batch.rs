@@ -217,6 +217,7 @@ fn store_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError
     let now = now_ms();
     let (mut new, mut seen) = (Vec::with_capacity(group.len()), HashSet::new());
     let (mut applied, mut queue, mut followups) = (Vec::new(), Vec::new(), Vec::new());
+    let mut followed = HashMap::new();
     for accepted in group {
         let ap_id = accepted.item.ap_id.as_str();
         if !seen.insert(ap_id) || inbox_queue::is_known(conn, ap_id)? {
@@ -227,7 +228,7 @@ fn store_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError
         let stored = match &accepted.alert {
             Some((incoming, prepared)) => {
                 let prepared = incoming.by_author(&actors, prepared.clone(), now);
-                store_one(conn, &actors, incoming, prepared)?
+                store_one(conn, &actors, &mut followed, incoming, prepared)?
             }
             None => Applied::Single,
         };
@@ -482,13 +483,15 @@ fn store_all(
     mut single: Vec<i64>,
     isolation: Isolation,
 ) -> Result<(Vec<Followup>, bool), DbError> {
-    let mut followups = Vec::new();
+    let (mut followups, mut followed) = (Vec::new(), HashMap::new());
     for (row_id, item, prepared) in items {
         let applied = match isolation {
-            Isolation::None => store_one(conn, actors, item, prepared.clone())?,
+            Isolation::None => store_one(conn, actors, &mut followed, item, prepared.clone())?,
             Isolation::Savepoint => {
-                match db::transaction(conn, |conn| store_one(conn, actors, item, prepared.clone()))
-                {
+                let store = |conn: &mut DbConn| {
+                    store_one(conn, actors, &mut followed, item, prepared.clone())
+                };
+                match db::transaction(conn, store) {
                     Ok(applied) => applied,
                     Err(e) => {
                         tracing::info!(activity = %item.ap_id, error = %e, "inbox activity moves to the one-at-a-time lane");
@@ -517,12 +520,13 @@ fn store_all(
 fn store_one(
     conn: &mut DbConn,
     actors: &HashMap<String, ActorRow>,
+    followed: &mut HashMap<i64, bool>,
     item: &Incoming,
     prepared: Option<PreparedAlert>,
 ) -> Result<Applied, DbError> {
     let actor_id = actors.get(&item.actor).map(|a| a.id);
     let update_of = item.update.is_some().then(|| item.object.id.as_str());
-    if !create::stores(conn, actor_id, &item.named, update_of)? {
+    if !create::stores(conn, followed, actor_id, &item.named, update_of)? {
         return Ok(Applied::Done(None));
     }
     match prepared {

@@ -21,6 +21,7 @@ use activitypub_federation::{
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use url::Url;
 
 /// Builds the Create of `note` (a Note built by `build_note`) by `actor`.
@@ -80,21 +81,39 @@ pub(super) async fn to_store(
         .db
         .run(move |conn| {
             let actor = db::actors::by_ap_id(conn, &id)?;
-            stores(conn, actor.map(|a| a.id), &campaigns, update_of.as_deref())
+            let followed = &mut HashMap::new();
+            stores(
+                conn,
+                followed,
+                actor.map(|a| a.id),
+                &campaigns,
+                update_of.as_deref(),
+            )
         })
         .await?)
 }
 
 /// [`to_store`] on a connection, for the actor stored as `actor_id` (`None`:
-/// an actor we do not know). The one rule for both inbox lanes.
+/// an actor we do not know). The one rule for both inbox lanes. `followed`
+/// remembers, by actor row id, whether a local actor follows them, for
+/// many activities applied in one transaction.
 pub fn stores(
     conn: &mut db::DbConn,
+    followed: &mut HashMap<i64, bool>,
     actor_id: Option<i64>,
     campaigns: &[String],
     update_of: Option<&str>,
 ) -> Result<bool, db::DbError> {
     if let Some(actor_id) = actor_id {
-        if db::follows::is_followed_locally(conn, actor_id)?
+        let is_followed = match followed.get(&actor_id) {
+            Some(known) => *known,
+            None => {
+                let known = db::follows::is_followed_locally(conn, actor_id)?;
+                followed.insert(actor_id, known);
+                known
+            }
+        };
+        if is_followed
             || (!campaigns.is_empty()
                 && !db::campaigns::joined_among(conn, actor_id, campaigns)?.is_empty())
         {
