@@ -714,12 +714,35 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
     }
     queue_drained(&running, start).await?;
     let to_processed = start.elapsed();
+    let stored = remote_alerts(&running).await?;
+    if stored != run.activities as i64 {
+        anyhow::bail!(
+            "{stored} alerts stored for {} accepted Creates",
+            run.activities
+        );
+    }
     running.stop().await;
     let _ = std::fs::remove_dir_all(&seeded.dir);
     Ok(InboxResult {
         to_accepted,
         to_processed,
     })
+}
+
+/// How many remote alerts the server stored.
+async fn remote_alerts(running: &server::RunningServer) -> anyhow::Result<i64> {
+    Ok(running
+        .state
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use tocsin::db::schema::alerts;
+            Ok(alerts::table
+                .filter(alerts::local.eq(false))
+                .count()
+                .get_result::<i64>(conn)?)
+        })
+        .await?)
 }
 
 /// What the load test saw.
@@ -806,18 +829,7 @@ async fn load(run: InboxRun, readers: usize) -> anyhow::Result<LoadResult> {
         (reads, reads_5xx, reads_failed) = (reads + r, reads_5xx + e, reads_failed + f);
     }
     drained?;
-    let stored = running
-        .state
-        .db
-        .run(|conn| {
-            use diesel::prelude::*;
-            use tocsin::db::schema::alerts;
-            Ok(alerts::table
-                .filter(alerts::local.eq(false))
-                .count()
-                .get_result::<i64>(conn)?)
-        })
-        .await?;
+    let stored = remote_alerts(&running).await?;
     running.stop().await;
     let _ = std::fs::remove_dir_all(&seeded.dir);
     Ok(LoadResult {

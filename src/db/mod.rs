@@ -205,6 +205,11 @@ impl Db {
         &self.backend
     }
 
+    /// Most connections the pool opens.
+    pub fn pool_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     /// Applies every pending migration; returns how many ran.
     /// Refuses a database written by a newer Tocsin (a migration this
     /// binary does not know), so an old binary never writes a newer schema.

@@ -20,7 +20,7 @@ use crate::{
     config::InboxConfig,
     db::{
         inbox_queue::{self, Outcome, QueuedRow},
-        now_ms, Db,
+        now_ms, Backend, Db,
     },
     error::Error,
     state::Data,
@@ -80,10 +80,17 @@ impl Enqueuer {
         let wakeup = Arc::new(Notify::new());
         let wakeup_batch = Arc::new(Notify::new());
         let (followups, followups_rx) = mpsc::unbounded_channel();
+        // SQLite has one writer at a time; PostgreSQL takes several
+        // transactions at once, each a few round trips per activity.
+        let parallel = match db.backend() {
+            Backend::Sqlite(_) => 1,
+            Backend::Postgres(_) => (db.pool_size() as usize / 2).clamp(1, 4),
+        };
         let batch = (batch_ms > 0).then(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             let writer = Writer {
                 db: db.clone(),
+                parallel,
                 window: Duration::from_millis(batch_ms),
                 single: wakeup.clone(),
                 batch: wakeup_batch.clone(),
@@ -176,6 +183,8 @@ impl Enqueuer {
 /// The inbox's writer: one task that stores what the inbox accepted.
 struct Writer {
     db: Db,
+    /// Groups written at once (1 on SQLite).
+    parallel: usize,
     /// How long it collects after the first activity of a group.
     window: Duration,
     /// Wakes the one-at-a-time lane.
@@ -190,9 +199,20 @@ impl Writer {
     /// Stores in one transaction ([`inbox_batch::store_accepted`]) what
     /// arrived while the last one was written, or, when it found nothing
     /// waiting, what arrives within `window` of the first; should that
-    /// fail, queues them all instead. Answers each when committed.
+    /// fail, queues them all instead. Answers each when committed. Up to
+    /// `parallel` transactions run at once.
     async fn run(self, mut rx: mpsc::UnboundedReceiver<(Accepted, Reply)>) {
-        while let Some(first) = rx.recv().await {
+        let slots = Arc::new(Semaphore::new(self.parallel));
+        let writer = Arc::new(self);
+        loop {
+            // A group starts when a transaction may: with one at a time, it
+            // takes everything that arrived while the last one was written.
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let Some(first) = rx.recv().await else {
+                return;
+            };
             let mut pending = vec![first];
             while pending.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -202,7 +222,7 @@ impl Writer {
             }
             // Busy: the group formed while the last one was written, and
             // waiting longer would only delay its answers.
-            let deadline = tokio::time::Instant::now() + self.window;
+            let deadline = tokio::time::Instant::now() + writer.window;
             while pending.len() == 1 {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(next)) => pending.push(next),
@@ -216,14 +236,27 @@ impl Writer {
                 }
             }
             let (group, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
-            let written = self.db.write(move |conn| write_group(conn, &group)).await;
-            match written {
-                Ok(written) => self.answer(written, replies),
-                Err(e) => {
-                    let message = e.to_string();
-                    for reply in replies {
-                        let _ = reply.send(Err(Error::Internal(message.clone())));
-                    }
+            let write = writer.clone().write(group, replies);
+            if writer.parallel == 1 {
+                write.await;
+            } else {
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    write.await;
+                });
+            }
+        }
+    }
+
+    /// Writes one group and answers its requests.
+    async fn write(self: Arc<Self>, group: Vec<Accepted>, replies: Vec<Reply>) {
+        let written = self.db.write(move |conn| write_group(conn, &group)).await;
+        match written {
+            Ok(written) => self.answer(written, replies),
+            Err(e) => {
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Internal(message.clone())));
                 }
             }
         }
