@@ -148,8 +148,9 @@ pub async fn on_incoming(data: &Data, alert: &AlertRow) -> Result<(), Error> {
 /// lane reads it once for a whole claim.
 pub struct Curating {
     feeds: Vec<(FeedRow, ActorRow)>,
-    /// (campaign actor id, participant row id) of every open local campaign.
-    joined: HashSet<(String, i64)>,
+    /// By participant row id, the open local campaigns (actor ids) they
+    /// have joined.
+    joined: HashMap<i64, HashSet<String>>,
     authors: HashMap<i64, ActorRow>,
 }
 
@@ -157,9 +158,13 @@ impl Curating {
     /// Reads the feeds and the campaigns' participants, on a connection;
     /// `authors` are rows already read.
     pub fn read(conn: &mut DbConn, authors: Vec<ActorRow>) -> Result<Curating, DbError> {
+        let mut joined: HashMap<i64, HashSet<String>> = HashMap::new();
+        for (campaign, participant) in db::campaigns::joined_pairs(conn)? {
+            joined.entry(participant).or_default().insert(campaign);
+        }
         Ok(Curating {
             feeds: db::curation::all_feeds(conn)?,
-            joined: db::campaigns::joined_pairs(conn)?.into_iter().collect(),
+            joined,
             authors: authors.into_iter().map(|a| (a.id, a)).collect(),
         })
     }
@@ -168,10 +173,9 @@ impl Curating {
     /// `named` (ActivityPub ids): only then may a campaign announce the
     /// alert (see [`crate::campaigns::on_incoming`]).
     pub fn joined_any(&self, author_id: i64, named: &[String]) -> bool {
-        !self.joined.is_empty()
-            && named
-                .iter()
-                .any(|campaign| self.joined.contains(&(campaign.clone(), author_id)))
+        self.joined
+            .get(&author_id)
+            .is_some_and(|campaigns| named.iter().any(|c| campaigns.contains(c)))
     }
 
     /// Reads the feeds and the author `author_id` in one database round

@@ -225,24 +225,21 @@ fn store_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError
             continue;
         }
         new.push(true);
-        let stored = match &accepted.alert {
-            Some((incoming, prepared)) => {
-                let prepared = incoming.by_author(&actors, prepared.clone(), now);
+        if let Some((incoming, prepared)) = &accepted.alert {
+            let prepared = incoming.by_author(&actors, prepared.clone(), now);
+            if let Applied::Done(stored) =
                 store_one(conn, &actors, &mut followed, incoming, prepared)?
-            }
-            None => Applied::Single,
-        };
-        match (stored, &accepted.alert) {
-            (Applied::Done(stored), Some((incoming, _))) => {
+            {
                 applied.push(ap_id.to_string());
                 followups.extend(stored.map(|stored| incoming.followup(*stored)));
+                continue;
             }
-            // An alert that needs its author fetched, or any other activity.
-            _ => queue.push(NewQueued {
-                batch: false,
-                ..accepted.item.clone()
-            }),
         }
+        // An alert that needs its author fetched, or any other activity.
+        queue.push(NewQueued {
+            batch: false,
+            ..accepted.item.clone()
+        });
     }
     inbox_queue::insert(conn, &queue)?;
     inbox_queue::mark_received(conn, &applied)?;

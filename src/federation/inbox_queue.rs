@@ -214,25 +214,15 @@ impl Writer {
                 return;
             };
             let mut pending = vec![first];
-            while pending.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(next) => pending.push(next),
-                    Err(_) => break,
-                }
-            }
-            // Busy: the group formed while the last one was written, and
+            take_waiting(&mut rx, &mut pending);
+            // Alone: the writer was idle, so give others `window` to come.
+            // Busy, the group formed while the last one was written, and
             // waiting longer would only delay its answers.
-            let deadline = tokio::time::Instant::now() + writer.window;
-            while pending.len() == 1 {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(next)) => pending.push(next),
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            while (2..MAX_BATCH).contains(&pending.len()) {
-                match rx.try_recv() {
-                    Ok(next) => pending.push(next),
-                    Err(_) => break,
+            if pending.len() == 1 {
+                let deadline = tokio::time::Instant::now() + writer.window;
+                if let Ok(Some(next)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                    pending.push(next);
+                    take_waiting(&mut rx, &mut pending);
                 }
             }
             let (group, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
@@ -278,6 +268,16 @@ impl Writer {
         }
         for (reply, new) in replies.into_iter().zip(written.new) {
             let _ = reply.send(Ok(new));
+        }
+    }
+}
+
+/// Adds to `pending` what is already waiting, up to [`MAX_BATCH`].
+fn take_waiting<T>(rx: &mut mpsc::UnboundedReceiver<T>, pending: &mut Vec<T>) {
+    while pending.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(next) => pending.push(next),
+            Err(_) => break,
         }
     }
 }
