@@ -744,9 +744,7 @@ async fn open_db(config: &Config) -> Result<Db, Error> {
 async fn serve(config: Config) -> Result<(), Error> {
     let listener = std::net::TcpListener::bind(&config.server.bind)
         .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.server.bind)))?;
-    let running = server::start(config, listener, true).await?;
-    server::release_free_memory();
-    running.wait().await
+    server::start_serving(config, listener).await?.wait().await
 }
 
 async fn follow_command(config: Config, handle: &str) -> Result<(), Error> {

@@ -18,6 +18,23 @@ use tokio::{sync::watch, task::JoinHandle};
 
 /// Opens the database, applies migrations and creates the local actors.
 pub async fn open_state(config: Config) -> Result<AppState, Error> {
+    open(config, FirstStart::AllActors).await
+}
+
+/// What a start makes of the local actors that do not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FirstStart {
+    /// All of them, before anything is served.
+    AllActors,
+    /// The organisation and instance actors before, the publication actors
+    /// after the server listens: each actor's RSA key takes tens of
+    /// milliseconds to make, and a first start made five before its first
+    /// answer.
+    PublicationsLater,
+}
+
+/// [`open_state`], making the local actors `first` says.
+async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
     let config = Arc::new(config);
     let db_config = config.clone();
     let db = tokio::task::spawn_blocking(move || {
@@ -31,12 +48,13 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
     .map_err(|e| Error::Internal(e.to_string()))??;
     let actor_config = config.clone();
     db.run(move |conn| {
-        federation::ensure_local_actors(conn, &actor_config)
+        let actors = match first {
+            FirstStart::AllActors => federation::ensure_local_actors(conn, &actor_config),
+            FirstStart::PublicationsLater => federation::ensure_own_actors(conn, &actor_config),
+        };
+        actors
             .and_then(|()| crate::curation::sync_feeds(conn, &actor_config))
-            .map_err(|e| match e {
-                Error::Db(db) => db,
-                other => crate::db::DbError::Task(other.to_string()),
-            })
+            .map_err(into_db_error)
     })
     .await?;
     let reads = Arc::new(web::read_cache::ReadCache::new(
@@ -64,6 +82,14 @@ pub async fn open_state(config: Config) -> Result<AppState, Error> {
         delivery_wakeup: Default::default(),
         delivery_metrics: Default::default(),
     })
+}
+
+/// An error of start-up's database work, as the database layer's.
+fn into_db_error(e: Error) -> crate::db::DbError {
+    match e {
+        Error::Db(db) => db,
+        other => crate::db::DbError::Task(other.to_string()),
+    }
 }
 
 /// Answers a GET whose `If-None-Match` names the response's `ETag` with
@@ -144,12 +170,42 @@ impl RunningServer {
     }
 }
 
-/// Starts an instance on `listener`. `handle_signals` is true for
-/// `tocsin serve` and false for instances inside tests.
+/// Starts an instance on `listener`, every local actor made before it
+/// listens. `handle_signals` is false for instances inside tests.
 pub async fn start(
     config: Config,
     listener: TcpListener,
     handle_signals: bool,
+) -> Result<RunningServer, Error> {
+    launch(config, listener, handle_signals, FirstStart::AllActors).await
+}
+
+/// Starts `tocsin serve` on `listener`: signals handled, and on a first
+/// start the publication actors made once it listens (until then, theirs
+/// are the only URLs that answer 404), then the memory that start-up left
+/// free handed back ([`release_free_memory`]).
+pub async fn start_serving(config: Config, listener: TcpListener) -> Result<RunningServer, Error> {
+    let running = launch(config, listener, true, FirstStart::PublicationsLater).await?;
+    release_free_memory();
+    let (db, config) = (running.state.db.clone(), running.state.config.clone());
+    tokio::spawn(async move {
+        match federation::ensure_publication_actors(&db, config).await {
+            Ok(()) => release_free_memory(),
+            Err(e) => tracing::error!(
+                error = %e,
+                "cannot make the publication actors; the next start tries again"
+            ),
+        }
+    });
+    Ok(running)
+}
+
+/// [`start`], making the local actors `first` says before it listens.
+async fn launch(
+    config: Config,
+    listener: TcpListener,
+    handle_signals: bool,
+    first: FirstStart,
 ) -> Result<RunningServer, Error> {
     if config.insecure_federation() {
         tracing::warn!(
@@ -164,7 +220,7 @@ pub async fn start(
     };
     let max_body = config.server.max_body_bytes;
     let max_upload = config.alerts.max_upload_bytes;
-    let state = open_state(config).await?;
+    let state = open(config, first).await?;
     let federation = federation::federation_config(state.clone()).await?;
     let data = federation.to_request_data();
     let guard = aw::Data::new(web::request_guard::Guard::new(federation.clone()));

@@ -140,7 +140,48 @@ pub fn http_client(config: &Config) -> Result<reqwest::Client, Error> {
 /// Creates the organisation, instance and publication actors on first start (with new
 /// RSA keys, made side by side) and refreshes their profile from the configuration later.
 pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
-    let mut wanted = vec![
+    let mut wanted = own_actors(config);
+    wanted.extend(publication_actors(config));
+    ensure_actors(conn, config, wanted)
+}
+
+/// [`ensure_local_actors`] for the organisation and instance actors only:
+/// `tocsin serve` answers once these exist, and makes the publication
+/// actors' keys after ([`ensure_publication_actors`]).
+pub fn ensure_own_actors(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
+    ensure_actors(conn, config, own_actors(config))
+}
+
+/// [`ensure_local_actors`] for the publication actors only, holding a
+/// connection only to read and to store, not while their keys are made:
+/// `tocsin serve` runs it while it answers, and a connection held through
+/// the keys' making would have the pool open a second one for the first
+/// requests, which would stay open (and resident) for minutes.
+pub async fn ensure_publication_actors(db: &db::Db, config: Arc<Config>) -> Result<(), Error> {
+    let read_config = config.clone();
+    let missing = db
+        .run(move |conn| {
+            let wanted = publication_actors(&read_config);
+            keys_missing(conn, &read_config, &wanted)
+        })
+        .await?;
+    let fresh = tokio::task::spawn_blocking(move || generate_rsa_keypairs(missing))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    db.run(move |conn| {
+        let mut fresh = fresh.into_iter();
+        Ok(publication_actors(&config)
+            .into_iter()
+            .try_for_each(|(username, profile)| {
+                upsert_with_keys(conn, &config, &username, profile, &mut fresh).map(drop)
+            }))
+    })
+    .await?
+}
+
+/// The organisation and instance actors, as the configuration describes them.
+fn own_actors(config: &Config) -> Vec<(String, Profile<'static>)> {
+    vec![
         (
             config.actor.username.clone(),
             Profile {
@@ -159,19 +200,45 @@ pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(),
                 icon: None,
             },
         ),
-    ];
-    for publication in crate::publications::PUBLICATIONS {
-        let (name, summary) = crate::publications::profile(config, publication);
-        wanted.push((
-            publication.name.to_string(),
-            Profile {
+    ]
+}
+
+/// One actor per publication (Digest, Communiqué, Advocacy).
+fn publication_actors(config: &Config) -> Vec<(String, Profile<'static>)> {
+    crate::publications::PUBLICATIONS
+        .iter()
+        .map(|publication| {
+            let (name, summary) = crate::publications::profile(config, publication);
+            let profile = Profile {
                 kind: crate::curation::SERVICE,
                 name,
                 summary,
                 icon: None,
-            },
-        ));
+            };
+            (publication.name.to_string(), profile)
+        })
+        .collect()
+}
+
+/// Stores `wanted`, making the keys of those that have none side by side.
+fn ensure_actors(
+    conn: &mut db::DbConn,
+    config: &Config,
+    wanted: Vec<(String, Profile)>,
+) -> Result<(), Error> {
+    let mut fresh = generate_rsa_keypairs(keys_missing(conn, config, &wanted)?)?.into_iter();
+    for (username, profile) in wanted {
+        upsert_with_keys(conn, config, &username, profile, &mut fresh)?;
     }
+    Ok(())
+}
+
+/// How many of `wanted` have no stored key yet.
+fn keys_missing(
+    conn: &mut db::DbConn,
+    config: &Config,
+    wanted: &[(String, Profile)],
+) -> Result<usize, db::DbError> {
     let urls = Urls::new(config);
     let ids: Vec<String> = wanted
         .iter()
@@ -181,11 +248,7 @@ pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(),
         .into_iter()
         .filter(|a| a.private_key_pem.is_some())
         .count();
-    let mut fresh = generate_rsa_keypairs(ids.len().saturating_sub(keyed))?.into_iter();
-    for (username, profile) in wanted {
-        upsert_with_keys(conn, config, &username, profile, &mut fresh)?;
-    }
-    Ok(())
+    Ok(ids.len().saturating_sub(keyed))
 }
 
 /// Stores local actor `username` with its profile, keeping its RSA keys or

@@ -427,3 +427,69 @@ async fn serve_starts_the_scheduler_postgres() {
         serve_starts_the_scheduler(Backend::Postgres).await;
     }
 }
+
+/// A first `tocsin serve` answers once the organisation and instance actors
+/// exist, then makes the publication actors, each with its own RSA key.
+async fn first_serve_makes_the_publication_actors(backend: Backend) {
+    let p = crate::common::prepare(backend);
+    let port = p.listener.local_addr().unwrap().port();
+    let (config, dir) = (p.config.clone(), tempfile::tempdir().unwrap());
+    drop(p.listener);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("TOCSIN_CONFIG")
+        .env("TOCSIN_LOG", "warn")
+        .env("TOCSIN_INSTANCE__DOMAIN", &config.instance.domain)
+        .env("TOCSIN_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("TOCSIN_SERVER__WORKERS", "1")
+        .env("TOCSIN_FEDERATION__ALLOW_HTTP", "true")
+        .env("TOCSIN_DATABASE__URL", &config.database.url)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tocsin serve starts");
+    let actor = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let key_of = |url: String| async move {
+        let answer = client()
+            .get(url)
+            .header("Accept", "application/activity+json")
+            .send()
+            .await
+            .ok()?;
+        let body: Value = answer.json().await.ok()?;
+        body["publicKey"]["publicKeyPem"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let mut keys = Vec::new();
+    for path in [
+        "/actors/alerts",
+        "/actor",
+        "/actors/digest",
+        "/actors/communique",
+        "/actors/advocacy",
+    ] {
+        let found = eventually(WAIT, || async { key_of(actor(path)).await.is_some() }).await;
+        assert!(found, "{path} never answered with a key");
+        keys.push(key_of(actor(path)).await.unwrap());
+    }
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 5, "every local actor has its own key");
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
+#[tokio::test]
+async fn first_serve_makes_the_publication_actors_sqlite() {
+    first_serve_makes_the_publication_actors(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn first_serve_makes_the_publication_actors_postgres() {
+    if postgres_available() {
+        first_serve_makes_the_publication_actors(Backend::Postgres).await;
+    }
+}
