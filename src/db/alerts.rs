@@ -204,11 +204,14 @@ pub fn by_id(conn: &mut DbConn, id: i64) -> Result<AlertRow, DbError> {
 
 /// The alert with this ActivityPub id.
 pub fn by_ap_id(conn: &mut DbConn, ap_id: &str) -> Result<Option<AlertRow>, DbError> {
-    Ok(alerts::table
-        .filter(alerts::ap_id.eq(ap_id))
-        .select(AlertRow::as_select())
-        .first(conn)
-        .optional()?)
+    // On the back end's own connection (see `db::get_result`); a row
+    // selected with `as_select` names its back end.
+    let query = alerts::table.filter(alerts::ap_id.eq(ap_id)).limit(1);
+    let row = match conn {
+        DbConn::Sqlite(lite) => query.select(AlertRow::as_select()).get_result(lite),
+        DbConn::Pg(pg) => query.select(AlertRow::as_select()).get_result(pg),
+    };
+    Ok(row.optional()?)
 }
 
 /// Every language version of the alert group `group_id`, original first.
@@ -516,9 +519,9 @@ pub fn remember_tombstone(conn: &mut DbConn, ap_id: &str) -> Result<(), DbError>
 
 /// True when a Delete of this object arrived earlier.
 pub fn is_tombstoned(conn: &mut DbConn, ap_id: &str) -> Result<bool, DbError> {
-    let n: i64 = tombstones::table
+    let query = tombstones::table
         .filter(tombstones::ap_id.eq(ap_id))
-        .count()
-        .get_result(conn)?;
+        .count();
+    let n: i64 = super::get_result(conn, query)?;
     Ok(n > 0)
 }

@@ -175,12 +175,12 @@ pub fn follower_inboxes(conn: &mut DbConn, target_id: i64) -> Result<Vec<String>
 /// True when some local actor follows `actor_id` (accepted): their posts
 /// are wanted here.
 pub fn is_followed_locally(conn: &mut DbConn, actor_id: i64) -> Result<bool, DbError> {
-    let n: i64 = follows::table
+    let query = follows::table
         .inner_join(actors::table.on(actors::id.eq(follows::follower_id)))
         .filter(follows::target_id.eq(actor_id))
         .filter(follows::state.eq(ACCEPTED))
         .filter(actors::local.eq(true))
-        .count()
-        .get_result(conn)?;
+        .count();
+    let n: i64 = super::get_result(conn, query)?;
     Ok(n > 0)
 }

@@ -43,12 +43,12 @@ pub struct QueuedRow {
 /// applied: a copy is dropped.
 pub fn is_known(conn: &mut DbConn, ap_id: &str) -> Result<bool, DbError> {
     use diesel::dsl::exists;
-    Ok(diesel::select(
+    let query = diesel::select(
         exists(received_activities::table.filter(received_activities::ap_id.eq(ap_id))).or(exists(
             inbox_queue::table.filter(inbox_queue::ap_id.eq(ap_id)),
         )),
-    )
-    .get_result(conn)?)
+    );
+    Ok(super::get_result(conn, query)?)
 }
 
 /// Queues `items`, due now, known to be new (a copy already queued is

@@ -7,6 +7,7 @@ pub mod actor_keys;
 pub mod actors;
 pub mod alerts;
 pub mod campaigns;
+pub mod checkpoints;
 pub mod curation;
 pub mod deliveries;
 pub mod digest_runs;
@@ -153,6 +154,8 @@ pub struct Db {
     backend: Backend,
     /// Taken by [`Db::write`] on SQLite, which has one writer at a time.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Woken by [`Db::write`] on SQLite.
+    checkpoints: Option<Arc<checkpoints::Checkpointer>>,
 }
 
 impl Db {
@@ -193,10 +196,18 @@ impl Db {
             .connection_timeout(Duration::from_secs(30))
             .build(manager)
             .map_err(|e| DbError::Pool(e.to_string()))?;
+        let checkpoints = match &backend {
+            Backend::Sqlite(path) => Some(Arc::new(checkpoints::Checkpointer::new(
+                path.clone(),
+                busy_timeout_ms,
+            ))),
+            Backend::Postgres(_) => None,
+        };
         Ok(Db {
             pool,
             backend,
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            checkpoints,
         })
     }
 
@@ -260,7 +271,8 @@ impl Db {
     /// of this process wait their turn here, in order, instead of in
     /// SQLite's busy handler, which sleeps for growing intervals (1, 2,
     /// 5 … 100 ms) while the lock may be free again. Other writers still
-    /// rely on the busy handler.
+    /// rely on the busy handler. Afterwards, SQLite's WAL is checkpointed
+    /// on a thread of its own ([`checkpoints`]), not in a writer's commit.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
@@ -270,7 +282,30 @@ impl Db {
             Backend::Sqlite(_) => Some(self.writer.lock().await),
             Backend::Postgres(_) => None,
         };
-        self.run(f).await
+        let written = self.run(f).await;
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.wake();
+        }
+        written
+    }
+}
+
+/// Runs `query` on the back end's own connection and returns its one row
+/// (append `.limit(1)` and `.optional()` for "the first, if any"). For the
+/// inbox writer's statements: through [`DbConn`], diesel renders a query's
+/// whole syntax tree at every run to decide whether its prepared statement
+/// may be reused; the back end's own connection finds it by the query's
+/// type (docs/performance.md).
+pub fn get_result<'q, Q, U>(conn: &mut DbConn, query: Q) -> diesel::QueryResult<U>
+where
+    Q: diesel::RunQueryDsl<SqliteConnection>
+        + diesel::RunQueryDsl<PgConnection>
+        + diesel::query_dsl::LoadQuery<'q, SqliteConnection, U>
+        + diesel::query_dsl::LoadQuery<'q, PgConnection, U>,
+{
+    match conn {
+        DbConn::Sqlite(lite) => diesel::RunQueryDsl::<SqliteConnection>::get_result(query, lite),
+        DbConn::Pg(pg) => diesel::RunQueryDsl::<PgConnection>::get_result(query, pg),
     }
 }
 
