@@ -27,9 +27,9 @@ enum FirstStart {
     /// All of them, before anything is served.
     AllActors,
     /// The organisation and instance actors before, the publication actors
-    /// after the server listens: each actor's RSA key takes tens of
-    /// milliseconds to make, and a first start made five before its first
-    /// answer.
+    /// after the server listens: each actor's RSA key takes 50 to 250
+    /// milliseconds to make (a random prime search), and a first start
+    /// made five before its first answer.
     PublicationsLater,
 }
 
