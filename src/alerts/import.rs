@@ -213,10 +213,7 @@ pub fn import(
                 if db::alerts::by_ap_id(conn, &values.ap_id)?.is_some() {
                     done.skipped += 1;
                 } else {
-                    diesel::RunQueryDsl::execute(
-                        diesel::insert_into(db::schema::alerts::table).values(values),
-                        conn,
-                    )?;
+                    db::alerts::insert(conn, values)?;
                     done.imported += 1;
                 }
             }

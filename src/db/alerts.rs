@@ -116,6 +116,11 @@ pub fn split_list(text: &str) -> Vec<String> {
 #[derive(Debug, Clone, Insertable, AsChangeset)]
 #[diesel(table_name = alerts)]
 #[diesel(treat_none_as_null = true)]
+// `None` inserts NULL (every such column's default) rather than leaving the
+// column out: the insert's SQL is then the same for every alert, and diesel
+// finds its prepared statement by type instead of building the text of 26
+// columns at every insert (docs/performance.md).
+#[diesel(treat_none_as_default_value = false)]
 pub struct AlertValues {
     pub ap_id: String,
     pub actor_id: i64,
@@ -174,16 +179,58 @@ pub struct AttachmentRow {
     pub position: i32,
 }
 
-/// Inserts an alert; returns its row.
+/// Inserts an alert and indexes it for full-text search; returns its row.
+/// On SQLite the index entry is a statement of its own (see
+/// [`insert_and_index`]), run in the caller's transaction or, outside one,
+/// in a transaction with the insert.
 pub fn insert(conn: &mut DbConn, values: &AlertValues) -> Result<AlertRow, DbError> {
-    // The stored row in the same statement.
-    let insert = diesel::insert_into(alerts::table).values(values);
-    Ok(match conn {
-        DbConn::Sqlite(lite) => insert
+    match conn {
+        // PostgreSQL computes the search vector in the row itself.
+        DbConn::Pg(pg) => Ok(diesel::insert_into(alerts::table)
+            .values(values)
             .returning(AlertRow::as_returning())
-            .get_result(lite)?,
-        DbConn::Pg(pg) => insert.returning(AlertRow::as_returning()).get_result(pg)?,
-    })
+            .get_result(pg)?),
+        DbConn::Sqlite(lite) => {
+            if in_transaction(lite) {
+                return Ok(insert_and_index(lite, values)?);
+            }
+            super::transaction(conn, |conn| insert(conn, values))
+        }
+    }
+}
+
+/// The SQLite insert: the row, then its FTS5 entry. Neither statement
+/// opens a statement savepoint (no trigger, no `RETURNING`), and FTS5
+/// writes out the terms it holds at every savepoint: a transaction that
+/// stores many alerts (the inbox's) then adds one index segment, not one
+/// per alert (docs/performance.md).
+fn insert_and_index(
+    lite: &mut SqliteConnection,
+    values: &AlertValues,
+) -> diesel::QueryResult<AlertRow> {
+    use diesel::sql_types::{BigInt, Text};
+    diesel::insert_into(alerts::table)
+        .values(values)
+        .execute(lite)?;
+    let id: i64 =
+        diesel::select(diesel::dsl::sql::<BigInt>("last_insert_rowid()")).get_result(lite)?;
+    diesel::sql_query("INSERT INTO alerts_fts (rowid, title, search_text) VALUES (?, ?, ?)")
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(&values.title)
+        .bind::<Text, _>(&values.search_text)
+        .execute(lite)?;
+    alerts::table
+        .find(id)
+        .select(AlertRow::as_select())
+        .get_result(lite)
+}
+
+/// True inside a transaction (or savepoint) of this connection.
+fn in_transaction(lite: &mut SqliteConnection) -> bool {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    <AnsiTransactionManager as TransactionManager<SqliteConnection>>::transaction_manager_status_mut(lite)
+        .transaction_depth()
+        .is_ok_and(|depth| depth.is_some())
 }
 
 /// Replaces every column of alert `id`.

@@ -6,10 +6,12 @@
 //! every few thousand alerts the inbox's writer, which is serial, stopped
 //! to copy and sync them. [`Checkpointer`] runs a passive checkpoint (it
 //! takes no lock that writers or readers wait for) on its own connection
-//! after the busy writers' transactions ([`super::Db::write`]) instead;
-//! SQLite's own stays on, for writes that do not wake it, and finds
-//! little to do.
+//! after the busy writers' transactions ([`super::Db::write`]) instead.
+//! Once the thread runs, those writers' commits checkpoint only when the
+//! WAL has grown ten times larger than SQLite's threshold (the thread
+//! fell behind); other writes keep SQLite's own, which finds little to do.
 
+use super::{DbConn, DbError};
 use diesel::{connection::SimpleConnection, Connection, SqliteConnection};
 use std::{
     path::PathBuf,
@@ -27,6 +29,14 @@ const PAUSE: Duration = Duration::from_millis(50);
 /// never writes that much between checkpoints (an idle one) runs no
 /// thread and keeps no connection for it.
 const START_AT_BYTES: u64 = 4 << 20;
+
+/// SQLite's own checkpoint threshold, in WAL pages (its default).
+const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 1_000;
+
+/// The busy writers' threshold while the thread runs (about 40 MB of WAL
+/// with 4 kB pages): their commits copy and sync the WAL only if the
+/// thread has fallen that far behind.
+const BUSY_WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Runs passive checkpoints of one SQLite database when woken. Its thread
 /// and connection start with the first [`Checkpointer::wake`] that finds
@@ -66,6 +76,14 @@ impl Checkpointer {
         }
     }
 
+    /// True once the thread has started.
+    pub fn is_running(&self) -> bool {
+        self.wake
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
     /// Starts the thread; `None` if it cannot be (SQLite then checkpoints
     /// in its commits, as without this).
     fn spawn(&self) -> Option<mpsc::SyncSender<()>> {
@@ -82,6 +100,32 @@ impl Checkpointer {
             }
         }
     }
+}
+
+/// Runs `f` on `conn` with SQLite's checkpoint threshold raised to
+/// [`BUSY_WRITER_AUTOCHECKPOINT_PAGES`], then sets it back, so that `f`'s
+/// commits leave checkpoints to the thread: a checkpoint in the commit
+/// copies and syncs the WAL while the serial writer waits (about a tenth
+/// of the inbox's rate, docs/performance.md). Not a PostgreSQL connection's
+/// concern.
+pub fn with_checkpoints_left_to_the_thread<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    set_autocheckpoint(conn, BUSY_WRITER_AUTOCHECKPOINT_PAGES)?;
+    let result = f(conn);
+    // `f` may have committed: its result stands whatever happens here.
+    if let Err(e) = set_autocheckpoint(conn, SQLITE_AUTOCHECKPOINT_PAGES) {
+        tracing::warn!(error = %e, "cannot set SQLite's checkpoint threshold back");
+    }
+    result
+}
+
+fn set_autocheckpoint(conn: &mut DbConn, pages: u32) -> Result<(), DbError> {
+    if let DbConn::Sqlite(lite) = conn {
+        lite.batch_execute(&format!("PRAGMA wal_autocheckpoint = {pages};"))?;
+    }
+    Ok(())
 }
 
 /// The thread: one passive checkpoint per wake-up, then a rest.
@@ -135,6 +179,37 @@ mod tests {
         assert!(
             size() >= before + 4_000_000,
             "the WAL's megabytes never reached the database file ({before} -> {} bytes)",
+            size()
+        );
+    }
+
+    #[test]
+    fn the_busy_writer_leaves_checkpoints_to_the_thread_then_sets_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let lite = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+        let mut conn = DbConn::Sqlite(lite);
+        conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (x TEXT);")
+            .unwrap();
+        // About 5 MB: 1,200 pages, past SQLite's own threshold of 1,000.
+        let five_megabytes = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+                              WHERE i < 10000) INSERT INTO t SELECT printf('%0500d', i) FROM n;";
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        with_checkpoints_left_to_the_thread(&mut conn, |conn| {
+            Ok(conn.batch_execute(five_megabytes)?)
+        })
+        .unwrap();
+        assert!(
+            size() < before + 1_000_000,
+            "the commit copied the WAL into the database ({before} -> {} bytes)",
+            size()
+        );
+        // Set back: the next such commit checkpoints by itself.
+        conn.batch_execute(five_megabytes).unwrap();
+        assert!(
+            size() >= before + 4_000_000,
+            "SQLite's own checkpoint did not run after ({before} -> {} bytes)",
             size()
         );
     }

@@ -272,7 +272,8 @@ impl Db {
     /// SQLite's busy handler, which sleeps for growing intervals (1, 2,
     /// 5 … 100 ms) while the lock may be free again. Other writers still
     /// rely on the busy handler. Afterwards, SQLite's WAL is checkpointed
-    /// on a thread of its own ([`checkpoints`]), not in a writer's commit.
+    /// on a thread of its own ([`checkpoints`]); once that thread runs,
+    /// these writers' commits leave checkpoints to it.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
@@ -282,7 +283,13 @@ impl Db {
             Backend::Sqlite(_) => Some(self.writer.lock().await),
             Backend::Postgres(_) => None,
         };
-        let written = self.run(f).await;
+        let written = match self.checkpoints.as_ref().is_some_and(|c| c.is_running()) {
+            true => {
+                self.run(|conn| checkpoints::with_checkpoints_left_to_the_thread(conn, f))
+                    .await
+            }
+            false => self.run(f).await,
+        };
         if let Some(checkpoints) = &self.checkpoints {
             checkpoints.wake();
         }

@@ -443,6 +443,11 @@ impl Restorer {
                 "it ends early (no end record): the file is truncated".into(),
             ));
         }
+        if let DbConn::Sqlite(_) = conn {
+            // Rows restored by plain INSERTs: the full-text index (not in
+            // the archive) is built from them in one go.
+            conn.batch_execute("INSERT INTO alerts_fts (alerts_fts) VALUES ('rebuild');")?;
+        }
         if let DbConn::Pg(_) = conn {
             for table in TABLES {
                 if self

@@ -1,7 +1,7 @@
 //! The archive: bulk import from JSON Lines, full-text search and filters on
 //! both databases, and the Atom/RSS feeds (parsed back with feed-rs).
 
-use crate::common::{client, postgres_available, Backend, TestInstance};
+use crate::common::{self, client, postgres_available, Backend, TestInstance};
 use serde_json::json;
 use std::io::Write;
 use tocsin::{
@@ -419,5 +419,57 @@ async fn atom_and_rss_feeds_parse_and_filter_by_language() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    i.stop().await;
+}
+
+/// Alerts stored in one transaction add one segment to SQLite's full-text
+/// index, not one each (a statement savepoint makes FTS5 write out what it
+/// holds; docs/performance.md), and every one of them is found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_stored_together_make_one_index_segment_sqlite() {
+    let i = TestInstance::start(Backend::Sqlite).await;
+    let actor = org_id(&i).await;
+    let base = i.base();
+    let (segments, found) = i
+        .server
+        .state
+        .db
+        .run(move |c| {
+            use diesel::{connection::SimpleConnection, dsl::sql, sql_types::BigInt, RunQueryDsl};
+            // No merges: each segment written stays one.
+            c.batch_execute(
+                "INSERT INTO alerts_fts (alerts_fts, rank) VALUES ('automerge', 0); \
+                 INSERT INTO alerts_fts (alerts_fts, rank) VALUES ('crisismerge', 2000);",
+            )?;
+            let count = |c: &mut db::DbConn| -> Result<i64, db::DbError> {
+                Ok(
+                    diesel::select(sql::<BigInt>("(SELECT count(*) FROM alerts_fts_idx)"))
+                        .get_result(c)?,
+                )
+            };
+            let before = count(c)?;
+            db::transaction(c, |c| {
+                for n in 0..40 {
+                    let values = db::alerts::AlertValues {
+                        title: format!("Broadcaster jailed in Tbilisi ({n})"),
+                        ..common::alert_values(format!("{base}/alerts/segment-{n}"), actor, true)
+                    };
+                    db::alerts::insert(c, &values.with_search_text())?;
+                }
+                Ok(())
+            })?;
+            let search = AlertFilter {
+                text: Some("Tbilisi".into()),
+                ..Default::default()
+            };
+            Ok((
+                count(c)? - before,
+                db::alerts::list(c, &search, 100, 0)?.len(),
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(found, 40, "every alert is in the index");
+    assert_eq!(segments, 1, "one index segment for the transaction");
     i.stop().await;
 }

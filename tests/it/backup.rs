@@ -272,6 +272,25 @@ async fn backup_under_writes_then_restore(source: Backend, target: Backend) {
         .await
         .unwrap();
     assert_eq!(alerts_restored as usize, alerts_saved);
+    let (listed, found) = b
+        .server
+        .state
+        .db
+        .run(|c| {
+            let all = db::alerts::AlertFilter::default();
+            let search = db::alerts::AlertFilter {
+                text: Some("detained".into()),
+                ..Default::default()
+            };
+            Ok((
+                db::alerts::list(c, &all, 10_000, 0)?.len(),
+                db::alerts::list(c, &search, 10_000, 0)?.len(),
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(listed > 0);
+    assert_eq!(found, listed, "every restored alert is found by a search");
     assert_eq!(
         queue_in(&b).await.len(),
         queue_saved.len(),
