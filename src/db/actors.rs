@@ -97,10 +97,28 @@ pub fn by_ap_id(conn: &mut DbConn, ap_id: &str) -> Result<Option<ActorRow>, DbEr
 
 /// The actors we know among these ActivityPub ids.
 pub fn by_ap_ids(conn: &mut DbConn, ap_ids: &[String]) -> Result<Vec<ActorRow>, DbError> {
+    let DbConn::Sqlite(lite) = conn else {
+        // PostgreSQL binds the list as one array: the same SQL every time.
+        return Ok(actors::table
+            .filter(actors::ap_id.eq_any(ap_ids))
+            .select(ActorRow::as_select())
+            .load(conn)?);
+    };
+    // SQLite: the ids as one JSON array, so that the statement is the same
+    // for any number of them and prepared once (the inbox writer reads its
+    // group's actors this way in every transaction), not an `IN (?, ?, …)`
+    // compiled anew for each length.
+    let list = serde_json::to_string(ap_ids).map_err(|e| DbError::Task(e.to_string()))?;
     Ok(actors::table
-        .filter(actors::ap_id.eq_any(ap_ids))
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "actors.ap_id IN (SELECT value FROM json_each(",
+            )
+            .bind::<diesel::sql_types::Text, _>(list)
+            .sql("))"),
+        )
         .select(ActorRow::as_select())
-        .load(conn)?)
+        .load(lite)?)
 }
 
 /// The actor with this row id.

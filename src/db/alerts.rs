@@ -3,7 +3,7 @@
 
 use super::{
     now_ms,
-    schema::{alert_attachments, alerts, tombstones},
+    schema::{alert_attachments, alerts, alerts_fts, tombstones},
     DbConn, DbError,
 };
 use diesel::prelude::*;
@@ -208,21 +208,21 @@ fn insert_and_index(
     lite: &mut SqliteConnection,
     values: &AlertValues,
 ) -> diesel::QueryResult<AlertRow> {
-    use diesel::sql_types::{BigInt, Text};
     diesel::insert_into(alerts::table)
         .values(values)
         .execute(lite)?;
-    let id: i64 =
-        diesel::select(diesel::dsl::sql::<BigInt>("last_insert_rowid()")).get_result(lite)?;
-    diesel::sql_query("INSERT INTO alerts_fts (rowid, title, search_text) VALUES (?, ?, ?)")
-        .bind::<BigInt, _>(id)
-        .bind::<Text, _>(&values.title)
-        .bind::<Text, _>(&values.search_text)
-        .execute(lite)?;
-    alerts::table
-        .find(id)
+    let row = alerts::table
+        .filter(alerts::ap_id.eq(&values.ap_id))
         .select(AlertRow::as_select())
-        .get_result(lite)
+        .get_result(lite)?;
+    diesel::insert_into(alerts_fts::table)
+        .values((
+            alerts_fts::rowid.eq(row.id),
+            alerts_fts::title.eq(&values.title),
+            alerts_fts::search_text.eq(&values.search_text),
+        ))
+        .execute(lite)?;
+    Ok(row)
 }
 
 /// True inside a transaction (or savepoint) of this connection.

@@ -165,6 +165,17 @@ diesel::table! {
 }
 
 diesel::joinable!(alerts -> actors (actor_id));
+
+diesel::table! {
+    /// SQLite only: the FTS5 full-text index of alerts (external content,
+    /// `rowid` = `alerts.id`), written by `db::alerts::insert`; searched
+    /// with SQL of its own (`MATCH`). PostgreSQL has no such table.
+    alerts_fts (rowid) {
+        rowid -> BigInt,
+        title -> Text,
+        search_text -> Text,
+    }
+}
 diesel::joinable!(alert_attachments -> alerts (alert_id));
 
 diesel::table! {

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod actors;
 mod alerts;
 mod archive;
 mod authorized_fetch;
