@@ -785,6 +785,7 @@ async fn import_command(config: Config, file: PathBuf) -> Result<(), Error> {
     let state = server::open_state(config).await?;
     let handle = std::fs::File::open(&file)
         .map_err(|e| Error::BadRequest(format!("cannot open {}: {e}", file.display())))?;
+    let config = state.config.clone();
     let report = state
         .db
         .run(move |conn| {
@@ -792,7 +793,7 @@ async fn import_command(config: Config, file: PathBuf) -> Result<(), Error> {
                 .ok_or(db::DbError::Query(diesel::result::Error::NotFound))?;
             Ok(import(
                 conn,
-                &state.config,
+                &config,
                 actor.id,
                 std::io::BufReader::new(handle),
             ))

@@ -8,7 +8,7 @@ use crate::{
     error::Error,
     federation::{self, routes},
     signatures::keys::KeyCache,
-    state::AppState,
+    state::{AppState, State},
     web,
 };
 use activitypub_federation::config::FederationMiddleware;
@@ -61,7 +61,7 @@ async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
         config.server.read_cache_bytes,
         std::time::Duration::from_secs(config.server.read_cache_secs),
     ));
-    Ok(AppState {
+    Ok(AppState::new(State {
         client: federation::http_client(&config)?,
         policies: federation::policy::DomainPolicies::new(
             db.clone(),
@@ -81,7 +81,7 @@ async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
         keys: KeyCache::default(),
         delivery_wakeup: Default::default(),
         delivery_metrics: Default::default(),
-    })
+    }))
 }
 
 /// An error of start-up's database work, as the database layer's.

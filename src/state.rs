@@ -5,8 +5,29 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// Shared application state, the `app_data` of activitypub_federation.
+/// activitypub_federation clones it for every request: one reference
+/// count, not one per field (docs/performance.md, reads). Its fields are
+/// [`State`]'s, reached through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<State>);
+
+impl AppState {
+    /// Shares `state`.
+    pub fn new(state: State) -> AppState {
+        AppState(Arc::new(state))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct State {
     /// Validated configuration.
     pub config: Arc<Config>,
     /// Database pool.
