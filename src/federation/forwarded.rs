@@ -4,7 +4,8 @@
 //! confirms it.
 
 use super::{
-    inbox::{Envelope, Handled},
+    envelope::Envelope,
+    inbox::Handled,
     objects::{actor::DbActor, alert::DbAlert},
 };
 use crate::{db, error::Error, state::Data};
@@ -17,12 +18,8 @@ pub async fn receive(
     signer: &DbActor,
     data: &Data,
 ) -> Result<Handled, Error> {
-    let object_type = envelope.object.get("type").and_then(|t| t.as_str());
-    let object_id = envelope
-        .object
-        .get("id")
-        .and_then(|i| i.as_str())
-        .or_else(|| envelope.object.as_str());
+    let object_type = envelope.object.kind.as_deref();
+    let object_id = envelope.object.id.as_deref();
     let handled = matches!(
         (envelope.kind.as_str(), object_type),
         ("Create" | "Update", Some("Note" | "Article" | "Page")) | ("Delete", _)

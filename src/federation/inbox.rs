@@ -12,6 +12,7 @@ use super::{
         delete::Delete, follow::Follow, offer::Offer, reject::Reject, undo_follow::UndoFollow,
         update::UpdateNote,
     },
+    envelope::Envelope,
     forwarded,
     inbox_batch::{Accepted, Incoming},
     ld_signatures,
@@ -27,7 +28,6 @@ use crate::{
 };
 use activitypub_federation::{fetch::object_id::ObjectId, traits::Activity};
 use actix_web::{web::Bytes, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use std::time::{Duration, SystemTime};
 use url::Url;
 
@@ -56,22 +56,6 @@ pub enum InboxActivity {
     AcceptOffer(AcceptOffer),
 }
 
-/// The fields every activity has, read before anything else.
-#[derive(Debug, Deserialize)]
-pub struct Envelope {
-    /// Activity id.
-    pub id: Url,
-    /// Activity type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The actor (an id, or an object with one).
-    #[serde(deserialize_with = "super::activities::id_of")]
-    pub actor: Url,
-    /// The object, as sent.
-    #[serde(default)]
-    pub object: serde_json::Value,
-}
-
 /// What the inbox did with a well-formed, correctly signed activity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
@@ -89,7 +73,7 @@ impl InboxActivity {
     /// Picks the variant from the envelope's `type` (and, for Undo, the
     /// type of its object). `None` for activities we do not act on.
     pub(super) fn parse(envelope: &Envelope, body: &[u8]) -> Result<Option<InboxActivity>, Error> {
-        let object_type = envelope.object.get("type").and_then(|t| t.as_str());
+        let object_type = envelope.object.kind.as_deref();
         Ok(Some(match (envelope.kind.as_str(), object_type) {
             ("Follow", _) => InboxActivity::Follow(serde_json::from_slice(body)?),
             ("Accept", Some("Offer")) => InboxActivity::AcceptOffer(serde_json::from_slice(body)?),
@@ -212,15 +196,19 @@ fn parse_envelope(body: &[u8]) -> Result<Envelope, Error> {
     serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("not an activity: {e}")))
 }
 
+/// The whole body as a JSON tree, for the checks that read any part of
+/// it (proofs and Linked-Data signatures).
+fn parse_value(body: &[u8]) -> Result<serde_json::Value, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("not an activity: {e}")))
+}
+
 /// Checks and applies one incoming activity.
 pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<Handled, Error> {
     let limits = &data.config.limits;
     crate::limits::check_json_depth(body, limits.max_json_depth)?;
-    let value: serde_json::Value = serde_json::from_slice(body)
+    let envelope: Envelope = serde_json::from_slice(body)
         .map_err(|e| Error::BadRequest(format!("not an activity: {e}")))?;
-    let envelope = Envelope::deserialize(&value)
-        .map_err(|e| Error::BadRequest(format!("not an activity: {e}")))?;
-    crate::limits::check_recipients(&value, limits.max_recipients)?;
+    crate::limits::check_recipients(envelope.recipients(), limits.max_recipients)?;
     // A copy of an activity stored lately (a retry, or the same activity
     // forwarded by several servers): dropped before any other work.
     if data.inbox.stored_lately(envelope.id.as_str()) {
@@ -234,6 +222,7 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         // Forwarded: an object integrity proof or a Linked-Data signature
         // by the actor vouches for the body; without one, the origin must
         // confirm it.
+        let value = parse_value(body)?;
         let vouched = proofs::verify(data, &envelope.actor, &value)
             .await?
             .is_some()
@@ -245,7 +234,7 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         }
     } else if body.windows(7).any(|w| w == b"\"proof\"") {
         // A proof on a direct activity must hold too.
-        proofs::verify(data, &envelope.actor, &value).await?;
+        proofs::verify(data, &envelope.actor, &parse_value(body)?).await?;
     }
     if !same_origin(&envelope.id, &envelope.actor) {
         return Err(Error::BadRequest(format!(
@@ -277,10 +266,21 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         }),
         false => None,
     };
-    Ok(match data.inbox.enqueue(Accepted { item, alert }).await? {
-        true => Handled::Queued,
-        false => Handled::Duplicate,
-    })
+    let signer = (signer.ap_id == envelope.actor).then_some(signer.row);
+    Ok(
+        match data
+            .inbox
+            .enqueue(Accepted {
+                item,
+                alert,
+                signer,
+            })
+            .await?
+        {
+            true => Handled::Queued,
+            false => Handled::Duplicate,
+        },
+    )
 }
 
 /// Parses a body as the inbox does before any network or database work:

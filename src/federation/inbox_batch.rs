@@ -28,7 +28,8 @@
 
 use super::{
     activities::{create, update},
-    inbox::{Envelope, InboxActivity},
+    envelope::Envelope,
+    inbox::InboxActivity,
     objects::alert::{store_prepared, NoteJson, PreparedAlert, Stored},
 };
 use crate::{
@@ -132,6 +133,10 @@ pub struct Accepted {
     pub item: NewQueued,
     /// The alert to store at once, if it is one.
     pub alert: Option<(Incoming, PreparedAlert)>,
+    /// The actor's row as the signature check read it (from the database,
+    /// or cached for at most a minute), when the actor signed: the writer
+    /// need not read it again.
+    pub signer: Option<ActorRow>,
 }
 
 /// What the transaction did with one activity.
@@ -208,12 +213,22 @@ pub fn store_accepted(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, 
 
 /// [`store_accepted`] inside its transaction.
 fn store_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError> {
-    let urls = actor_ids(
+    let mut actors: HashMap<String, ActorRow> = HashMap::new();
+    for row in group.iter().filter_map(|a| a.signer.as_ref()) {
+        if !actors.contains_key(&row.ap_id) {
+            actors.insert(row.ap_id.clone(), row.clone());
+        }
+    }
+    // Authors who did not sign (rare) are read.
+    let urls: Vec<String> = actor_ids(
         group
             .iter()
             .filter_map(|a| a.alert.as_ref().map(|(i, _)| i)),
-    );
-    let actors = read_actors(conn, &urls)?;
+    )
+    .into_iter()
+    .filter(|url| !actors.contains_key(url))
+    .collect();
+    actors.extend(read_actors(conn, &urls)?);
     let now = now_ms();
     let (mut new, mut seen) = (Vec::with_capacity(group.len()), HashSet::new());
     let (mut applied, mut queue, mut followups) = (Vec::new(), Vec::new(), Vec::new());

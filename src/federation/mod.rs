@@ -3,6 +3,7 @@
 
 pub mod activities;
 pub mod authorized_fetch;
+pub mod envelope;
 pub mod forwarded;
 pub mod inbox;
 pub mod inbox_batch;

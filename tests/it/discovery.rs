@@ -243,3 +243,44 @@ async fn nodeinfo_and_host_meta_are_served() {
     )));
     i.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federation_paths_answer_404_for_what_they_lack() {
+    let i = TestInstance::start(Backend::Sqlite).await;
+    let base = i.base();
+    let status = |method: reqwest::Method, path: &str| {
+        let request = client().request(method, format!("{base}{path}"));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(reqwest::Method::GET, "/actors/alerts").await, 200);
+    for missing in [
+        "/actors",
+        "/actors/",
+        "/actors/nobody",
+        "/actors/alerts/",
+        "/actors/alerts/unknown",
+        "/actors/alerts/actions/not-a-number",
+        "/alerts",
+        "/alerts/00000000-0000-0000-0000-000000000000",
+        "/nodeinfo",
+    ] {
+        assert_eq!(
+            status(reqwest::Method::GET, missing).await,
+            404,
+            "{missing}"
+        );
+    }
+    // Routes are per method: another method finds no route.
+    assert_eq!(status(reqwest::Method::POST, "/actors/alerts").await, 404);
+    assert_eq!(status(reqwest::Method::DELETE, "/alerts/x").await, 404);
+    // The actor's inbox is reached: an unsigned POST is refused by it.
+    let unsigned = client()
+        .post(format!("{base}/actors/alerts/inbox"))
+        .header("Content-Type", "application/activity+json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 400, "{:?}", unsigned.text().await);
+    i.stop().await;
+}
