@@ -189,25 +189,24 @@ fn check_content_type(request: &HttpRequest) -> Result<(), Error> {
 /// thousands of nested arrays would otherwise be accepted and stored.
 pub const MAX_JSON_DEPTH: usize = 64;
 
-/// Parses the envelope of a body: depth first, then the fields every
-/// activity has.
-fn parse_envelope(body: &[u8]) -> Result<Envelope, Error> {
-    crate::limits::check_json_depth(body, MAX_JSON_DEPTH)?;
-    serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("not an activity: {e}")))
+/// Parses the envelope of a body: depth first (at most `max_depth`), then
+/// the fields every activity has.
+fn parse_envelope(body: &[u8], max_depth: usize) -> Result<Envelope, Error> {
+    crate::limits::check_json_depth(body, max_depth)?;
+    parse_body(body)
 }
 
-/// The whole body as a JSON tree, for the checks that read any part of
-/// it (proofs and Linked-Data signatures).
-fn parse_value(body: &[u8]) -> Result<serde_json::Value, Error> {
+/// A body (its depth already checked) as `T`: the envelope, or the whole
+/// JSON tree for the checks that read any part of it (proofs and
+/// Linked-Data signatures). Malformed JSON is a 400.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("not an activity: {e}")))
 }
 
 /// Checks and applies one incoming activity.
 pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<Handled, Error> {
     let limits = &data.config.limits;
-    crate::limits::check_json_depth(body, limits.max_json_depth)?;
-    let envelope: Envelope = serde_json::from_slice(body)
-        .map_err(|e| Error::BadRequest(format!("not an activity: {e}")))?;
+    let envelope = parse_envelope(body, limits.max_json_depth)?;
     crate::limits::check_recipients(envelope.recipients(), limits.max_recipients)?;
     // A copy of an activity stored lately (a retry, or the same activity
     // forwarded by several servers): dropped before any other work.
@@ -222,7 +221,7 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         // Forwarded: an object integrity proof or a Linked-Data signature
         // by the actor vouches for the body; without one, the origin must
         // confirm it.
-        let value = parse_value(body)?;
+        let value: serde_json::Value = parse_body(body)?;
         let vouched = proofs::verify(data, &envelope.actor, &value)
             .await?
             .is_some()
@@ -234,7 +233,8 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         }
     } else if body.windows(7).any(|w| w == b"\"proof\"") {
         // A proof on a direct activity must hold too.
-        proofs::verify(data, &envelope.actor, &parse_value(body)?).await?;
+        let value: serde_json::Value = parse_body(body)?;
+        proofs::verify(data, &envelope.actor, &value).await?;
     }
     if !same_origin(&envelope.id, &envelope.actor) {
         return Err(Error::BadRequest(format!(
@@ -266,28 +266,22 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         }),
         false => None,
     };
-    let signer = (signer.ap_id == envelope.actor).then_some(signer.row);
-    Ok(
-        match data
-            .inbox
-            .enqueue(Accepted {
-                item,
-                alert,
-                signer,
-            })
-            .await?
-        {
-            true => Handled::Queued,
-            false => Handled::Duplicate,
-        },
-    )
+    let accepted = Accepted {
+        item,
+        alert,
+        signer: (signer.ap_id == envelope.actor).then_some(signer.row),
+    };
+    Ok(match data.inbox.enqueue(accepted).await? {
+        true => Handled::Queued,
+        false => Handled::Duplicate,
+    })
 }
 
 /// Parses a body as the inbox does before any network or database work:
 /// the envelope, then the variant for its type (`None`: a type we do not act
 /// on). The entry point of the `inbox_activity` fuzz target.
 pub fn parse_activity(body: &[u8]) -> Result<Option<InboxActivity>, Error> {
-    InboxActivity::parse(&parse_envelope(body)?, body)
+    InboxActivity::parse(&parse_envelope(body, MAX_JSON_DEPTH)?, body)
 }
 
 /// Applies an activity the inbox stored (its checks passed then).
