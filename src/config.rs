@@ -347,6 +347,9 @@ pub struct FederationConfig {
     pub authorized_fetch: bool,
     /// Federate only with domains whose policy is `allow` (or `silence`).
     pub allowlist_only: bool,
+    /// Days the id of a received activity is remembered, so that a copy
+    /// is dropped; older ids are forgotten (at least 1).
+    pub remember_received_days: u64,
 }
 
 impl Default for FederationConfig {
@@ -360,6 +363,7 @@ impl Default for FederationConfig {
             extra_ca_file: String::new(),
             authorized_fetch: false,
             allowlist_only: false,
+            remember_received_days: 30,
         }
     }
 }
@@ -534,6 +538,14 @@ impl Config {
         }
         if self.database.pool_size == 0 {
             return invalid("database.pool_size", "must be at least 1");
+        }
+        if self.federation.remember_received_days == 0
+            || self.federation.remember_received_days > 36_500
+        {
+            return invalid(
+                "federation.remember_received_days",
+                "must be between 1 and 36500",
+            );
         }
         let username = &self.actor.username;
         if username.is_empty()
@@ -812,6 +824,13 @@ mod tests {
         config.mail.security = "ssl".into();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("mail.security"), "{err}");
+
+        for days in [0, 36_501] {
+            let mut config = Config::default();
+            config.federation.remember_received_days = days;
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("federation.remember_received_days"), "{err}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Starting and stopping an instance: database, local actors, the delivery
-//! worker, the Digest scheduler and the HTTP server.
+//! worker, the Digest scheduler, the hourly upkeep and the HTTP server.
 
 use crate::{
     config::Config,
@@ -140,6 +140,7 @@ pub struct RunningServer {
     worker: JoinHandle<()>,
     inbox_workers: JoinHandle<()>,
     scheduler: JoinHandle<()>,
+    upkeep: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -151,6 +152,7 @@ impl RunningServer {
         let _ = self.worker.await;
         let _ = self.inbox_workers.await;
         let _ = self.scheduler.await;
+        let _ = self.upkeep.await;
         let _ = self.http_task.await;
     }
 
@@ -162,6 +164,7 @@ impl RunningServer {
         let _ = self.worker.await;
         let _ = self.inbox_workers.await;
         let _ = self.scheduler.await;
+        let _ = self.upkeep.await;
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Error::Internal(format!("HTTP server: {e}"))),
@@ -234,6 +237,10 @@ async fn launch(
         state.clone(),
         shutdown_rx.clone(),
         Arc::new(crate::publications::schedule::SystemClock),
+    ));
+    let upkeep = tokio::spawn(crate::ops::maintenance::run(
+        state.clone(),
+        shutdown_rx.clone(),
     ));
     let inbox_workers = tokio::spawn(federation::inbox_queue::run(data.clone(), shutdown_rx));
 
@@ -319,6 +326,7 @@ async fn launch(
         worker,
         inbox_workers,
         scheduler,
+        upkeep,
     })
 }
 

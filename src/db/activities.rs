@@ -33,6 +33,24 @@ pub fn mark_received(conn: &mut DbConn, ap_id: &str) -> Result<bool, DbError> {
     })
 }
 
+/// Forgets at most `limit` received ids recorded before `before_ms`;
+/// returns how many went. Ids are recorded in time order, so the scan
+/// meets the old ones first and stops at `limit` (no index on the time).
+pub fn forget_received(conn: &mut DbConn, before_ms: i64, limit: i64) -> Result<usize, DbError> {
+    let old: Vec<String> = received_activities::table
+        .filter(received_activities::received_at.lt(before_ms))
+        .select(received_activities::ap_id)
+        .limit(limit)
+        .load(conn)?;
+    if old.is_empty() {
+        return Ok(0);
+    }
+    Ok(
+        diesel::delete(received_activities::table.filter(received_activities::ap_id.eq_any(&old)))
+            .execute(conn)?,
+    )
+}
+
 /// A row of `outgoing_activities`.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = outgoing_activities)]

@@ -35,4 +35,5 @@ mod signature_strictness;
 mod signatures;
 mod tls_proxy;
 mod upgrade;
+mod upkeep;
 mod web;
