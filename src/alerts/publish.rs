@@ -254,14 +254,8 @@ pub async fn add_translation(
         .db
         .run(move |conn| db::alerts::versions(conn, group))
         .await?;
-    if versions
-        .iter()
-        .any(|v| v.language == t.language && v.status != STATUS_DELETED)
-    {
-        return Err(Error::Validation {
-            field: "language".into(),
-            message: format!("the alert already has a {} version", t.language),
-        });
+    if has_live_version(&versions, &t.language) {
+        return Err(language_taken(&t.language));
     }
     let attachments = data
         .db
@@ -292,14 +286,27 @@ pub async fn add_translation(
         original.token_id,
     );
     let attachment_rows = attachment_rows(&valid.attachments);
-    let row = data
+    // Checked again where the version is stored: of two translations into
+    // one language at once, the second finds the first.
+    let language = valid.language.clone();
+    let stored = data
         .db
         .run(move |conn| {
-            let row = db::alerts::insert(conn, &values)?;
-            db::alerts::set_attachments(conn, row.id, &attachment_rows)?;
-            Ok(row)
+            db::transaction(conn, |conn| {
+                db::alerts::lock_group(conn, group)?;
+                let versions = db::alerts::versions(conn, group)?;
+                if has_live_version(&versions, &values.language) {
+                    return Ok(None);
+                }
+                let row = db::alerts::insert(conn, &values)?;
+                db::alerts::set_attachments(conn, row.id, &attachment_rows)?;
+                Ok(Some((row, versions)))
+            })
         })
         .await?;
+    let Some((row, versions)) = stored else {
+        return Err(language_taken(&language));
+    };
     if row.status == STATUS_PUBLISHED {
         announce_create(data, actor, &row).await?;
         // The other versions now link to this one: tell followers.
@@ -309,6 +316,21 @@ pub async fn add_translation(
         }
     }
     Ok(row)
+}
+
+/// True if `versions` hold a version in `language` that is not deleted.
+fn has_live_version(versions: &[AlertRow], language: &str) -> bool {
+    versions
+        .iter()
+        .any(|v| v.language == language && v.status != STATUS_DELETED)
+}
+
+/// The error for a second version in `language`.
+fn language_taken(language: &str) -> Error {
+    Error::Validation {
+        field: "language".into(),
+        message: format!("the alert already has a {language} version"),
+    }
 }
 
 async fn touch(data: &Data, id: i64) -> Result<AlertRow, Error> {

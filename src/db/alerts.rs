@@ -261,6 +261,21 @@ pub fn by_ap_id(conn: &mut DbConn, ap_id: &str) -> Result<Option<AlertRow>, DbEr
     Ok(row.optional()?)
 }
 
+/// Inside a transaction, makes other transactions that lock the same
+/// alert group wait until this one ends. SQLite needs nothing: its write
+/// transactions ([`super::transaction`]) already run one at a time; on
+/// PostgreSQL the original alert's row is locked (`FOR UPDATE`).
+pub fn lock_group(conn: &mut DbConn, group_id: i64) -> Result<(), DbError> {
+    if let DbConn::Pg(pg) = conn {
+        alerts::table
+            .find(group_id)
+            .select(alerts::id)
+            .for_update()
+            .load::<i64>(pg)?;
+    }
+    Ok(())
+}
+
 /// Every language version of the alert group `group_id`, original first.
 pub fn versions(conn: &mut DbConn, group_id: i64) -> Result<Vec<AlertRow>, DbError> {
     Ok(alerts::table
