@@ -247,8 +247,19 @@ async fn launch(
     let reads = state.reads.clone();
     let mut server = HttpServer::new(move || {
         let reads = reads.clone();
+        let kept = reads.clone();
         App::new()
             .wrap(FederationMiddleware::new(federation.clone()))
+            // Inside the guard (rate limits, authorized fetch), before the
+            // routes: a kept answer needs no route matched.
+            .wrap_fn(move |request, service| {
+                use actix_web::dev::Service;
+                use futures::future::{ready, Either};
+                match web::read_cache::answer_before_routing(request.request(), &kept) {
+                    Some(response) => Either::Left(ready(Ok(request.into_response(response)))),
+                    None => Either::Right(service.call(request)),
+                }
+            })
             .wrap(actix_web::middleware::from_fn(web::request_guard::guard))
             // Outside the guard, so that authorized fetch has checked the
             // request before a 304 says anything about the document.

@@ -10,6 +10,11 @@
 //! Writes by another process (the CLI, a second `tocsin` on the same
 //! PostgreSQL) cannot bump it, so entries also expire after
 //! `[server] read_cache_secs`.
+//!
+//! A GET whose answer is kept is answered before routing
+//! ([`answer_before_routing`], a middleware inside the request guard): the
+//! same bytes the route's handler would serve from the cache, without
+//! matching routes or extracting the handler's arguments.
 
 use crate::{error::Error, state::Data};
 use actix_web::{
@@ -187,6 +192,16 @@ where
     }
 }
 
+/// The kept answer to `request` if it is a GET that a handler answered
+/// through [`serve`] with the same key: what that handler would serve
+/// from the cache.
+pub fn answer_before_routing(request: &HttpRequest, reads: &ReadCache) -> Option<HttpResponse> {
+    if request.method() != actix_web::http::Method::GET {
+        return None;
+    }
+    reads.get(&key_of(request)?).map(|p| p.response())
+}
+
 /// The cache key of a request: the variant (JSON, or an anonymous page in
 /// its language) and the path with its query. `None` when the answer
 /// depends on who asks.
@@ -347,6 +362,29 @@ mod tests {
         assert!(cache.get("json /actors/a").is_none());
         cache.put("json /actors/a".into(), cache.generation(), answer("two"));
         assert_eq!(cache.get("json /actors/a").unwrap().body, "two");
+    }
+
+    #[test]
+    fn only_a_get_with_a_kept_answer_is_answered_before_routing() {
+        use actix_web::{body::MessageBody, test::TestRequest};
+        let cache = ReadCache::new(1 << 20, Duration::from_secs(60));
+        cache.put("json /actors/a".into(), cache.generation(), answer("kept"));
+        let json = |r: TestRequest| {
+            r.uri("/actors/a")
+                .insert_header(("Accept", "application/activity+json"))
+                .to_http_request()
+        };
+        let hit = answer_before_routing(&json(TestRequest::get()), &cache).expect("kept");
+        assert_eq!(hit.into_body().try_into_bytes().unwrap(), "kept");
+        assert!(answer_before_routing(&json(TestRequest::post()), &cache).is_none());
+        assert!(answer_before_routing(&json(TestRequest::delete()), &cache).is_none());
+        let other = TestRequest::get()
+            .uri("/actors/b")
+            .insert_header(("Accept", "application/activity+json"))
+            .to_http_request();
+        assert!(answer_before_routing(&other, &cache).is_none());
+        cache.invalidate();
+        assert!(answer_before_routing(&json(TestRequest::get()), &cache).is_none());
     }
 
     #[test]
