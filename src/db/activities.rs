@@ -33,21 +33,29 @@ pub fn mark_received(conn: &mut DbConn, ap_id: &str) -> Result<bool, DbError> {
     })
 }
 
-/// Forgets at most `limit` received ids recorded before `before_ms`;
-/// returns how many went. Ids are recorded in time order, so the scan
-/// meets the old ones first and stops at `limit` (no index on the time).
-pub fn forget_received(conn: &mut DbConn, before_ms: i64, limit: i64) -> Result<usize, DbError> {
-    let old: Vec<String> = received_activities::table
+/// At most `limit` received ids recorded before `before_ms`. There is no
+/// index on the time (the inbox's writes stay as they are): rows are
+/// stored roughly in the order they came, so the scan meets the old ones
+/// first and stops at `limit`.
+pub fn received_before(
+    conn: &mut DbConn,
+    before_ms: i64,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(received_activities::table
         .filter(received_activities::received_at.lt(before_ms))
         .select(received_activities::ap_id)
         .limit(limit)
-        .load(conn)?;
-    if old.is_empty() {
-        return Ok(0);
-    }
+        .load(conn)?)
+}
+
+/// Forgets the received ids `ap_ids`; returns how many went.
+pub fn forget_received(conn: &mut DbConn, ap_ids: &[String]) -> Result<usize, DbError> {
     Ok(
-        diesel::delete(received_activities::table.filter(received_activities::ap_id.eq_any(&old)))
-            .execute(conn)?,
+        diesel::delete(
+            received_activities::table.filter(received_activities::ap_id.eq_any(ap_ids)),
+        )
+        .execute(conn)?,
     )
 }
 

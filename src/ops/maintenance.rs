@@ -19,8 +19,8 @@ const EVERY: Duration = Duration::from_secs(3600);
 /// The first run waits this long, away from start-up.
 const FIRST_AFTER: Duration = Duration::from_secs(60);
 
-/// Ids forgotten in one transaction: each batch takes the database's write
-/// turn briefly, so the inbox writer waits at most one batch.
+/// Ids forgotten in one write: each batch takes the database's write turn
+/// briefly, so the inbox writer waits at most one batch.
 const BATCH: i64 = 5_000;
 
 /// Runs the upkeep a minute after start and then every hour, until
@@ -45,9 +45,10 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Forgets every received id recorded before `before_ms`, one batch per
-/// write turn; stops early when `shutdown` turns true. Returns how many
-/// ids went.
+/// Forgets every received id recorded before `before_ms`, in batches:
+/// each batch is found by a read (which does not hold up the inbox's
+/// writer) and forgotten in a short write turn. Stops early when
+/// `shutdown` turns true. Returns how many ids went.
 pub async fn forget_received(
     db: &Db,
     before_ms: i64,
@@ -55,11 +56,17 @@ pub async fn forget_received(
 ) -> Result<usize, DbError> {
     let mut total = 0;
     loop {
-        let n = db
-            .write(move |conn| db::activities::forget_received(conn, before_ms, BATCH))
+        let old = db
+            .run(move |conn| db::activities::received_before(conn, before_ms, BATCH))
             .await?;
-        total += n;
-        if (n as i64) < BATCH || *shutdown.borrow() {
+        if old.is_empty() {
+            return Ok(total);
+        }
+        let whole = old.len() as i64 == BATCH;
+        total += db
+            .write(move |conn| db::activities::forget_received(conn, &old))
+            .await?;
+        if !whole || *shutdown.borrow() {
             return Ok(total);
         }
     }
