@@ -89,17 +89,15 @@ fn insert_one(conn: &mut DbConn, item: &NewQueued, now: i64) -> Result<bool, DbE
 /// statement, measured in `tocsin-bench inbox`).
 pub fn mark_received(conn: &mut DbConn, ap_ids: &[String]) -> Result<(), DbError> {
     let now = now_ms();
+    let row = |ap_id| {
+        (
+            received_activities::ap_id.eq(ap_id),
+            received_activities::received_at.eq(now),
+        )
+    };
     match conn {
         DbConn::Pg(pg) => {
-            let rows: Vec<_> = ap_ids
-                .iter()
-                .map(|ap_id| {
-                    (
-                        received_activities::ap_id.eq(ap_id),
-                        received_activities::received_at.eq(now),
-                    )
-                })
-                .collect();
+            let rows: Vec<_> = ap_ids.iter().map(row).collect();
             for rows in rows.chunks(RECEIVED_PER_INSERT) {
                 diesel::insert_into(received_activities::table)
                     .values(rows)
@@ -110,10 +108,7 @@ pub fn mark_received(conn: &mut DbConn, ap_ids: &[String]) -> Result<(), DbError
         DbConn::Sqlite(lite) => {
             for ap_id in ap_ids {
                 diesel::insert_into(received_activities::table)
-                    .values((
-                        received_activities::ap_id.eq(ap_id),
-                        received_activities::received_at.eq(now),
-                    ))
+                    .values(row(ap_id))
                     .on_conflict_do_nothing()
                     .execute(lite)?;
             }

@@ -215,9 +215,9 @@ pub fn store_accepted(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, 
 fn store_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError> {
     let mut actors: HashMap<String, ActorRow> = HashMap::new();
     for row in group.iter().filter_map(|a| a.signer.as_ref()) {
-        if !actors.contains_key(&row.ap_id) {
-            actors.insert(row.ap_id.clone(), row.clone());
-        }
+        actors
+            .entry(row.ap_id.clone())
+            .or_insert_with(|| row.clone());
     }
     // Authors who did not sign (rare) are read.
     let urls: Vec<String> = actor_ids(
