@@ -61,6 +61,12 @@ impl From<serde_json::Error> for Error {
     }
 }
 
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        Error::Db(DbError::Query(e))
+    }
+}
+
 impl From<url::ParseError> for Error {
     fn from(e: url::ParseError) -> Self {
         Error::BadRequest(format!("invalid URL: {e}"))

@@ -1,6 +1,7 @@
 //! Writing alerts and telling the fediverse: create, translate, edit,
-//! delete, pin. Each change is stored first, then the matching activity is
-//! queued for every follower's server.
+//! delete, pin. Each change is stored in one transaction with the matching
+//! activity queued for every follower's server, so a crash cannot leave a
+//! change that followers are never told about.
 
 use super::{
     input::{validate, AlertInput, AlertPatch, AttachmentInput, FieldError, ValidAlert},
@@ -12,13 +13,13 @@ use crate::{
     db::{
         self,
         alerts::{join_list, split_list, AlertRow, AlertValues},
-        now_ms,
+        now_ms, DbConn, DbError,
     },
     delivery,
     error::Error,
     federation::{
         activities::{create, delete, update},
-        objects::{actor::DbActor, alert::local_note},
+        objects::{actor::DbActor, alert::note_on},
         Urls,
     },
     state::Data,
@@ -118,63 +119,81 @@ pub fn input_of(row: &AlertRow, attachments: Vec<AttachmentInput>) -> AlertInput
     }
 }
 
-/// Sends `activity` to `actor`'s followers and to the inboxes of the remote
-/// campaigns the alert group `group` names.
-async fn fan_out(
-    data: &Data,
+/// Which activity tells followers about a local alert.
+#[derive(Debug, Clone, Copy)]
+enum Announcement {
+    Create,
+    Update,
+}
+
+/// Queues, on `conn` (so inside the caller's transaction, with the change
+/// it announces), the Create or Update of the local alert `row` for
+/// `actor`'s followers and the remote campaigns its group names. Returns
+/// the campaigns the Note names: a campaign of this instance boosts it
+/// after the commit (`campaigns::on_incoming`).
+fn announce_in(
+    conn: &mut DbConn,
+    urls: &Urls,
+    actor: &DbActor,
+    row: &AlertRow,
+    kind: Announcement,
+) -> Result<Vec<String>, Error> {
+    let note = note_on(conn, urls, row)?;
+    let named = campaign_ids(&note);
+    let activity = match kind {
+        Announcement::Create => create::build(urls, actor, note),
+        Announcement::Update => update::build(urls, actor, note),
+    };
+    fan_out_in(conn, urls, actor, row.group_id(), activity)?;
+    Ok(named)
+}
+
+/// Queues `activity`, on `conn`, for `actor`'s followers and the inboxes of
+/// the remote campaigns the alert group `group` names.
+fn fan_out_in(
+    conn: &mut DbConn,
+    urls: &Urls,
     actor: &DbActor,
     group: i64,
     activity: serde_json::Value,
 ) -> Result<(), Error> {
-    let actor_id = actor.id;
-    let own_inbox = Urls::new(&data.config).shared_inbox().to_string();
-    let inboxes = data
-        .db
-        .run(move |conn| {
-            let mut inboxes = db::follows::follower_inboxes(conn, actor_id)?;
-            for (_, inbox) in db::campaigns::alert_campaigns(conn, group)? {
-                if inbox != own_inbox && !inboxes.contains(&inbox) {
-                    inboxes.push(inbox);
-                }
-            }
-            Ok(inboxes)
-        })
-        .await?;
-    if inboxes.is_empty() {
-        return Ok(());
+    let own_inbox = urls.shared_inbox().to_string();
+    let mut inboxes = db::follows::follower_inboxes(conn, actor.id)?;
+    for (_, inbox) in db::campaigns::alert_campaigns(conn, group)? {
+        if inbox != own_inbox && !inboxes.contains(&inbox) {
+            inboxes.push(inbox);
+        }
     }
-    delivery::send_json(data, actor, activity, inboxes).await?;
+    if !inboxes.is_empty() {
+        delivery::enqueue_in(conn, &actor.row, activity, &inboxes)?;
+    }
     Ok(())
 }
 
-pub(crate) async fn announce_create(
-    data: &Data,
+/// Queues, on `conn`, the Create of the local alert `row` (published in
+/// the caller's transaction) for `actor`'s followers; returns the
+/// campaigns its Note names, for [`after_commit`].
+pub(crate) fn create_in(
+    conn: &mut DbConn,
+    urls: &Urls,
     actor: &DbActor,
     row: &AlertRow,
-) -> Result<(), Error> {
-    let note = local_note(data, row).await?;
-    let named = campaign_ids(&note);
-    fan_out(
-        data,
-        actor,
-        row.group_id(),
-        create::build(&Urls::new(&data.config), actor, note),
-    )
-    .await?;
-    crate::campaigns::on_incoming(data, row, named).await
+) -> Result<Vec<String>, Error> {
+    announce_in(conn, urls, actor, row, Announcement::Create)
 }
 
-async fn announce_update(data: &Data, actor: &DbActor, row: &AlertRow) -> Result<(), Error> {
-    let note = local_note(data, row).await?;
-    let named = campaign_ids(&note);
-    fan_out(
-        data,
-        actor,
-        row.group_id(),
-        update::build(&Urls::new(&data.config), actor, note),
-    )
-    .await?;
-    crate::campaigns::on_incoming(data, row, named).await
+/// After a commit that queued activities: wakes the delivery worker and
+/// lets this instance's campaigns boost the alerts of `announced`, each
+/// with the campaigns its Note names.
+pub(crate) async fn after_commit(
+    data: &Data,
+    announced: Vec<(AlertRow, Vec<String>)>,
+) -> Result<(), Error> {
+    delivery::wake(data);
+    for (row, named) in announced {
+        crate::campaigns::on_incoming(data, &row, named).await?;
+    }
+    Ok(())
 }
 
 /// The campaigns a Note we built names (for campaigns of this instance).
@@ -199,7 +218,8 @@ pub async fn create_alert(
 }
 
 /// Creates an alert that quotes another (`quote`, FEP-044f): a Clearing
-/// House's curated version of a member's alert.
+/// House's curated version of a member's alert. The alert and its Create
+/// for every follower are stored in one transaction.
 pub async fn create_quoting(
     data: &Data,
     actor: &DbActor,
@@ -209,34 +229,34 @@ pub async fn create_quoting(
 ) -> Result<AlertRow, Error> {
     let campaigns = crate::campaigns::resolve_named(data, &input.campaigns).await?;
     let valid = validate(input, &taxonomy(data)?, &data.config.alerts)?;
-    let mut values = values_for(
-        &Urls::new(&data.config),
-        actor,
-        &valid,
-        None,
-        None,
-        token_id,
-    );
+    let urls = Urls::new(&data.config);
+    let mut values = values_for(&urls, actor, &valid, None, None, token_id);
     values.quote_ap_id = quote;
     let attachments = attachment_rows(&valid.attachments);
-    let row = data
+    let actor = actor.clone();
+    let (row, announced) = data
         .db
         .run(move |conn| {
-            db::transaction(conn, |conn| {
+            Ok(db::try_transaction(conn, |conn| {
                 let row = db::alerts::insert(conn, &values)?;
                 db::alerts::set_attachments(conn, row.id, &attachments)?;
                 db::campaigns::set_alert_campaigns(conn, row.id, &campaigns)?;
-                Ok(row)
-            })
+                let mut announced = Vec::new();
+                if row.status == STATUS_PUBLISHED {
+                    let named = announce_in(conn, &urls, &actor, &row, Announcement::Create)?;
+                    announced.push((row.clone(), named));
+                }
+                Ok::<_, Error>((row, announced))
+            }))
         })
-        .await?;
-    if row.status == STATUS_PUBLISHED {
-        announce_create(data, actor, &row).await?;
-    }
+        .await??;
+    after_commit(data, announced).await?;
     Ok(row)
 }
 
-/// Adds a language version to the alert `original`.
+/// Adds a language version to the alert `original`. The version, its
+/// Create and the Updates of the other versions (which now link to it)
+/// are stored in one transaction.
 pub async fn add_translation(
     data: &Data,
     actor: &DbActor,
@@ -277,8 +297,9 @@ pub async fn add_translation(
     input.body = t.body;
     input.content_warning = t.content_warning;
     let valid = validate(input, &taxonomy(data)?, &data.config.alerts)?;
+    let urls = Urls::new(&data.config);
     let values = values_for(
-        &Urls::new(&data.config),
+        &urls,
         actor,
         &valid,
         None,
@@ -286,13 +307,15 @@ pub async fn add_translation(
         original.token_id,
     );
     let attachment_rows = attachment_rows(&valid.attachments);
-    // Checked again where the version is stored: of two translations into
-    // one language at once, the second finds the first.
     let language = valid.language.clone();
+    let actor = actor.clone();
     let stored = data
         .db
         .run(move |conn| {
-            db::transaction(conn, |conn| {
+            Ok(db::try_transaction(conn, |conn| {
+                // Checked again where the version is stored: of two
+                // translations into one language at once, the second finds
+                // the first.
                 db::alerts::lock_group(conn, group)?;
                 let versions = db::alerts::versions(conn, group)?;
                 if has_live_version(&versions, &values.language) {
@@ -300,21 +323,24 @@ pub async fn add_translation(
                 }
                 let row = db::alerts::insert(conn, &values)?;
                 db::alerts::set_attachments(conn, row.id, &attachment_rows)?;
-                Ok(Some((row, versions)))
-            })
+                let mut announced = Vec::new();
+                if row.status == STATUS_PUBLISHED {
+                    let named = announce_in(conn, &urls, &actor, &row, Announcement::Create)?;
+                    announced.push((row.clone(), named));
+                    for v in versions.iter().filter(|v| v.status == STATUS_PUBLISHED) {
+                        let fresh = touch(conn, v.id)?;
+                        let named = announce_in(conn, &urls, &actor, &fresh, Announcement::Update)?;
+                        announced.push((fresh, named));
+                    }
+                }
+                Ok::<_, Error>(Some((row, announced)))
+            }))
         })
-        .await?;
-    let Some((row, versions)) = stored else {
+        .await??;
+    let Some((row, announced)) = stored else {
         return Err(language_taken(&language));
     };
-    if row.status == STATUS_PUBLISHED {
-        announce_create(data, actor, &row).await?;
-        // The other versions now link to this one: tell followers.
-        for v in versions.iter().filter(|v| v.status == STATUS_PUBLISHED) {
-            let fresh = touch(data, v.id).await?;
-            announce_update(data, actor, &fresh).await?;
-        }
-    }
+    after_commit(data, announced).await?;
     Ok(row)
 }
 
@@ -333,22 +359,19 @@ fn language_taken(language: &str) -> Error {
     }
 }
 
-async fn touch(data: &Data, id: i64) -> Result<AlertRow, Error> {
-    Ok(data
-        .db
-        .run(move |conn| {
-            use crate::db::schema::alerts;
-            use diesel::prelude::*;
-            diesel::update(alerts::table.find(id))
-                .set(alerts::updated_at.eq(now_ms()))
-                .execute(conn)?;
-            db::alerts::by_id(conn, id)
-        })
-        .await?)
+/// Moves the alert `id`'s `updated_at` to now; returns the row.
+fn touch(conn: &mut DbConn, id: i64) -> Result<AlertRow, DbError> {
+    use crate::db::schema::alerts;
+    use diesel::prelude::*;
+    diesel::update(alerts::table.find(id))
+        .set(alerts::updated_at.eq(now_ms()))
+        .execute(conn)?;
+    db::alerts::by_id(conn, id)
 }
 
 /// Edits an alert. A published alert sends `Update`; a draft that becomes
 /// published sends `Create`; a published alert cannot go back to draft.
+/// The edit and its activity are stored in one transaction.
 pub async fn update_alert(
     data: &Data,
     actor: &DbActor,
@@ -388,8 +411,9 @@ pub async fn update_alert(
     };
     let input = input_of(row, attachments).apply(patch);
     let valid = validate(input, &taxonomy(data)?, &data.config.alerts)?;
+    let urls = Urls::new(&data.config);
     let mut values = values_for(
-        &Urls::new(&data.config),
+        &urls,
         actor,
         &valid,
         Some(row.ap_id.clone()),
@@ -403,52 +427,61 @@ pub async fn update_alert(
     values.updated_at = values.updated_at.max(row.updated_at + 1);
     let attachments = attachment_rows(&valid.attachments);
     let was_published = row.status == STATUS_PUBLISHED;
-    let updated = data
+    let actor = actor.clone();
+    let (updated, announced) = data
         .db
         .run(move |conn| {
-            let row = db::alerts::update(conn, id, &values)?;
-            db::alerts::set_attachments(conn, id, &attachments)?;
-            if let Some(c) = &campaigns {
-                db::campaigns::set_alert_campaigns(conn, id, c)?;
-            }
-            Ok(row)
+            Ok(db::try_transaction(conn, |conn| {
+                let row = db::alerts::update(conn, id, &values)?;
+                db::alerts::set_attachments(conn, id, &attachments)?;
+                if let Some(c) = &campaigns {
+                    db::campaigns::set_alert_campaigns(conn, id, c)?;
+                }
+                let kind = match (was_published, row.status == STATUS_PUBLISHED) {
+                    (true, _) => Some(Announcement::Update),
+                    (false, true) => Some(Announcement::Create),
+                    (false, false) => None,
+                };
+                let mut announced = Vec::new();
+                if let Some(kind) = kind {
+                    let named = announce_in(conn, &urls, &actor, &row, kind)?;
+                    announced.push((row.clone(), named));
+                }
+                Ok::<_, Error>((row, announced))
+            }))
         })
-        .await?;
-    match (was_published, updated.status == STATUS_PUBLISHED) {
-        (true, _) => announce_update(data, actor, &updated).await?,
-        (false, true) => announce_create(data, actor, &updated).await?,
-        (false, false) => {}
-    }
+        .await??;
+    after_commit(data, announced).await?;
     Ok(updated)
 }
 
 /// Deletes an alert (and, for an original, all its language versions);
-/// followers get a `Delete` with a Tombstone for each published one.
+/// followers get a `Delete` with a Tombstone for each published one, queued
+/// in the transaction that marks the versions deleted.
 pub async fn delete_alert(data: &Data, actor: &DbActor, row: &AlertRow) -> Result<(), Error> {
     let (id, group, is_original) = (row.id, row.group_id(), row.translation_of.is_none());
-    let deleted = data
-        .db
-        .run(move |conn| {
-            let targets: Vec<AlertRow> = if is_original {
-                db::alerts::versions(conn, group)?
-            } else {
-                vec![db::alerts::by_id(conn, id)?]
-            };
-            let mut published = Vec::new();
-            for t in targets.iter().filter(|t| t.status != STATUS_DELETED) {
-                if t.status == STATUS_PUBLISHED {
-                    published.push(t.ap_id.clone());
-                }
-                db::alerts::mark_deleted(conn, t.id)?;
-            }
-            Ok(published)
-        })
-        .await?;
     let urls = Urls::new(&data.config);
-    for ap_id in deleted {
-        fan_out(data, actor, group, delete::build(&urls, actor, &ap_id)).await?;
-    }
-    Ok(())
+    let actor = actor.clone();
+    data.db
+        .run(move |conn| {
+            Ok(db::try_transaction(conn, |conn| {
+                let targets: Vec<AlertRow> = if is_original {
+                    db::alerts::versions(conn, group)?
+                } else {
+                    vec![db::alerts::by_id(conn, id)?]
+                };
+                for t in targets.iter().filter(|t| t.status != STATUS_DELETED) {
+                    db::alerts::mark_deleted(conn, t.id)?;
+                    if t.status == STATUS_PUBLISHED {
+                        let activity = delete::build(&urls, &actor, &t.ap_id);
+                        fan_out_in(conn, &urls, &actor, group, activity)?;
+                    }
+                }
+                Ok::<_, Error>(())
+            }))
+        })
+        .await??;
+    after_commit(data, Vec::new()).await
 }
 
 /// Pins or unpins an alert in the actor's featured collection.

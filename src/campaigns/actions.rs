@@ -106,33 +106,34 @@ pub async fn create(
     }
     let html = markdown::render(&input.body);
     let (campaign_id, body) = (campaign.row.id, input.body);
+    let actor = DbActor::new(campaign.actor.clone())?;
+    let urls = Urls::new(&data.config);
+    // The call to action and its Create are stored together.
     let row = data
         .db
         .run(move |conn| {
-            db::campaigns::insert_action(
-                conn,
-                campaign_id,
-                &title,
-                &body,
-                &html,
-                starts_at,
-                ends_at,
-            )
+            Ok(db::try_transaction(conn, |conn| {
+                let row = db::campaigns::insert_action(
+                    conn,
+                    campaign_id,
+                    &title,
+                    &body,
+                    &html,
+                    starts_at,
+                    ends_at,
+                )?;
+                let object = build_object(&urls, &actor.username, &row);
+                let mut activity = create::build(&urls, &actor, object);
+                activity["@context"] = json!("https://www.w3.org/ns/activitystreams");
+                let inboxes = db::follows::follower_inboxes(conn, actor.id)?;
+                if !inboxes.is_empty() {
+                    delivery::enqueue_in(conn, &actor.row, activity, &inboxes)?;
+                }
+                Ok::<_, Error>(row)
+            }))
         })
-        .await?;
-    let actor = DbActor::new(campaign.actor.clone())?;
-    let urls = Urls::new(&data.config);
-    let object = build_object(&urls, &actor.username, &row);
-    let mut activity = create::build(&urls, &actor, object);
-    activity["@context"] = json!("https://www.w3.org/ns/activitystreams");
-    let actor_id = actor.id;
-    let inboxes = data
-        .db
-        .run(move |conn| db::follows::follower_inboxes(conn, actor_id))
-        .await?;
-    if !inboxes.is_empty() {
-        delivery::send_json(data, &actor, activity, inboxes).await?;
-    }
+        .await??;
+    delivery::wake(data);
     Ok(row)
 }
 

@@ -104,30 +104,42 @@ pub async fn draft(
         input.body.clone(),
         input.language.clone(),
     );
-    let row = data
+    let actor = DbActor::new(campaign.actor.clone())?;
+    let statement = data
         .db
         .run(move |conn| {
-            db::campaigns::insert_statement(conn, campaign_id, &title, &body, &language, &rows)
+            Ok(db::try_transaction(conn, |conn| {
+                let row = db::campaigns::insert_statement(
+                    conn,
+                    campaign_id,
+                    &title,
+                    &body,
+                    &language,
+                    &rows,
+                )?;
+                // Each remote co-signer's Offer is queued with the statement.
+                let html = markdown::render(&row.body);
+                let note = json!({
+                    "type": "Note",
+                    "id": statement_id(&urls, &actor.username, row.id),
+                    "attributedTo": actor.ap_id,
+                    "name": row.title,
+                    "content": html,
+                    "contentMap": { row.language.clone(): html },
+                    "tag": signers.iter().map(|(a, _)| json!({"type": "Mention", "href": a.ap_id})).collect::<Vec<_>>(),
+                });
+                for (org, offer_id) in &signers {
+                    let Some(offer_id) = offer_id else { continue };
+                    let activity = offer::build(offer_id, &actor, &org.ap_id, note.clone());
+                    let inbox = org.shared_inbox.clone().unwrap_or(org.inbox.clone());
+                    delivery::enqueue_in(conn, &actor.row, activity, &[inbox])?;
+                }
+                Ok::<_, Error>(row.id)
+            }))
         })
-        .await?;
-    let actor = DbActor::new(campaign.actor.clone())?;
-    let html = markdown::render(&row.body);
-    let note = json!({
-        "type": "Note",
-        "id": statement_id(&urls, &actor.username, row.id),
-        "attributedTo": actor.ap_id,
-        "name": row.title,
-        "content": html,
-        "contentMap": { row.language.clone(): html },
-        "tag": signers.iter().map(|(a, _)| json!({"type": "Mention", "href": a.ap_id})).collect::<Vec<_>>(),
-    });
-    for (org, offer_id) in &signers {
-        let Some(offer_id) = offer_id else { continue };
-        let activity = offer::build(offer_id, &actor, &org.ap_id, note.clone());
-        let inbox = org.shared_inbox.clone().unwrap_or(org.inbox.clone());
-        delivery::send_json(data, &actor, activity, vec![inbox]).await?;
-    }
-    load(data, row.id).await
+        .await??;
+    delivery::wake(data);
+    load(data, statement).await
 }
 
 /// A statement with its co-signers.
@@ -250,30 +262,31 @@ async fn publish_if_confirmed(data: &Data, statement: i64) -> Result<(), Error> 
         None,
         None,
     );
-    let id = s.row.id;
+    let (id, urls) = (s.row.id, Urls::new(&data.config));
     let published = data
         .db
         .run(move |conn| {
-            db::transaction(conn, |conn| {
+            Ok(db::try_transaction(conn, |conn| {
                 let alert = db::alerts::insert(conn, &values)?;
-                if db::campaigns::mark_published(conn, id, alert.id)? {
-                    Ok(alert)
-                } else {
+                if !db::campaigns::mark_published(conn, id, alert.id)? {
                     // Another worker published it first: undo our insert.
-                    Err(db::DbError::Query(
-                        diesel::result::Error::RollbackTransaction,
-                    ))
+                    return Err(Error::from(diesel::result::Error::RollbackTransaction));
                 }
-            })
+                // Its Create is queued in the same transaction.
+                let named = crate::alerts::publish::create_in(conn, &urls, &actor, &alert)?;
+                Ok((alert, named))
+            }))
         })
-        .await;
-    let alert = match published {
-        Ok(alert) => alert,
-        Err(db::DbError::Query(diesel::result::Error::RollbackTransaction)) => return Ok(()),
-        Err(e) => return Err(e.into()),
+        .await?;
+    let (alert, named) = match published {
+        Ok(published) => published,
+        Err(Error::Db(db::DbError::Query(diesel::result::Error::RollbackTransaction))) => {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
     };
     tracing::info!(statement = id, alert = %alert.ap_id, "co-signed statement published");
-    crate::alerts::publish::announce_create(data, &actor, &alert).await
+    crate::alerts::publish::after_commit(data, vec![(alert, named)]).await
 }
 
 /// Escapes Markdown's link-text characters in a name.
@@ -344,10 +357,17 @@ pub async fn confirm_request(data: &Data, id: i64) -> Result<RequestRow, Error> 
         .shared_inbox
         .clone()
         .unwrap_or(campaign.inbox.clone());
-    delivery::send_json(data, &org, accept, vec![inbox]).await?;
+    // The request is answered where the Accept is queued.
     data.db
-        .run(move |conn| db::campaigns::answer_request(conn, id, CONFIRMED))
-        .await?;
+        .run(move |conn| {
+            Ok(db::try_transaction(conn, |conn| {
+                db::campaigns::answer_request(conn, id, CONFIRMED)?;
+                delivery::enqueue_in(conn, &org.row, accept, &[inbox])?;
+                Ok::<_, Error>(())
+            }))
+        })
+        .await??;
+    delivery::wake(data);
     data.db
         .run(move |conn| db::campaigns::request(conn, id))
         .await?

@@ -169,6 +169,16 @@ impl Curating {
         })
     }
 
+    /// Whether curating `alert`, an incoming alert naming the campaigns
+    /// `named`, may do anything: a feed that is not retired could take
+    /// it, or its author joined one of those campaigns here.
+    pub fn has_work(&self, alert: &AlertRow, named: &[String]) -> bool {
+        let feeds = self.feeds.iter().any(|(f, _)| f.retired_at.is_none());
+        !alert.local
+            && alert.status != STATUS_DELETED
+            && (feeds || self.joined_any(alert.actor_id, named))
+    }
+
     /// Whether `author_id` has joined one of the local campaigns among
     /// `named` (ActivityPub ids): only then may a campaign announce the
     /// alert (see [`crate::campaigns::on_incoming`]).
@@ -232,31 +242,30 @@ impl Curating {
 }
 
 /// `feed` boosts `alert` unless it already did; the Announce goes to the
-/// feed's followers and the author.
+/// feed's followers and the author. The boost is recorded in the
+/// transaction that queues it, so it is never recorded yet unsent.
 pub async fn boost(data: &Data, feed: &DbActor, alert: &AlertRow) -> Result<(), Error> {
     let (alert_id, author_id) = (alert.id, alert.actor_id);
-    let author = data
-        .db
-        .run(move |conn| db::actors::by_id(conn, author_id))
-        .await?;
-    let activity = announce::build(&Urls::new(&data.config), feed, &alert.ap_id, &author.ap_id);
-    let ap_id = activity["id"].as_str().unwrap_or_default().to_string();
-    let feed_id = feed.id;
-    let fresh = data
-        .db
-        .run(move |conn| db::curation::record_announce(conn, feed_id, alert_id, &ap_id))
-        .await?;
-    if !fresh {
-        return Ok(());
-    }
-    let mut inboxes = data
-        .db
-        .run(move |conn| db::follows::follower_inboxes(conn, feed_id))
-        .await?;
-    if !author.local {
-        inboxes.push(author.shared_inbox.clone().unwrap_or(author.inbox.clone()));
-    }
-    delivery::send_json(data, feed, activity, inboxes).await?;
+    let (urls, feed, object) = (Urls::new(&data.config), feed.clone(), alert.ap_id.clone());
+    data.db
+        .run(move |conn| {
+            Ok(db::try_transaction(conn, |conn| {
+                let author = db::actors::by_id(conn, author_id)?;
+                let activity = announce::build(&urls, &feed, &object, &author.ap_id);
+                let ap_id = activity["id"].as_str().unwrap_or_default().to_string();
+                if !db::curation::record_announce(conn, feed.id, alert_id, &ap_id)? {
+                    return Ok(());
+                }
+                let mut inboxes = db::follows::follower_inboxes(conn, feed.id)?;
+                if !author.local {
+                    inboxes.push(author.shared_inbox.clone().unwrap_or(author.inbox.clone()));
+                }
+                delivery::enqueue_in(conn, &feed.row, activity, &inboxes)?;
+                Ok::<_, Error>(())
+            }))
+        })
+        .await??;
+    delivery::wake(data);
     Ok(())
 }
 
@@ -583,18 +592,22 @@ pub async fn on_deleted(data: &Data, alert: &AlertRow, raw_activity: &str) -> Re
     for (row, actor) in boosts {
         let feed = DbActor::new(actor)?;
         let undo = announce::build_undo(&urls, &feed, &row.ap_id, &alert.ap_id);
-        let (feed_id, id) = (feed.id, row.id);
-        let inboxes = data
-            .db
+        let id = row.id;
+        // The boost is marked undone where its Undo is queued.
+        data.db
             .run(move |conn| {
-                db::curation::mark_undone(conn, id)?;
-                db::follows::follower_inboxes(conn, feed_id)
+                Ok(db::try_transaction(conn, |conn| {
+                    db::curation::mark_undone(conn, id)?;
+                    let inboxes = db::follows::follower_inboxes(conn, feed.id)?;
+                    if !inboxes.is_empty() {
+                        delivery::enqueue_in(conn, &feed.row, undo, &inboxes)?;
+                    }
+                    Ok::<_, Error>(())
+                }))
             })
-            .await?;
-        if !inboxes.is_empty() {
-            delivery::send_json(data, &feed, undo, inboxes).await?;
-        }
+            .await??;
     }
+    delivery::wake(data);
     Ok(())
 }
 

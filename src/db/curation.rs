@@ -5,7 +5,7 @@ use super::{
     actors::ActorRow,
     alerts::{join_list, split_list},
     now_ms,
-    schema::{actors, announces, feeds, members, review_items},
+    schema::{actors, announces, curation_pending, feeds, members, review_items},
     DbConn, DbError,
 };
 use diesel::prelude::*;
@@ -366,4 +366,65 @@ pub fn boost_count(conn: &mut DbConn, feed_actor_id: i64) -> Result<i64, DbError
         .filter(announces::undone.eq(false))
         .count()
         .get_result(conn)?)
+}
+
+/// A row of `curation_pending`: an incoming alert stored but not yet
+/// curated (feeds' boosts, the review queue, campaigns).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = curation_pending)]
+pub struct PendingCuration {
+    pub id: i64,
+    pub alert_id: i64,
+    /// The alert was already here: an edit.
+    pub edit: bool,
+    /// For an edit, the activity to forward to the feeds' followers.
+    pub raw_activity: Option<String>,
+    /// The campaigns the object names, as a JSON array of ids.
+    pub named: String,
+    pub created_at: i64,
+}
+
+/// Records, in the transaction that stored the alert `alert_id`, that it
+/// awaits curation; returns the row's id.
+pub fn mark_pending(
+    conn: &mut DbConn,
+    alert_id: i64,
+    edit: bool,
+    raw_activity: Option<&str>,
+    named: &[String],
+) -> Result<i64, DbError> {
+    let named = serde_json::to_string(named).unwrap_or_else(|_| "[]".into());
+    Ok(diesel::insert_into(curation_pending::table)
+        .values((
+            curation_pending::alert_id.eq(alert_id),
+            curation_pending::edit.eq(edit),
+            curation_pending::raw_activity.eq(raw_activity),
+            curation_pending::named.eq(named),
+            curation_pending::created_at.eq(now_ms()),
+        ))
+        .returning(curation_pending::id)
+        .get_result(conn)?)
+}
+
+/// Up to `limit` curations still pending that were recorded before
+/// `before_ms`, oldest first.
+pub fn pending_before(
+    conn: &mut DbConn,
+    before_ms: i64,
+    limit: i64,
+) -> Result<Vec<PendingCuration>, DbError> {
+    Ok(curation_pending::table
+        .filter(curation_pending::created_at.lt(before_ms))
+        .order(curation_pending::id)
+        .limit(limit)
+        .select(PendingCuration::as_select())
+        .load(conn)?)
+}
+
+/// Forgets the pending curations `ids`: they are done.
+pub fn forget_pending(conn: &mut DbConn, ids: &[i64]) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(curation_pending::table.filter(curation_pending::id.eq_any(ids)))
+            .execute(conn)?,
+    )
 }

@@ -337,6 +337,17 @@ pub fn transaction<T, F>(conn: &mut DbConn, f: F) -> Result<T, DbError>
 where
     F: FnOnce(&mut DbConn) -> Result<T, DbError>,
 {
+    try_transaction(conn, f)
+}
+
+/// [`transaction`] for work whose errors are not only the database's (an
+/// outgoing activity signed where it is stored, say): any error of `f`
+/// rolls everything back.
+pub fn try_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     let DbConn::Sqlite(lite) = conn else {
         return conn.transaction(f);

@@ -319,6 +319,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    curation_pending (id) {
+        id -> BigInt,
+        alert_id -> BigInt,
+        edit -> Bool,
+        raw_activity -> Nullable<Text>,
+        named -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(curation_pending -> alerts (alert_id));
 diesel::joinable!(actor_keys -> actors (actor_id));
 diesel::joinable!(members -> actors (actor_id));
 diesel::joinable!(feeds -> actors (actor_id));
@@ -339,6 +351,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     feeds,
     review_items,
     announces,
+    curation_pending,
     actor_keys,
     publication_issues,
     publication_items,

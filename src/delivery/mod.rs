@@ -7,6 +7,7 @@ pub mod sink;
 pub mod worker;
 
 use crate::{
+    db::actors::ActorRow,
     db::{self, deliveries, DbConn},
     error::Error,
     federation::{activities::with_context, objects::actor::DbActor},
@@ -34,24 +35,46 @@ where
 pub async fn send_json(
     data: &Data,
     actor: &DbActor,
-    mut activity: serde_json::Value,
+    activity: serde_json::Value,
     inboxes: Vec<String>,
 ) -> Result<i64, Error> {
-    crate::federation::proofs::attach_async(data, &actor.row, &mut activity).await?;
-    crate::federation::ld_signatures::attach(&actor.row, &mut activity)?;
-    let kind = activity["type"].as_str().unwrap_or("Activity").to_string();
-    let ap_id = activity["id"]
-        .as_str()
-        .ok_or_else(|| Error::Internal("outgoing activity without id".into()))?
-        .to_string();
-    let json = serde_json::to_string(&activity)?;
-    let actor_id = actor.id;
+    let row = actor.row.clone();
     let id = data
         .db
-        .run(move |conn| deliveries::enqueue(conn, &ap_id, actor_id, &kind, &json, &inboxes))
-        .await?;
-    data.delivery_wakeup.notify_one();
+        .run(move |conn| Ok(enqueue_in(conn, &row, activity, &inboxes)))
+        .await??;
+    wake(data);
     Ok(id)
+}
+
+/// Signs `activity` for the local actor `actor` (the proof and the
+/// Linked-Data signature a public activity carries) and stores it with one
+/// pending delivery per distinct inbox, on `conn`. Called inside the
+/// transaction that stores what the activity announces, the two are
+/// stored together or not at all, so a crash between them cannot leave an
+/// alert published and its followers never told. The caller wakes the
+/// worker after the commit ([`wake`]). Returns the activity's row id.
+pub fn enqueue_in(
+    conn: &mut DbConn,
+    actor: &ActorRow,
+    mut activity: serde_json::Value,
+    inboxes: &[String],
+) -> Result<i64, Error> {
+    crate::federation::proofs::attach(conn, actor, &mut activity)?;
+    crate::federation::ld_signatures::attach(actor, &mut activity)?;
+    let kind = activity["type"].as_str().unwrap_or("Activity");
+    let ap_id = activity["id"]
+        .as_str()
+        .ok_or_else(|| Error::Internal("outgoing activity without id".into()))?;
+    let json = serde_json::to_string(&activity)?;
+    Ok(deliveries::enqueue(
+        conn, ap_id, actor.id, kind, &json, inboxes,
+    )?)
+}
+
+/// Wakes the delivery worker: call after committing [`enqueue_in`]'s work.
+pub fn wake(data: &Data) {
+    data.delivery_wakeup.notify_one();
 }
 
 /// Forwards another actor's activity unchanged (`raw` is the exact body we
@@ -74,7 +97,7 @@ pub async fn forward(
         .db
         .run(move |conn| deliveries::enqueue(conn, &ap_id, actor_id, &kind, &json, &inboxes))
         .await?;
-    data.delivery_wakeup.notify_one();
+    wake(data);
     Ok(id)
 }
 
@@ -89,22 +112,10 @@ pub fn enqueue_for_followers(
     actor_id: i64,
     activity: &serde_json::Value,
 ) -> Result<(i64, usize), Error> {
-    let kind = activity["type"].as_str().unwrap_or("Activity");
-    let ap_id = activity["id"]
-        .as_str()
-        .ok_or_else(|| Error::Internal("outgoing activity without id".into()))?;
-    let mut activity = activity.clone();
-    if crate::federation::proofs::wants_proof(&activity) {
-        // One read of the actor for both signatures.
+    db::try_transaction(conn, |conn| {
         let actor = db::actors::by_id(conn, actor_id)?;
-        crate::federation::proofs::attach(conn, &actor, &mut activity)?;
-        crate::federation::ld_signatures::attach(&actor, &mut activity)?;
-    }
-    let json = serde_json::to_string(&activity)?;
-    let id = db::transaction(conn, |conn| {
         let inboxes = db::follows::follower_inboxes(conn, actor_id)?;
-        let id = deliveries::enqueue(conn, ap_id, actor_id, kind, &json, &inboxes)?;
+        let id = enqueue_in(conn, &actor, activity.clone(), &inboxes)?;
         Ok((id, inboxes.len()))
-    })?;
-    Ok(id)
+    })
 }

@@ -24,13 +24,15 @@
 //! failure) goes to the one-at-a-time lane, which fetches, retries and
 //! records errors as for any activity. Curation and campaigns follow the
 //! commit, as they follow the store in `Create::receive` and
-//! `Update::receive`.
+//! `Update::receive` ([`store_and_follow_up`]); each path records, in the
+//! transaction that stores an alert, that its curation is pending, so a
+//! crash before it is curated loses nothing ([`curate_left_over`]).
 
 use super::{
     activities::{create, update},
     envelope::Envelope,
     inbox::InboxActivity,
-    objects::alert::{store_prepared, NoteJson, PreparedAlert, Stored},
+    objects::alert::{prepare_remote, store_prepared, NoteJson, PreparedAlert, Stored},
 };
 use crate::{
     campaigns,
@@ -38,6 +40,7 @@ use crate::{
     db::{
         self,
         actors::ActorRow,
+        alerts::AlertRow,
         inbox_queue::{self, NewQueued, Outcome, QueuedRow},
         now_ms, DbConn, DbError,
     },
@@ -103,6 +106,7 @@ impl Incoming {
             stored,
             named: self.named.clone(),
             update: self.update.clone(),
+            marker: None,
         }
     }
 
@@ -151,7 +155,34 @@ enum Applied {
 pub struct Followup {
     stored: Stored,
     named: Vec<String>,
+    /// `Some` after an Update, with the activity to forward.
     update: Option<Option<String>>,
+    /// Its `curation_pending` row, when there is curating to do.
+    marker: Option<i64>,
+}
+
+impl Followup {
+    /// Whether it is an edit of an alert we held (after an Update): then
+    /// the Update is forwarded to the feeds' followers, not boosted anew.
+    fn is_edit(&self) -> bool {
+        matches!(self.stored, Stored::Updated(_)) && self.update.is_some()
+    }
+
+    /// The follow-up of a `curation_pending` row left by a process that
+    /// stopped before curating `row`.
+    fn left_over(pending: db::curation::PendingCuration, row: AlertRow) -> Followup {
+        let named = serde_json::from_str(&pending.named).unwrap_or_default();
+        let (stored, update) = match pending.edit {
+            true => (Stored::Updated(row), Some(pending.raw_activity)),
+            false => (Stored::New(row), None),
+        };
+        Followup {
+            stored,
+            named,
+            update,
+            marker: Some(pending.id),
+        }
+    }
 }
 
 /// The alerts a transaction stored, with what curating them reads (once
@@ -162,28 +193,134 @@ pub struct Followups {
 }
 
 impl Followups {
-    /// Reads what curating `items` needs, on the connection that stored
-    /// them (`actors`: rows already read); `None` when nothing was stored.
+    /// Reads what curating `items` needs, inside the transaction that
+    /// stored them (`actors`: rows already read), and records in
+    /// `curation_pending` each alert there is curating to do for, so that
+    /// a crash before its curation is over cannot lose it. `None` when
+    /// nothing was stored.
     fn read(
         conn: &mut DbConn,
-        actors: HashMap<String, ActorRow>,
-        items: Vec<Followup>,
+        actors: &HashMap<String, ActorRow>,
+        mut items: Vec<Followup>,
     ) -> Result<Option<Followups>, DbError> {
         if items.is_empty() {
             return Ok(None);
         }
-        let curating = Curating::read(conn, actors.into_values().collect())?;
+        let curating = Curating::read(conn, actors.values().cloned().collect())?;
+        for item in &mut items {
+            let (Stored::New(row) | Stored::Updated(row)) = &item.stored;
+            if !curating.has_work(row, &item.named) {
+                continue;
+            }
+            let edit = item.is_edit();
+            let raw = item.update.clone().flatten().filter(|_| edit);
+            item.marker = Some(db::curation::mark_pending(
+                conn,
+                row.id,
+                edit,
+                raw.as_deref(),
+                &item.named,
+            )?);
+        }
         Ok(Some(Followups { curating, items }))
     }
 
     /// Curates every stored alert (feeds' boosts, the review queue,
-    /// campaigns), in order; a failure is logged and the rest go on.
+    /// campaigns), in order; a failure is logged and the rest go on. Then
+    /// their `curation_pending` rows go.
     pub async fn run(self, data: &Data) {
+        let mut done = Vec::new();
         for followup in self.items {
+            done.extend(followup.marker);
             if let Err(e) = follow_up(data, &self.curating, followup).await {
                 tracing::warn!(error = %e, "curating an incoming alert failed");
             }
         }
+        if done.is_empty() {
+            return;
+        }
+        if let Err(e) = data
+            .db
+            .write(move |conn| db::curation::forget_pending(conn, &done))
+            .await
+        {
+            tracing::warn!(error = %e, "cannot forget curated alerts; they are curated again at the next start");
+        }
+    }
+}
+
+/// Stores an incoming alert `json` (from a Create, or from an Update when
+/// `update` is `Some`, with the activity to forward) for the one-at-a-time
+/// lane, and curates it: its pending curation is recorded in the
+/// transaction that stores it, as the batch lane and the writer do. A copy
+/// that changes nothing is not curated again.
+pub async fn store_and_follow_up(
+    data: &Data,
+    json: NoteJson,
+    named: Vec<String>,
+    update: Option<Option<String>>,
+) -> Result<(), Error> {
+    let (actor, prepared) = prepare_remote(data, &json).await?;
+    let actors = HashMap::from([(actor.ap_id.to_string(), actor.row.clone())]);
+    let followups = data
+        .db
+        .run(move |conn| {
+            db::transaction(conn, |conn| {
+                let Some(stored) = store_prepared(conn, prepared)? else {
+                    return Ok(None);
+                };
+                let item = Followup {
+                    stored,
+                    named,
+                    update,
+                    marker: None,
+                };
+                Followups::read(conn, &actors, vec![item])
+            })
+        })
+        .await?;
+    if let Some(followups) = followups {
+        followups.run(data).await;
+    }
+    Ok(())
+}
+
+/// Pending curations read at a time by [`curate_left_over`].
+const LEFT_OVER_BATCH: i64 = 256;
+
+/// Curates the alerts whose curation a process that stopped (a crash, a
+/// kill) left unfinished: the `curation_pending` rows recorded before
+/// `before_ms`, the start of this process. Curating twice is harmless: a
+/// feed boosts an alert once, and the review queue holds it once. Returns
+/// how many were curated.
+pub async fn curate_left_over(data: &Data, before_ms: i64) -> Result<usize, Error> {
+    let mut total = 0;
+    loop {
+        let followups = data
+            .db
+            .run(move |conn| {
+                let pending = db::curation::pending_before(conn, before_ms, LEFT_OVER_BATCH)?;
+                let mut items = Vec::with_capacity(pending.len());
+                for p in pending {
+                    let row = db::alerts::by_id(conn, p.alert_id)?;
+                    items.push(Followup::left_over(p, row));
+                }
+                let count = items.len();
+                let followups = match items.is_empty() {
+                    true => None,
+                    false => Some(Followups {
+                        curating: Curating::read(conn, Vec::new())?,
+                        items,
+                    }),
+                };
+                Ok((followups, count))
+            })
+            .await?;
+        let (Some(followups), count) = followups else {
+            return Ok(total);
+        };
+        total += count;
+        followups.run(data).await;
     }
 }
 
@@ -262,7 +399,7 @@ fn store_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError
         new,
         queued_batch: false,
         queued_single: !queue.is_empty(),
-        followups: Followups::read(conn, actors, followups)?,
+        followups: Followups::read(conn, &actors, followups)?,
     })
 }
 
@@ -384,19 +521,27 @@ pub async fn commit(data: &Data, ready: Ready) {
                     // so that only the failing one moves to the other lane.
                     let plain = db::transaction(conn, |conn| {
                         let (done, single) = (dropped.clone(), single.clone());
-                        store_all(conn, &actors, &items, done, single, Isolation::None)
+                        let (followups, moved) =
+                            store_all(conn, &actors, &items, done, single, Isolation::None)?;
+                        Ok((Followups::read(conn, &actors, followups)?, moved))
                     });
-                    let applied = match plain {
-                        Ok(applied) => applied,
+                    match plain {
+                        Ok(applied) => Ok(applied),
                         Err(e) => {
                             tracing::info!(error = %e, "an activity of a batch failed; applying the batch again one savepoint per activity");
                             db::transaction(conn, |conn| {
-                                store_all(conn, &actors, &items, dropped, single, Isolation::Savepoint)
-                            })?
+                                let (followups, moved) = store_all(
+                                    conn,
+                                    &actors,
+                                    &items,
+                                    dropped,
+                                    single,
+                                    Isolation::Savepoint,
+                                )?;
+                                Ok((Followups::read(conn, &actors, followups)?, moved))
+                            })
                         }
-                    };
-                    let (followups, moved) = applied;
-                    Ok((Followups::read(conn, actors, followups)?, moved))
+                    }
                 })
                 .await
         }
@@ -553,6 +698,7 @@ async fn follow_up(data: &Data, curating: &Curating, followup: Followup) -> Resu
         stored,
         named,
         update,
+        ..
     } = followup;
     match update {
         None => create::after_store(data, curating, stored, named).await,

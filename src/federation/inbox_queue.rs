@@ -298,22 +298,37 @@ fn write_group(
 /// `shutdown` turns true.
 pub async fn run(data: Data, shutdown: watch::Receiver<bool>) {
     let followups = data.inbox.take_followups();
+    let started = crate::db::now_ms();
     tokio::join!(
         run_single(data.clone(), shutdown.clone()),
         run_batches(data.clone(), shutdown.clone()),
-        run_followups(data, followups, shutdown)
+        run_followups(data, followups, started, shutdown)
     );
 }
 
-/// Curates the alerts the writer stored, in the order it stored them; at
-/// shutdown (the HTTP server has stopped: nothing more is written), what
-/// is left is curated first.
+/// Curates the alerts the writer stored, in the order it stored them,
+/// after those a stopped process left uncurated (recorded before
+/// `started`); at shutdown (the HTTP server has stopped: nothing more is
+/// written), what is left is curated first.
 async fn run_followups(
     data: Data,
     rx: Option<mpsc::UnboundedReceiver<Followups>>,
+    started: i64,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let Some(mut rx) = rx else { return };
+    // What a process that stopped left uncurated comes first; what this
+    // one stores meanwhile waits in the channel.
+    match inbox_batch::curate_left_over(&data, started).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            alerts = n,
+            "curated alerts a stopped process left uncurated"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot curate alerts left uncurated; next start again")
+        }
+    }
     while !*shutdown.borrow() {
         tokio::select! {
             next = rx.recv() => match next {

@@ -82,18 +82,6 @@ pub fn attach(conn: &mut DbConn, actor: &ActorRow, activity: &mut Value) -> Resu
     sign_with(activity, &signing_key(conn, actor)?)
 }
 
-/// [`attach`] from async code.
-pub async fn attach_async(
-    data: &Data,
-    actor: &ActorRow,
-    activity: &mut Value,
-) -> Result<(), Error> {
-    if !wants_proof(activity) {
-        return Ok(());
-    }
-    sign_with(activity, &local_signing_key(data, actor).await?)
-}
-
 fn sign_with(activity: &mut Value, key_row: &ActorKeyRow) -> Result<(), Error> {
     let private = key_row
         .private_key

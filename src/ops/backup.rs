@@ -47,6 +47,7 @@ pub const TABLES: &[&str] = &[
     "users",
     "sessions",
     "inbox_queue",
+    "curation_pending",
     "publication_issues",
     "publication_items",
     "subscribers",

@@ -68,6 +68,29 @@ async fn remote_copy(on: &TestInstance, ap_id: &str) -> Option<db::alerts::Alert
         .unwrap()
 }
 
+/// Edits the title of the alert `id` on `a` and waits for the follower
+/// `b`'s copy of `ap_id` to change.
+async fn edit_reaches(a: &TestInstance, token: &str, id: i64, b: &TestInstance, ap_id: &str) {
+    let title = "Journalist Ayşe Demir detained in Istanbul";
+    let (status, edited) = api(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/alerts/{id}", a.base()),
+        Some(token),
+        Some(json!({ "title": title })),
+    )
+    .await;
+    assert_eq!(status, 200, "{edited}");
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            remote_copy(b, ap_id)
+                .await
+                .is_some_and(|c| c.title == title)
+        })
+        .await,
+        "follower's copy edited"
+    );
+}
+
 async fn lifecycle(member: Backend, follower: Backend) {
     let a = TestInstance::start(member).await;
     let b = TestInstance::start(follower).await;
@@ -157,23 +180,7 @@ async fn lifecycle(member: Backend, follower: Backend) {
     );
 
     // Edit: the follower's copy changes.
-    let (status, edited) = api(
-        reqwest::Method::PATCH,
-        format!("{}/api/v1/alerts/{id}", a.base()),
-        Some(&t),
-        Some(json!({"title": "Journalist Ayşe Demir detained in Istanbul"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{edited}");
-    assert!(
-        eventually(Duration::from_secs(15), || async {
-            remote_copy(&b, &ap_id)
-                .await
-                .is_some_and(|c| c.title == "Journalist Ayşe Demir detained in Istanbul")
-        })
-        .await,
-        "follower's copy edited"
-    );
+    edit_reaches(&a, &t, id, &b, &ap_id).await;
 
     // Delete: the copies go, and the id answers 410 with a Tombstone.
     let (status, _) = api(
@@ -221,6 +228,125 @@ async fn alert_lifecycle_reaches_the_follower_postgres() {
         return;
     }
     lifecycle(Backend::Postgres, Backend::Sqlite).await;
+}
+
+/// Makes every new delivery row fail to be stored, as a full disk or a
+/// crash at that point would (`broken`), or mends that.
+async fn break_deliveries(i: &TestInstance, broken: bool) {
+    i.server
+        .state
+        .db
+        .run(move |conn| {
+            use diesel::connection::SimpleConnection;
+            match conn {
+                db::DbConn::Sqlite(lite) => lite.batch_execute(if broken {
+                    "CREATE TRIGGER deliveries_broken BEFORE INSERT ON deliveries \
+                     BEGIN SELECT RAISE(ABORT, 'deliveries cannot be stored'); END;"
+                } else {
+                    "DROP TRIGGER deliveries_broken;"
+                })?,
+                db::DbConn::Pg(pg) => pg.batch_execute(if broken {
+                    "CREATE FUNCTION deliveries_broken() RETURNS trigger LANGUAGE plpgsql \
+                     AS $$ BEGIN RAISE EXCEPTION 'deliveries cannot be stored'; END $$; \
+                     CREATE TRIGGER deliveries_broken BEFORE INSERT ON deliveries \
+                     FOR EACH ROW EXECUTE FUNCTION deliveries_broken();"
+                } else {
+                    "DROP TRIGGER deliveries_broken ON deliveries; DROP FUNCTION deliveries_broken();"
+                })?,
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// Every alert row on `i`, drafts and deleted ones included.
+async fn alert_rows(i: &TestInstance) -> Vec<db::alerts::AlertRow> {
+    i.server
+        .state
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            Ok(db::schema::alerts::table
+                .order(db::schema::alerts::id)
+                .select(db::alerts::AlertRow::as_select())
+                .load(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+/// A change to an alert and the activity that tells followers about it are
+/// stored together or not at all: when the activity cannot be queued, the
+/// create, translation, edit and delete all fail whole (the author sees a
+/// 503 and can try again), and nothing is published that followers are
+/// never told about.
+async fn change_and_announcement_together(backend: Backend) {
+    let a = TestInstance::start(backend).await;
+    let b = TestInstance::start(Backend::Sqlite).await;
+    crate::common::follows(&b, &format!("@alerts@{}", a.domain)).await;
+    let t = token(&a, "author");
+    let created = post_alert(&a, &t).await;
+    let (id, ap_id) = (
+        created["id"].as_i64().unwrap(),
+        created["ap_id"].as_str().unwrap().to_string(),
+    );
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            remote_copy(&b, &ap_id).await.is_some()
+        })
+        .await,
+        "the follower got the alert"
+    );
+    let before = alert_rows(&a).await;
+
+    break_deliveries(&a, true).await;
+    let alert_url = format!("{}/api/v1/alerts/{id}", a.base());
+    let (status, body) = api(
+        reqwest::Method::POST,
+        format!("{}/api/v1/alerts", a.base()),
+        Some(&t),
+        Some(alert_body()),
+    )
+    .await;
+    assert_eq!(status, 503, "create: {body}");
+    let (status, body) = api(
+        reqwest::Method::POST,
+        format!("{alert_url}/translations"),
+        Some(&t),
+        Some(json!({"language": "fr", "title": "Journaliste détenue", "body": "Arrêtée."})),
+    )
+    .await;
+    assert_eq!(status, 503, "translation: {body}");
+    let (status, body) = api(
+        reqwest::Method::PATCH,
+        alert_url.clone(),
+        Some(&t),
+        Some(json!({"title": "Journalist Ayşe Demir detained in Istanbul"})),
+    )
+    .await;
+    assert_eq!(status, 503, "edit: {body}");
+    let (status, body) = api(reqwest::Method::DELETE, alert_url.clone(), Some(&t), None).await;
+    assert_eq!(status, 503, "delete: {body}");
+    assert_eq!(alert_rows(&a).await, before, "a failed change left a trace");
+
+    // Mended, the same edit goes through and reaches the follower.
+    break_deliveries(&a, false).await;
+    edit_reaches(&a, &t, id, &b, &ap_id).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_stored_only_with_its_announcement_sqlite() {
+    change_and_announcement_together(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_stored_only_with_its_announcement_postgres() {
+    if postgres_available() {
+        change_and_announcement_together(Backend::Postgres).await;
+    }
 }
 
 /// Several translations into one language sent at once: one is stored,

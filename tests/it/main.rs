@@ -15,6 +15,7 @@ mod cli;
 mod conditional_reads;
 mod content_safety;
 mod crash;
+mod curation;
 mod delivery;
 mod digest;
 mod discovery;

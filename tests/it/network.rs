@@ -3,8 +3,8 @@
 //! one test process on 127.0.0.1.
 
 use crate::common::{
-    ap_get, api, api_token, client, eventually, follows, postgres_available, prepare, Backend,
-    TestInstance,
+    ap_get, api, api_token, client, eventually, follows, pending_curations, postgres_available,
+    prepare, Backend, TestInstance,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -161,6 +161,10 @@ async fn scenario(backend: Backend) {
         "the Africa hub's follower got it"
     );
     assert_eq!(boosts(&hub_africa, &ap_id).await, vec!["africa", "alerts"]);
+    assert!(
+        eventually(WAIT, || async { pending_curations(&hub_africa).await == 0 }).await,
+        "the hub's curation of the alert is recorded as done"
+    );
     let hub_page = client()
         .get(format!("{}/@alerts", hub_africa.base()))
         .send()

@@ -7,9 +7,10 @@ use crate::{
     db,
     error::Error,
     federation::{
+        inbox_batch,
         objects::{
             actor::DbActor,
-            alert::{note_context, store_remote, verify_note, NoteJson, Stored},
+            alert::{note_context, verify_note, NoteJson, Stored},
         },
         same_origin, Urls,
     },
@@ -172,11 +173,6 @@ impl Activity for CreateNote {
             tracing::debug!(object = %self.object.id, "Create from an actor nobody here follows; ignored");
             return Ok(());
         }
-        let Some(stored) = store_remote(data, self.object).await? else {
-            return Ok(());
-        };
-        let (Stored::New(row) | Stored::Updated(row)) = &stored;
-        let curating = Curating::load(data, row.actor_id).await?;
-        after_store(data, &curating, stored, named).await
+        inbox_batch::store_and_follow_up(data, self.object, named, None).await
     }
 }

@@ -104,13 +104,27 @@ pub async fn follow_remote(
         )));
     }
     let follow = Follow::build(&Urls::new(&data.config), follower, &target);
-    let (follower_id, target_id, follow_id) = (follower.id, target.id, follow.id.to_string());
+    let activity = super::with_context(&follow)?;
+    let (follower_row, target_id, follow_id) =
+        (follower.row.clone(), target.id, follow.id.to_string());
+    let inbox = target.inbox().to_string();
+    // The pending follow is recorded where its Follow is queued.
     data.db
         .run(move |conn| {
-            follows::upsert(conn, follower_id, target_id, follows::PENDING, &follow_id)
+            Ok(db::try_transaction(conn, |conn| {
+                follows::upsert(
+                    conn,
+                    follower_row.id,
+                    target_id,
+                    follows::PENDING,
+                    &follow_id,
+                )?;
+                delivery::enqueue_in(conn, &follower_row, activity, &[inbox])?;
+                Ok::<_, Error>(())
+            }))
         })
-        .await?;
-    delivery::send(data, follower, &follow, vec![target.inbox().to_string()]).await?;
+        .await??;
+    delivery::wake(data);
     Ok(target)
 }
 

@@ -6,9 +6,10 @@ use crate::{
     curation::Curating,
     error::Error,
     federation::{
+        inbox_batch,
         objects::{
             actor::DbActor,
-            alert::{note_context, store_remote, verify_note, NoteJson, Stored},
+            alert::{note_context, verify_note, NoteJson, Stored},
         },
         same_origin, Urls,
     },
@@ -82,14 +83,9 @@ impl Activity for UpdateNote {
         if !to_store(data, &self.actor, &named, Some(&self.object.id)).await? {
             return Ok(());
         }
-        // store_remote keeps the stored copy when it is as new or newer.
+        // The stored copy is kept when it is as new or newer.
         let raw = self.raw.clone();
-        let Some(stored) = store_remote(data, self.object).await? else {
-            return Ok(());
-        };
-        let (Stored::New(row) | Stored::Updated(row)) = &stored;
-        let curating = Curating::load(data, row.actor_id).await?;
-        after_store(data, &curating, stored, named, raw.as_deref()).await
+        inbox_batch::store_and_follow_up(data, self.object, named, Some(raw)).await
     }
 }
 

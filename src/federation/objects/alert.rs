@@ -10,7 +10,7 @@ use crate::{
     db::{
         self,
         alerts::{join_list, AlertRow, AlertValues, AttachmentRow},
-        now_ms,
+        now_ms, DbConn,
     },
     error::Error,
     federation::{same_origin, Urls},
@@ -606,16 +606,26 @@ pub fn store_prepared(
     Ok(Some(row))
 }
 
-/// Stores a remote Note (see [`store_prepared`]), fetching its author
-/// first if we do not know them.
-pub async fn store_remote(data: &Data, json: NoteJson) -> Result<Option<Stored>, Error> {
+/// A remote Note's author (fetched first if we do not know them) and its
+/// alert prepared for [`store_prepared`].
+pub async fn prepare_remote(
+    data: &Data,
+    json: &NoteJson,
+) -> Result<(DbActor, PreparedAlert), Error> {
     let author: ObjectId<DbActor> = json
         .author()
         .cloned()
         .ok_or_else(|| Error::BadRequest("object has no attributedTo".into()))?
         .into();
     let actor = author.dereference(data).await?;
-    let prepared = PreparedAlert::new(&json, actor.id);
+    let prepared = PreparedAlert::new(json, actor.id);
+    Ok((actor, prepared))
+}
+
+/// Stores a remote Note (see [`store_prepared`]), fetching its author
+/// first if we do not know them.
+pub async fn store_remote(data: &Data, json: NoteJson) -> Result<Option<Stored>, Error> {
+    let (_, prepared) = prepare_remote(data, &json).await?;
     data.db
         .run(move |conn| db::transaction(conn, |conn| store_prepared(conn, prepared)))
         .await
@@ -677,28 +687,30 @@ impl Object for DbAlert {
 /// The Note of a local alert, loading its author, versions and attachments.
 pub async fn local_note(data: &Data, alert: &AlertRow) -> Result<Value, Error> {
     let alert = alert.clone();
-    let (actor_row, versions, attachments, campaigns, alert) = data
-        .db
-        .run(move |conn| {
-            let actor = db::actors::by_id(conn, alert.actor_id)?;
-            let versions = db::alerts::versions(conn, alert.group_id())?;
-            let attachments = db::alerts::attachments(conn, alert.id)?;
-            let campaigns = db::campaigns::alert_campaigns(conn, alert.group_id())?;
-            Ok((actor, versions, attachments, campaigns, alert))
-        })
-        .await?;
-    let actor = DbActor::new(actor_row)?;
+    let urls = Urls::new(&data.config);
+    data.db
+        .run(move |conn| Ok(note_on(conn, &urls, &alert)))
+        .await?
+}
+
+/// [`local_note`] on a connection (inside a transaction that has just
+/// stored the alert, say).
+pub fn note_on(conn: &mut DbConn, urls: &Urls, alert: &AlertRow) -> Result<Value, Error> {
+    let actor = DbActor::new(db::actors::by_id(conn, alert.actor_id)?)?;
+    let versions = db::alerts::versions(conn, alert.group_id())?;
+    let attachments = db::alerts::attachments(conn, alert.id)?;
+    let campaigns = db::campaigns::alert_campaigns(conn, alert.group_id())?;
     let other_versions = versions
         .iter()
         .filter(|v| v.id != alert.id && v.status != STATUS_DELETED)
         .map(|v| v.ap_id.clone())
         .collect();
     let parts = NoteParts {
-        alert: &alert,
+        alert,
         actor: &actor,
         other_versions,
         attachments: &attachments,
         campaigns: campaigns.into_iter().map(|(id, _)| id).collect(),
     };
-    Ok(build_note(&parts, &Urls::new(&data.config)))
+    Ok(build_note(&parts, urls))
 }

@@ -211,6 +211,17 @@ pub async fn clearinghouse_with_world_feed(backend: Backend) -> TestInstance {
     TestInstance::start_prepared(p).await
 }
 
+/// How many incoming alerts `i` has stored but not yet curated.
+pub async fn pending_curations(i: &TestInstance) -> usize {
+    i.server
+        .state
+        .db
+        .run(|conn| tocsin::db::curation::pending_before(conn, i64::MAX, 1_000))
+        .await
+        .expect("pending curations")
+        .len()
+}
+
 /// Polls `check` every 50 ms until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where
