@@ -386,6 +386,10 @@ pub struct DeliveryConfig {
     /// process that dies loses its claims after this long and another (or
     /// the restarted one) sends them.
     pub lease_secs: u64,
+    /// Days an outgoing activity and the record of where it went are kept
+    /// once none of its deliveries is still pending; older ones are
+    /// forgotten (at least 1).
+    pub keep_sent_days: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -397,6 +401,7 @@ impl Default for DeliveryConfig {
             initial_backoff_secs: 30,
             host_down_after_failures: 8,
             lease_secs: 300,
+            keep_sent_days: 30,
         }
     }
 }
@@ -546,6 +551,9 @@ impl Config {
                 "federation.remember_received_days",
                 "must be between 1 and 36500",
             );
+        }
+        if self.delivery.keep_sent_days == 0 || self.delivery.keep_sent_days > 36_500 {
+            return invalid("delivery.keep_sent_days", "must be between 1 and 36500");
         }
         let username = &self.actor.username;
         if username.is_empty()
@@ -830,6 +838,10 @@ mod tests {
             config.federation.remember_received_days = days;
             let err = config.validate().unwrap_err().to_string();
             assert!(err.contains("federation.remember_received_days"), "{err}");
+            let mut config = Config::default();
+            config.delivery.keep_sent_days = days;
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("delivery.keep_sent_days"), "{err}");
         }
     }
 

@@ -588,6 +588,37 @@ pub fn latest_for_object(
     Ok(latest.into_values().collect())
 }
 
+/// Up to `limit` outgoing activities stored before `before_ms` none of
+/// whose deliveries is still pending, oldest first: their row ids.
+pub fn sent_before(conn: &mut DbConn, before_ms: i64, limit: i64) -> Result<Vec<i64>, DbError> {
+    let pending = deliveries::table
+        .filter(deliveries::activity_id.eq(outgoing_activities::id))
+        .filter(deliveries::state.eq(PENDING));
+    Ok(outgoing_activities::table
+        .filter(outgoing_activities::created_at.lt(before_ms))
+        .filter(diesel::dsl::not(diesel::dsl::exists(pending)))
+        .order(outgoing_activities::id)
+        .select(outgoing_activities::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Forgets the outgoing activities `ids` with their deliveries (the
+/// foreign key cascades; `UNIQUE (activity_id, inbox)` indexes them); an
+/// activity with a pending delivery stays. Returns how many activities
+/// went.
+pub fn forget_sent(conn: &mut DbConn, ids: &[i64]) -> Result<usize, DbError> {
+    let pending = deliveries::table
+        .filter(deliveries::activity_id.eq(outgoing_activities::id))
+        .filter(deliveries::state.eq(PENDING));
+    Ok(diesel::delete(
+        outgoing_activities::table
+            .filter(outgoing_activities::id.eq_any(ids))
+            .filter(diesel::dsl::not(diesel::dsl::exists(pending))),
+    )
+    .execute(conn)?)
+}
+
 /// Every host we have delivered to, worst first.
 pub fn all_hosts(conn: &mut DbConn) -> Result<Vec<HostRow>, DbError> {
     Ok(hosts::table

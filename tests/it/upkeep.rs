@@ -1,13 +1,23 @@
 //! The hourly upkeep: ids of received activities older than
 //! `federation.remember_received_days` are forgotten in batches, newer ones
 //! stay, and a copy of a forgotten activity is applied again without
-//! harm.
+//! harm; outgoing activities older than `delivery.keep_sent_days` go with
+//! their deliveries once none is pending.
 
-use crate::common::{inbox_settled, peer::FakePeer, postgres_available, Backend, TestInstance};
+use crate::common::{
+    inbox_settled, peer::FakePeer, postgres_available, Backend, TestDb, TestInstance,
+};
 use diesel::prelude::*;
 use tocsin::{
-    db::{self, activities::was_received, actors, follows, now_ms, schema::received_activities},
-    ops::maintenance::forget_received,
+    db::{
+        self,
+        activities::was_received,
+        actors,
+        deliveries::{self, DONE, FAILED, GONE, PENDING},
+        follows, now_ms,
+        schema::{self, received_activities},
+    },
+    ops::maintenance::{forget_received, forget_sent},
 };
 
 const DAY: i64 = 86_400_000;
@@ -118,5 +128,105 @@ async fn old_received_ids_are_forgotten_sqlite() {
 async fn old_received_ids_are_forgotten_postgres() {
     if postgres_available() {
         old_ids_are_forgotten_and_a_copy_is_applied_again(Backend::Postgres).await;
+    }
+}
+
+/// More old sent activities than one batch of the upkeep.
+const OLD_SENT: usize = 450;
+
+/// Stores an activity `n` sent `age_ms` ago with one delivery per state in
+/// `states`; returns its row id.
+fn sent(conn: &mut db::DbConn, actor: i64, n: usize, age_ms: i64, states: &[&str]) -> i64 {
+    let inboxes: Vec<String> = (0..states.len())
+        .map(|k| format!("https://h{k}.example/inbox"))
+        .collect();
+    let id = deliveries::enqueue(
+        conn,
+        &format!("https://us.example/activities/{n}"),
+        actor,
+        "Create",
+        "{}",
+        &inboxes,
+    )
+    .unwrap();
+    diesel::update(schema::outgoing_activities::table.find(id))
+        .set(schema::outgoing_activities::created_at.eq(now_ms() - age_ms))
+        .execute(conn)
+        .unwrap();
+    for (inbox, state) in inboxes.iter().zip(states) {
+        diesel::update(
+            schema::deliveries::table
+                .filter(schema::deliveries::activity_id.eq(id))
+                .filter(schema::deliveries::inbox.eq(inbox)),
+        )
+        .set(schema::deliveries::state.eq(*state))
+        .execute(conn)
+        .unwrap();
+    }
+    id
+}
+
+async fn old_sent_activities_are_forgotten(backend: Backend) {
+    let test = TestDb::open(backend).await;
+    let actor = test.org_actor().id;
+    let db = test.state.db.clone();
+    let (finished, waiting, recent) = {
+        let mut conn = db.conn().unwrap();
+        let conn = &mut *conn;
+        let finished = sent(conn, actor, 0, 40 * DAY, &[DONE, FAILED, GONE]);
+        let waiting = sent(conn, actor, 1, 40 * DAY, &[DONE, PENDING]);
+        let recent = sent(conn, actor, 2, DAY, &[DONE]);
+        for n in 0..OLD_SENT {
+            sent(conn, actor, 100 + n, 40 * DAY, &[DONE]);
+        }
+        (finished, waiting, recent)
+    };
+
+    let (_stop, running) = tokio::sync::watch::channel(false);
+    let forgotten = forget_sent(&db, now_ms() - 30 * DAY, &running)
+        .await
+        .unwrap();
+    assert_eq!(
+        forgotten,
+        OLD_SENT + 1,
+        "every finished activity older than 30 days goes"
+    );
+    let mut conn = db.conn().unwrap();
+    let left: Vec<i64> = schema::outgoing_activities::table
+        .order(schema::outgoing_activities::id)
+        .select(schema::outgoing_activities::id)
+        .load(&mut *conn)
+        .unwrap();
+    assert_eq!(left, vec![waiting, recent], "pending and recent ones stay");
+    let mut kept: Vec<(i64, String)> = schema::deliveries::table
+        .select((schema::deliveries::activity_id, schema::deliveries::state))
+        .load(&mut *conn)
+        .unwrap();
+    kept.sort();
+    assert_eq!(
+        kept,
+        vec![
+            (waiting, DONE.to_string()),
+            (waiting, PENDING.to_string()),
+            (recent, DONE.to_string())
+        ],
+        "the deliveries of {finished} went with it"
+    );
+    drop(conn);
+    let again = forget_sent(&db, now_ms() - 30 * DAY, &running)
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_sent_activities_are_forgotten_sqlite() {
+    old_sent_activities_are_forgotten(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_sent_activities_are_forgotten_postgres() {
+    if postgres_available() {
+        old_sent_activities_are_forgotten(Backend::Postgres).await;
     }
 }
