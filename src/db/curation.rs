@@ -407,14 +407,16 @@ pub fn mark_pending(
 }
 
 /// Up to `limit` curations still pending that were recorded before
-/// `before_ms`, oldest first.
+/// `before_ms`, with a row id above `after_id`, oldest first.
 pub fn pending_before(
     conn: &mut DbConn,
     before_ms: i64,
+    after_id: i64,
     limit: i64,
 ) -> Result<Vec<PendingCuration>, DbError> {
     Ok(curation_pending::table
         .filter(curation_pending::created_at.lt(before_ms))
+        .filter(curation_pending::id.gt(after_id))
         .order(curation_pending::id)
         .limit(limit)
         .select(PendingCuration::as_select())

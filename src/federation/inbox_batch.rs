@@ -292,14 +292,17 @@ const LEFT_OVER_BATCH: i64 = 256;
 /// kill) left unfinished: the `curation_pending` rows recorded before
 /// `before_ms`, the start of this process. Curating twice is harmless: a
 /// feed boosts an alert once, and the review queue holds it once. Returns
-/// how many were curated.
+/// how many were curated. Each row is taken once, even if forgetting it
+/// fails.
 pub async fn curate_left_over(data: &Data, before_ms: i64) -> Result<usize, Error> {
-    let mut total = 0;
+    let (mut total, mut after) = (0, 0);
     loop {
         let followups = data
             .db
             .run(move |conn| {
-                let pending = db::curation::pending_before(conn, before_ms, LEFT_OVER_BATCH)?;
+                let pending =
+                    db::curation::pending_before(conn, before_ms, after, LEFT_OVER_BATCH)?;
+                let last = pending.last().map(|p| p.id);
                 let mut items = Vec::with_capacity(pending.len());
                 for p in pending {
                     let row = db::alerts::by_id(conn, p.alert_id)?;
@@ -313,13 +316,13 @@ pub async fn curate_left_over(data: &Data, before_ms: i64) -> Result<usize, Erro
                         items,
                     }),
                 };
-                Ok((followups, count))
+                Ok((followups, count, last))
             })
             .await?;
-        let (Some(followups), count) = followups else {
+        let (Some(followups), count, Some(last)) = followups else {
             return Ok(total);
         };
-        total += count;
+        (total, after) = (total + count, last);
         followups.run(data).await;
     }
 }

@@ -216,7 +216,7 @@ pub async fn pending_curations(i: &TestInstance) -> usize {
     i.server
         .state
         .db
-        .run(|conn| tocsin::db::curation::pending_before(conn, i64::MAX, 1_000))
+        .run(|conn| tocsin::db::curation::pending_before(conn, i64::MAX, 0, 1_000))
         .await
         .expect("pending curations")
         .len()
