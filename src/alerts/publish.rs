@@ -128,15 +128,16 @@ enum Announcement {
 
 /// Queues, on `conn` (so inside the caller's transaction, with the change
 /// it announces), the Create or Update of the local alert `row` for
-/// `actor`'s followers and the remote campaigns its group names. Returns
-/// the campaigns the Note names: a campaign of this instance boosts it
-/// after the commit (`campaigns::on_incoming`).
+/// `inboxes` (its [`audience`]). Returns the campaigns the Note names: a
+/// campaign of this instance boosts it after the commit
+/// (`campaigns::on_incoming`).
 fn announce_in(
     conn: &mut DbConn,
     urls: &Urls,
     actor: &DbActor,
     row: &AlertRow,
     kind: Announcement,
+    inboxes: &[String],
 ) -> Result<Vec<String>, Error> {
     let note = note_on(conn, urls, row)?;
     let named = campaign_ids(&note);
@@ -144,19 +145,20 @@ fn announce_in(
         Announcement::Create => create::build(urls, actor, note),
         Announcement::Update => update::build(urls, actor, note),
     };
-    fan_out_in(conn, urls, actor, row.group_id(), activity)?;
+    if !inboxes.is_empty() {
+        delivery::enqueue_in(conn, &actor.row, activity, inboxes)?;
+    }
     Ok(named)
 }
 
-/// Queues `activity`, on `conn`, for `actor`'s followers and the inboxes of
-/// the remote campaigns the alert group `group` names.
-fn fan_out_in(
+/// Who hears about the alert group `group` of `actor`: its followers'
+/// inboxes and those of the remote campaigns the group names.
+fn audience(
     conn: &mut DbConn,
     urls: &Urls,
     actor: &DbActor,
     group: i64,
-    activity: serde_json::Value,
-) -> Result<(), Error> {
+) -> Result<Vec<String>, DbError> {
     let own_inbox = urls.shared_inbox().to_string();
     let mut inboxes = db::follows::follower_inboxes(conn, actor.id)?;
     for (_, inbox) in db::campaigns::alert_campaigns(conn, group)? {
@@ -164,10 +166,7 @@ fn fan_out_in(
             inboxes.push(inbox);
         }
     }
-    if !inboxes.is_empty() {
-        delivery::enqueue_in(conn, &actor.row, activity, &inboxes)?;
-    }
-    Ok(())
+    Ok(inboxes)
 }
 
 /// Queues, on `conn`, the Create of the local alert `row` (published in
@@ -179,7 +178,8 @@ pub(crate) fn create_in(
     actor: &DbActor,
     row: &AlertRow,
 ) -> Result<Vec<String>, Error> {
-    announce_in(conn, urls, actor, row, Announcement::Create)
+    let inboxes = audience(conn, urls, actor, row.group_id())?;
+    announce_in(conn, urls, actor, row, Announcement::Create, &inboxes)
 }
 
 /// After a commit that queued activities: wakes the delivery worker and
@@ -243,7 +243,7 @@ pub async fn create_quoting(
                 db::campaigns::set_alert_campaigns(conn, row.id, &campaigns)?;
                 let mut announced = Vec::new();
                 if row.status == STATUS_PUBLISHED {
-                    let named = announce_in(conn, &urls, &actor, &row, Announcement::Create)?;
+                    let named = create_in(conn, &urls, &actor, &row)?;
                     announced.push((row.clone(), named));
                 }
                 Ok::<_, Error>((row, announced))
@@ -325,11 +325,14 @@ pub async fn add_translation(
                 db::alerts::set_attachments(conn, row.id, &attachment_rows)?;
                 let mut announced = Vec::new();
                 if row.status == STATUS_PUBLISHED {
-                    let named = announce_in(conn, &urls, &actor, &row, Announcement::Create)?;
+                    let inboxes = audience(conn, &urls, &actor, group)?;
+                    let create = Announcement::Create;
+                    let named = announce_in(conn, &urls, &actor, &row, create, &inboxes)?;
                     announced.push((row.clone(), named));
                     for v in versions.iter().filter(|v| v.status == STATUS_PUBLISHED) {
                         let fresh = touch(conn, v.id)?;
-                        let named = announce_in(conn, &urls, &actor, &fresh, Announcement::Update)?;
+                        let update = Announcement::Update;
+                        let named = announce_in(conn, &urls, &actor, &fresh, update, &inboxes)?;
                         announced.push((fresh, named));
                     }
                 }
@@ -444,7 +447,8 @@ pub async fn update_alert(
                 };
                 let mut announced = Vec::new();
                 if let Some(kind) = kind {
-                    let named = announce_in(conn, &urls, &actor, &row, kind)?;
+                    let inboxes = audience(conn, &urls, &actor, row.group_id())?;
+                    let named = announce_in(conn, &urls, &actor, &row, kind, &inboxes)?;
                     announced.push((row.clone(), named));
                 }
                 Ok::<_, Error>((row, announced))
@@ -470,11 +474,12 @@ pub async fn delete_alert(data: &Data, actor: &DbActor, row: &AlertRow) -> Resul
                 } else {
                     vec![db::alerts::by_id(conn, id)?]
                 };
+                let inboxes = audience(conn, &urls, &actor, group)?;
                 for t in targets.iter().filter(|t| t.status != STATUS_DELETED) {
                     db::alerts::mark_deleted(conn, t.id)?;
-                    if t.status == STATUS_PUBLISHED {
+                    if t.status == STATUS_PUBLISHED && !inboxes.is_empty() {
                         let activity = delete::build(&urls, &actor, &t.ap_id);
-                        fan_out_in(conn, &urls, &actor, group, activity)?;
+                        delivery::enqueue_in(conn, &actor.row, activity, &inboxes)?;
                     }
                 }
                 Ok::<_, Error>(())

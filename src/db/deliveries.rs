@@ -591,12 +591,9 @@ pub fn latest_for_object(
 /// Up to `limit` outgoing activities stored before `before_ms` none of
 /// whose deliveries is still pending, oldest first: their row ids.
 pub fn sent_before(conn: &mut DbConn, before_ms: i64, limit: i64) -> Result<Vec<i64>, DbError> {
-    let pending = deliveries::table
-        .filter(deliveries::activity_id.eq(outgoing_activities::id))
-        .filter(deliveries::state.eq(PENDING));
     Ok(outgoing_activities::table
         .filter(outgoing_activities::created_at.lt(before_ms))
-        .filter(diesel::dsl::not(diesel::dsl::exists(pending)))
+        .filter(no_pending_delivery())
         .order(outgoing_activities::id)
         .select(outgoing_activities::id)
         .limit(limit)
@@ -608,15 +605,24 @@ pub fn sent_before(conn: &mut DbConn, before_ms: i64, limit: i64) -> Result<Vec<
 /// activity with a pending delivery stays. Returns how many activities
 /// went.
 pub fn forget_sent(conn: &mut DbConn, ids: &[i64]) -> Result<usize, DbError> {
-    let pending = deliveries::table
-        .filter(deliveries::activity_id.eq(outgoing_activities::id))
-        .filter(deliveries::state.eq(PENDING));
     Ok(diesel::delete(
         outgoing_activities::table
             .filter(outgoing_activities::id.eq_any(ids))
-            .filter(diesel::dsl::not(diesel::dsl::exists(pending))),
+            .filter(no_pending_delivery()),
     )
     .execute(conn)?)
+}
+
+/// True for an outgoing activity (of the enclosing query) none of whose
+/// deliveries is still pending.
+#[diesel::dsl::auto_type]
+fn no_pending_delivery() -> _ {
+    let pending: &'static str = PENDING;
+    diesel::dsl::not(diesel::dsl::exists(
+        deliveries::table
+            .filter(deliveries::activity_id.eq(outgoing_activities::id))
+            .filter(deliveries::state.eq(pending)),
+    ))
 }
 
 /// Every host we have delivered to, worst first.

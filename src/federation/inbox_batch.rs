@@ -200,13 +200,13 @@ impl Followups {
     /// nothing was stored.
     fn read(
         conn: &mut DbConn,
-        actors: &HashMap<String, ActorRow>,
+        actors: Vec<ActorRow>,
         mut items: Vec<Followup>,
     ) -> Result<Option<Followups>, DbError> {
         if items.is_empty() {
             return Ok(None);
         }
-        let curating = Curating::read(conn, actors.values().cloned().collect())?;
+        let curating = Curating::read(conn, actors)?;
         for item in &mut items {
             let (Stored::New(row) | Stored::Updated(row)) = &item.stored;
             if !curating.has_work(row, &item.named) {
@@ -261,7 +261,6 @@ pub async fn store_and_follow_up(
     update: Option<Option<String>>,
 ) -> Result<(), Error> {
     let (actor, prepared) = prepare_remote(data, &json).await?;
-    let actors = HashMap::from([(actor.ap_id.to_string(), actor.row.clone())]);
     let followups = data
         .db
         .run(move |conn| {
@@ -275,7 +274,7 @@ pub async fn store_and_follow_up(
                     update,
                     marker: None,
                 };
-                Followups::read(conn, &actors, vec![item])
+                Followups::read(conn, vec![actor.row], vec![item])
             })
         })
         .await?;
@@ -402,7 +401,7 @@ fn store_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError
         new,
         queued_batch: false,
         queued_single: !queue.is_empty(),
-        followups: Followups::read(conn, &actors, followups)?,
+        followups: Followups::read(conn, actors.into_values().collect(), followups)?,
     })
 }
 
@@ -526,7 +525,7 @@ pub async fn commit(data: &Data, ready: Ready) {
                         let (done, single) = (dropped.clone(), single.clone());
                         let (followups, moved) =
                             store_all(conn, &actors, &items, done, single, Isolation::None)?;
-                        Ok((Followups::read(conn, &actors, followups)?, moved))
+                        Ok((Followups::read(conn, actors.values().cloned().collect(), followups)?, moved))
                     });
                     match plain {
                         Ok(applied) => Ok(applied),
@@ -541,7 +540,7 @@ pub async fn commit(data: &Data, ready: Ready) {
                                     single,
                                     Isolation::Savepoint,
                                 )?;
-                                Ok((Followups::read(conn, &actors, followups)?, moved))
+                                Ok((Followups::read(conn, actors.values().cloned().collect(), followups)?, moved))
                             })
                         }
                     }
