@@ -350,15 +350,24 @@ pub async fn ap_get(url: impl reqwest::IntoUrl) -> serde_json::Value {
 }
 
 /// Waits until the inbox workers have applied every accepted activity (the
-/// inbox answers 202 once an activity is stored, before it is applied).
+/// inbox answers 202 once an activity is stored, before it is applied) and
+/// every alert they stored is curated (boosts and reviews follow the
+/// commit).
 pub async fn inbox_settled(db: &tocsin::db::Db) {
     let settled = eventually(Duration::from_secs(20), || async {
-        db.run(tocsin::db::inbox_queue::counts)
-            .await
-            .is_ok_and(|(waiting, _)| waiting == 0)
+        db.run(|conn| {
+            let (waiting, _) = tocsin::db::inbox_queue::counts(conn)?;
+            let curating = tocsin::db::curation::pending_before(conn, i64::MAX, 0, 1)?;
+            Ok(waiting == 0 && curating.is_empty())
+        })
+        .await
+        .unwrap_or(false)
     })
     .await;
-    assert!(settled, "the inbox queue never drained");
+    assert!(
+        settled,
+        "the inbox queue never drained, or its alerts were never curated"
+    );
 }
 
 /// A new API bearer token on `i`.
