@@ -6,7 +6,8 @@
 //! every few thousand alerts the inbox's writer, which is serial, stopped
 //! to copy and sync them. [`Checkpointer`] runs a passive checkpoint (it
 //! takes no lock that writers or readers wait for) on its own connection
-//! after the busy writers' transactions ([`super::Db::write`]) instead.
+//! after the busy writers' transactions ([`super::Db::write`],
+//! [`super::Db::write_blocking`]) instead.
 //! Once the thread runs, those writers' commits checkpoint only when the
 //! WAL has grown ten times larger than SQLite's threshold (the thread
 //! fell behind); other writes keep SQLite's own, which finds little to do.

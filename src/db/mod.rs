@@ -156,6 +156,8 @@ pub struct Db {
     writer: Arc<tokio::sync::Mutex<()>>,
     /// Woken by [`Db::write`] on SQLite.
     checkpoints: Option<Arc<checkpoints::Checkpointer>>,
+    /// Opens connections outside the pool ([`Db::dedicated_connection`]).
+    manager: Manager,
 }
 
 impl Db {
@@ -194,7 +196,7 @@ impl Db {
             .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(30))
-            .build(manager)
+            .build(manager.clone())
             .map_err(|e| DbError::Pool(e.to_string()))?;
         let checkpoints = match &backend {
             Backend::Sqlite(path) => Some(Arc::new(checkpoints::Checkpointer::new(
@@ -208,6 +210,7 @@ impl Db {
             backend,
             writer: Arc::new(tokio::sync::Mutex::new(())),
             checkpoints,
+            manager,
         })
     }
 
@@ -283,17 +286,57 @@ impl Db {
             Backend::Sqlite(_) => Some(self.writer.lock().await),
             Backend::Postgres(_) => None,
         };
-        let written = match self.checkpoints.as_ref().is_some_and(|c| c.is_running()) {
-            true => {
-                self.run(|conn| checkpoints::with_checkpoints_left_to_the_thread(conn, f))
-                    .await
-            }
-            false => self.run(f).await,
-        };
+        let checkpoints = self.checkpoints.clone();
+        let written = self
+            .run(move |conn| in_turn(checkpoints.as_deref(), conn, f))
+            .await;
         if let Some(checkpoints) = &self.checkpoints {
             checkpoints.wake();
         }
         written
+    }
+
+    /// A connection of its own, outside the pool, for a thread that writes
+    /// all day (the inbox's writer): its page cache and prepared statements
+    /// stay warm from one transaction to the next, and no pool check-out or
+    /// hand-over to a blocking thread comes before each.
+    pub fn dedicated_connection(&self) -> Result<DbConn, DbError> {
+        self.manager
+            .connect()
+            .map_err(|e| DbError::Pool(e.to_string()))
+    }
+
+    /// [`Db::write`] for a thread outside the async runtime, on `conn`
+    /// (from [`Db::dedicated_connection`]): blocks until this process's
+    /// turn to write on SQLite, then runs `f`. Must not be called from
+    /// async code.
+    pub fn write_blocking<T>(
+        &self,
+        conn: &mut DbConn,
+        f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let _turn = match self.backend {
+            Backend::Sqlite(_) => Some(self.writer.blocking_lock()),
+            Backend::Postgres(_) => None,
+        };
+        let written = in_turn(self.checkpoints.as_deref(), conn, f);
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.wake();
+        }
+        written
+    }
+}
+
+/// Runs a writer's `f` in its turn: once the checkpoint thread runs, its
+/// commits leave checkpoints to that thread.
+fn in_turn<T>(
+    checkpoints: Option<&checkpoints::Checkpointer>,
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    match checkpoints.is_some_and(|c| c.is_running()) {
+        true => checkpoints::with_checkpoints_left_to_the_thread(conn, f),
+        false => f(conn),
     }
 }
 

@@ -1,6 +1,6 @@
-//! The durable inbox queue and the inbox's writer. The inbox hands each
-//! accepted activity (after its cheap checks, HTTP signature, shape and
-//! duplicate checks) to the writer and answers 202 only once the writer's
+//! The durable inbox queue. The inbox hands each accepted activity (after
+//! its cheap checks, HTTP signature, shape and duplicate checks) to the
+//! writer ([`super::inbox_writer`]) and answers 202 only once the writer's
 //! transaction is committed. Activities arriving within a few milliseconds
 //! share one transaction, and in it a Create or Update of an alert whose
 //! author we know is applied at once (see [`super::inbox_batch`]); every
@@ -14,7 +14,8 @@
 
 use super::{
     inbox::apply_queued,
-    inbox_batch::{self, Accepted, Followups, Written},
+    inbox_batch::{self, Accepted, Followups},
+    inbox_writer::{self, Handed, Wakes},
 };
 use crate::{
     config::InboxConfig,
@@ -41,11 +42,9 @@ const POLL: Duration = Duration::from_millis(1000);
 /// How long shutdown waits for activities being applied.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Most enqueues written in one transaction.
-const MAX_BATCH: usize = 512;
+pub(super) const MAX_BATCH: usize = 512;
 /// Longest retry delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
-
-type Reply = oneshot::Sender<Result<bool, Error>>;
 
 /// How many stored activity ids are remembered in memory.
 const RECENT_IDS: usize = 16_384;
@@ -61,7 +60,7 @@ struct RecentIds {
 #[derive(Clone)]
 pub struct Enqueuer {
     db: Db,
-    batch: Option<mpsc::UnboundedSender<(Accepted, Reply)>>,
+    batch: Option<std::sync::mpsc::Sender<Handed>>,
     recent: Arc<Mutex<RecentIds>>,
     /// The alerts the writer stored, for [`run`] to curate.
     followups: Arc<Mutex<Option<mpsc::UnboundedReceiver<Followups>>>>,
@@ -82,24 +81,21 @@ impl Enqueuer {
         let (followups, followups_rx) = mpsc::unbounded_channel();
         // SQLite has one writer at a time; PostgreSQL takes several
         // transactions at once, each a few round trips per activity.
-        let parallel = match db.backend() {
+        let threads = match db.backend() {
             Backend::Sqlite(_) => 1,
             Backend::Postgres(_) => (db.pool_size() as usize / 2).clamp(1, 4),
         };
-        let batch = (batch_ms > 0).then(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let writer = Writer {
-                db: db.clone(),
-                parallel,
-                window: Duration::from_millis(batch_ms),
-                single: wakeup.clone(),
-                batch: wakeup_batch.clone(),
-                reads,
-                followups,
-            };
-            tokio::spawn(writer.run(rx));
-            tx
-        });
+        let batch = (batch_ms > 0)
+            .then(|| {
+                let wakes = Wakes {
+                    single: wakeup.clone(),
+                    batch: wakeup_batch.clone(),
+                    reads,
+                    followups,
+                };
+                inbox_writer::start(db.clone(), threads, Duration::from_millis(batch_ms), wakes)
+            })
+            .flatten();
         Enqueuer {
             db,
             batch,
@@ -178,120 +174,6 @@ impl Enqueuer {
             .unwrap_or_else(|e| e.into_inner())
             .take()
     }
-}
-
-/// The inbox's writer: one task that stores what the inbox accepted.
-struct Writer {
-    db: Db,
-    /// Groups written at once (1 on SQLite).
-    parallel: usize,
-    /// How long it collects after the first activity of a group.
-    window: Duration,
-    /// Wakes the one-at-a-time lane.
-    single: Arc<Notify>,
-    /// Wakes the batch lane.
-    batch: Arc<Notify>,
-    reads: Arc<ReadCache>,
-    followups: mpsc::UnboundedSender<Followups>,
-}
-
-impl Writer {
-    /// Stores in one transaction ([`inbox_batch::store_accepted`]) what
-    /// arrived while the last one was written, or, when it found nothing
-    /// waiting, what arrives within `window` of the first; should that
-    /// fail, queues them all instead. Answers each when committed. Up to
-    /// `parallel` transactions run at once.
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<(Accepted, Reply)>) {
-        let slots = Arc::new(Semaphore::new(self.parallel));
-        let writer = Arc::new(self);
-        loop {
-            // A group starts when a transaction may: with one at a time, it
-            // takes everything that arrived while the last one was written.
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return;
-            };
-            let Some(first) = rx.recv().await else {
-                return;
-            };
-            let mut pending = vec![first];
-            take_waiting(&mut rx, &mut pending);
-            // Alone: the writer was idle, so give others `window` to come.
-            // Busy, the group formed while the last one was written, and
-            // waiting longer would only delay its answers.
-            if pending.len() == 1 {
-                let deadline = tokio::time::Instant::now() + writer.window;
-                if let Ok(Some(next)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-                    pending.push(next);
-                    take_waiting(&mut rx, &mut pending);
-                }
-            }
-            let (group, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
-            let write = writer.clone().write(group, replies);
-            if writer.parallel == 1 {
-                write.await;
-            } else {
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    write.await;
-                });
-            }
-        }
-    }
-
-    /// Writes one group and answers its requests.
-    async fn write(self: Arc<Self>, group: Vec<Accepted>, replies: Vec<Reply>) {
-        let written = self.db.write(move |conn| write_group(conn, &group)).await;
-        match written {
-            Ok(written) => self.answer(written, replies),
-            Err(e) => {
-                let message = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(Error::Internal(message.clone())));
-                }
-            }
-        }
-    }
-
-    /// Wakes the lanes that got work, hands the stored alerts on, and
-    /// answers every waiting request.
-    fn answer(&self, written: Written, replies: Vec<Reply>) {
-        if written.queued_batch {
-            self.batch.notify_one();
-        }
-        if written.queued_single {
-            self.single.notify_one();
-        }
-        if let Some(followups) = written.followups {
-            // Before the 202s: a reader who got one sees the new alert.
-            self.reads.invalidate();
-            let _ = self.followups.send(followups);
-        }
-        for (reply, new) in replies.into_iter().zip(written.new) {
-            let _ = reply.send(Ok(new));
-        }
-    }
-}
-
-/// Adds to `pending` what is already waiting, up to [`MAX_BATCH`].
-fn take_waiting<T>(rx: &mut mpsc::UnboundedReceiver<T>, pending: &mut Vec<T>) {
-    while pending.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(next) => pending.push(next),
-            Err(_) => break,
-        }
-    }
-}
-
-/// Stores a group, applying what it can at once; queues it all if that
-/// fails.
-fn write_group(
-    conn: &mut crate::db::DbConn,
-    group: &[Accepted],
-) -> Result<Written, crate::db::DbError> {
-    inbox_batch::store_accepted(conn, group).or_else(|e| {
-        tracing::info!(error = %e, "applying accepted activities at once failed; they are queued instead");
-        inbox_batch::queue_accepted(conn, group)
-    })
 }
 
 /// Runs both lanes, and the curation of what the writer stored, until

@@ -8,6 +8,7 @@ pub mod forwarded;
 pub mod inbox;
 pub mod inbox_batch;
 pub mod inbox_queue;
+pub mod inbox_writer;
 pub mod ld_signatures;
 pub mod objects;
 pub mod policy;

@@ -23,6 +23,7 @@ mod domain_policy;
 mod fedify;
 mod fixtures;
 mod follow;
+mod inbox_writer;
 mod independent_signatures;
 mod limits;
 mod log_hygiene;

@@ -1,0 +1,192 @@
+//! The inbox's writer: threads of their own that store what the inbox
+//! accepted, many activities to a transaction, and answer each request once
+//! its transaction is committed (see [`super::inbox_queue`]).
+//!
+//! A thread, not a task: a task handed each transaction to tokio's
+//! blocking pool, and waking a pool thread on a busy machine took about
+//! half a millisecond, a third of the time a group of twenty activities
+//! took to write (docs/performance.md). The writer's thread goes straight
+//! from one commit to the next group while activities keep coming, and
+//! keeps one connection whose page cache and prepared statements stay
+//! warm. One thread on SQLite, which has one writer at a time; on
+//! PostgreSQL up to four, each with its own connection.
+
+use super::{
+    inbox_batch::{self, Accepted, Followups, Written},
+    inbox_queue::MAX_BATCH,
+};
+use crate::{
+    db::{Db, DbConn, DbError},
+    error::Error,
+    web::read_cache::ReadCache,
+};
+use std::{
+    sync::{
+        mpsc::{self, Receiver, RecvTimeoutError, Sender},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+use tokio::sync::{mpsc::UnboundedSender, oneshot, Notify};
+
+/// Answers one accepted activity: true if it was new, false for a copy.
+pub type Reply = oneshot::Sender<Result<bool, Error>>;
+
+/// What the inbox hands the writer: an accepted activity and where to
+/// answer.
+pub type Handed = (Accepted, Reply);
+
+/// Where the writer's threads wake the rest of the inbox.
+pub struct Wakes {
+    /// Wakes the one-at-a-time lane.
+    pub single: Arc<Notify>,
+    /// Wakes the batch lane.
+    pub batch: Arc<Notify>,
+    /// The prepared public answers, emptied when an alert is stored.
+    pub reads: Arc<ReadCache>,
+    /// The stored alerts, to curate.
+    pub followups: UnboundedSender<Followups>,
+}
+
+/// Starts `threads` writer threads on `db`; an activity alone waits up to
+/// `window` for others to share its transaction. The threads end when
+/// every sender is dropped. `None` if no thread could start.
+pub fn start(db: Db, threads: usize, window: Duration, wakes: Wakes) -> Option<Sender<Handed>> {
+    let (tx, rx) = mpsc::channel();
+    let writer = Arc::new(Writer {
+        db,
+        window,
+        wakes,
+        rx: Mutex::new(rx),
+    });
+    let mut started = 0;
+    for n in 0..threads.max(1) {
+        let writer = writer.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("tocsin-inbox-writer-{n}"))
+            .spawn(move || writer.run());
+        match spawned {
+            Ok(_) => started += 1,
+            Err(e) => tracing::warn!(error = %e, "cannot start an inbox writer thread"),
+        }
+    }
+    (started > 0).then_some(tx)
+}
+
+struct Writer {
+    db: Db,
+    window: Duration,
+    wakes: Wakes,
+    /// Shared by the threads: one at a time forms its group.
+    rx: Mutex<Receiver<Handed>>,
+}
+
+impl Writer {
+    /// Writes groups until every sender is gone. The connection is opened
+    /// at the first group and again after one broke.
+    fn run(&self) {
+        let mut conn: Option<DbConn> = None;
+        while let Some(pending) = self.next_group() {
+            let (group, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+            match self.write(&mut conn, &group) {
+                Ok(written) => self.answer(written, replies),
+                Err(e) => {
+                    let message = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(Error::Internal(message.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next group: everything waiting (up to [`MAX_BATCH`]); when only
+    /// one was waiting, the writer was idle, so others get `window` to
+    /// come. Busy, the group formed while the last one was written, and
+    /// waiting longer would only delay its answers. `None` once every
+    /// sender is gone.
+    fn next_group(&self) -> Option<Vec<Handed>> {
+        let rx = self.rx.lock().unwrap_or_else(|e| e.into_inner());
+        let first = rx.recv().ok()?;
+        let mut pending = vec![first];
+        take_waiting(&rx, &mut pending);
+        if pending.len() == 1 {
+            match rx.recv_timeout(self.window) {
+                Ok(next) => {
+                    pending.push(next);
+                    take_waiting(&rx, &mut pending);
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+            }
+        }
+        Some(pending)
+    }
+
+    /// Stores one group in this process's turn to write, applying what it
+    /// can at once; queues it all if that fails.
+    fn write(&self, conn: &mut Option<DbConn>, group: &[Accepted]) -> Result<Written, DbError> {
+        let lent = match conn {
+            Some(lent) => lent,
+            None => conn.insert(self.db.dedicated_connection()?),
+        };
+        let started = std::time::Instant::now();
+        let written = self
+            .db
+            .write_blocking(lent, |lent| write_group(lent, group));
+        tracing::debug!(
+            activities = group.len(),
+            micros = started.elapsed().as_micros() as u64,
+            ok = written.is_ok(),
+            "inbox group written"
+        );
+        if written.is_err() && is_broken(lent) {
+            *conn = None;
+        }
+        written
+    }
+
+    /// Wakes the lanes that got work, hands the stored alerts on, and
+    /// answers every waiting request.
+    fn answer(&self, written: Written, replies: Vec<Reply>) {
+        if written.queued_batch {
+            self.wakes.batch.notify_one();
+        }
+        if written.queued_single {
+            self.wakes.single.notify_one();
+        }
+        if let Some(followups) = written.followups {
+            // Before the 202s: a reader who got one sees the new alert.
+            self.wakes.reads.invalidate();
+            let _ = self.wakes.followups.send(followups);
+        }
+        for (reply, new) in replies.into_iter().zip(written.new) {
+            let _ = reply.send(Ok(new));
+        }
+    }
+}
+
+/// Adds to `pending` what is already waiting, up to [`MAX_BATCH`].
+fn take_waiting<T>(rx: &Receiver<T>, pending: &mut Vec<T>) {
+    while pending.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(next) => pending.push(next),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Stores a group, applying what it can at once; queues it all if that
+/// fails.
+fn write_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError> {
+    inbox_batch::store_accepted(conn, group).or_else(|e| {
+        tracing::info!(error = %e, "applying accepted activities at once failed; they are queued instead");
+        inbox_batch::queue_accepted(conn, group)
+    })
+}
+
+/// True when `conn` can no longer be used (a transaction it could not
+/// roll back, a lost server): the next group opens another.
+fn is_broken(conn: &mut DbConn) -> bool {
+    use diesel::r2d2::R2D2Connection;
+    conn.is_broken() || conn.ping().is_err()
+}
