@@ -88,7 +88,14 @@ impl Writer {
         let mut conn: Option<DbConn> = None;
         while let Some(pending) = self.next_group() {
             let (group, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
-            match self.write(&mut conn, &group) {
+            // A panic (a bug) fails its group, not the thread: the inbox
+            // would otherwise answer 500 to everything until a restart.
+            let write = std::panic::AssertUnwindSafe(|| self.write(&mut conn, &group));
+            let written = std::panic::catch_unwind(write).unwrap_or_else(|_| {
+                conn = None;
+                Err(DbError::Task("the inbox writer panicked".into()))
+            });
+            match written {
                 Ok(written) => self.answer(written, replies),
                 Err(e) => {
                     let message = e.to_string();
