@@ -21,7 +21,7 @@ use crate::{
     config::InboxConfig,
     db::{
         inbox_queue::{self, Outcome, QueuedRow},
-        now_ms, Backend, Db,
+        now_ms, Db,
     },
     error::Error,
     state::Data,
@@ -79,12 +79,6 @@ impl Enqueuer {
         let wakeup = Arc::new(Notify::new());
         let wakeup_batch = Arc::new(Notify::new());
         let (followups, followups_rx) = mpsc::unbounded_channel();
-        // SQLite has one writer at a time; PostgreSQL takes several
-        // transactions at once, each a few round trips per activity.
-        let threads = match db.backend() {
-            Backend::Sqlite(_) => 1,
-            Backend::Postgres(_) => (db.pool_size() as usize / 2).clamp(1, 4),
-        };
         let batch = (batch_ms > 0)
             .then(|| {
                 let wakes = Wakes {
@@ -93,7 +87,7 @@ impl Enqueuer {
                     reads,
                     followups,
                 };
-                inbox_writer::start(db.clone(), threads, Duration::from_millis(batch_ms), wakes)
+                inbox_writer::start(db.clone(), Duration::from_millis(batch_ms), wakes)
             })
             .flatten();
         Enqueuer {

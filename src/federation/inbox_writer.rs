@@ -16,13 +16,13 @@ use super::{
     inbox_queue::MAX_BATCH,
 };
 use crate::{
-    db::{Db, DbConn, DbError},
+    db::{Backend, Db, DbConn, DbError},
     error::Error,
     web::read_cache::ReadCache,
 };
 use std::{
     sync::{
-        mpsc::{self, Receiver, RecvTimeoutError, Sender},
+        mpsc::{self, Receiver, Sender},
         Arc, Mutex,
     },
     time::Duration,
@@ -48,10 +48,16 @@ pub struct Wakes {
     pub followups: UnboundedSender<Followups>,
 }
 
-/// Starts `threads` writer threads on `db`; an activity alone waits up to
+/// Starts the writer threads on `db`; an activity alone waits up to
 /// `window` for others to share its transaction. The threads end when
 /// every sender is dropped. `None` if no thread could start.
-pub fn start(db: Db, threads: usize, window: Duration, wakes: Wakes) -> Option<Sender<Handed>> {
+pub fn start(db: Db, window: Duration, wakes: Wakes) -> Option<Sender<Handed>> {
+    // SQLite has one writer at a time; PostgreSQL takes several
+    // transactions at once, each a few round trips per activity.
+    let threads = match db.backend() {
+        Backend::Sqlite(_) => 1,
+        Backend::Postgres(_) => (db.pool_size() as usize / 2).clamp(1, 4),
+    };
     let (tx, rx) = mpsc::channel();
     let writer = Arc::new(Writer {
         db,
@@ -60,7 +66,7 @@ pub fn start(db: Db, threads: usize, window: Duration, wakes: Wakes) -> Option<S
         rx: Mutex::new(rx),
     });
     let mut started = 0;
-    for n in 0..threads.max(1) {
+    for n in 0..threads {
         let writer = writer.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("tocsin-inbox-writer-{n}"))
@@ -118,12 +124,9 @@ impl Writer {
         let mut pending = vec![first];
         take_waiting(&rx, &mut pending);
         if pending.len() == 1 {
-            match rx.recv_timeout(self.window) {
-                Ok(next) => {
-                    pending.push(next);
-                    take_waiting(&rx, &mut pending);
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+            if let Ok(next) = rx.recv_timeout(self.window) {
+                pending.push(next);
+                take_waiting(&rx, &mut pending);
             }
         }
         Some(pending)
