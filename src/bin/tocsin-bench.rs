@@ -93,6 +93,10 @@ enum Bench {
         /// Seconds the raw verification rate is measured for, before and after.
         #[arg(long, default_value_t = 2)]
         verify_secs: u64,
+        /// Domains blocked by the federation policy (none of them the
+        /// posting actors'), as an imported blocklist would make.
+        #[arg(long, default_value_t = 0)]
+        blocked_domains: usize,
     },
     /// A published issue sent by e-mail to N subscribers, through a
     /// loopback SMTP sink in this process.
@@ -237,6 +241,7 @@ fn main() -> anyhow::Result<()> {
             batch_ms,
             database_url,
             verify_secs,
+            blocked_domains,
         } => {
             let before = raw_verify_rate(Duration::from_secs(verify_secs))?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -249,20 +254,25 @@ fn main() -> anyhow::Result<()> {
                 workers: workers.max(1),
                 batch_ms,
                 database_url,
+                blocked_domains,
             }))?;
             let after = raw_verify_rate(Duration::from_secs(verify_secs))?;
             let verify = (before + after) / 2.0;
             let per_sec = activities as f64 / run.to_processed.as_secs_f64();
             println!(
-                "activities per second    {per_sec:.0} accepted and applied ({activities} Creates from {actors} actors)\n\
+                "activities per second    {per_sec:.0} accepted and applied ({activities} Creates from {actors} actors; {blocked_domains} domains blocked)\n\
                  accepted (202) per second {:.0}\n\
                  time to last 202         {:.2} s\n\
                  time to queue empty      {:.2} s\n\
+                 CPU per activity         {:.0} µs ({:.2} s of CPU in {:.2} s; server and posting client, all threads)\n\
                  peak RSS (VmHWM)         {} MB (server and posting client in one process)\n\
                  raw RSA-2048 verifying   {verify:.0} verifications/s on {} cores (aws-lc-rs; {before:.0} before, {after:.0} after)\n\
                  ratio                    {:.2} of the raw verification rate",
                 activities as f64 / run.to_accepted.as_secs_f64(),
                 run.to_accepted.as_secs_f64(),
+                run.to_processed.as_secs_f64(),
+                run.cpu.as_secs_f64() * 1e6 / activities as f64,
+                run.cpu.as_secs_f64(),
                 run.to_processed.as_secs_f64(),
                 peak_rss_kb().map_or("?".into(), |kb| (kb / 1024).to_string()),
                 cores(),
@@ -342,6 +352,7 @@ fn main() -> anyhow::Result<()> {
                     workers: workers.max(1),
                     batch_ms: 2,
                     database_url,
+                    blocked_domains: 0,
                 },
                 readers,
             ))?;
@@ -440,11 +451,27 @@ struct InboxRun {
     workers: usize,
     batch_ms: u64,
     database_url: Option<String>,
+    /// Domains blocked before the run.
+    blocked_domains: usize,
 }
 
 struct InboxResult {
     to_accepted: Duration,
     to_processed: Duration,
+    /// CPU time of the whole process (server and client, every thread)
+    /// over the measured part.
+    cpu: Duration,
+}
+
+/// CPU time this process has used so far, all threads, user and system.
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// A signed POST, ready to send.
@@ -532,6 +559,14 @@ async fn seed(run: &InboxRun, name: &str) -> anyhow::Result<Seeded> {
                     actor.id,
                     tocsin::db::follows::ACCEPTED,
                     &format!("http://localhost:{port}/follows/{n}"),
+                )?;
+            }
+            for n in 0..run.blocked_domains {
+                tocsin::db::domain_policies::set(
+                    conn,
+                    &format!("blocked-{n}.example"),
+                    tocsin::federation::policy::BLOCK,
+                    None,
                 )?;
             }
             Ok(())
@@ -705,6 +740,7 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
         .collect();
     let running = server::start(seeded.config, seeded.listener, false).await?;
     let start = Instant::now();
+    let cpu_before = process_cpu();
     let statuses = post_all(seeded.port, posts, run.concurrency).await;
     let to_accepted = start.elapsed();
     let refused = statuses.iter().filter(|s| **s != 202).count();
@@ -714,6 +750,7 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
     }
     queue_drained(&running, start).await?;
     let to_processed = start.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu_before);
     let stored = remote_alerts(&running).await?;
     if stored != run.activities as i64 {
         anyhow::bail!(
@@ -726,6 +763,7 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
     Ok(InboxResult {
         to_accepted,
         to_processed,
+        cpu,
     })
 }
 

@@ -1,15 +1,19 @@
 //! Federation policy: blocked, silenced and allowed domains, and the
 //! allowlist mode. The policies live in `domain_policies`; every process
-//! keeps a snapshot, reloaded when this process changes it and at least
-//! every [`RELOAD_AFTER`] (so a change made with the CLI reaches a running
-//! server within that time).
+//! keeps a snapshot, reloaded when this process changes it and, in the
+//! background, once it is older than [`RELOAD_AFTER`] (so a change made
+//! with the CLI reaches a running server within about that time).
 
 use crate::{
     db::{self, domain_policies::DomainPolicyRow, Db},
     error::Error,
 };
 use std::{
-    sync::{Arc, RwLock},
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, RwLock,
+    },
     time::{Duration, Instant},
 };
 use url::Url;
@@ -40,6 +44,11 @@ pub enum Standing {
 /// trailing dot; a port is kept (`localhost:8081`). `None` when it is not a
 /// host name.
 pub fn normalize_domain(input: &str) -> Option<String> {
+    normalize(input).map(|(normal, _)| normal)
+}
+
+/// [`normalize_domain`] and the host alone (without the port).
+fn normalize(input: &str) -> Option<(String, String)> {
     let trimmed = input.trim().trim_end_matches('/').to_ascii_lowercase();
     let bare = trimmed
         .strip_prefix("https://")
@@ -54,10 +63,11 @@ pub fn normalize_domain(input: &str) -> Option<String> {
     {
         return None;
     }
-    Some(match url.port() {
+    let normal = match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
-    })
+    };
+    Some((normal, host.to_string()))
 }
 
 /// [`normalize_domain`], or a validation error naming the field.
@@ -72,24 +82,17 @@ pub fn parse_domain(input: &str) -> Result<String, Error> {
 /// `host:port`): the same host (a policy with a port only that port), or a
 /// subdomain.
 pub fn covers(domain: &str, authority: &str) -> bool {
-    let authority = authority.to_ascii_lowercase();
-    let Some(normal) = normalize_domain(&authority) else {
+    let Some((normal, host)) = normalize(authority) else {
         return false;
     };
-    if normal == domain {
-        return true;
-    }
-    let host = Url::parse(&format!("https://{normal}/"))
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_default();
-    host == domain || host.ends_with(&format!(".{domain}"))
+    normal == domain || host == domain || host.ends_with(&format!(".{domain}"))
 }
 
 /// One read of the policy table.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    rows: Vec<DomainPolicyRow>,
+    /// Policy by domain (as stored, normalised).
+    policies: HashMap<String, String>,
     allowlist_only: bool,
 }
 
@@ -97,21 +100,36 @@ impl Snapshot {
     /// A snapshot of `rows`.
     pub fn new(rows: Vec<DomainPolicyRow>, allowlist_only: bool) -> Snapshot {
         Snapshot {
-            rows,
+            policies: rows.into_iter().map(|r| (r.domain, r.policy)).collect(),
             allowlist_only,
+        }
+    }
+
+    /// The policy of the longest domain that [`covers`] `authority`: its
+    /// `host:port` exactly, else its host, else the nearest parent domain.
+    /// A few lookups whatever the number of policies (an imported
+    /// blocklist has hundreds, and the inbox asks twice a request).
+    fn most_specific(&self, authority: &str) -> Option<&str> {
+        if self.policies.is_empty() {
+            return None;
+        }
+        let (normal, host) = normalize(authority)?;
+        if let Some(policy) = self.policies.get(&normal) {
+            return Some(policy);
+        }
+        let mut domain = host.as_str();
+        loop {
+            if let Some(policy) = self.policies.get(domain) {
+                return Some(policy);
+            }
+            domain = domain.split_once('.')?.1;
         }
     }
 
     /// The standing of `authority` (`host[:port]`). The most specific
     /// policy wins (`a.example` over `example`).
     pub fn standing(&self, authority: &str) -> Standing {
-        let policy = self
-            .rows
-            .iter()
-            .filter(|r| covers(&r.domain, authority))
-            .max_by_key(|r| r.domain.len())
-            .map(|r| r.policy.as_str());
-        match policy {
+        match self.most_specific(authority) {
             Some(BLOCK) => Standing::Refused,
             Some(SILENCE) => Standing::Silenced,
             Some(ALLOW) => Standing::Open,
@@ -133,6 +151,10 @@ pub struct DomainPolicies {
     allowlist_only: bool,
     local_domain: String,
     current: Arc<RwLock<(Arc<Snapshot>, Option<Instant>)>>,
+    /// A reload is under way in the background.
+    reloading: Arc<AtomicBool>,
+    /// The snapshot is to be read again, however recent ([`Self::expire`]).
+    expired: Arc<AtomicBool>,
 }
 
 impl DomainPolicies {
@@ -143,22 +165,57 @@ impl DomainPolicies {
             allowlist_only,
             local_domain: local_domain.to_ascii_lowercase(),
             current: Arc::new(RwLock::new((Arc::default(), None))),
+            reloading: Arc::default(),
+            expired: Arc::default(),
         }
     }
 
-    /// The current snapshot, read again when older than [`RELOAD_AFTER`].
+    /// The current snapshot. The first is read before it is used; one
+    /// older than [`RELOAD_AFTER`] is still used while a background task
+    /// reads the table again, so that no request waits for a database
+    /// connection (readers holding the whole pool would otherwise hold up
+    /// the inbox every ten seconds).
     pub async fn snapshot(&self) -> Result<Arc<Snapshot>, Error> {
-        {
-            let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
-            if guard.1.is_some_and(|at| at.elapsed() < RELOAD_AFTER) {
-                return Ok(guard.0.clone());
+        let (snapshot, read_at) = self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match read_at {
+            None => self.reload().await,
+            Some(at) if at.elapsed() < RELOAD_AFTER && !self.expired.load(Ordering::Acquire) => {
+                Ok(snapshot)
+            }
+            Some(_) => {
+                self.reload_in_background();
+                Ok(snapshot)
             }
         }
-        self.reload().await
+    }
+
+    /// Starts a [`reload`](Self::reload) unless one is under way.
+    fn reload_in_background(&self) {
+        if self.reloading.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let policies = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = policies.reload().await {
+                tracing::warn!(error = %e, "cannot read the federation policies again; the last ones stay in force");
+            }
+            policies.reloading.store(false, Ordering::Release);
+        });
+    }
+
+    /// Marks the snapshot as old: the next check reloads it in the
+    /// background (as [`RELOAD_AFTER`] after its reading would).
+    pub fn expire(&self) {
+        self.expired.store(true, Ordering::Release);
     }
 
     /// Reads the table now (after a change made by this process).
     pub async fn reload(&self) -> Result<Arc<Snapshot>, Error> {
+        self.expired.store(false, Ordering::Release);
         let rows = self.db.run(db::domain_policies::all).await?;
         let snapshot = Arc::new(Snapshot::new(rows, self.allowlist_only));
         *self.current.write().unwrap_or_else(|e| e.into_inner()) =
@@ -289,14 +346,16 @@ impl DomainPolicies {
 
     /// The silenced domains, for filtering public listings.
     pub async fn silenced(&self) -> Result<Vec<String>, Error> {
-        Ok(self
+        let mut silenced: Vec<String> = self
             .snapshot()
             .await?
-            .rows
+            .policies
             .iter()
-            .filter(|r| r.policy == SILENCE)
-            .map(|r| r.domain.clone())
-            .collect())
+            .filter(|(_, policy)| *policy == SILENCE)
+            .map(|(domain, _)| domain.clone())
+            .collect();
+        silenced.sort();
+        Ok(silenced)
     }
 }
 
@@ -349,5 +408,48 @@ mod tests {
         assert_eq!(s.standing("member.example"), Standing::Open);
         assert_eq!(s.standing("loud.example"), Standing::Silenced);
         assert_eq!(s.standing("stranger.example"), Standing::Refused);
+    }
+
+    /// The lookup by domain finds what the definition says: the covering
+    /// policy with the longest domain.
+    #[test]
+    fn the_lookup_agrees_with_covers() {
+        let rows = vec![
+            row("example", BLOCK),
+            row("good.example", ALLOW),
+            row("loud.good.example", SILENCE),
+            row("localhost:8081", BLOCK),
+            row("127.0.0.1", SILENCE),
+            row("0.1", BLOCK),
+        ];
+        let s = Snapshot::new(rows.clone(), false);
+        for authority in [
+            "example",
+            "EXAMPLE.",
+            "x.example:8443",
+            "good.example",
+            "a.good.example",
+            "loud.good.example",
+            "very.loud.good.example:443",
+            "notgood.example",
+            "example.org",
+            "localhost:8081",
+            "localhost:8082",
+            "localhost",
+            "127.0.0.1:8081",
+            "10.0.0.1",
+            "[::1]:8081",
+            "bad/path",
+            "",
+        ] {
+            let expected = rows
+                .iter()
+                .filter(|r| covers(&r.domain, authority))
+                .max_by_key(|r| r.domain.len())
+                .map(|r| r.policy.as_str());
+            assert_eq!(s.most_specific(authority), expected, "{authority}");
+        }
+        assert_eq!(s.standing("127.0.0.1:8081"), Standing::Silenced);
+        assert_eq!(s.standing("10.0.0.1"), Standing::Refused);
     }
 }

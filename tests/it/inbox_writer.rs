@@ -1,60 +1,157 @@
-//! The inbox's writer keeps a connection of its own: an inbox goes on
-//! accepting activities while readers hold every pooled connection.
+//! The inbox's writer keeps a connection of its own, and the federation
+//! policy is read again in the background: an inbox goes on accepting
+//! activities while readers hold every pooled connection.
 
 use crate::{
     common::{create_note, inbox_settled, peer::FakePeer, Backend, TestInstance},
     fixtures::following_alice,
 };
 use std::time::Duration;
-use tocsin::db;
+use tocsin::{db, federation::policy};
 
-/// Holds every pooled connection of `i` (the tests' pool has four) while a
-/// followed Mastodon actor posts a Create: it is answered 202 and stored
-/// without waiting for a pooled connection (before the writer had its own,
-/// it waited for one, up to the pool's 30-second timeout).
+/// An instance whose organisation follows a Mastodon fixture actor, who
+/// has posted one Create: the signer and the federation policy are then
+/// in memory, as on a busy inbox, so the signature check reads nothing.
+struct Busy {
+    i: TestInstance,
+    peer: FakePeer,
+    alice: String,
+    key: String,
+    inbox: String,
+}
+
+impl Busy {
+    async fn start(backend: Backend) -> Busy {
+        let i = TestInstance::start(backend).await;
+        let peer = FakePeer::start().await;
+        let alice = following_alice(&i, &peer).await;
+        let key = format!("{alice}#main-key");
+        let inbox = format!("{}/inbox", i.base());
+        let busy = Busy {
+            i,
+            peer,
+            alice,
+            key,
+            inbox,
+        };
+        let (status, body) = busy.post_create().await;
+        assert_eq!(status, 202, "{body}");
+        inbox_settled(&busy.i.server.state.db).await;
+        busy
+    }
+
+    /// Posts a new Create by alice; its status and body.
+    async fn post_create(&self) -> (u16, String) {
+        let create = create_note(&self.peer.base, &self.alice);
+        self.peer
+            .post_signed(&self.inbox, &create.to_string(), &self.key)
+            .await
+    }
+
+    /// Posts a new Create by alice while every pooled connection is held
+    /// (the tests' pool has four); the answer, which must come within 8 s
+    /// (`waited_for` says what it would have waited for), and the Note's id.
+    async fn post_create_while_the_pool_is_taken(&self, waited_for: &str) -> (u16, String, String) {
+        let pool_size = self.i.server.state.config.database.pool_size;
+        let database = self.i.server.state.db.clone();
+        let held = tokio::task::spawn_blocking(move || {
+            (0..pool_size)
+                .map(|_| database.conn().expect("a pooled connection"))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        let create = create_note(&self.peer.base, &self.alice);
+        let answered = tokio::time::timeout(
+            Duration::from_secs(8),
+            self.peer
+                .post_signed(&self.inbox, &create.to_string(), &self.key),
+        )
+        .await;
+        drop(held);
+        let (status, body) =
+            answered.unwrap_or_else(|_| panic!("the inbox waited for {waited_for}"));
+        let note = create["object"]["id"].as_str().unwrap().to_string();
+        (status, body, note)
+    }
+}
+
+/// A followed actor's Create posted while the pool is taken is answered
+/// 202 and stored without waiting for a pooled connection (before the
+/// writer had its own, it waited for one, up to the pool's 30-second
+/// timeout).
 async fn inbox_answers_while_the_pool_is_taken(backend: Backend) {
-    let i = TestInstance::start(backend).await;
-    let peer = FakePeer::start().await;
-    let alice = following_alice(&i, &peer).await;
-    let key = format!("{alice}#main-key");
-    let inbox = format!("{}/inbox", i.base());
-    // A first Create: the signer and the federation policy are then in
-    // memory, as on a busy inbox, so the signature check reads nothing.
-    let first = create_note(&peer.base, &alice);
-    let (status, body) = peer.post_signed(&inbox, &first.to_string(), &key).await;
-    assert_eq!(status, 202, "{body}");
-    inbox_settled(&i.server.state.db).await;
-
-    let pool_size = i.server.state.config.database.pool_size;
-    let database = i.server.state.db.clone();
-    let held = tokio::task::spawn_blocking(move || {
-        (0..pool_size)
-            .map(|_| database.conn().expect("a pooled connection"))
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
-    let second = create_note(&peer.base, &alice);
-    let answered = tokio::time::timeout(
-        Duration::from_secs(8),
-        peer.post_signed(&inbox, &second.to_string(), &key),
-    )
-    .await;
-    drop(held);
-    let (status, body) = answered.expect("the inbox waited for a pooled connection");
+    let busy = Busy::start(backend).await;
+    let (status, body, note) = busy
+        .post_create_while_the_pool_is_taken("a pooled connection")
+        .await;
     assert_eq!(status, 202, "{body}");
 
-    inbox_settled(&i.server.state.db).await;
-    let note = second["object"]["id"].as_str().unwrap().to_string();
-    let stored = i
-        .server
-        .state
-        .db
+    let db = &busy.i.server.state.db;
+    inbox_settled(db).await;
+    let stored = db
         .run(move |conn| db::alerts::by_ap_id(conn, &note))
         .await
         .unwrap();
     assert!(stored.is_some(), "the second alert was not stored");
-    i.stop().await;
+    busy.i.stop().await;
+}
+
+/// A policy snapshot due to be read again does not hold up the inbox
+/// while the pool is taken (it is used while a background task reads the
+/// table), and the change it missed is in force once that read is done: a
+/// block written behind the server's back (as the CLI of another process
+/// does) refuses the actor's next activity.
+async fn stale_policies_are_read_again_in_the_background(backend: Backend) {
+    let busy = Busy::start(backend).await;
+    let authority = url::Url::parse(&busy.peer.base)
+        .unwrap()
+        .authority()
+        .to_string();
+    let domain = authority.clone();
+    busy.i
+        .server
+        .state
+        .db
+        .run(move |conn| db::domain_policies::set(conn, &domain, policy::BLOCK, None))
+        .await
+        .unwrap();
+    let policies = busy.i.server.state.policies.clone();
+    policies.expire();
+
+    let (status, body, _) = busy
+        .post_create_while_the_pool_is_taken("the policies' reading")
+        .await;
+    assert_eq!(status, 202, "{body}");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let snapshot = policies.snapshot().await.unwrap();
+        if snapshot.standing(&authority) == policy::Standing::Refused {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the block was not read within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = busy.post_create().await;
+    assert_eq!(status, 403, "{body}");
+    busy.i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_policies_are_read_again_in_the_background_sqlite() {
+    stale_policies_are_read_again_in_the_background(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_policies_are_read_again_in_the_background_postgres() {
+    if !crate::common::postgres_available() {
+        return;
+    }
+    stale_policies_are_read_again_in_the_background(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
