@@ -131,14 +131,14 @@ impl Enqueuer {
     /// Stores `accepted` (applied or queued), committed when this returns;
     /// false if an activity with the same id is already queued or was
     /// received before.
-    pub async fn enqueue(&self, accepted: Accepted) -> Result<bool, Error> {
+    pub async fn enqueue(&self, accepted: Box<Accepted>) -> Result<bool, Error> {
         let ap_id = accepted.item.ap_id.clone();
         let stored = self.store(accepted).await?;
         self.remember(ap_id);
         Ok(stored)
     }
 
-    async fn store(&self, accepted: Accepted) -> Result<bool, Error> {
+    async fn store(&self, accepted: Box<Accepted>) -> Result<bool, Error> {
         if let Some(batch) = &self.batch {
             let (reply, answer) = oneshot::channel();
             if batch.send((accepted, reply)).is_ok() {

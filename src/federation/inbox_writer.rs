@@ -33,8 +33,9 @@ use tokio::sync::{mpsc::UnboundedSender, oneshot, Notify};
 pub type Reply = oneshot::Sender<Result<bool, Error>>;
 
 /// What the inbox hands the writer: an accepted activity and where to
-/// answer.
-pub type Handed = (Accepted, Reply);
+/// answer. Boxed: an `Accepted` is about two kilobytes, which every
+/// request's future and the channel's slots would otherwise hold.
+pub type Handed = (Box<Accepted>, Reply);
 
 /// Where the writer's threads wake the rest of the inbox.
 pub struct Wakes {
@@ -93,7 +94,8 @@ impl Writer {
     fn run(&self) {
         let mut conn: Option<DbConn> = None;
         while let Some(pending) = self.next_group() {
-            let (group, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+            let (group, replies): (Vec<_>, Vec<_>) =
+                pending.into_iter().map(|(a, reply)| (*a, reply)).unzip();
             // A panic (a bug) fails its group, not the thread: the inbox
             // would otherwise answer 500 to everything until a restart.
             let write = std::panic::AssertUnwindSafe(|| self.write(&mut conn, &group));
