@@ -1,6 +1,7 @@
 //! The fields every incoming activity has, read in one pass over the body
 //! before anything else: its id, type and actor, the type and id of its
-//! object, and how many recipients it and its object name. Everything else
+//! object, how many recipients it and its object name, and whether it
+//! carries a proof. Everything else
 //! is skipped without being built, so the inbox's cheap checks (recipients,
 //! a stored id, a blocked actor) cost no tree of the whole activity; the
 //! activity itself is then parsed once, into its own type.
@@ -37,9 +38,17 @@ pub struct Envelope {
     bcc: Recipients,
     #[serde(default)]
     audience: Recipients,
+    /// An object integrity proof (checked later, on the whole activity).
+    #[serde(default)]
+    proof: Option<IgnoredAny>,
 }
 
 impl Envelope {
+    /// True when the activity carries a `proof` (not null).
+    pub fn has_proof(&self) -> bool {
+        self.proof.is_some()
+    }
+
     /// Recipients named in `to`, `cc`, `bto`, `bcc` and `audience`, on the
     /// activity and on an embedded object.
     pub fn recipients(&self) -> usize {

@@ -218,7 +218,7 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
     data.policies.check_url(&envelope.actor).await?;
     let signer = verify_request_signature(request, Some(body), data).await?;
     let forwarded = signer.ap_id != envelope.actor;
-    if forwarded || body.windows(7).any(|w| w == b"\"proof\"") {
+    if forwarded || envelope.has_proof() {
         // Boxed, as every path that may fetch: inline, its state would
         // make every request's future (allocated and copied per request)
         // several kilobytes larger.

@@ -1,7 +1,8 @@
 //! Signature strictness beyond the bad-input table: a Date a little in the
 //! future is tolerated, further is not; a rotated key is picked up by
 //! refetching the actor once, and the old key then fails; a valid key of
-//! another actor does not make its owner the activity's actor.
+//! another actor does not make its owner the activity's actor; a proof on
+//! a direct activity must hold.
 
 use crate::common::{peer::fixture, peer::FakePeer, postgres_available, Backend, TestInstance};
 use serde_json::Value;
@@ -125,6 +126,44 @@ async fn the_signer_must_be_the_actor(backend: Backend) {
     assert_eq!(follows, 0, "nothing was accepted in Alice's name");
     i.stop().await;
     peer.stop().await;
+}
+
+/// A direct activity (signed by its own actor) that carries an object
+/// integrity proof is refused when the proof does not hold, although its
+/// HTTP signature does; the same activity without the proof is accepted.
+async fn a_proof_on_a_direct_activity_must_hold(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let peer = FakePeer::start().await;
+    let alice = crate::fixtures::following_alice(&i, &peer).await;
+    let key = format!("{alice}#main-key");
+    let inbox = format!("{}/inbox", i.base());
+    let mut create = crate::common::create_note(&peer.base, &alice);
+    create["proof"] = serde_json::json!({
+        "type": "DataIntegrityProof",
+        "cryptosuite": "eddsa-jcs-2022",
+        "verificationMethod": format!("{alice}#ed25519-key"),
+        "proofPurpose": "assertionMethod",
+        "proofValue": "z3MvGcVxzRzzpKF1HA11EjvfPZsN8NAb7kXBRfeTm3CBg2gcJLQM5hZNmj6Ccd9Lk4C1YueiQvVoKdKjmTFb4JWk"
+    });
+    let (status, body) = peer.post_signed(&inbox, &create.to_string(), &key).await;
+    assert!(matches!(status, 400 | 401), "{status} {body}");
+    create.as_object_mut().unwrap().remove("proof");
+    let (status, body) = peer.post_signed(&inbox, &create.to_string(), &key).await;
+    assert_eq!(status, 202, "{body}");
+    i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_on_a_direct_activity_must_hold_sqlite() {
+    a_proof_on_a_direct_activity_must_hold(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_on_a_direct_activity_must_hold_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    a_proof_on_a_direct_activity_must_hold(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
