@@ -1,10 +1,10 @@
 //! The fields every incoming activity has, read in one pass over the body
 //! before anything else: its id, type and actor, the type and id of its
 //! object, how many recipients it and its object name, and whether it
-//! carries a proof. Everything else
-//! is skipped without being built, so the inbox's cheap checks (recipients,
-//! a stored id, a blocked actor) cost no tree of the whole activity; the
-//! activity itself is then parsed once, into its own type.
+//! carries a proof. Everything else is skipped without being built, so the
+//! inbox's cheap checks (recipients, a stored id, a blocked actor) cost no
+//! tree of the whole activity; the activity itself is then parsed once,
+//! into its own type.
 
 use serde::{
     de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor},

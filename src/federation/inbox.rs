@@ -217,8 +217,7 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
     // forwards it.
     data.policies.check_url(&envelope.actor).await?;
     let signer = verify_request_signature(request, Some(body), data).await?;
-    let forwarded = signer.ap_id != envelope.actor;
-    if forwarded || envelope.has_proof() {
+    if signer.ap_id != envelope.actor || envelope.has_proof() {
         // Boxed, as every path that may fetch: inline, its state would
         // make every request's future (allocated and copied per request)
         // several kilobytes larger.
