@@ -105,19 +105,24 @@ impl Snapshot {
         }
     }
 
-    /// The policy of the longest domain that [`covers`] `authority`: its
-    /// `host:port` exactly, else its host, else the nearest parent domain.
-    /// A few lookups whatever the number of policies (an imported
-    /// blocklist has hundreds, and the inbox asks twice a request).
+    /// The policy of the longest domain that [`covers`] `authority`.
     fn most_specific(&self, authority: &str) -> Option<&str> {
         if self.policies.is_empty() {
             return None;
         }
         let (normal, host) = normalize(authority)?;
-        if let Some(policy) = self.policies.get(&normal) {
+        self.lookup(&normal, &host)
+    }
+
+    /// The policy of `normal` (`host[:port]`) exactly, else of `host`,
+    /// else of its nearest parent domain: the longest that covers it. A
+    /// few lookups whatever the number of policies (an imported blocklist
+    /// has hundreds, and the inbox asks twice a request).
+    fn lookup(&self, normal: &str, host: &str) -> Option<&str> {
+        if let Some(policy) = self.policies.get(normal) {
             return Some(policy);
         }
-        let mut domain = host.as_str();
+        let mut domain = host;
         loop {
             if let Some(policy) = self.policies.get(domain) {
                 return Some(policy);
@@ -126,10 +131,9 @@ impl Snapshot {
         }
     }
 
-    /// The standing of `authority` (`host[:port]`). The most specific
-    /// policy wins (`a.example` over `example`).
-    pub fn standing(&self, authority: &str) -> Standing {
-        match self.most_specific(authority) {
+    /// The standing a policy (or none) gives.
+    fn standing_under(&self, policy: Option<&str>) -> Standing {
+        match policy {
             Some(BLOCK) => Standing::Refused,
             Some(SILENCE) => Standing::Silenced,
             Some(ALLOW) => Standing::Open,
@@ -138,10 +142,32 @@ impl Snapshot {
         }
     }
 
-    /// The standing of the host of `url`.
-    pub fn standing_of_url(&self, url: &Url) -> Standing {
-        self.standing(url.authority())
+    /// The standing of `authority` (`host[:port]`). The most specific
+    /// policy wins (`a.example` over `example`).
+    pub fn standing(&self, authority: &str) -> Standing {
+        self.standing_under(self.most_specific(authority))
     }
+
+    /// The standing of the host of `url`, read from the parsed URL: a
+    /// user name in it (`https://name@host/`) does not hide the host.
+    pub fn standing_of_url(&self, url: &Url) -> Standing {
+        let policy = match self.policies.is_empty() {
+            true => None,
+            false => url_parts(url).and_then(|(normal, host)| self.lookup(&normal, &host)),
+        };
+        self.standing_under(policy)
+    }
+}
+
+/// The `host[:port]` and the host of `url`, as [`normalize_domain`] makes
+/// them (lower case, no trailing dot, no default port).
+fn url_parts(url: &Url) -> Option<(String, String)> {
+    let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+    let normal = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.clone(),
+    };
+    Some((normal, host))
 }
 
 /// The shared, periodically reloaded snapshot.
@@ -233,7 +259,12 @@ impl DomainPolicies {
 
     /// `Forbidden` when the host of `url` is refused.
     pub async fn check_url(&self, url: &Url) -> Result<Standing, Error> {
-        match self.standing(url.authority()).await? {
+        let ours = url_parts(url).is_some_and(|(normal, _)| normal == self.local_domain);
+        let standing = match ours {
+            true => Standing::Open,
+            false => self.snapshot().await?.standing_of_url(url),
+        };
+        match standing {
             Standing::Refused => Err(Error::Forbidden(format!(
                 "{} is blocked by this instance's federation policy",
                 url.authority()
@@ -451,5 +482,28 @@ mod tests {
         }
         assert_eq!(s.standing("127.0.0.1:8081"), Standing::Silenced);
         assert_eq!(s.standing("10.0.0.1"), Standing::Refused);
+    }
+
+    /// A URL's host is the one checked, whatever else its authority holds:
+    /// a user name in an actor's or key's URL once made it match no policy.
+    #[test]
+    fn a_user_name_in_a_url_does_not_hide_its_host() {
+        let s = Snapshot::new(vec![row("bad.example", BLOCK)], false);
+        for url in [
+            "https://bad.example/users/x",
+            "https://mallory@bad.example/users/x#main-key",
+            "https://mallory:pw@social.BAD.example./users/x",
+            "https://bad.example:443/users/x",
+        ] {
+            let url = Url::parse(url).unwrap();
+            assert_eq!(s.standing_of_url(&url), Standing::Refused, "{url}");
+        }
+        let good = Url::parse("https://good.example/users/x").unwrap();
+        assert_eq!(s.standing_of_url(&good), Standing::Open);
+        let s = Snapshot::new(vec![row("localhost:8081", BLOCK)], false);
+        let port = Url::parse("http://localhost:8081/inbox").unwrap();
+        assert_eq!(s.standing_of_url(&port), Standing::Refused);
+        let other = Url::parse("http://localhost:8082/inbox").unwrap();
+        assert_eq!(s.standing_of_url(&other), Standing::Open);
     }
 }
