@@ -152,16 +152,28 @@ pub struct AlertValues {
 
 impl AlertValues {
     /// Fills `search_text` from the title and the HTML.
-    pub fn with_search_text(mut self) -> AlertValues {
-        self.search_text = format!("{} {}", self.title, plain_text(&self.content_html));
+    pub fn with_search_text(self) -> AlertValues {
+        let stripped = crate::alerts::markdown::strip_tags(&self.content_html);
+        self.with_search_text_of(&stripped)
+    }
+
+    /// [`Self::with_search_text`] when the HTML's tags are already
+    /// stripped (`stripped`, by [`crate::alerts::markdown::strip_tags`]).
+    pub fn with_search_text_of(mut self, stripped: &str) -> AlertValues {
+        self.search_text = format!("{} {}", self.title, plain_of_stripped(stripped));
         self
     }
 }
 
 /// Plain text of some HTML, for the search index.
 pub fn plain_text(html: &str) -> String {
-    let stripped = crate::alerts::markdown::strip_tags(html);
-    html_escape::decode_html_entities(&stripped)
+    plain_of_stripped(&crate::alerts::markdown::strip_tags(html))
+}
+
+/// [`plain_text`] of HTML whose tags are already stripped: entities
+/// decoded, white space collapsed.
+fn plain_of_stripped(stripped: &str) -> String {
+    html_escape::decode_html_entities(stripped)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")

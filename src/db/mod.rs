@@ -32,6 +32,41 @@ use thiserror::Error;
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+/// Sets SQLite's process-wide options once, before its first connection:
+/// no lock around each connection's calls (`SQLITE_CONFIG_MULTITHREAD`;
+/// a diesel connection is never used by two threads at once, which the
+/// type system enforces) and no global lock around each of SQLite's
+/// allocations for memory statistics we never read
+/// (`SQLITE_CONFIG_MEMSTATUS` off). Both were several per cent of the
+/// inbox writer's time (docs/performance.md). After SQLite has started
+/// (a connection opened elsewhere first) the calls fail and the defaults,
+/// slower but as correct, stay.
+fn configure_sqlite() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use libsqlite3_sys::{
+            sqlite3_config, SQLITE_CONFIG_MEMSTATUS, SQLITE_CONFIG_MULTITHREAD, SQLITE_OK,
+        };
+        // SAFETY: sqlite3_config with these two options takes no pointer,
+        // only an int; it must run before SQLite initialises, or while no
+        // other thread calls SQLite, which the `Once` and its place before
+        // the first connection give (it returns SQLITE_MISUSE otherwise).
+        let (threads, memstatus) = unsafe {
+            (
+                sqlite3_config(SQLITE_CONFIG_MULTITHREAD),
+                sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int),
+            )
+        };
+        if threads != SQLITE_OK || memstatus != SQLITE_OK {
+            tracing::debug!(
+                threads,
+                memstatus,
+                "SQLite was started before it could be configured"
+            );
+        }
+    });
+}
+
 /// One connection to either back end; queries are written once against it.
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -173,6 +208,7 @@ impl Db {
     pub fn open(url: &str, pool_size: u32, busy_timeout_ms: u32) -> Result<Db, DbError> {
         let backend = Backend::from_url(url)?;
         if let Backend::Sqlite(path) = &backend {
+            configure_sqlite();
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     DbError::Pool(format!("cannot create directory {}: {e}", dir.display()))

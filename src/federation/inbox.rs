@@ -251,7 +251,7 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
     let alert = match batch && data.inbox.applies_at_once() {
         true => Incoming::from_activity(id, &envelope.actor, activity).map(|incoming| {
             let prepared = incoming.prepare();
-            (incoming, prepared)
+            (incoming, Some(prepared))
         }),
         false => None,
     };

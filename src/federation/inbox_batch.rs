@@ -135,8 +135,9 @@ impl Incoming {
 pub struct Accepted {
     /// What is queued if it is not applied at once.
     pub item: NewQueued,
-    /// The alert to store at once, if it is one.
-    pub alert: Option<(Incoming, PreparedAlert)>,
+    /// The alert to store at once, if it is one; the writer takes the
+    /// prepared values (`None` once taken) rather than copy them.
+    pub alert: Option<(Incoming, Option<PreparedAlert>)>,
     /// The actor's row as the signature check read it (from the database,
     /// or cached for at most a minute), when the actor signed: the writer
     /// need not read it again.
@@ -346,12 +347,12 @@ pub struct Written {
 /// queued. A copy of an activity received or queued before is dropped. No
 /// savepoint per activity: on an error the caller queues the whole group
 /// instead ([`queue_accepted`]).
-pub fn store_accepted(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError> {
+pub fn store_accepted(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbError> {
     db::transaction(conn, |conn| store_group(conn, group))
 }
 
 /// [`store_accepted`] inside its transaction.
-fn store_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError> {
+fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbError> {
     let mut actors: HashMap<String, ActorRow> = HashMap::new();
     for row in group.iter().filter_map(|a| a.signer.as_ref()) {
         actors
@@ -372,15 +373,20 @@ fn store_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError
     let (mut new, mut seen) = (Vec::with_capacity(group.len()), HashSet::new());
     let (mut applied, mut queue, mut followups) = (Vec::new(), Vec::new(), Vec::new());
     let mut followed = HashMap::new();
-    for accepted in group {
-        let ap_id = accepted.item.ap_id.as_str();
+    for Accepted { item, alert, .. } in group {
+        let item: &NewQueued = item;
+        let ap_id = item.ap_id.as_str();
         if !seen.insert(ap_id) || inbox_queue::is_known(conn, ap_id)? {
             new.push(false);
             continue;
         }
         new.push(true);
-        if let Some((incoming, prepared)) = &accepted.alert {
-            let prepared = incoming.by_author(&actors, prepared.clone(), now);
+        if let Some((incoming, prepared)) = alert {
+            // Taken, not copied: if the transaction fails, the group is
+            // queued from its items alone.
+            let prepared = prepared
+                .take()
+                .and_then(|prepared| incoming.by_author(&actors, prepared, now));
             if let Applied::Done(stored) =
                 store_one(conn, &actors, &mut followed, incoming, prepared)?
             {
@@ -392,7 +398,7 @@ fn store_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError
         // An alert that needs its author fetched, or any other activity.
         queue.push(NewQueued {
             batch: false,
-            ..accepted.item.clone()
+            ..item.clone()
         });
     }
     inbox_queue::insert(conn, &queue)?;

@@ -94,11 +94,11 @@ impl Writer {
     fn run(&self) {
         let mut conn: Option<DbConn> = None;
         while let Some(pending) = self.next_group() {
-            let (group, replies): (Vec<_>, Vec<_>) =
+            let (mut group, replies): (Vec<_>, Vec<_>) =
                 pending.into_iter().map(|(a, reply)| (*a, reply)).unzip();
             // A panic (a bug) fails its group, not the thread: the inbox
             // would otherwise answer 500 to everything until a restart.
-            let write = std::panic::AssertUnwindSafe(|| self.write(&mut conn, &group));
+            let write = std::panic::AssertUnwindSafe(|| self.write(&mut conn, &mut group));
             let written = std::panic::catch_unwind(write).unwrap_or_else(|_| {
                 conn = None;
                 Err(DbError::Task("the inbox writer panicked".into()))
@@ -136,7 +136,7 @@ impl Writer {
 
     /// Stores one group in this process's turn to write, applying what it
     /// can at once; queues it all if that fails.
-    fn write(&self, conn: &mut Option<DbConn>, group: &[Accepted]) -> Result<Written, DbError> {
+    fn write(&self, conn: &mut Option<DbConn>, group: &mut [Accepted]) -> Result<Written, DbError> {
         let lent = match conn {
             Some(lent) => lent,
             None => conn.insert(self.db.dedicated_connection()?),
@@ -189,7 +189,7 @@ fn take_waiting<T>(rx: &Receiver<T>, pending: &mut Vec<T>) {
 
 /// Stores a group, applying what it can at once; queues it all if that
 /// fails.
-fn write_group(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError> {
+fn write_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbError> {
     inbox_batch::store_accepted(conn, group).or_else(|e| {
         tracing::info!(error = %e, "applying accepted activities at once failed; they are queued instead");
         inbox_batch::queue_accepted(conn, group)

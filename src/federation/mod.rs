@@ -358,6 +358,31 @@ pub async fn federation_config(state: AppState) -> Result<ApConfig<AppState>, Er
 /// True when both URLs are on the same host and port; the port matters on
 /// loopback test networks where instances differ only by port.
 pub fn same_origin(a: &Url, b: &Url) -> bool {
-    a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
-        && a.port_or_known_default() == b.port_or_known_default()
+    let same_host = match (a.host_str(), b.host_str()) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        (x, y) => x == y,
+    };
+    same_host && a.port_or_known_default() == b.port_or_known_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin_compares_host_and_port() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let a = url("https://ngo.example/actors/alerts");
+        assert!(same_origin(&a, &url("https://ngo.example/alerts/1")));
+        assert!(same_origin(&a, &url("https://ngo.example:443/x")));
+        assert!(!same_origin(&a, &url("https://ngo.example:8443/x")));
+        assert!(!same_origin(&a, &url("https://other.example/x")));
+        assert!(!same_origin(&a, &url("https://sub.ngo.example/x")));
+        assert!(!same_origin(&a, &url("http://ngo.example:80/x")));
+        assert!(same_origin(
+            &url("http://127.0.0.1:8080/a"),
+            &url("http://127.0.0.1:8080/b")
+        ));
+        assert!(!same_origin(&a, &url("urn:uuid:0")));
+    }
 }

@@ -17,9 +17,7 @@ use crate::{
     state::{AppState, Data},
 };
 use activitypub_federation::{
-    fetch::object_id::ObjectId,
-    kinds::public,
-    protocol::helpers::{deserialize_one_or_many, deserialize_skip_error},
+    fetch::object_id::ObjectId, kinds::public, protocol::helpers::deserialize_skip_error,
     traits::Object,
 };
 use async_trait::async_trait;
@@ -73,19 +71,19 @@ pub struct NoteJson {
     /// Object id.
     pub id: Url,
     /// Author (the first one, if several).
-    #[serde(deserialize_with = "deserialize_one_or_many")]
+    #[serde(deserialize_with = "urls_one_or_many")]
     pub attributed_to: Vec<Url>,
     /// Primary audience.
-    #[serde(default, deserialize_with = "deserialize_one_or_many")]
+    #[serde(default, deserialize_with = "urls_one_or_many")]
     pub to: Vec<Url>,
     /// Secondary audience.
-    #[serde(default, deserialize_with = "deserialize_one_or_many")]
+    #[serde(default, deserialize_with = "urls_one_or_many")]
     pub cc: Vec<Url>,
     /// The group it is posted to (FEP-1b12): campaigns it names.
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "deserialize_one_or_many"
+        deserialize_with = "urls_one_or_many"
     )]
     pub audience: Vec<Url>,
     /// Title (Article, Page; our `alertTitle` for Notes).
@@ -142,6 +140,80 @@ pub struct NoteJson {
     /// Our extension: the other language versions of the alert.
     #[serde(default, deserialize_with = "deserialize_skip_error")]
     pub translations: Vec<Url>,
+}
+
+/// A URL or an array of them, as a list without repeats (the first one
+/// kept); `Public` and `as:Public` name the public collection. As lenient
+/// as activitypub_federation's `deserialize_one_or_many`, which buffered
+/// each entry twice (as serde content, then as a JSON value) and a set of
+/// copies: a dozen allocations per Note for its `to` and `cc` alone.
+fn urls_one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Url>, D::Error> {
+    struct UrlList;
+    impl<'de> serde::de::Visitor<'de> for UrlList {
+        type Value = Vec<Url>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a URL or an array of URLs")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vec<Url>, E> {
+            audience_url(v).map(|url| vec![url])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Url>, A::Error> {
+            let mut urls = Vec::new();
+            while let Some(AudienceUrl(url)) = seq.next_element()? {
+                urls.push(url);
+            }
+            Ok(without_repeats(urls))
+        }
+    }
+    d.deserialize_any(UrlList)
+}
+
+/// One entry of [`urls_one_or_many`], read from the text in place.
+struct AudienceUrl(Url);
+
+impl<'de> Deserialize<'de> for AudienceUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl serde::de::Visitor<'_> for Entry {
+            type Value = AudienceUrl;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a URL")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AudienceUrl, E> {
+                audience_url(v).map(AudienceUrl)
+            }
+        }
+        d.deserialize_str(Entry)
+    }
+}
+
+/// `text` as a URL, `Public` and `as:Public` as the public collection.
+fn audience_url<E: serde::de::Error>(text: &str) -> Result<Url, E> {
+    match text {
+        "Public" | "as:Public" => Ok(public()),
+        _ => Url::parse(text).map_err(E::custom),
+    }
+}
+
+/// `urls` with every repeat removed, the first of each kept.
+fn without_repeats(urls: Vec<Url>) -> Vec<Url> {
+    // A few recipients (the usual case): compared pairwise, no set built.
+    if urls.len() <= 16 {
+        let mut kept: Vec<Url> = Vec::with_capacity(urls.len());
+        for url in urls {
+            if !kept.contains(&url) {
+                kept.push(url);
+            }
+        }
+        return kept;
+    }
+    let mut seen = std::collections::HashSet::with_capacity(urls.len());
+    let first: Vec<bool> = urls.iter().map(|u| seen.insert(u.as_str())).collect();
+    drop(seen);
+    urls.into_iter()
+        .zip(first)
+        .filter_map(|(url, first)| first.then_some(url))
+        .collect()
 }
 
 /// A JSON value or an array of them, as a list.
@@ -311,9 +383,9 @@ pub fn build_note(parts: &NoteParts<'_>, urls: &Urls) -> Value {
     note
 }
 
-/// Plain text of the first line of some HTML, for a title when there is none.
-fn title_from_html(html: &str) -> String {
-    let text = markdown::strip_tags(html);
+/// The first line of some HTML's text (`text`: its tags stripped, by
+/// [`markdown::strip_tags`]), for a title when there is none.
+fn title_from_text(text: &str) -> String {
     let first = text.trim().lines().next().unwrap_or_default();
     let decoded = html_escape::decode_html_entities(first).to_string();
     let mut title: String = decoded.chars().take(120).collect();
@@ -365,13 +437,15 @@ pub fn values_from_note(json: &NoteJson, actor_id: i64) -> AlertValues {
         _ => ("und".to_string(), String::new()),
     };
     let content_html = markdown::sanitize(&content);
+    // Stripped once, for the title (when there is none) and the search text.
+    let text = markdown::strip_tags(&content_html);
     let title = json
         .alert_title
         .clone()
         .or_else(|| json.name.clone())
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| title_from_html(&content_html));
+        .unwrap_or_else(|| title_from_text(&text));
     let now = now_ms();
     let published = json.published.map(|p| p.timestamp_millis()).unwrap_or(now);
     let url = match &json.url {
@@ -433,7 +507,7 @@ pub fn values_from_note(json: &NoteJson, actor_id: i64) -> AlertValues {
         search_text: String::new(),
         quote_ap_id: None,
     }
-    .with_search_text()
+    .with_search_text_of(&text)
 }
 
 /// An alert row with its id parsed, as activitypub_federation wants it.
@@ -713,4 +787,57 @@ pub fn note_on(conn: &mut DbConn, urls: &Urls, alert: &AlertRow) -> Result<Value
         campaigns: campaigns.into_iter().map(|(id, _)| id).collect(),
     };
     Ok(build_note(&parts, urls))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use activitypub_federation::protocol::helpers::deserialize_one_or_many;
+
+    #[derive(Deserialize)]
+    struct Ours(#[serde(deserialize_with = "urls_one_or_many")] Vec<Url>);
+
+    #[derive(Deserialize)]
+    struct Theirs(#[serde(deserialize_with = "deserialize_one_or_many")] Vec<Url>);
+
+    /// Our reading of `to`, `cc`, `audience` and `attributedTo` agrees
+    /// with activitypub_federation's, which it replaces, on what that one
+    /// accepts and on what it refuses.
+    #[test]
+    fn urls_one_or_many_reads_as_activitypub_federation_did() {
+        let many: Vec<String> = (0..20)
+            .map(|i| format!("\"https://ngo.example/u/{}\"", i % 7))
+            .collect();
+        let accepted = [
+            r#""https://ngo.example/actors/alerts""#.to_string(),
+            r#"["https://ngo.example/a", "https://ngo.example/b", "https://ngo.example/a"]"#
+                .to_string(),
+            r#"["Public", "as:Public", "https://www.w3.org/ns/activitystreams#Public"]"#
+                .to_string(),
+            r#""as:Public""#.to_string(),
+            "[]".to_string(),
+            format!("[{}]", many.join(",")),
+        ];
+        for text in &accepted {
+            let ours: Ours = serde_json::from_str(text).unwrap();
+            let theirs: Theirs = serde_json::from_str(text).unwrap();
+            assert_eq!(ours.0, theirs.0, "{text}");
+        }
+        let twenty: Ours = serde_json::from_str(&format!("[{}]", many.join(","))).unwrap();
+        let order: Vec<&str> = twenty.0.iter().map(Url::path).collect();
+        assert_eq!(
+            order,
+            ["/u/0", "/u/1", "/u/2", "/u/3", "/u/4", "/u/5", "/u/6"]
+        );
+        for text in [
+            "null",
+            "3",
+            r#""not a url""#,
+            r#"{"id": "https://ngo.example/a"}"#,
+            r#"["https://ngo.example/a", 3]"#,
+        ] {
+            assert!(serde_json::from_str::<Ours>(text).is_err(), "{text}");
+            assert!(serde_json::from_str::<Theirs>(text).is_err(), "{text}");
+        }
+    }
 }
