@@ -63,11 +63,7 @@ fn normalize(input: &str) -> Option<(String, String)> {
     {
         return None;
     }
-    let normal = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    };
-    Some((normal, host.to_string()))
+    Some(host_and_port(host, url.port()))
 }
 
 /// [`normalize_domain`], or a validation error naming the field.
@@ -151,23 +147,33 @@ impl Snapshot {
     /// The standing of the host of `url`, read from the parsed URL: a
     /// user name in it (`https://name@host/`) does not hide the host.
     pub fn standing_of_url(&self, url: &Url) -> Standing {
-        let policy = match self.policies.is_empty() {
-            true => None,
-            false => url_parts(url).and_then(|(normal, host)| self.lookup(&normal, &host)),
-        };
-        self.standing_under(policy)
+        match self.policies.is_empty() {
+            true => self.standing_under(None),
+            false => self.standing_of_parts(url_parts(url).as_ref()),
+        }
+    }
+
+    /// [`Self::standing_of_url`] of a URL's [`url_parts`].
+    fn standing_of_parts(&self, parts: Option<&(String, String)>) -> Standing {
+        self.standing_under(parts.and_then(|(normal, host)| self.lookup(normal, host)))
     }
 }
 
 /// The `host[:port]` and the host of `url`, as [`normalize_domain`] makes
 /// them (lower case, no trailing dot, no default port).
 fn url_parts(url: &Url) -> Option<(String, String)> {
-    let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
-    let normal = match url.port() {
+    Some(host_and_port(url.host_str()?, url.port()))
+}
+
+/// `host[:port]` and the host alone, lower case and without a trailing
+/// dot, from a parsed host and its explicit port.
+fn host_and_port(host: &str, port: Option<u16>) -> (String, String) {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let normal = match port {
         Some(port) => format!("{host}:{port}"),
         None => host.clone(),
     };
-    Some((normal, host))
+    (normal, host)
 }
 
 /// The shared, periodically reloaded snapshot.
@@ -259,10 +265,14 @@ impl DomainPolicies {
 
     /// `Forbidden` when the host of `url` is refused.
     pub async fn check_url(&self, url: &Url) -> Result<Standing, Error> {
-        let ours = url_parts(url).is_some_and(|(normal, _)| normal == self.local_domain);
+        // The URL's parts are made once, for both questions.
+        let parts = url_parts(url);
+        let ours = parts
+            .as_ref()
+            .is_some_and(|(normal, _)| *normal == self.local_domain);
         let standing = match ours {
             true => Standing::Open,
-            false => self.snapshot().await?.standing_of_url(url),
+            false => self.snapshot().await?.standing_of_parts(parts.as_ref()),
         };
         match standing {
             Standing::Refused => Err(Error::Forbidden(format!(
