@@ -46,6 +46,39 @@ pub struct AlertRow {
 }
 
 impl AlertRow {
+    /// The row that inserting `values` made, with id `id`.
+    fn inserted(id: i64, v: AlertValues) -> AlertRow {
+        AlertRow {
+            id,
+            ap_id: v.ap_id,
+            actor_id: v.actor_id,
+            local: v.local,
+            translation_of: v.translation_of,
+            language: v.language,
+            title: v.title,
+            content_html: v.content_html,
+            source_markdown: v.source_markdown,
+            summary: v.summary,
+            sensitive: v.sensitive,
+            countries: v.countries,
+            region: v.region,
+            categories: v.categories,
+            urgency: v.urgency,
+            incident_date: v.incident_date,
+            case_ap_id: v.case_ap_id,
+            url: v.url,
+            status: v.status,
+            pinned: v.pinned,
+            token_id: v.token_id,
+            published_at: v.published_at,
+            updated_at: v.updated_at,
+            created_at: v.created_at,
+            deleted_at: v.deleted_at,
+            search_text: v.search_text,
+            quote_ap_id: v.quote_ap_id,
+        }
+    }
+
     /// A published remote alert with empty fields, for unit tests.
     #[cfg(test)]
     pub(crate) fn sample(id: i64) -> AlertRow {
@@ -223,18 +256,20 @@ fn insert_and_index(
     diesel::insert_into(alerts::table)
         .values(values)
         .execute(lite)?;
-    let row = alerts::table
-        .filter(alerts::ap_id.eq(&values.ap_id))
-        .select(AlertRow::as_select())
-        .get_result(lite)?;
+    // The row is what was inserted: only its id is read back, not its
+    // columns (a second seek of the `ap_id` index and every column decoded).
+    let id = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "last_insert_rowid()",
+    ))
+    .get_result(lite)?;
     diesel::insert_into(alerts_fts::table)
         .values((
-            alerts_fts::rowid.eq(row.id),
+            alerts_fts::rowid.eq(id),
             alerts_fts::title.eq(&values.title),
             alerts_fts::search_text.eq(&values.search_text),
         ))
         .execute(lite)?;
-    Ok(row)
+    Ok(AlertRow::inserted(id, values.clone()))
 }
 
 /// True inside a transaction (or savepoint) of this connection.

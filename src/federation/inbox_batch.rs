@@ -5,10 +5,11 @@
 //!   parses a verified Create or Update and prepares its alert (sanitised
 //!   HTML) while handling the request; the writer stores everything that
 //!   arrived together in one transaction, and there an alert whose author
-//!   is stored and fresh is stored too, its activity id recorded as
-//!   received. The 202 follows the commit, so the alert is as durable as a
-//!   queued activity, without being written to the queue, claimed and
-//!   deleted again.
+//!   is stored and fresh is stored too. Its activity id is not recorded as
+//!   received: a copy is known by the stored alert, and changes nothing
+//!   ([`store_prepared`]). The 202 follows the commit, so the alert is as
+//!   durable as a queued activity, without being written to the queue,
+//!   claimed and deleted again.
 //! - **From the queue, by the batch lane** ([`prepare`], [`commit`]): rows
 //!   queued with `batch` set (by a writer that does not apply at once,
 //!   `[inbox] enqueue_batch_ms = 0`, or a group whose transaction failed).
@@ -97,7 +98,11 @@ impl Incoming {
 
     /// Its alert, prepared (sanitised) for storing.
     pub fn prepare(&self) -> PreparedAlert {
-        PreparedAlert::new(&self.object, 0)
+        let prepared = PreparedAlert::new(&self.object, 0);
+        match self.update {
+            Some(_) => prepared.from_update(),
+            None => prepared,
+        }
     }
 
     /// What curating its stored alert needs.
@@ -262,6 +267,10 @@ pub async fn store_and_follow_up(
     update: Option<Option<String>>,
 ) -> Result<(), Error> {
     let (actor, prepared) = prepare_remote(data, &json).await?;
+    let prepared = match update {
+        Some(_) => prepared.from_update(),
+        None => prepared,
+    };
     let followups = data
         .db
         .run(move |conn| {
@@ -342,11 +351,11 @@ pub struct Written {
 
 /// Stores a group of accepted activities in one transaction, for the
 /// inbox's writer: a Create or Update of an alert whose author is stored
-/// and fresh is applied at once (its id recorded as received, nothing
-/// queued); any other activity, and an alert that needs a fetch, is
-/// queued. A copy of an activity received or queued before is dropped. No
-/// savepoint per activity: on an error the caller queues the whole group
-/// instead ([`queue_accepted`]).
+/// and fresh is applied at once (nothing queued, its id not recorded: a
+/// copy is known by its alert); any other activity, and an alert that
+/// needs a fetch, is queued. A copy of an activity received or queued
+/// before is dropped. No savepoint per activity: on an error the caller
+/// queues the whole group instead ([`queue_accepted`]).
 pub fn store_accepted(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbError> {
     db::transaction(conn, |conn| store_group(conn, group))
 }
@@ -371,7 +380,7 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
     actors.extend(read_actors(conn, &urls)?);
     let now = now_ms();
     let (mut new, mut seen) = (Vec::with_capacity(group.len()), HashSet::new());
-    let (mut applied, mut queue, mut followups) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut queue, mut followups) = (Vec::new(), Vec::new());
     let mut followed = HashMap::new();
     for Accepted { item, alert, .. } in group {
         let item: &NewQueued = item;
@@ -390,7 +399,6 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
             if let Applied::Done(stored) =
                 store_one(conn, &actors, &mut followed, incoming, prepared)?
             {
-                applied.push(ap_id.to_string());
                 followups.extend(stored.map(|stored| incoming.followup(*stored)));
                 continue;
             }
@@ -402,7 +410,6 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
         });
     }
     inbox_queue::insert(conn, &queue)?;
-    inbox_queue::mark_received(conn, &applied)?;
     Ok(Written {
         new,
         queued_batch: false,

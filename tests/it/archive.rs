@@ -473,3 +473,63 @@ async fn alerts_stored_together_make_one_index_segment_sqlite() {
     assert_eq!(segments, 1, "one index segment for the transaction");
     i.stop().await;
 }
+
+/// The row `insert` returns is the row stored, column for column, inside a
+/// transaction and outside one, with every optional column set and with
+/// none set (SQLite makes it from the values and reads back only its id).
+async fn inserted_row_is_the_stored_row(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let actor = org_id(&i).await;
+    let base = i.base();
+    let (returned, stored) = i
+        .server
+        .state
+        .db
+        .run(move |c| {
+            let bare = common::alert_values(format!("{base}/alerts/bare"), actor, false);
+            let original = db::alerts::insert(c, &bare.with_search_text())?;
+            let full = db::alerts::AlertValues {
+                translation_of: Some(original.id),
+                language: "fr".into(),
+                source_markdown: Some("**Détenu**".into()),
+                summary: Some("Avertissement".into()),
+                sensitive: true,
+                incident_date: Some("2026-11-30".into()),
+                case_ap_id: Some(format!("{base}/cases/1")),
+                url: Some(format!("{base}/alerts/full.html")),
+                pinned: true,
+                token_id: Some(7),
+                deleted_at: Some(1),
+                quote_ap_id: Some(format!("{base}/alerts/quoted")),
+                ..common::alert_values(format!("{base}/alerts/full"), actor, true)
+            };
+            let in_transaction =
+                db::transaction(c, |c| db::alerts::insert(c, &full.with_search_text()))?;
+            let mut returned = vec![original, in_transaction];
+            returned.sort_by_key(|r| r.id);
+            let stored = returned
+                .iter()
+                .map(|r| db::alerts::by_id(c, r.id))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((returned, stored))
+        })
+        .await
+        .unwrap();
+    assert_eq!(returned.len(), 2);
+    assert_ne!(returned[0].id, returned[1].id);
+    assert_eq!(returned, stored, "insert returns the row as stored");
+    i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserted_row_is_the_stored_row_sqlite() {
+    inserted_row_is_the_stored_row(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserted_row_is_the_stored_row_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    inserted_row_is_the_stored_row(Backend::Postgres).await;
+}

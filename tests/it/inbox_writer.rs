@@ -166,3 +166,98 @@ async fn inbox_answers_while_the_pool_is_taken_postgres() {
     }
     inbox_answers_while_the_pool_is_taken(Backend::Postgres).await;
 }
+
+/// Every alert `i` holds, by id, and how many activities its queue holds
+/// (waiting, failed).
+async fn alerts_and_queue(i: &TestInstance) -> (Vec<db::alerts::AlertRow>, (i64, i64)) {
+    i.server
+        .state
+        .db
+        .run(|conn| {
+            use diesel::{QueryDsl, RunQueryDsl, SelectableHelper};
+            use tocsin::db::schema::alerts;
+            let rows = match conn {
+                db::DbConn::Sqlite(c) => alerts::table
+                    .order(alerts::id)
+                    .select(db::alerts::AlertRow::as_select())
+                    .load(c)?,
+                db::DbConn::Pg(c) => alerts::table
+                    .order(alerts::id)
+                    .select(db::alerts::AlertRow::as_select())
+                    .load(c)?,
+            };
+            Ok((rows, db::inbox_queue::counts(conn)?))
+        })
+        .await
+        .unwrap()
+}
+
+/// The writer records no activity id for the Creates and Updates of alerts
+/// it applies: a copy that comes once the inbox has forgotten the id (here
+/// after a restart, which empties its memory of recent ids) is known by its
+/// object. Copies of a Create and of the Update that edited its alert then
+/// change nothing and fail nothing, though the Note, as some servers send
+/// it, says neither when it was published nor when it was updated (it is
+/// dated on arrival, so its copy arrives "newer" than the edit).
+async fn copies_of_applied_alerts_change_nothing(backend: Backend) {
+    let i = crate::common::clearinghouse_with_world_feed(backend).await;
+    let peer = FakePeer::start().await;
+    let alice = following_alice(&i, &peer).await;
+    let key = format!("{alice}#main-key");
+    let inbox = format!("{}/inbox", i.base());
+    let (peer_, inbox_, key_) = (&peer, &inbox, &key);
+    let post = |activity: &serde_json::Value| {
+        let body = activity.to_string();
+        async move { peer_.post_signed(inbox_, &body, key_).await }
+    };
+    let create = create_note(&peer.base, &alice);
+    assert!(create["object"].get("published").is_none());
+    let (status, body) = post(&create).await;
+    assert_eq!(status, 202, "{body}");
+    inbox_settled(&i.server.state.db).await;
+    let (created, _) = alerts_and_queue(&i).await;
+    // Edited a second after the Create arrived.
+    let edited_at = chrono::DateTime::from_timestamp_millis(created[0].updated_at + 1_000).unwrap();
+    let mut update = create.clone();
+    update["id"] = format!("{}#update", create["id"].as_str().unwrap()).into();
+    update["type"] = "Update".into();
+    update["object"]["content"] = "<p>Journalist detained; released on bail.</p>".into();
+    update["object"]["updated"] = edited_at.to_rfc3339().into();
+    let (status, body) = post(&update).await;
+    assert_eq!(status, 202, "{body}");
+    inbox_settled(&i.server.state.db).await;
+    let (before, queue) = alerts_and_queue(&i).await;
+    assert_eq!(before.len(), 1, "one alert");
+    assert!(
+        before[0].content_html.contains("released on bail"),
+        "edited"
+    );
+    assert_eq!(queue, (0, 0));
+
+    let i = i.pause().await.resume().await;
+    while chrono::Utc::now() <= edited_at {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for activity in [&create, &update] {
+        let (status, body) = post(activity).await;
+        assert_eq!(status, 202, "a copy is acknowledged: {body}");
+        inbox_settled(&i.server.state.db).await;
+    }
+    let (after, queue) = alerts_and_queue(&i).await;
+    assert_eq!(after, before, "the copies changed nothing");
+    assert_eq!(queue, (0, 0), "nothing waits or failed");
+    i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_applied_alerts_change_nothing_sqlite() {
+    copies_of_applied_alerts_change_nothing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_applied_alerts_change_nothing_postgres() {
+    if !crate::common::postgres_available() {
+        return;
+    }
+    copies_of_applied_alerts_change_nothing(Backend::Postgres).await;
+}

@@ -594,12 +594,24 @@ pub struct PreparedAlert {
     values: AlertValues,
     versions: Vec<String>,
     attachments: Vec<(String, Option<String>, Option<String>)>,
+    /// Whether it may replace a stored copy that is older. A Note that
+    /// says neither when it was published nor when it was updated is dated
+    /// when it arrives: a copy of it (a retry of its Create, a boost) would
+    /// always look newer, so only an Update edits with it.
+    may_edit: bool,
 }
 
 impl PreparedAlert {
     /// The same alert, written by the actor stored as `author_id`.
     pub fn by(mut self, author_id: i64) -> PreparedAlert {
         self.values.actor_id = author_id;
+        self
+    }
+
+    /// The same alert as an Update brings it: it replaces an older stored
+    /// copy even when the Note is undated.
+    pub fn from_update(mut self) -> PreparedAlert {
+        self.may_edit = true;
         self
     }
 
@@ -633,15 +645,17 @@ impl PreparedAlert {
             values: values_from_note(json, author_id),
             versions: json.translations.iter().map(|u| u.to_string()).collect(),
             attachments,
+            may_edit: json.published.is_some() || json.updated.is_some(),
         }
     }
 }
 
 /// Stores a prepared remote Note as an alert, or updates the stored copy
-/// when the new one is newer. Call it inside a transaction: it writes
-/// several rows. Returns `None` when nothing was written (older update, or
-/// deleted earlier). Whether it was new does not depend on the activity:
-/// after an outage an Update may arrive before its Create.
+/// when the new one is newer (and dated, or from an Update: see
+/// [`PreparedAlert::from_update`]). Call it inside a transaction: it writes
+/// several rows. Returns `None` when nothing was written (older update, a
+/// copy, or deleted earlier). Whether it was new does not depend on the
+/// activity: after an outage an Update may arrive before its Create.
 pub fn store_prepared(
     conn: &mut db::DbConn,
     prepared: PreparedAlert,
@@ -650,6 +664,7 @@ pub fn store_prepared(
         values,
         versions,
         attachments,
+        may_edit,
     } = prepared;
     if db::alerts::is_tombstoned(conn, &values.ap_id)? {
         return Ok(None);
@@ -657,7 +672,7 @@ pub fn store_prepared(
     let row = match db::alerts::by_ap_id(conn, &values.ap_id)? {
         Some(existing) if existing.local => return Ok(None),
         Some(existing) if existing.status == STATUS_DELETED => return Ok(None),
-        Some(existing) if existing.updated_at >= values.updated_at => return Ok(None),
+        Some(existing) if !may_edit || existing.updated_at >= values.updated_at => return Ok(None),
         Some(existing) => {
             let mut v = values;
             v.created_at = existing.created_at;
