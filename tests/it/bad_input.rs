@@ -621,6 +621,12 @@ async fn legitimate_traffic(w: &World) -> Value {
         c["object"]["content"] = json!("<p>Editor\0 arrested</p>");
         c["object"]["summary"] = json!("content\0 warning");
         c["object"]["name"] = json!("Editor\0 arrested");
+        c["object"]["attachment"] = json!([{
+            "type": "Document",
+            "mediaType": "image/\0png",
+            "url": "https://m.example/court\0.png",
+            "name": "The\0 court",
+        }]);
     });
     let stored = w.stored_create(&create).await;
     assert_eq!(stored.title, "Editor arrested");
@@ -630,6 +636,19 @@ async fn legitimate_traffic(w: &World) -> Value {
         "{}",
         stored.content_html
     );
+    let id = stored.id;
+    let attachments = w
+        .instance
+        .server
+        .state
+        .db
+        .run(move |conn| db::alerts::attachments(conn, id))
+        .await
+        .unwrap();
+    assert_eq!(attachments.len(), 1, "the attachment is stored");
+    assert_eq!(attachments[0].description.as_deref(), Some("The court"));
+    assert_eq!(attachments[0].media_type.as_deref(), Some("image/png"));
+    assert!(!attachments[0].url.contains('\0'));
 
     // Path traversal in an upload's file name: stored under its hash.
     let png = png_bytes();

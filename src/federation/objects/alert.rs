@@ -395,35 +395,47 @@ fn title_from_text(text: &str) -> String {
     title
 }
 
-/// Removes NUL from every string in `value`.
-fn strip_nul(value: &mut Value) {
-    match value {
-        Value::String(s) if s.contains('\0') => *s = s.replace('\0', ""),
-        Value::Array(items) => items.iter_mut().for_each(strip_nul),
-        Value::Object(map) => map.values_mut().for_each(strip_nul),
-        _ => {}
+/// Removes NUL characters from `text`: PostgreSQL text cannot hold them,
+/// so a Note carrying one (`\u0000`) could otherwise never be stored.
+fn drop_nul(text: &mut String) {
+    if text.contains('\0') {
+        text.retain(|c| c != '\0');
     }
 }
 
-/// `json` without NUL characters in its strings: PostgreSQL text cannot
-/// hold them, so a Note carrying one (`\u0000`) could never be stored.
-fn without_nul(json: &NoteJson) -> std::borrow::Cow<'_, NoteJson> {
-    // Serialised once to look; built as a value only when there is one.
-    match serde_json::to_string(json) {
-        Ok(text) if text.contains("\\u0000") => {}
-        _ => return std::borrow::Cow::Borrowed(json),
-    }
-    let Ok(mut value) = serde_json::to_value(json) else {
-        return std::borrow::Cow::Borrowed(json);
-    };
-    strip_nul(&mut value);
-    serde_json::from_value(value).map_or(std::borrow::Cow::Borrowed(json), std::borrow::Cow::Owned)
+/// `values` without NUL characters in any text ([`drop_nul`]). Looking at
+/// each value costs a scan of a few short strings; looking at the Note
+/// before (serialised to find a `\u0000`) cost more than its JSON parse.
+fn without_nul(mut values: AlertValues) -> AlertValues {
+    let v = &mut values;
+    let texts = [
+        &mut v.ap_id,
+        &mut v.language,
+        &mut v.title,
+        &mut v.content_html,
+        &mut v.countries,
+        &mut v.categories,
+        &mut v.urgency,
+        &mut v.status,
+        &mut v.search_text,
+    ];
+    texts.into_iter().for_each(drop_nul);
+    let optional = [
+        &mut v.source_markdown,
+        &mut v.summary,
+        &mut v.region,
+        &mut v.incident_date,
+        &mut v.case_ap_id,
+        &mut v.url,
+        &mut v.quote_ap_id,
+    ];
+    optional.into_iter().flatten().for_each(drop_nul);
+    values
 }
 
 /// Turns a remote Note/Article/Page into alert values (sanitised, without
 /// NUL characters).
 pub fn values_from_note(json: &NoteJson, actor_id: i64) -> AlertValues {
-    let json = &*without_nul(json);
     let (language, content) = match (&json.content_map, &json.content) {
         (Some(map), content) if !map.is_empty() => {
             let (lang, text) = map
@@ -469,7 +481,7 @@ pub fn values_from_note(json: &NoteJson, actor_id: i64) -> AlertValues {
         .map(|c| c.to_ascii_lowercase())
         .filter(|c| !c.is_empty() && c.len() <= 64 && !c.contains(','))
         .collect();
-    AlertValues {
+    let values = AlertValues {
         ap_id: json.id.to_string(),
         actor_id,
         local: false,
@@ -507,7 +519,8 @@ pub fn values_from_note(json: &NoteJson, actor_id: i64) -> AlertValues {
         search_text: String::new(),
         quote_ap_id: None,
     }
-    .with_search_text_of(&text)
+    .with_search_text_of(&text);
+    without_nul(values)
 }
 
 /// An alert row with its id parsed, as activitypub_federation wants it.
@@ -627,15 +640,20 @@ impl PreparedAlert {
                         .or_else(|| u.get("href")?.as_str().map(str::to_string))
                 })?;
                 let parsed = Url::parse(&url).ok()?;
+                let text = |s: String| {
+                    let mut s = s;
+                    drop_nul(&mut s);
+                    s
+                };
                 matches!(parsed.scheme(), "http" | "https").then(|| {
                     (
-                        url,
+                        text(url),
                         a.get("mediaType")
                             .and_then(|m| m.as_str())
-                            .map(str::to_string),
+                            .map(|m| text(m.to_string())),
                         a.get("name")
                             .and_then(|m| m.as_str())
-                            .map(|s| s.chars().take(1500).collect()),
+                            .map(|s| text(s.chars().take(1500).collect())),
                     )
                 })
             })
