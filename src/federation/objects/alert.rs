@@ -190,9 +190,19 @@ impl<'de> Deserialize<'de> for AudienceUrl {
 /// `text` as a URL, `Public` and `as:Public` as the public collection.
 fn audience_url<E: serde::de::Error>(text: &str) -> Result<Url, E> {
     match text {
-        "Public" | "as:Public" => Ok(public()),
+        // Named by nearly every incoming Note, and parsing it costs more
+        // than copying it.
+        "Public" | "as:Public" | "https://www.w3.org/ns/activitystreams#Public" => {
+            Ok(public_collection())
+        }
         _ => Url::parse(text).map_err(E::custom),
     }
+}
+
+/// The public collection, parsed once.
+fn public_collection() -> Url {
+    static PUBLIC: std::sync::LazyLock<Url> = std::sync::LazyLock::new(public);
+    PUBLIC.clone()
 }
 
 /// `urls` with every repeat removed, the first of each kept.
