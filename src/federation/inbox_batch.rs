@@ -98,11 +98,7 @@ impl Incoming {
 
     /// Its alert, prepared (sanitised) for storing.
     pub fn prepare(&self) -> PreparedAlert {
-        let prepared = PreparedAlert::new(&self.object, 0);
-        match self.update {
-            Some(_) => prepared.from_update(),
-            None => prepared,
-        }
+        PreparedAlert::new(&self.object, 0).with_update(self.update.is_some())
     }
 
     /// What curating its stored alert needs.
@@ -267,10 +263,7 @@ pub async fn store_and_follow_up(
     update: Option<Option<String>>,
 ) -> Result<(), Error> {
     let (actor, prepared) = prepare_remote(data, &json).await?;
-    let prepared = match update {
-        Some(_) => prepared.from_update(),
-        None => prepared,
-    };
+    let prepared = prepared.with_update(update.is_some());
     let followups = data
         .db
         .run(move |conn| {

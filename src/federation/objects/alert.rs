@@ -631,10 +631,10 @@ impl PreparedAlert {
         self
     }
 
-    /// The same alert as an Update brings it: it replaces an older stored
-    /// copy even when the Note is undated.
-    pub fn from_update(mut self) -> PreparedAlert {
-        self.may_edit = true;
+    /// The same alert as an Update brings it when `update`: it replaces
+    /// an older stored copy even when the Note is undated.
+    pub fn with_update(mut self, update: bool) -> PreparedAlert {
+        self.may_edit |= update;
         self
     }
 
@@ -680,7 +680,7 @@ impl PreparedAlert {
 
 /// Stores a prepared remote Note as an alert, or updates the stored copy
 /// when the new one is newer (and dated, or from an Update: see
-/// [`PreparedAlert::from_update`]). Call it inside a transaction: it writes
+/// [`PreparedAlert::with_update`]). Call it inside a transaction: it writes
 /// several rows. Returns `None` when nothing was written (older update, a
 /// copy, or deleted earlier). Whether it was new does not depend on the
 /// activity: after an outage an Update may arrive before its Create.
