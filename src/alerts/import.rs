@@ -213,7 +213,7 @@ pub fn import(
                 if db::alerts::by_ap_id(conn, &values.ap_id)?.is_some() {
                     done.skipped += 1;
                 } else {
-                    db::alerts::insert(conn, values)?;
+                    db::alerts::insert(conn, values.clone())?;
                     done.imported += 1;
                 }
             }

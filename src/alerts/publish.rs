@@ -238,7 +238,7 @@ pub async fn create_quoting(
         .db
         .run(move |conn| {
             Ok(db::try_transaction(conn, |conn| {
-                let row = db::alerts::insert(conn, &values)?;
+                let row = db::alerts::insert(conn, values)?;
                 db::alerts::set_attachments(conn, row.id, &attachments)?;
                 db::campaigns::set_alert_campaigns(conn, row.id, &campaigns)?;
                 let mut announced = Vec::new();
@@ -321,7 +321,7 @@ pub async fn add_translation(
                 if has_live_version(&versions, &values.language) {
                     return Ok(None);
                 }
-                let row = db::alerts::insert(conn, &values)?;
+                let row = db::alerts::insert(conn, values)?;
                 db::alerts::set_attachments(conn, row.id, &attachment_rows)?;
                 let mut announced = Vec::new();
                 if row.status == STATUS_PUBLISHED {

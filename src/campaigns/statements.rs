@@ -267,7 +267,7 @@ async fn publish_if_confirmed(data: &Data, statement: i64) -> Result<(), Error> 
         .db
         .run(move |conn| {
             Ok(db::try_transaction(conn, |conn| {
-                let alert = db::alerts::insert(conn, &values)?;
+                let alert = db::alerts::insert(conn, values)?;
                 if !db::campaigns::mark_published(conn, id, alert.id)? {
                     // Another worker published it first: undo our insert.
                     return Err(Error::from(diesel::result::Error::RollbackTransaction));

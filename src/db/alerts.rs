@@ -228,11 +228,11 @@ pub struct AttachmentRow {
 /// On SQLite the index entry is a statement of its own (see
 /// [`insert_and_index`]), run in the caller's transaction or, outside one,
 /// in a transaction with the insert.
-pub fn insert(conn: &mut DbConn, values: &AlertValues) -> Result<AlertRow, DbError> {
+pub fn insert(conn: &mut DbConn, values: AlertValues) -> Result<AlertRow, DbError> {
     match conn {
         // PostgreSQL computes the search vector in the row itself.
         DbConn::Pg(pg) => Ok(diesel::insert_into(alerts::table)
-            .values(values)
+            .values(&values)
             .returning(AlertRow::as_returning())
             .get_result(pg)?),
         DbConn::Sqlite(lite) => {
@@ -251,10 +251,10 @@ pub fn insert(conn: &mut DbConn, values: &AlertValues) -> Result<AlertRow, DbErr
 /// per alert (docs/performance.md).
 fn insert_and_index(
     lite: &mut SqliteConnection,
-    values: &AlertValues,
+    values: AlertValues,
 ) -> diesel::QueryResult<AlertRow> {
     diesel::insert_into(alerts::table)
-        .values(values)
+        .values(&values)
         .execute(lite)?;
     // The row is what was inserted: only its id is read back, not its
     // columns (a second seek of the `ap_id` index and every column decoded).
@@ -269,7 +269,7 @@ fn insert_and_index(
             alerts_fts::search_text.eq(&values.search_text),
         ))
         .execute(lite)?;
-    Ok(AlertRow::inserted(id, values.clone()))
+    Ok(AlertRow::inserted(id, values))
 }
 
 /// True inside a transaction (or savepoint) of this connection.

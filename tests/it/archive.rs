@@ -454,7 +454,7 @@ async fn alerts_stored_together_make_one_index_segment_sqlite() {
                         title: format!("Broadcaster jailed in Tbilisi ({n})"),
                         ..common::alert_values(format!("{base}/alerts/segment-{n}"), actor, true)
                     };
-                    db::alerts::insert(c, &values.with_search_text())?;
+                    db::alerts::insert(c, values.with_search_text())?;
                 }
                 Ok(())
             })?;
@@ -487,7 +487,7 @@ async fn inserted_row_is_the_stored_row(backend: Backend) {
         .db
         .run(move |c| {
             let bare = common::alert_values(format!("{base}/alerts/bare"), actor, false);
-            let original = db::alerts::insert(c, &bare.with_search_text())?;
+            let original = db::alerts::insert(c, bare.with_search_text())?;
             let full = db::alerts::AlertValues {
                 translation_of: Some(original.id),
                 language: "fr".into(),
@@ -504,7 +504,7 @@ async fn inserted_row_is_the_stored_row(backend: Backend) {
                 ..common::alert_values(format!("{base}/alerts/full"), actor, true)
             };
             let in_transaction =
-                db::transaction(c, |c| db::alerts::insert(c, &full.with_search_text()))?;
+                db::transaction(c, |c| db::alerts::insert(c, full.with_search_text()))?;
             let mut returned = vec![original, in_transaction];
             returned.sort_by_key(|r| r.id);
             let stored = returned

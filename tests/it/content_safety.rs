@@ -17,7 +17,7 @@ async fn stored_html_is_sanitised_again_on_the_way_out(backend: Backend) {
         .id;
     insert(
         &mut conn,
-        &AlertValues {
+        AlertValues {
             title: "Stored before sanitising".into(),
             content_html: "<p>Visible body</p><script>alert(1)</script>\
                            <img src=\"x\" onerror=\"alert(2)\"><a href=\"javascript:alert(3)\">x</a>"

@@ -41,7 +41,7 @@ async fn left_over_curation_is_finished_at_start(backend: Backend) {
             )?;
             let row = db::alerts::insert(
                 conn,
-                &alert_values("http://127.0.0.1:9/alerts/1".into(), author.id, false),
+                alert_values("http://127.0.0.1:9/alerts/1".into(), author.id, false),
             )?;
             db::curation::mark_pending(conn, row.id, false, None, &[])?;
             Ok(row.id)

@@ -13,7 +13,7 @@ use tocsin::publications::digest;
 fn alert(conn: &mut DbConn, actor: i64, n: u32, local: bool, lang: &str, country: &str) -> i64 {
     insert(
         conn,
-        &AlertValues {
+        AlertValues {
             language: lang.into(),
             title: format!("Alert {n}"),
             content_html: format!("<p>Body {n}</p>"),

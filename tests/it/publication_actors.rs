@@ -94,7 +94,7 @@ async fn publish_digest(i: &TestInstance) -> i64 {
             let org = db::actors::local_actors(conn)?[0].id;
             db::alerts::insert(
                 conn,
-                &db::alerts::AlertValues {
+                db::alerts::AlertValues {
                     title: "Reporter detained in Lagos".into(),
                     content_html: "<p>Held since Monday.</p>".into(),
                     ..alert_values(format!("{base}/alerts/digest-test"), org, true)

@@ -72,7 +72,7 @@ async fn editor_builds_reorders_trims_and_publishes(backend: Backend) {
         for (n, region, country) in [(1, "africa", "NG"), (2, "mena", "TR"), (3, "mena", "EG")] {
             insert(
                 &mut conn,
-                &AlertValues {
+                AlertValues {
                     title: format!("Alert {n}"),
                     countries: format!(",{country},"),
                     region: Some(region.into()),

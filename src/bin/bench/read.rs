@@ -385,7 +385,7 @@ async fn seed(config: &Config, alerts: usize) -> anyhow::Result<Vec<String>> {
                 (0..alerts)
                     .map(|n| {
                         let uuid = uuid::Uuid::new_v4();
-                        tocsin::db::alerts::insert(conn, &alert(&base, uuid, actor.id, n, now))?;
+                        tocsin::db::alerts::insert(conn, alert(&base, uuid, actor.id, n, now))?;
                         Ok(format!("/alerts/{uuid}"))
                     })
                     .collect()

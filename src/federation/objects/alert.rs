@@ -413,6 +413,12 @@ fn drop_nul(text: &mut String) {
     }
 }
 
+/// `text` without NUL characters ([`drop_nul`]).
+fn nul_free(mut text: String) -> String {
+    drop_nul(&mut text);
+    text
+}
+
 /// `values` without NUL characters in any text ([`drop_nul`]). Looking at
 /// each value costs a scan of a few short strings; looking at the Note
 /// before (serialised to find a `\u0000`) cost more than its JSON parse.
@@ -650,20 +656,15 @@ impl PreparedAlert {
                         .or_else(|| u.get("href")?.as_str().map(str::to_string))
                 })?;
                 let parsed = Url::parse(&url).ok()?;
-                let text = |s: String| {
-                    let mut s = s;
-                    drop_nul(&mut s);
-                    s
-                };
                 matches!(parsed.scheme(), "http" | "https").then(|| {
                     (
-                        text(url),
+                        nul_free(url),
                         a.get("mediaType")
                             .and_then(|m| m.as_str())
-                            .map(|m| text(m.to_string())),
+                            .map(|m| nul_free(m.to_string())),
                         a.get("name")
                             .and_then(|m| m.as_str())
-                            .map(|s| text(s.chars().take(1500).collect())),
+                            .map(|s| nul_free(s.chars().take(1500).collect())),
                     )
                 })
             })
@@ -712,7 +713,7 @@ pub fn store_prepared(
         None => {
             let mut v = values;
             v.translation_of = original_among(conn, &v, &versions)?;
-            let row = db::alerts::insert(conn, &v)?;
+            let row = db::alerts::insert(conn, v)?;
             // A new alert has no attachments to replace.
             if !attachments.is_empty() {
                 db::alerts::set_attachments(conn, row.id, &attachments)?;
