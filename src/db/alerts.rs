@@ -258,10 +258,7 @@ fn insert_and_index(
         .execute(lite)?;
     // The row is what was inserted: only its id is read back, not its
     // columns (a second seek of the `ap_id` index and every column decoded).
-    let id = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-        "last_insert_rowid()",
-    ))
-    .get_result(lite)?;
+    let id = diesel::select(last_insert_rowid()).get_result(lite)?;
     diesel::insert_into(alerts_fts::table)
         .values((
             alerts_fts::rowid.eq(id),
@@ -270,6 +267,13 @@ fn insert_and_index(
         ))
         .execute(lite)?;
     Ok(AlertRow::inserted(id, values))
+}
+
+diesel::define_sql_function! {
+    /// SQLite's id of the row this connection inserted last. A function
+    /// and not SQL text: diesel prepares a query holding SQL text at every
+    /// run, and this one runs for every alert the inbox stores.
+    fn last_insert_rowid() -> diesel::sql_types::BigInt;
 }
 
 /// True inside a transaction (or savepoint) of this connection.

@@ -122,6 +122,13 @@ pub fn with_checkpoints_left_to_the_thread<T>(
     result
 }
 
+/// Leaves `conn`'s commits' checkpoints to the thread until the connection
+/// is closed: for a writer's connection of its own
+/// ([`super::DedicatedConn`]), which no other code uses.
+pub fn leave_checkpoints_to_the_thread(conn: &mut DbConn) -> Result<(), DbError> {
+    set_autocheckpoint(conn, BUSY_WRITER_AUTOCHECKPOINT_PAGES)
+}
+
 fn set_autocheckpoint(conn: &mut DbConn, pages: u32) -> Result<(), DbError> {
     if let DbConn::Sqlite(lite) = conn {
         lite.batch_execute(&format!("PRAGMA wal_autocheckpoint = {pages};"))?;

@@ -336,10 +336,15 @@ impl Db {
     /// all day (the inbox's writer): its page cache and prepared statements
     /// stay warm from one transaction to the next, and no pool check-out or
     /// hand-over to a blocking thread comes before each.
-    pub fn dedicated_connection(&self) -> Result<DbConn, DbError> {
-        self.manager
+    pub fn dedicated_connection(&self) -> Result<DedicatedConn, DbError> {
+        let conn = self
+            .manager
             .connect()
-            .map_err(|e| DbError::Pool(e.to_string()))
+            .map_err(|e| DbError::Pool(e.to_string()))?;
+        Ok(DedicatedConn {
+            conn,
+            leaves_checkpoints: false,
+        })
     }
 
     /// [`Db::write`] for a thread outside the async runtime, on `conn`
@@ -348,18 +353,42 @@ impl Db {
     /// async code.
     pub fn write_blocking<T>(
         &self,
-        conn: &mut DbConn,
+        dedicated: &mut DedicatedConn,
         f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         let _turn = match self.backend {
             Backend::Sqlite(_) => Some(self.writer.blocking_lock()),
             Backend::Postgres(_) => None,
         };
-        let written = in_turn(self.checkpoints.as_deref(), conn, f);
+        // Set once and kept: no one else writes on this connection.
+        let running = self.checkpoints.as_deref().is_some_and(|c| c.is_running());
+        if running && !dedicated.leaves_checkpoints {
+            checkpoints::leave_checkpoints_to_the_thread(&mut dedicated.conn)?;
+            dedicated.leaves_checkpoints = true;
+        }
+        let written = f(&mut dedicated.conn);
         if let Some(checkpoints) = &self.checkpoints {
             checkpoints.wake();
         }
         written
+    }
+}
+
+/// A writer thread's connection of its own ([`Db::dedicated_connection`]),
+/// used through [`Db::write_blocking`].
+pub struct DedicatedConn {
+    conn: DbConn,
+    /// Its commits leave checkpoints to the checkpoint thread: set the
+    /// first time it writes once that thread runs, then kept.
+    leaves_checkpoints: bool,
+}
+
+impl DedicatedConn {
+    /// True when it can no longer be used (a transaction it could not roll
+    /// back, a lost server): its writer opens another.
+    pub fn is_broken(&mut self) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        self.conn.is_broken() || self.conn.ping().is_err()
     }
 }
 
@@ -525,7 +554,51 @@ pub fn migrate_one_step(conn: &mut DbConn) -> Result<Option<String>, DbError> {
 
 #[cfg(test)]
 mod tests {
-    use super::page_offset;
+    use super::{page_offset, Db, DedicatedConn};
+
+    /// The inbox's writer raises its connection's checkpoint threshold
+    /// once the checkpoint thread runs, and keeps it: no `PRAGMA` before
+    /// and after each of its transactions.
+    #[test]
+    fn a_dedicated_writer_leaves_checkpoints_to_the_thread_once_it_runs() {
+        use diesel::{
+            connection::SimpleConnection, sql_types::BigInt, QueryableByName, RunQueryDsl,
+        };
+        #[derive(QueryableByName)]
+        struct Threshold {
+            #[diesel(sql_type = BigInt)]
+            wal_autocheckpoint: i64,
+        }
+        let threshold = |dedicated: &mut DedicatedConn| {
+            diesel::sql_query("PRAGMA wal_autocheckpoint")
+                .get_result::<Threshold>(&mut dedicated.conn)
+                .unwrap()
+                .wal_autocheckpoint
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!("sqlite://{}/w.db", dir.path().display()), 2, 5000).unwrap();
+        let mut dedicated = db.dedicated_connection().unwrap();
+        // About 5 MB of WAL: the checkpoint thread starts after this commit.
+        let five_megabytes = "CREATE TABLE t (x TEXT); WITH RECURSIVE n(i) AS (SELECT 1 \
+                              UNION ALL SELECT i + 1 FROM n WHERE i < 10000) \
+                              INSERT INTO t SELECT printf('%0500d', i) FROM n;";
+        db.write_blocking(&mut dedicated, |conn| {
+            Ok(conn.batch_execute(five_megabytes)?)
+        })
+        .unwrap();
+        assert_eq!(
+            threshold(&mut dedicated),
+            1_000,
+            "SQLite's own, before the thread"
+        );
+        for _ in 0..2 {
+            db.write_blocking(&mut dedicated, |conn| {
+                Ok(conn.batch_execute("INSERT INTO t VALUES ('x')")?)
+            })
+            .unwrap();
+            assert_eq!(threshold(&mut dedicated), 10_000);
+        }
+    }
 
     #[test]
     fn page_offsets_saturate_instead_of_overflowing() {

@@ -22,7 +22,7 @@ use super::{
 use crate::{
     db,
     error::Error,
-    signatures::{cavage, multikey, rfc9421, SignatureError},
+    signatures::{cavage, multikey, request, rfc9421, SignatureError},
     state::Data,
     web::rate_limit::Bucket,
 };
@@ -389,11 +389,7 @@ fn check_signature(
         if name.eq_ignore_ascii_case("host") {
             return Some(public_host.clone());
         }
-        let values: Vec<&str> = headers
-            .get_all(name)
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        (!values.is_empty()).then(|| values.join(", "))
+        request::header_value(headers, name)
     };
     let path = request
         .uri()

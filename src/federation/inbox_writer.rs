@@ -16,7 +16,7 @@ use super::{
     inbox_queue::MAX_BATCH,
 };
 use crate::{
-    db::{Backend, Db, DbConn, DbError},
+    db::{Backend, Db, DbConn, DbError, DedicatedConn},
     error::Error,
     web::read_cache::ReadCache,
 };
@@ -92,7 +92,7 @@ impl Writer {
     /// Writes groups until every sender is gone. The connection is opened
     /// at the first group and again after one broke.
     fn run(&self) {
-        let mut conn: Option<DbConn> = None;
+        let mut conn: Option<DedicatedConn> = None;
         while let Some(pending) = self.next_group() {
             let (mut group, replies): (Vec<_>, Vec<_>) =
                 pending.into_iter().map(|(a, reply)| (*a, reply)).unzip();
@@ -136,7 +136,11 @@ impl Writer {
 
     /// Stores one group in this process's turn to write, applying what it
     /// can at once; queues it all if that fails.
-    fn write(&self, conn: &mut Option<DbConn>, group: &mut [Accepted]) -> Result<Written, DbError> {
+    fn write(
+        &self,
+        conn: &mut Option<DedicatedConn>,
+        group: &mut [Accepted],
+    ) -> Result<Written, DbError> {
         let lent = match conn {
             Some(lent) => lent,
             None => conn.insert(self.db.dedicated_connection()?),
@@ -151,7 +155,7 @@ impl Writer {
             ok = written.is_ok(),
             "inbox group written"
         );
-        if written.is_err() && is_broken(lent) {
+        if written.is_err() && lent.is_broken() {
             *conn = None;
         }
         written
@@ -194,11 +198,4 @@ fn write_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
         tracing::info!(error = %e, "applying accepted activities at once failed; they are queued instead");
         inbox_batch::queue_accepted(conn, group)
     })
-}
-
-/// True when `conn` can no longer be used (a transaction it could not
-/// roll back, a lost server): the next group opens another.
-fn is_broken(conn: &mut DbConn) -> bool {
-    use diesel::r2d2::R2D2Connection;
-    conn.is_broken() || conn.ping().is_err()
 }

@@ -3,7 +3,7 @@
 //! `Digest` checked. What key to verify with is the caller's business.
 
 use super::{cavage, SignatureError};
-use actix_web::HttpRequest;
+use actix_web::{http::header::HeaderMap, HttpRequest};
 
 /// The request's parsed signature and the string it must sign. The
 /// signature comes from `Signature`, or from `Authorization: Signature …`.
@@ -13,7 +13,7 @@ pub fn check(
     window: cavage::Window,
 ) -> Result<(cavage::ParsedSignature, String), SignatureError> {
     let headers = request.headers();
-    let header_value = headers
+    let signature = headers
         .get("signature")
         .and_then(|v| v.to_str().ok())
         .or_else(|| {
@@ -23,14 +23,8 @@ pub fn check(
                 .filter(|v| v.starts_with("Signature "))
         })
         .ok_or(SignatureError::Missing)?;
-    let sig = cavage::parse_signature_header(header_value)?;
-    let lookup = |name: &str| -> Option<String> {
-        let values: Vec<&str> = headers
-            .get_all(name)
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        (!values.is_empty()).then(|| values.join(", "))
-    };
+    let sig = cavage::parse_signature_header(signature)?;
+    let lookup = |name: &str| header_value(headers, name);
     let path = request
         .uri()
         .path_and_query()
@@ -43,4 +37,18 @@ pub fn check(
     };
     let signing_string = cavage::check_request(&sig, &parts, window)?;
     Ok((sig, signing_string))
+}
+
+/// A request header's value as a signature covers it: its values joined
+/// by `", "` when it comes more than once; `None` when absent (a value
+/// that is not visible ASCII counts as absent).
+pub fn header_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut values = headers.get_all(name).filter_map(|v| v.to_str().ok());
+    // Most headers come once: copied, without a list to join.
+    let mut value = values.next()?.to_string();
+    for more in values {
+        value.push_str(", ");
+        value.push_str(more);
+    }
+    Some(value)
 }

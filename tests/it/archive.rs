@@ -533,3 +533,56 @@ async fn inserted_row_is_the_stored_row_postgres() {
     }
     inserted_row_is_the_stored_row(Backend::Postgres).await;
 }
+
+/// On SQLite every statement of an alert's insert is prepared once per
+/// connection and then reused, none is SQL text that diesel prepares anew
+/// at each run: the inbox's writer inserts every alert it stores this way.
+/// (PostgreSQL inserts with one statement, `RETURNING` the row.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_inserts_reuse_their_prepared_statements_sqlite() {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use std::sync::{Arc, Mutex};
+    let i = TestInstance::start(Backend::Sqlite).await;
+    let actor = org_id(&i).await;
+    let path = i.server.state.config.database.url["sqlite://".len()..].to_string();
+    // A connection of its own, on which no statement was prepared yet.
+    let mut lite = diesel::SqliteConnection::establish(&path).unwrap();
+    // (statements run, statements cached), transaction control left out.
+    let seen: Arc<Mutex<(Vec<String>, Vec<String>)>> = Arc::default();
+    let log = seen.clone();
+    lite.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        let mut log = log.lock().unwrap();
+        match event {
+            InstrumentationEvent::StartQuery { query, .. } => {
+                let sql = query.to_string();
+                let control = ["BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK"];
+                if !control.iter().any(|c| sql.starts_with(c)) {
+                    log.0.push(sql);
+                }
+            }
+            InstrumentationEvent::CacheQuery { sql, .. } => log.1.push(sql.to_string()),
+            _ => {}
+        }
+    });
+    let mut conn = db::DbConn::Sqlite(lite);
+    let base = i.base();
+    for n in 0..2 {
+        let values = common::alert_values(format!("{base}/alerts/{n}"), actor, false);
+        db::transaction(&mut conn, |c| {
+            db::alerts::insert(c, values.with_search_text())
+        })
+        .unwrap();
+    }
+    let (run, cached) = seen.lock().unwrap().clone();
+    assert_eq!(
+        run.len(),
+        6,
+        "two inserts of three statements each: {run:#?}"
+    );
+    assert_eq!(
+        cached.len(),
+        3,
+        "each statement prepared once and cached: {run:#?} {cached:#?}"
+    );
+    i.stop().await;
+}
