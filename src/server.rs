@@ -245,6 +245,10 @@ async fn launch(
     let inbox_workers = tokio::spawn(federation::inbox_queue::run(data.clone(), shutdown_rx));
 
     let reads = state.reads.clone();
+    // actix's Logger formats every request line whether or not its lines
+    // are written: it runs only when the access log is on (`TOCSIN_LOG`
+    // with `tocsin::http=info`; off by default).
+    let access_log = tracing::enabled!(target: "tocsin::http", tracing::Level::INFO);
     let mut server = HttpServer::new(move || {
         let reads = reads.clone();
         let kept = reads.clone();
@@ -283,7 +287,10 @@ async fn launch(
                     Ok(not_modified(wanted, response?.map_into_boxed_body()))
                 }
             })
-            .wrap(actix_web::middleware::Logger::new("%s %r %Dms").log_target("tocsin::http"))
+            .wrap(actix_web::middleware::Condition::new(
+                access_log,
+                actix_web::middleware::Logger::new("%s %r %Dms").log_target("tocsin::http"),
+            ))
             .app_data(guard.clone())
             .app_data(aw::PayloadConfig::new(max_body))
             .configure(routes::configure)

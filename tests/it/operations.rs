@@ -147,3 +147,60 @@ async fn doctor_says_what_is_wrong_and_how_to_fix_it() {
     }
     i.stop().await;
 }
+
+/// Runs `tocsin serve` in `dir` with `TOCSIN_LOG` set to `log` (unset:
+/// the default filter), GETs `/.well-known/nodeinfo` once it answers, and
+/// returns what the process wrote to standard error.
+async fn serve_log_of_one_request(dir: &Path, log: Option<&str>) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let stderr = dir.join(format!("serve-{port}.log"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    cmd.arg("serve")
+        .current_dir(dir)
+        .env_remove("TOCSIN_CONFIG")
+        .env_remove("TOCSIN_LOG")
+        .env("TOCSIN_INSTANCE__DOMAIN", format!("localhost:{port}"))
+        .env("TOCSIN_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("TOCSIN_SERVER__WORKERS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap());
+    if let Some(log) = log {
+        cmd.env("TOCSIN_LOG", log);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let url = format!("http://127.0.0.1:{port}/.well-known/nodeinfo");
+    let mut answered = false;
+    for _ in 0..200 {
+        if let Ok(response) = client().get(&url).send().await {
+            assert_eq!(response.status(), 200);
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The access log's line is written when the answer's body is sent.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let written = std::fs::read_to_string(&stderr).unwrap();
+    assert!(answered, "tocsin serve never answered: {written}");
+    written
+}
+
+/// The access log (`tocsin::http`) is off at the default level and written
+/// when `TOCSIN_LOG` turns it on: status, request line and duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_is_written_only_when_turned_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let request_line = "200 GET /.well-known/nodeinfo HTTP/1.1";
+    let on = serve_log_of_one_request(dir.path(), Some("warn,tocsin::http=info")).await;
+    assert!(on.contains(request_line), "no access log line: {on}");
+    let default = serve_log_of_one_request(dir.path(), None).await;
+    assert!(
+        !default.contains(request_line) && default.contains("INFO"),
+        "the default level writes the access log, or nothing at all: {default}"
+    );
+}
