@@ -1,7 +1,7 @@
 //! The operator's commands end to end: `tocsin backup`, `restore`,
 //! `migrate-db --to postgres://…` and `tocsin doctor` finding problems.
 
-use crate::common::{client, postgres_available, prepare, Backend, TestInstance};
+use crate::common::{client, eventually, postgres_available, prepare, Backend, TestInstance};
 use std::{path::Path, process::Command};
 use tocsin::{config::Config, db};
 
@@ -150,8 +150,9 @@ async fn doctor_says_what_is_wrong_and_how_to_fix_it() {
 
 /// Runs `tocsin serve` in `dir` with `TOCSIN_LOG` set to `log` (unset:
 /// the default filter), GETs `/.well-known/nodeinfo` once it answers, and
-/// returns what the process wrote to standard error.
-async fn serve_log_of_one_request(dir: &Path, log: Option<&str>) -> String {
+/// returns what the process wrote to standard error once it holds
+/// `awaited` (or after a few seconds; `None`: after a short while).
+async fn serve_log_of_one_request(dir: &Path, log: Option<&str>, awaited: Option<&str>) -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()
@@ -181,11 +182,18 @@ async fn serve_log_of_one_request(dir: &Path, log: Option<&str>) -> String {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    // The access log's line is written when the answer's body is sent.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The access log's line is written once the answer's body is sent.
+    let written = || std::fs::read_to_string(&stderr).unwrap_or_default();
+    match awaited {
+        Some(line) => {
+            let present = || std::future::ready(written().contains(line));
+            eventually(std::time::Duration::from_secs(10), present).await;
+        }
+        None => tokio::time::sleep(std::time::Duration::from_millis(300)).await,
+    }
     let _ = child.kill();
     let _ = child.wait();
-    let written = std::fs::read_to_string(&stderr).unwrap();
+    let written = written();
     assert!(answered, "tocsin serve never answered: {written}");
     written
 }
@@ -196,9 +204,14 @@ async fn serve_log_of_one_request(dir: &Path, log: Option<&str>) -> String {
 async fn the_access_log_is_written_only_when_turned_on() {
     let dir = tempfile::tempdir().unwrap();
     let request_line = "200 GET /.well-known/nodeinfo HTTP/1.1";
-    let on = serve_log_of_one_request(dir.path(), Some("warn,tocsin::http=info")).await;
+    let on = serve_log_of_one_request(
+        dir.path(),
+        Some("warn,tocsin::http=info"),
+        Some(request_line),
+    )
+    .await;
     assert!(on.contains(request_line), "no access log line: {on}");
-    let default = serve_log_of_one_request(dir.path(), None).await;
+    let default = serve_log_of_one_request(dir.path(), None, None).await;
     assert!(
         !default.contains(request_line) && default.contains("INFO"),
         "the default level writes the access log, or nothing at all: {default}"
