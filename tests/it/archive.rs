@@ -547,6 +547,9 @@ async fn alert_inserts_reuse_their_prepared_statements_sqlite() {
     let path = i.server.state.config.database.url["sqlite://".len()..].to_string();
     // A connection of its own, on which no statement was prepared yet.
     let mut lite = diesel::SqliteConnection::establish(&path).unwrap();
+    // The instance's own tasks write too: wait for them as its pool does.
+    diesel::connection::SimpleConnection::batch_execute(&mut lite, "PRAGMA busy_timeout = 10000;")
+        .unwrap();
     // (statements run, statements cached), transaction control left out.
     let seen: Arc<Mutex<(Vec<String>, Vec<String>)>> = Arc::default();
     let log = seen.clone();
