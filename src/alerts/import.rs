@@ -206,14 +206,17 @@ pub fn import(
         return Err(ImportError::Invalid(errors));
     }
     let mut report = ImportReport::default();
-    for batch in rows.chunks(500) {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        // Taken, not borrowed: each alert's values go to its insert.
+        let batch: Vec<_> = rows.by_ref().take(500).collect();
         let counts = db::transaction(conn, |conn| {
             let mut done = ImportReport::default();
             for values in batch {
                 if db::alerts::by_ap_id(conn, &values.ap_id)?.is_some() {
                     done.skipped += 1;
                 } else {
-                    db::alerts::insert(conn, values.clone())?;
+                    db::alerts::insert(conn, values)?;
                     done.imported += 1;
                 }
             }

@@ -113,7 +113,7 @@ pub fn with_checkpoints_left_to_the_thread<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
-    set_autocheckpoint(conn, BUSY_WRITER_AUTOCHECKPOINT_PAGES)?;
+    leave_checkpoints_to_the_thread(conn)?;
     let result = f(conn);
     // `f` may have committed: its result stands whatever happens here.
     if let Err(e) = set_autocheckpoint(conn, SQLITE_AUTOCHECKPOINT_PAGES) {
@@ -122,8 +122,8 @@ pub fn with_checkpoints_left_to_the_thread<T>(
     result
 }
 
-/// Leaves `conn`'s commits' checkpoints to the thread until the connection
-/// is closed: for a writer's connection of its own
+/// Leaves `conn`'s commits' checkpoints to the thread until it is set
+/// back: kept for good on a writer's connection of its own
 /// ([`super::DedicatedConn`]), which no other code uses.
 pub fn leave_checkpoints_to_the_thread(conn: &mut DbConn) -> Result<(), DbError> {
     set_autocheckpoint(conn, BUSY_WRITER_AUTOCHECKPOINT_PAGES)
