@@ -34,6 +34,38 @@ pub fn strip_tags(html: &str) -> String {
     STRIPPER.clean(html).to_string()
 }
 
+/// The text of HTML that [`sanitize`] wrote, its tags removed and its
+/// entities kept encoded: what [`strip_tags`] gives for it, without
+/// parsing it a second time (the inbox does this for every alert). It
+/// relies on the form html5ever's serialiser writes after ammonia: a raw
+/// `<` only where a tag starts, attribute values always in double quotes
+/// (they may hold `>`), no comment and no raw-text element. As a parser
+/// does, it drops a newline that directly follows `<pre>` or `<listing>`.
+/// For any other HTML use [`strip_tags`].
+pub fn text_of_sanitized(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        text.push_str(&rest[..start]);
+        let tag = &rest[start + 1..];
+        let mut quoted = false;
+        let end = tag.bytes().position(|b| {
+            quoted ^= b == b'"';
+            b == b'>' && !quoted
+        });
+        let Some(end) = end else {
+            return text;
+        };
+        rest = &tag[end + 1..];
+        let name = tag[..end].split([' ', '/']).next().unwrap_or_default();
+        if ["pre", "listing"].contains(&name) {
+            rest = rest.strip_prefix('\n').unwrap_or(rest);
+        }
+    }
+    text.push_str(rest);
+    text
+}
+
 /// Markdown for sanitised HTML, to edit an alert that arrived as HTML
 /// (curating a member's alert). The title paragraph and the hashtag line
 /// that Tocsin puts around a Note's text for Mastodon are dropped when
@@ -98,6 +130,27 @@ mod tests {
         assert!(html.contains("rel=\"noopener noreferrer nofollow\""));
         assert!(!html.contains("<script"));
         assert!(!html.contains("onerror"));
+    }
+
+    #[test]
+    fn text_of_sanitized_html_is_what_stripping_its_tags_gives() {
+        let inputs = [
+            "<p>Benchmark alert: journalist detained, urgent appeal.</p>",
+            "<p>a &amp; b &lt;c&gt; \u{a0}d</p><p>e</p>",
+            "<a href=\"https://x.example/?q=1>2&r=\\\"\">link</a> after",
+            "<pre>\n\nkept newline</pre><listing>\n\nx</listing>",
+            "<p>a</p><pre>\nb</pre><br/><img src=\"https://x.example/i.png\" alt=\"<b>\">",
+            "text <script>alert(1)</script> <!-- comment --> <b>bold</b",
+            "unclosed <a href=\"x",
+            "",
+        ];
+        for input in inputs {
+            let clean = sanitize(input);
+            assert_eq!(text_of_sanitized(&clean), strip_tags(&clean), "{clean:?}");
+        }
+        // A tag's end is found outside its quoted values.
+        assert_eq!(text_of_sanitized("<a href=\"x>y\" rel=\"r\">t</a>u"), "tu");
+        assert_eq!(text_of_sanitized("<pre>\nx</pre>"), "x");
     }
 
     #[test]

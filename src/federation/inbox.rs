@@ -14,7 +14,7 @@ use super::{
     },
     envelope::Envelope,
     forwarded,
-    inbox_batch::{Accepted, Incoming},
+    inbox_batch::{Accepted, AcceptedItem, Incoming},
     ld_signatures,
     objects::actor::DbActor,
     proofs, same_origin,
@@ -204,7 +204,8 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
 }
 
 /// Checks and applies one incoming activity.
-pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<Handled, Error> {
+pub async fn receive(request: &HttpRequest, bytes: &Bytes, data: &Data) -> Result<Handled, Error> {
+    let body: &[u8] = bytes;
     let limits = &data.config.limits;
     let envelope = parse_envelope(body, limits.max_json_depth)?;
     crate::limits::check_recipients(envelope.recipients(), limits.max_recipients)?;
@@ -240,10 +241,10 @@ pub async fn receive(request: &HttpRequest, body: &[u8], data: &Data) -> Result<
         activity,
         InboxActivity::CreateNote(_) | InboxActivity::UpdateNote(_)
     );
-    let item = db::inbox_queue::NewQueued {
+    let item = AcceptedItem {
         ap_id: id.clone(),
         signer: signer.ap_id.to_string(),
-        body: String::from_utf8_lossy(body).into_owned(),
+        body: bytes.clone(),
         batch,
     };
     // The writer stores an alert in the transaction that accepts it: its

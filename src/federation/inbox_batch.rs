@@ -131,11 +131,39 @@ impl Incoming {
     }
 }
 
+/// What is queued of an accepted activity that is not applied at once.
+/// The body stays the request's bytes, shared and not copied: most
+/// activities the writer gets are applied at once and never queued.
+#[derive(Debug, Clone)]
+pub struct AcceptedItem {
+    /// The activity's id.
+    pub ap_id: String,
+    /// The actor whose HTTP signature was verified.
+    pub signer: String,
+    /// The activity as received.
+    pub body: actix_web::web::Bytes,
+    /// A Create or Update of an alert: the batch lane applies it.
+    pub batch: bool,
+}
+
+impl AcceptedItem {
+    /// The queue's row for it, in the lane `batch`: the body as text
+    /// (it parsed as JSON, so it is UTF-8; anything else is replaced).
+    pub fn queued(&self, batch: bool) -> NewQueued {
+        NewQueued {
+            ap_id: self.ap_id.clone(),
+            signer: self.signer.clone(),
+            body: String::from_utf8_lossy(&self.body).into_owned(),
+            batch,
+        }
+    }
+}
+
 /// An activity the inbox accepted, for its writer: a Create or Update of an
 /// alert comes parsed, with its alert prepared.
 pub struct Accepted {
     /// What is queued if it is not applied at once.
-    pub item: NewQueued,
+    pub item: AcceptedItem,
     /// The alert to store at once, if it is one; the writer takes the
     /// prepared values (`None` once taken) rather than copy them.
     pub alert: Option<(Incoming, Option<PreparedAlert>)>,
@@ -376,7 +404,7 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
     let (mut queue, mut followups) = (Vec::new(), Vec::new());
     let mut followed = HashMap::new();
     for Accepted { item, alert, .. } in group {
-        let item: &NewQueued = item;
+        let item: &AcceptedItem = item;
         let ap_id = item.ap_id.as_str();
         if !seen.insert(ap_id) || inbox_queue::is_known(conn, ap_id)? {
             new.push(false);
@@ -397,10 +425,7 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
             }
         }
         // An alert that needs its author fetched, or any other activity.
-        queue.push(NewQueued {
-            batch: false,
-            ..item.clone()
-        });
+        queue.push(item.queued(false));
     }
     inbox_queue::insert(conn, &queue)?;
     Ok(Written {
@@ -414,7 +439,7 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
 /// Queues a whole group as received (Creates and Updates of alerts for the
 /// batch lane), when [`store_accepted`] failed.
 pub fn queue_accepted(conn: &mut DbConn, group: &[Accepted]) -> Result<Written, DbError> {
-    let items: Vec<NewQueued> = group.iter().map(|a| a.item.clone()).collect();
+    let items: Vec<NewQueued> = group.iter().map(|a| a.item.queued(a.item.batch)).collect();
     let new = inbox_queue::enqueue(conn, &items)?;
     let queued = |lane: bool| items.iter().zip(&new).any(|(i, n)| *n && i.batch == lane);
     Ok(Written {

@@ -148,8 +148,8 @@ impl Enqueuer {
             }
             return Err(Error::Internal("the inbox queue writer stopped".into()));
         }
-        let item = accepted.item;
-        let lane = item.batch;
+        let lane = accepted.item.batch;
+        let item = accepted.item.queued(lane);
         let stored = self
             .db
             .write(move |conn| inbox_queue::enqueue(conn, std::slice::from_ref(&item)))

@@ -394,7 +394,7 @@ pub fn build_note(parts: &NoteParts<'_>, urls: &Urls) -> Value {
 }
 
 /// The first line of some HTML's text (`text`: its tags stripped, by
-/// [`markdown::strip_tags`]), for a title when there is none.
+/// [`markdown::text_of_sanitized`]), for a title when there is none.
 fn title_from_text(text: &str) -> String {
     let first = text.trim().lines().next().unwrap_or_default();
     let decoded = html_escape::decode_html_entities(first).to_string();
@@ -466,7 +466,7 @@ pub fn values_from_note(json: &NoteJson, actor_id: i64) -> AlertValues {
     };
     let content_html = markdown::sanitize(&content);
     // Stripped once, for the title (when there is none) and the search text.
-    let text = markdown::strip_tags(&content_html);
+    let text = markdown::text_of_sanitized(&content_html);
     let title = json
         .alert_title
         .clone()
