@@ -7,7 +7,7 @@ use crate::{
     delivery,
     error::Error,
     federation::{self, routes},
-    signatures::keys::KeyCache,
+    signatures::keys::{KeyCache, KeyMaker},
     state::{AppState, State},
     web,
 };
@@ -18,7 +18,7 @@ use tokio::{sync::watch, task::JoinHandle};
 
 /// Opens the database, applies migrations and creates the local actors.
 pub async fn open_state(config: Config) -> Result<AppState, Error> {
-    open(config, FirstStart::AllActors).await
+    Ok(open(config, FirstStart::AllActors).await?.0)
 }
 
 /// What a start makes of the local actors that do not exist yet.
@@ -27,14 +27,17 @@ enum FirstStart {
     /// All of them, before anything is served.
     AllActors,
     /// The organisation and instance actors before, the publication actors
-    /// after the server listens: each actor's RSA key takes 50 to 250
+    /// after the server listens: each actor's RSA key takes 50 to 350
     /// milliseconds to make (a random prime search), and a first start
-    /// made five before its first answer.
+    /// made five before its first answer. All five are started together;
+    /// the first two finished go to the first two actors
+    /// ([`federation::ensure_own_actors`]).
     PublicationsLater,
 }
 
-/// [`open_state`], making the local actors `first` says.
-async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
+/// [`open_state`], making the local actors `first` says; with
+/// `PublicationsLater`, the maker of the publication actors' keys.
+async fn open(config: Config, first: FirstStart) -> Result<(AppState, Option<KeyMaker>), Error> {
     let config = Arc::new(config);
     let db_config = config.clone();
     let db = tokio::task::spawn_blocking(move || {
@@ -47,21 +50,26 @@ async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
     let actor_config = config.clone();
-    db.run(move |conn| {
-        let actors = match first {
-            FirstStart::AllActors => federation::ensure_local_actors(conn, &actor_config),
-            FirstStart::PublicationsLater => federation::ensure_own_actors(conn, &actor_config),
-        };
-        actors
-            .and_then(|()| crate::curation::sync_feeds(conn, &actor_config))
-            .map_err(into_db_error)
-    })
-    .await?;
+    let later_keys = db
+        .run(move |conn| {
+            let actors = match first {
+                FirstStart::AllActors => {
+                    federation::ensure_local_actors(conn, &actor_config).map(|()| None)
+                }
+                FirstStart::PublicationsLater => {
+                    federation::ensure_own_actors(conn, &actor_config).map(Some)
+                }
+            };
+            actors
+                .and_then(|keys| crate::curation::sync_feeds(conn, &actor_config).map(|()| keys))
+                .map_err(into_db_error)
+        })
+        .await?;
     let reads = Arc::new(web::read_cache::ReadCache::new(
         config.server.read_cache_bytes,
         std::time::Duration::from_secs(config.server.read_cache_secs),
     ));
-    Ok(AppState::new(State {
+    let state = AppState::new(State {
         client: federation::http_client(&config)?,
         policies: federation::policy::DomainPolicies::new(
             db.clone(),
@@ -81,7 +89,8 @@ async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
         keys: KeyCache::default(),
         delivery_wakeup: Default::default(),
         delivery_metrics: Default::default(),
-    }))
+    });
+    Ok((state, later_keys))
 }
 
 /// An error of start-up's database work, as the database layer's.
@@ -180,7 +189,11 @@ pub async fn start(
     listener: TcpListener,
     handle_signals: bool,
 ) -> Result<RunningServer, Error> {
-    launch(config, listener, handle_signals, FirstStart::AllActors).await
+    Ok(
+        launch(config, listener, handle_signals, FirstStart::AllActors)
+            .await?
+            .0,
+    )
 }
 
 /// Starts `tocsin serve` on `listener`: signals handled, and on a first
@@ -188,11 +201,13 @@ pub async fn start(
 /// are the only URLs that answer 404), then the memory that start-up left
 /// free handed back ([`release_free_memory`]).
 pub async fn start_serving(config: Config, listener: TcpListener) -> Result<RunningServer, Error> {
-    let running = launch(config, listener, true, FirstStart::PublicationsLater).await?;
+    let (running, later_keys) =
+        launch(config, listener, true, FirstStart::PublicationsLater).await?;
     release_free_memory();
     let (db, config) = (running.state.db.clone(), running.state.config.clone());
+    let keys = later_keys.unwrap_or_else(|| KeyMaker::start(0, 0));
     tokio::spawn(async move {
-        match federation::ensure_publication_actors(&db, config).await {
+        match federation::ensure_publication_actors(&db, config, keys).await {
             Ok(()) => release_free_memory(),
             Err(e) => tracing::error!(
                 error = %e,
@@ -203,13 +218,14 @@ pub async fn start_serving(config: Config, listener: TcpListener) -> Result<Runn
     Ok(running)
 }
 
-/// [`start`], making the local actors `first` says before it listens.
+/// [`start`], making the local actors `first` says before it listens;
+/// with `PublicationsLater`, also the maker of the publication actors' keys.
 async fn launch(
     config: Config,
     listener: TcpListener,
     handle_signals: bool,
     first: FirstStart,
-) -> Result<RunningServer, Error> {
+) -> Result<(RunningServer, Option<KeyMaker>), Error> {
     if config.insecure_federation() {
         tracing::warn!(
             allow_http = config.federation.allow_http,
@@ -223,7 +239,7 @@ async fn launch(
     };
     let max_body = config.server.max_body_bytes;
     let max_upload = config.alerts.max_upload_bytes;
-    let state = open(config, first).await?;
+    let (state, later_keys) = open(config, first).await?;
     let federation = federation::federation_config(state.clone()).await?;
     let data = federation.to_request_data();
     let guard = aw::Data::new(web::request_guard::Guard::new(federation.clone()));
@@ -334,7 +350,7 @@ async fn launch(
         std::task::Poll::Pending => tokio::spawn(server),
     };
     tracing::info!(%addr, base = %state.config.base_url(), "tocsin is listening");
-    Ok(RunningServer {
+    let running = RunningServer {
         addr,
         state,
         data,
@@ -345,7 +361,8 @@ async fn launch(
         inbox_workers,
         scheduler,
         upkeep,
-    })
+    };
+    Ok((running, later_keys))
 }
 
 /// Hands the memory that malloc keeps free back to the kernel (glibc's
