@@ -7,7 +7,7 @@ use crate::{
     delivery,
     error::Error,
     federation::{self, routes},
-    signatures::keys::{KeyCache, KeyMaker},
+    signatures::keys::KeyCache,
     state::{AppState, State},
     web,
 };
@@ -18,7 +18,7 @@ use tokio::{sync::watch, task::JoinHandle};
 
 /// Opens the database, applies migrations and creates the local actors.
 pub async fn open_state(config: Config) -> Result<AppState, Error> {
-    Ok(open(config, FirstStart::AllActors).await?.0)
+    open(config, FirstStart::AllActors).await
 }
 
 /// What a start makes of the local actors that do not exist yet.
@@ -27,17 +27,14 @@ enum FirstStart {
     /// All of them, before anything is served.
     AllActors,
     /// The organisation and instance actors before, the publication actors
-    /// after the server listens: each actor's RSA key takes 50 to 350
+    /// after the server listens: each actor's RSA key takes 50 to 250
     /// milliseconds to make (a random prime search), and a first start
-    /// made five before its first answer. All five are started together;
-    /// the first two finished go to the first two actors
-    /// ([`federation::ensure_own_actors`]).
+    /// made five before its first answer.
     PublicationsLater,
 }
 
-/// [`open_state`], making the local actors `first` says; with
-/// `PublicationsLater`, the maker of the publication actors' keys.
-async fn open(config: Config, first: FirstStart) -> Result<(AppState, Option<KeyMaker>), Error> {
+/// [`open_state`], making the local actors `first` says.
+async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
     let config = Arc::new(config);
     let db_config = config.clone();
     let db = tokio::task::spawn_blocking(move || {
@@ -50,26 +47,21 @@ async fn open(config: Config, first: FirstStart) -> Result<(AppState, Option<Key
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
     let actor_config = config.clone();
-    let later_keys = db
-        .run(move |conn| {
-            let actors = match first {
-                FirstStart::AllActors => {
-                    federation::ensure_local_actors(conn, &actor_config).map(|()| None)
-                }
-                FirstStart::PublicationsLater => {
-                    federation::ensure_own_actors(conn, &actor_config).map(Some)
-                }
-            };
-            actors
-                .and_then(|keys| crate::curation::sync_feeds(conn, &actor_config).map(|()| keys))
-                .map_err(into_db_error)
-        })
-        .await?;
+    db.run(move |conn| {
+        let actors = match first {
+            FirstStart::AllActors => federation::ensure_local_actors(conn, &actor_config),
+            FirstStart::PublicationsLater => federation::ensure_own_actors(conn, &actor_config),
+        };
+        actors
+            .and_then(|()| crate::curation::sync_feeds(conn, &actor_config))
+            .map_err(into_db_error)
+    })
+    .await?;
     let reads = Arc::new(web::read_cache::ReadCache::new(
         config.server.read_cache_bytes,
         std::time::Duration::from_secs(config.server.read_cache_secs),
     ));
-    let state = AppState::new(State {
+    Ok(AppState::new(State {
         client: federation::http_client(&config)?,
         policies: federation::policy::DomainPolicies::new(
             db.clone(),
@@ -89,8 +81,7 @@ async fn open(config: Config, first: FirstStart) -> Result<(AppState, Option<Key
         keys: KeyCache::default(),
         delivery_wakeup: Default::default(),
         delivery_metrics: Default::default(),
-    });
-    Ok((state, later_keys))
+    }))
 }
 
 /// An error of start-up's database work, as the database layer's.
@@ -189,11 +180,7 @@ pub async fn start(
     listener: TcpListener,
     handle_signals: bool,
 ) -> Result<RunningServer, Error> {
-    Ok(
-        launch(config, listener, handle_signals, FirstStart::AllActors)
-            .await?
-            .0,
-    )
+    launch(config, listener, handle_signals, FirstStart::AllActors).await
 }
 
 /// Starts `tocsin serve` on `listener`: signals handled, and on a first
@@ -201,13 +188,11 @@ pub async fn start(
 /// are the only URLs that answer 404), then the memory that start-up left
 /// free handed back ([`release_free_memory`]).
 pub async fn start_serving(config: Config, listener: TcpListener) -> Result<RunningServer, Error> {
-    let (running, later_keys) =
-        launch(config, listener, true, FirstStart::PublicationsLater).await?;
+    let running = launch(config, listener, true, FirstStart::PublicationsLater).await?;
     release_free_memory();
     let (db, config) = (running.state.db.clone(), running.state.config.clone());
-    let keys = later_keys.unwrap_or_else(|| KeyMaker::start(0, 0));
     tokio::spawn(async move {
-        match federation::ensure_publication_actors(&db, config, keys).await {
+        match federation::ensure_publication_actors(&db, config).await {
             Ok(()) => release_free_memory(),
             Err(e) => tracing::error!(
                 error = %e,
@@ -218,14 +203,13 @@ pub async fn start_serving(config: Config, listener: TcpListener) -> Result<Runn
     Ok(running)
 }
 
-/// [`start`], making the local actors `first` says before it listens;
-/// with `PublicationsLater`, also the maker of the publication actors' keys.
+/// [`start`], making the local actors `first` says before it listens.
 async fn launch(
     config: Config,
     listener: TcpListener,
     handle_signals: bool,
     first: FirstStart,
-) -> Result<(RunningServer, Option<KeyMaker>), Error> {
+) -> Result<RunningServer, Error> {
     if config.insecure_federation() {
         tracing::warn!(
             allow_http = config.federation.allow_http,
@@ -239,7 +223,7 @@ async fn launch(
     };
     let max_body = config.server.max_body_bytes;
     let max_upload = config.alerts.max_upload_bytes;
-    let (state, later_keys) = open(config, first).await?;
+    let state = open(config, first).await?;
     let federation = federation::federation_config(state.clone()).await?;
     let data = federation.to_request_data();
     let guard = aw::Data::new(web::request_guard::Guard::new(federation.clone()));
@@ -350,7 +334,7 @@ async fn launch(
         std::task::Poll::Pending => tokio::spawn(server),
     };
     tracing::info!(%addr, base = %state.config.base_url(), "tocsin is listening");
-    let running = RunningServer {
+    Ok(RunningServer {
         addr,
         state,
         data,
@@ -361,8 +345,7 @@ async fn launch(
         inbox_workers,
         scheduler,
         upkeep,
-    };
-    Ok((running, later_keys))
+    })
 }
 
 /// Hands the memory that malloc keeps free back to the kernel (glibc's

@@ -21,7 +21,7 @@ use crate::{
     config::Config,
     db::{self, actors::NewActor, now_ms},
     error::Error,
-    signatures::keys::{generate_rsa_keypair, generate_rsa_keypairs, KeyMaker, PemKeypair},
+    signatures::keys::{generate_rsa_keypair, generate_rsa_keypairs, PemKeypair},
     state::AppState,
 };
 use activitypub_federation::{
@@ -148,35 +148,26 @@ pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(),
 }
 
 /// [`ensure_local_actors`] for the organisation and instance actors only:
-/// `tocsin serve` answers once these exist. The keys every local actor
-/// lacks are started together ([`KeyMaker`]); these two take the first
-/// two finished, and the publication actors' come from the returned maker
-/// after the server listens ([`ensure_publication_actors`]).
-pub fn ensure_own_actors(conn: &mut db::DbConn, config: &Config) -> Result<KeyMaker, Error> {
-    let own = own_actors(config);
-    let own_missing = keys_missing(conn, config, &own)?;
-    let later = keys_missing(conn, config, &publication_actors(config))?;
-    let mut keys = KeyMaker::start(own_missing + later, own_missing);
-    // A key that could not be made is made again by `upsert_with_keys`.
-    let mut fresh = std::iter::from_fn(|| keys.take().ok());
-    for (username, profile) in own {
-        upsert_with_keys(conn, config, &username, profile, &mut fresh)?;
-    }
-    Ok(keys)
+/// `tocsin serve` answers once these exist, and makes the publication
+/// actors' keys after ([`ensure_publication_actors`]).
+pub fn ensure_own_actors(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
+    ensure_actors(conn, config, own_actors(config))
 }
 
-/// [`ensure_local_actors`] for the publication actors only, their keys the
-/// rest of `keys` ([`ensure_own_actors`]), holding a connection only to
-/// store, not while their keys are made: `tocsin serve` runs it while it
-/// answers, and a connection held through the keys' making would have the
-/// pool open a second one for the first requests, which would stay open
-/// (and resident) for minutes.
-pub async fn ensure_publication_actors(
-    db: &db::Db,
-    config: Arc<Config>,
-    keys: KeyMaker,
-) -> Result<(), Error> {
-    let fresh = tokio::task::spawn_blocking(move || keys.rest())
+/// [`ensure_local_actors`] for the publication actors only, holding a
+/// connection only to read and to store, not while their keys are made:
+/// `tocsin serve` runs it while it answers, and a connection held through
+/// the keys' making would have the pool open a second one for the first
+/// requests, which would stay open (and resident) for minutes.
+pub async fn ensure_publication_actors(db: &db::Db, config: Arc<Config>) -> Result<(), Error> {
+    let read_config = config.clone();
+    let missing = db
+        .run(move |conn| {
+            let wanted = publication_actors(&read_config);
+            keys_missing(conn, &read_config, &wanted)
+        })
+        .await?;
+    let fresh = tokio::task::spawn_blocking(move || generate_rsa_keypairs(missing))
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
     db.run(move |conn| {

@@ -38,137 +38,35 @@ pub fn generate_rsa_keypair() -> Result<PemKeypair, SignatureError> {
     })
 }
 
-/// Generates `n` RSA-2048 key pairs side by side ([`KeyMaker`], every
-/// key wanted at once).
+/// Generates `n` RSA-2048 key pairs on up to as many threads as there are
+/// cores: a first start makes one for each local actor, and one takes tens
+/// of milliseconds (a random prime search), so in turn they took most of
+/// the start. Each thread takes the next key to make until all are made,
+/// so one slow prime search does not hold a whole share back.
 pub fn generate_rsa_keypairs(n: usize) -> Result<Vec<PemKeypair>, SignatureError> {
-    let mut maker = KeyMaker::start(n, n);
-    (0..n).map(|_| maker.take()).collect()
-}
-
-/// RSA-2048 key pairs made in the background on up to as many threads as
-/// there are cores, handed out in the order they are finished. Making one
-/// is a random prime search (50 to 350 ms here), so keys made side by side
-/// finish far apart. The first `urgent` are wanted at once (a first start
-/// answers once the organisation's and the instance actor's exist): a
-/// thread that finishes while fewer than that are done starts the next key
-/// instead of waiting for the slower one, and the first keys finished are
-/// taken. The others wait for [`KeyMaker::rest`], so that they do not take
-/// the cores the start needs.
-pub struct KeyMaker {
-    finished: std::sync::mpsc::Receiver<Result<PemKeypair, SignatureError>>,
-    gate: Arc<Gate>,
-    total: usize,
-    taken: usize,
-}
-
-/// When the threads of a [`KeyMaker`] may start another key.
-struct Gate {
-    state: std::sync::Mutex<GateState>,
-    turn: std::sync::Condvar,
-}
-
-struct GateState {
-    total: usize,
-    urgent: usize,
-    started: usize,
-    finished: usize,
-    /// Every key may be made now.
-    released: bool,
-    /// The maker was dropped: no more keys.
-    stopped: bool,
-}
-
-impl Gate {
-    /// Waits until this thread may start a key; false when there is none
-    /// left to start.
-    fn next_turn(&self) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if state.stopped || state.started >= state.total {
-                return false;
-            }
-            if state.released || state.finished < state.urgent {
-                state.started += 1;
-                return true;
-            }
-            state = self.turn.wait(state).unwrap_or_else(|e| e.into_inner());
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |c| c.get())
+        .min(n);
+    let next = AtomicUsize::new(0);
+    let make = || {
+        let mut made = Vec::new();
+        while next.fetch_add(1, Ordering::Relaxed) < n {
+            made.push(generate_rsa_keypair()?);
         }
-    }
-
-    fn update(&self, change: impl FnOnce(&mut GateState)) {
-        change(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
-        self.turn.notify_all();
-    }
-}
-
-impl KeyMaker {
-    /// Starts making `total` keys, the first `urgent` of them at once.
-    pub fn start(total: usize, urgent: usize) -> KeyMaker {
-        let (sender, finished) = std::sync::mpsc::channel();
-        let gate = Arc::new(Gate {
-            state: std::sync::Mutex::new(GateState {
-                total,
-                urgent,
-                started: 0,
-                finished: 0,
-                released: false,
-                stopped: false,
-            }),
-            turn: std::sync::Condvar::new(),
-        });
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |c| c.get())
-            .min(total);
-        for _ in 0..threads {
-            let (sender, gate) = (sender.clone(), gate.clone());
-            let spawned = std::thread::Builder::new()
-                .name("tocsin-keys".into())
-                .spawn(move || {
-                    while gate.next_turn() {
-                        let made = generate_rsa_keypair();
-                        gate.update(|s| s.finished += 1);
-                        if sender.send(made).is_err() {
-                            return;
-                        }
-                    }
-                });
-            if let Err(e) = spawned {
-                tracing::warn!(error = %e, "cannot start a key-making thread");
-            }
+        Ok::<_, SignatureError>(made)
+    };
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(make)).collect();
+        let mut pairs = make()?;
+        for worker in workers {
+            let made = worker
+                .join()
+                .map_err(|_| SignatureError::Key("key generation panicked".into()))??;
+            pairs.extend(made);
         }
-        KeyMaker {
-            finished,
-            gate,
-            total,
-            taken: 0,
-        }
-    }
-
-    /// The next key finished, waiting for it; made on this thread if no
-    /// thread could start. An error once all `total` were taken.
-    pub fn take(&mut self) -> Result<PemKeypair, SignatureError> {
-        if self.taken >= self.total {
-            return Err(SignatureError::Key("every key made was taken".into()));
-        }
-        self.taken += 1;
-        self.finished
-            .recv()
-            .unwrap_or_else(|_| generate_rsa_keypair())
-    }
-
-    /// Lets every key be made and waits for those not taken yet.
-    pub fn rest(mut self) -> Result<Vec<PemKeypair>, SignatureError> {
-        self.gate.update(|s| s.released = true);
-        let left = self.total - self.taken;
-        (0..left).map(|_| self.take()).collect()
-    }
-}
-
-impl Drop for KeyMaker {
-    /// Threads waiting for their turn end; one making a key ends after it.
-    fn drop(&mut self) {
-        self.gate.update(|s| s.stopped = true);
-    }
+        Ok(pairs)
+    })
 }
 
 /// Parses a PKCS#8 PEM private key (as we store it).
@@ -261,46 +159,6 @@ mod tests {
                 parse_private_pem(&pair.private_pem).unwrap();
             }
         }
-    }
-
-    #[test]
-    fn a_maker_makes_the_urgent_keys_first_and_the_rest_when_released() {
-        let threads = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let mut maker = KeyMaker::start(4, 1);
-        let first = maker.take().unwrap();
-        // Before the release, only keys started while none was finished:
-        // one a thread.
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let started = maker.gate.state.lock().unwrap().started;
-        assert!(started <= threads.min(4), "{started} keys started");
-        let rest = maker.rest().unwrap();
-        assert_eq!(rest.len(), 3);
-        let mut pems: Vec<_> = rest.iter().map(|p| p.public_pem.clone()).collect();
-        pems.push(first.public_pem);
-        pems.sort();
-        pems.dedup();
-        assert_eq!(pems.len(), 4, "every key is its own");
-    }
-
-    #[test]
-    fn a_maker_gives_no_more_keys_than_asked_and_its_threads_end_when_dropped() {
-        let mut maker = KeyMaker::start(3, 1);
-        assert!(maker.take().is_ok());
-        let gate = Arc::downgrade(&maker.gate);
-        drop(maker);
-        // The threads hold the gate until they end: one waiting for its
-        // turn ends at once, one making a key once it is made.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while gate.upgrade().is_some() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "a key thread never ended"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let mut none = KeyMaker::start(1, 1);
-        assert!(none.take().is_ok());
-        assert!(none.take().is_err(), "a second key from a maker of one");
     }
 
     #[test]
