@@ -134,7 +134,7 @@ impl Incoming {
 /// What is queued of an accepted activity that is not applied at once.
 /// The body stays the request's bytes, shared and not copied: most
 /// activities the writer gets are applied at once and never queued.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AcceptedItem {
     /// The activity's id.
     pub ap_id: String,
