@@ -146,6 +146,11 @@ enum Bench {
         /// `[server] workers` (0: one per core).
         #[arg(long, default_value_t = 0)]
         workers: usize,
+        /// First starts to time in all, each in a fresh directory: the
+        /// first start waits for random prime searches, so one run says
+        /// little (SQLite only).
+        #[arg(long, default_value_t = 1)]
+        starts: usize,
     },
     /// The bare handler `read` compares with (started by `read`).
     #[command(hide = true)]
@@ -297,7 +302,12 @@ fn main() -> anyhow::Result<()> {
         Bench::Footprint {
             database_url,
             workers,
-        } => tokio::runtime::Runtime::new()?.block_on(read::footprint(database_url, workers))?,
+            starts,
+        } => tokio::runtime::Runtime::new()?.block_on(read::footprint(
+            database_url,
+            workers,
+            starts,
+        ))?,
         Bench::BareServer {
             port,
             workers,

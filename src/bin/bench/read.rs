@@ -522,7 +522,14 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
 /// `tocsin-bench footprint`: `tocsin serve` on a fresh data directory;
 /// time from spawn to the first 200 of the actor, and resident memory
 /// while idle.
-pub async fn footprint(database_url: Option<String>, workers: usize) -> anyhow::Result<()> {
+pub async fn footprint(
+    database_url: Option<String>,
+    workers: usize,
+    starts: usize,
+) -> anyhow::Result<()> {
+    if starts > 1 && database_url.is_some() {
+        anyhow::bail!("--starts needs a fresh database each time: SQLite only");
+    }
     let dir = std::env::temp_dir().join(format!("tocsin-bench-footprint-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -531,12 +538,12 @@ pub async fn footprint(database_url: Option<String>, workers: usize) -> anyhow::
     let config = config_for(port, &dir, database_url.as_deref(), workers);
     let load = load_average();
     let mut server = spawn_tocsin(&config, &dir)?;
-    let to_first = server
+    let to_first_start = server
         .first_answer(&host, &format!("/actors/{}", config.actor.username))
         .await?;
     println!(
         "start to first answer    {:.0} ms (fresh data directory: migrations, actor keys, first 200 of the actor)",
-        to_first.as_secs_f64() * 1000.0
+        to_first_start.as_secs_f64() * 1000.0
     );
     for at in [1u64, 5, 15] {
         let since = server.started.elapsed();
@@ -568,5 +575,48 @@ pub async fn footprint(database_url: Option<String>, workers: usize) -> anyhow::
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+    if starts > 1 {
+        let mut times = vec![to_first_start];
+        for _ in 1..starts {
+            times.push(first_start(workers).await?);
+        }
+        print_first_starts(&mut times);
+    }
     Ok(())
+}
+
+/// `tocsin serve` in a fresh directory on SQLite: time to the actor's
+/// first 200.
+async fn first_start(workers: usize) -> anyhow::Result<Duration> {
+    let dir = std::env::temp_dir().join(format!("tocsin-bench-first-start-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let port = free_port()?;
+    let config = config_for(port, &dir, None, workers);
+    let mut server = spawn_tocsin(&config, &dir)?;
+    let to_first = server
+        .first_answer(
+            &format!("localhost:{port}"),
+            &format!("/actors/{}", config.actor.username),
+        )
+        .await;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    to_first
+}
+
+/// The spread of first starts' times.
+fn print_first_starts(times: &mut [Duration]) {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let n = times.len();
+    let mean = times.iter().map(|d| ms(*d)).sum::<f64>() / n as f64;
+    let over = times.iter().filter(|d| ms(**d) > 200.0).count();
+    println!(
+        "first starts             {n}: {:.0} min, {:.0} median, {mean:.0} mean, {:.0} at the 90th percentile, {:.0} max; {over} over 200 ms",
+        ms(times[0]),
+        ms(times[n / 2]),
+        ms(times[(n * 9 / 10).min(n - 1)]),
+        ms(times[n - 1]),
+    );
 }
