@@ -530,17 +530,9 @@ pub async fn footprint(
     if starts > 1 && database_url.is_some() {
         anyhow::bail!("--starts needs a fresh database each time: SQLite only");
     }
-    let dir = std::env::temp_dir().join(format!("tocsin-bench-footprint-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let port = free_port()?;
-    let host = format!("localhost:{port}");
-    let config = config_for(port, &dir, database_url.as_deref(), workers);
     let load = load_average();
-    let mut server = spawn_tocsin(&config, &dir)?;
-    let to_first_start = server
-        .first_answer(&host, &format!("/actors/{}", config.actor.username))
-        .await?;
+    let (dir, config, server, to_first_start) =
+        first_start("footprint", database_url.as_deref(), workers).await?;
     println!(
         "start to first answer    {:.0} ms (fresh data directory: migrations, actor keys, first 200 of the actor)",
         to_first_start.as_secs_f64() * 1000.0
@@ -564,7 +556,7 @@ pub async fn footprint(
     // A restart: the database and the actors' keys exist.
     let mut server = spawn_tocsin(&config, &dir)?;
     let to_first = server
-        .first_answer(&host, &format!("/actors/{}", config.actor.username))
+        .first_answer(&config.instance.domain, &actor_path(&config))
         .await?;
     println!(
         "restart to first answer  {:.0} ms (same data directory)
@@ -578,31 +570,39 @@ pub async fn footprint(
     if starts > 1 {
         let mut times = vec![to_first_start];
         for _ in 1..starts {
-            times.push(first_start(workers).await?);
+            let (dir, _, server, to_first) = first_start("first-start", None, workers).await?;
+            drop(server);
+            let _ = std::fs::remove_dir_all(&dir);
+            times.push(to_first);
         }
         print_first_starts(&mut times);
     }
     Ok(())
 }
 
-/// `tocsin serve` in a fresh directory on SQLite: time to the actor's
-/// first 200.
-async fn first_start(workers: usize) -> anyhow::Result<Duration> {
-    let dir = std::env::temp_dir().join(format!("tocsin-bench-first-start-{}", std::process::id()));
+/// `tocsin serve` started in a fresh data directory (named after `label`)
+/// on `database_url` (SQLite in the directory when `None`): the
+/// directory, the configuration, the running server and the time from
+/// spawn to the actor's first 200.
+async fn first_start(
+    label: &str,
+    database_url: Option<&str>,
+    workers: usize,
+) -> anyhow::Result<(PathBuf, Config, Server, Duration)> {
+    let dir = std::env::temp_dir().join(format!("tocsin-bench-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let port = free_port()?;
-    let config = config_for(port, &dir, None, workers);
+    let config = config_for(free_port()?, &dir, database_url, workers);
     let mut server = spawn_tocsin(&config, &dir)?;
     let to_first = server
-        .first_answer(
-            &format!("localhost:{port}"),
-            &format!("/actors/{}", config.actor.username),
-        )
-        .await;
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
-    to_first
+        .first_answer(&config.instance.domain, &actor_path(&config))
+        .await?;
+    Ok((dir, config, server, to_first))
+}
+
+/// The organisation actor's path, which `footprint` GETs.
+fn actor_path(config: &Config) -> String {
+    format!("/actors/{}", config.actor.username)
 }
 
 /// The spread of first starts' times.
