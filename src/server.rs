@@ -36,6 +36,11 @@ enum FirstStart {
 /// [`open_state`], making the local actors `first` says.
 async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
     let config = Arc::new(config);
+    // The HTTP client reads every system root certificate (tens of
+    // milliseconds): it is built beside the database's opening, the
+    // migrations and the first start's keys, not after them.
+    let client_config = config.clone();
+    let client = tokio::task::spawn_blocking(move || federation::http_client(&client_config));
     let db_config = config.clone();
     let db = tokio::task::spawn_blocking(move || {
         Db::connect(
@@ -62,7 +67,7 @@ async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
         std::time::Duration::from_secs(config.server.read_cache_secs),
     ));
     Ok(AppState::new(State {
-        client: federation::http_client(&config)?,
+        client: client.await.map_err(|e| Error::Internal(e.to_string()))??,
         policies: federation::policy::DomainPolicies::new(
             db.clone(),
             config.federation.allowlist_only,

@@ -326,8 +326,10 @@ fn upsert_with_keys(
     Ok(db::actors::upsert(conn, &actor)?)
 }
 
-/// activitypub_federation's configuration for our state: fetches signed by
-/// the instance actor, http and private addresses only when configured.
+/// activitypub_federation's configuration for our state: the state's HTTP
+/// client (built once: it reads every system root certificate), fetches
+/// signed by the instance actor, http and private addresses only when
+/// configured.
 pub async fn federation_config(state: AppState) -> Result<ApConfig<AppState>, Error> {
     let config = state.config.clone();
     let urls = Urls::new(&config);
@@ -338,7 +340,7 @@ pub async fn federation_config(state: AppState) -> Result<ApConfig<AppState>, Er
                 .ok_or(db::DbError::Query(diesel::result::Error::NotFound))
         })
         .await?;
-    let client = http_client(&config)?;
+    let client = state.client.clone();
     let state_policies = state.policies.clone();
     ApConfig::builder()
         .domain(config.instance.domain.clone())
