@@ -46,12 +46,15 @@ impl Hammered {
 
     /// The `p` quantile of the latencies in ms (sorted by [`hammer`]).
     fn percentile(&self, p: f64) -> f64 {
-        if self.micros.is_empty() {
-            return 0.0;
-        }
-        let i = ((self.micros.len() - 1) as f64 * p).round() as usize;
-        self.micros[i] as f64 / 1000.0
+        quantile(&self.micros, p).map_or(0.0, |micros| micros as f64 / 1000.0)
     }
+}
+
+/// The `p` quantile (0 to 1) of `sorted`, the nearest value; `None` when
+/// it is empty.
+fn quantile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let last = sorted.len().checked_sub(1)?;
+    sorted.get((last as f64 * p).round() as usize).copied()
 }
 
 /// One keep-alive connection: GETs `paths` in turn from `offset` until
@@ -609,14 +612,32 @@ fn actor_path(config: &Config) -> String {
 fn print_first_starts(times: &mut [Duration]) {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |p: f64| quantile(times, p).map_or(0.0, ms);
     let n = times.len();
     let mean = times.iter().map(|d| ms(*d)).sum::<f64>() / n as f64;
     let over = times.iter().filter(|d| ms(**d) > 200.0).count();
     println!(
         "first starts             {n}: {:.0} min, {:.0} median, {mean:.0} mean, {:.0} at the 90th percentile, {:.0} max; {over} over 200 ms",
-        ms(times[0]),
-        ms(times[n / 2]),
-        ms(times[(n * 9 / 10).min(n - 1)]),
-        ms(times[n - 1]),
+        at(0.0),
+        at(0.5),
+        at(0.9),
+        at(1.0),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantile;
+
+    #[test]
+    fn a_quantile_is_the_nearest_value_of_the_sorted_ones() {
+        let ten: Vec<u32> = (1..=10).collect();
+        assert_eq!(quantile(&ten, 0.0), Some(1));
+        assert_eq!(quantile(&ten, 0.5), Some(6));
+        // Of ten, the 90th percentile is the ninth value, not the largest.
+        assert_eq!(quantile(&ten, 0.9), Some(9));
+        assert_eq!(quantile(&ten, 1.0), Some(10));
+        assert_eq!(quantile(&[7u32], 0.9), Some(7));
+        assert_eq!(quantile::<u32>(&[], 0.5), None);
+    }
 }
