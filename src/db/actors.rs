@@ -104,19 +104,11 @@ pub fn by_ap_ids(conn: &mut DbConn, ap_ids: &[String]) -> Result<Vec<ActorRow>, 
             .select(ActorRow::as_select())
             .load(conn)?);
     };
-    // SQLite: the ids as one JSON array, so that the statement is the same
-    // for any number of them and prepared once (the inbox writer reads its
-    // group's actors this way in every transaction), not an `IN (?, ?, …)`
-    // compiled anew for each length.
-    let list = serde_json::to_string(ap_ids).map_err(|e| DbError::Task(e.to_string()))?;
+    // SQLite: the ids as one JSON array (`json_list`), one statement for
+    // any number of them, prepared once per connection. The batch lane
+    // reads every claim's actors this way.
     Ok(actors::table
-        .filter(
-            diesel::dsl::sql::<diesel::sql_types::Bool>(
-                "actors.ap_id IN (SELECT value FROM json_each(",
-            )
-            .bind::<diesel::sql_types::Text, _>(list)
-            .sql("))"),
-        )
+        .filter(super::json_list::contains(actors::ap_id, ap_ids))
         .select(ActorRow::as_select())
         .load(lite)?)
 }

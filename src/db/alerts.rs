@@ -312,6 +312,25 @@ pub fn by_ap_id(conn: &mut DbConn, ap_id: &str) -> Result<Option<AlertRow>, DbEr
     Ok(row.optional()?)
 }
 
+/// The alerts with these ActivityPub ids, in one query whatever their
+/// number (the inbox's writer reads its group's this way).
+pub fn by_ap_ids(conn: &mut DbConn, ap_ids: &[&str]) -> Result<Vec<AlertRow>, DbError> {
+    if ap_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // A row selected with `as_select` names its back end (see `by_ap_id`).
+    Ok(match conn {
+        DbConn::Sqlite(lite) => alerts::table
+            .filter(super::json_list::contains(alerts::ap_id, ap_ids))
+            .select(AlertRow::as_select())
+            .load(lite)?,
+        DbConn::Pg(pg) => alerts::table
+            .filter(alerts::ap_id.eq_any(ap_ids))
+            .select(AlertRow::as_select())
+            .load(pg)?,
+    })
+}
+
 /// Inside a transaction, makes other transactions that lock the same
 /// alert group wait until this one ends. SQLite needs nothing: its write
 /// transactions ([`super::transaction`]) already run one at a time; on
@@ -628,6 +647,25 @@ pub fn remember_tombstone(conn: &mut DbConn, ap_id: &str) -> Result<(), DbError>
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// The ids among `ap_ids` that [`is_tombstoned`] would call deleted, in
+/// one query whatever their number.
+pub fn tombstoned_among(
+    conn: &mut DbConn,
+    ap_ids: &[&str],
+) -> Result<std::collections::HashSet<String>, DbError> {
+    if ap_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let query = tombstones::table.select(tombstones::ap_id);
+    let found: Vec<String> = match conn {
+        DbConn::Sqlite(lite) => query
+            .filter(super::json_list::contains(tombstones::ap_id, ap_ids))
+            .load(lite)?,
+        DbConn::Pg(pg) => query.filter(tombstones::ap_id.eq_any(ap_ids)).load(pg)?,
+    };
+    Ok(found.into_iter().collect())
 }
 
 /// True when a Delete of this object arrived earlier.

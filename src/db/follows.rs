@@ -172,6 +172,33 @@ pub fn follower_inboxes(conn: &mut DbConn, target_id: i64) -> Result<Vec<String>
     Ok(inboxes)
 }
 
+/// The actors among `actor_ids` that [`is_followed_locally`] would call
+/// followed, in one query whatever their number (the inbox's writer asks
+/// for its whole group's).
+pub fn followed_locally_among(
+    conn: &mut DbConn,
+    actor_ids: &[i64],
+) -> Result<std::collections::HashSet<i64>, DbError> {
+    if actor_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let query = follows::table
+        .inner_join(actors::table.on(actors::id.eq(follows::follower_id)))
+        .filter(follows::state.eq(ACCEPTED))
+        .filter(actors::local.eq(true))
+        .select(follows::target_id)
+        .distinct();
+    let found: Vec<i64> = match conn {
+        DbConn::Sqlite(lite) => query
+            .filter(super::json_list::contains(follows::target_id, actor_ids))
+            .load(lite)?,
+        DbConn::Pg(pg) => query
+            .filter(follows::target_id.eq_any(actor_ids))
+            .load(pg)?,
+    };
+    Ok(found.into_iter().collect())
+}
+
 /// True when some local actor follows `actor_id` (accepted): their posts
 /// are wanted here.
 pub fn is_followed_locally(conn: &mut DbConn, actor_id: i64) -> Result<bool, DbError> {

@@ -14,6 +14,7 @@ pub mod digest_runs;
 pub mod domain_policies;
 pub mod follows;
 pub mod inbox_queue;
+pub mod json_list;
 pub mod publications;
 pub mod schema;
 pub mod subscribers;

@@ -33,7 +33,10 @@ use super::{
     activities::{create, update},
     envelope::Envelope,
     inbox::InboxActivity,
-    objects::alert::{prepare_remote, store_prepared, NoteJson, PreparedAlert, Stored},
+    objects::alert::{
+        prepare_remote, store_prepared, store_prepared_after, NoteJson, PreparedAlert, Prior,
+        Stored,
+    },
 };
 use crate::{
     campaigns,
@@ -400,13 +403,14 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
     .collect();
     actors.extend(read_actors(conn, &urls)?);
     let now = now_ms();
+    let mut prior = GroupPrior::read(conn, group)?;
     let (mut new, mut seen) = (Vec::with_capacity(group.len()), HashSet::new());
     let (mut queue, mut followups) = (Vec::new(), Vec::new());
-    let mut followed = HashMap::new();
+    let mut followed = followed_among(conn, &actors)?;
     for Accepted { item, alert, .. } in group {
         let item: &AcceptedItem = item;
         let ap_id = item.ap_id.as_str();
-        if !seen.insert(ap_id) || inbox_queue::is_known(conn, ap_id)? {
+        if !seen.insert(ap_id) || prior.known.contains(ap_id) {
             new.push(false);
             continue;
         }
@@ -417,8 +421,9 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
             let prepared = prepared
                 .take()
                 .and_then(|prepared| incoming.by_author(&actors, prepared, now));
+            let prior = Some(&mut prior);
             if let Applied::Done(stored) =
-                store_one(conn, &actors, &mut followed, incoming, prepared)?
+                store_one(conn, &actors, &mut followed, incoming, prepared, prior)?
             {
                 followups.extend(stored.map(|stored| incoming.followup(*stored)));
                 continue;
@@ -434,6 +439,75 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
         queued_single: !queue.is_empty(),
         followups: Followups::read(conn, actors.into_values().collect(), followups)?,
     })
+}
+
+/// Whether some local actor follows each of `actors`, by row id, in one
+/// query (`create::stores` asks it of every alert's actor).
+fn followed_among(
+    conn: &mut DbConn,
+    actors: &HashMap<String, ActorRow>,
+) -> Result<HashMap<i64, bool>, DbError> {
+    let ids: Vec<i64> = actors.values().map(|a| a.id).collect();
+    let followed = db::follows::followed_locally_among(conn, &ids)?;
+    Ok(ids
+        .into_iter()
+        .map(|id| (id, followed.contains(&id)))
+        .collect())
+}
+
+/// What the database held of a group's activities and alerts when its
+/// transaction began, read in four queries rather than three per activity
+/// (each a statement's round of binding, stepping and resetting; on
+/// PostgreSQL a round trip).
+struct GroupPrior {
+    /// The group's activity ids received or queued before.
+    known: HashSet<String>,
+    /// Its alerts' ids that a Delete removed earlier.
+    tombstoned: HashSet<String>,
+    /// Its alerts stored before, by id.
+    stored: HashMap<String, AlertRow>,
+    /// Alert ids this transaction wrote: what was read of them is stale,
+    /// so a second copy in the group reads them again.
+    written: HashSet<String>,
+}
+
+impl GroupPrior {
+    fn read(conn: &mut DbConn, group: &[Accepted]) -> Result<GroupPrior, DbError> {
+        let ids: Vec<&str> = group.iter().map(|a| a.item.ap_id.as_str()).collect();
+        let alerts: Vec<&str> = group
+            .iter()
+            .filter_map(|a| a.alert.as_ref()?.1.as_ref())
+            .map(PreparedAlert::ap_id)
+            .collect();
+        Ok(GroupPrior {
+            known: inbox_queue::known_among(conn, &ids)?,
+            tombstoned: db::alerts::tombstoned_among(conn, &alerts)?,
+            stored: db::alerts::by_ap_ids(conn, &alerts)?
+                .into_iter()
+                .map(|row| (row.ap_id.clone(), row))
+                .collect(),
+            written: HashSet::new(),
+        })
+    }
+
+    /// Stores `prepared` by what was read before, unless this transaction
+    /// already wrote the same alert.
+    fn store(
+        &mut self,
+        conn: &mut DbConn,
+        prepared: PreparedAlert,
+    ) -> Result<Option<Stored>, DbError> {
+        let ap_id = prepared.ap_id();
+        if self.written.contains(ap_id) {
+            return store_prepared(conn, prepared);
+        }
+        let prior = match self.tombstoned.contains(ap_id) {
+            true => Prior::Tombstoned,
+            false => Prior::Stored(self.stored.remove(ap_id)),
+        };
+        self.written.insert(ap_id.to_string());
+        store_prepared_after(conn, prepared, prior)
+    }
 }
 
 /// Queues a whole group as received (Creates and Updates of alerts for the
@@ -676,10 +750,12 @@ fn store_all(
     let (mut followups, mut followed) = (Vec::new(), HashMap::new());
     for (row_id, item, prepared) in items {
         let applied = match isolation {
-            Isolation::None => store_one(conn, actors, &mut followed, item, prepared.clone())?,
+            Isolation::None => {
+                store_one(conn, actors, &mut followed, item, prepared.clone(), None)?
+            }
             Isolation::Savepoint => {
                 let store = |conn: &mut DbConn| {
-                    store_one(conn, actors, &mut followed, item, prepared.clone())
+                    store_one(conn, actors, &mut followed, item, prepared.clone(), None)
                 };
                 match db::transaction(conn, store) {
                     Ok(applied) => applied,
@@ -706,23 +782,29 @@ fn store_all(
 /// Applies one item by the rule `Create::receive` and `Update::receive`
 /// follow (`create::stores`): ignored unless we want the actor's objects
 /// (or, for an Update, hold the object); stored if its author is known and
-/// fresh, else left to the other lane, which fetches.
+/// fresh, else left to the other lane, which fetches. `prior`: what the
+/// writer read of its whole group; without it the alert's state is read.
 fn store_one(
     conn: &mut DbConn,
     actors: &HashMap<String, ActorRow>,
     followed: &mut HashMap<i64, bool>,
     item: &Incoming,
     prepared: Option<PreparedAlert>,
+    prior: Option<&mut GroupPrior>,
 ) -> Result<Applied, DbError> {
     let actor_id = actors.get(&item.actor).map(|a| a.id);
     let update_of = item.update.is_some().then(|| item.object.id.as_str());
     if !create::stores(conn, followed, actor_id, &item.named, update_of)? {
         return Ok(Applied::Done(None));
     }
-    match prepared {
-        Some(prepared) => Ok(Applied::Done(store_prepared(conn, prepared)?.map(Box::new))),
-        None => Ok(Applied::Single),
-    }
+    let Some(prepared) = prepared else {
+        return Ok(Applied::Single);
+    };
+    let stored = match prior {
+        Some(prior) => prior.store(conn, prepared)?,
+        None => store_prepared(conn, prepared)?,
+    };
+    Ok(Applied::Done(stored.map(Box::new)))
 }
 
 /// Curation and campaigns for a stored alert, as after a Create or Update.

@@ -261,3 +261,145 @@ async fn copies_of_applied_alerts_change_nothing_postgres() {
     }
     copies_of_applied_alerts_change_nothing(Backend::Postgres).await;
 }
+
+/// The writer's group as the inbox hands it over: each activity parsed,
+/// its alert prepared, signed by `signer`.
+fn group_of(
+    activities: &[&serde_json::Value],
+    signer: &db::actors::ActorRow,
+) -> Vec<tocsin::federation::inbox_batch::Accepted> {
+    use tocsin::federation::{inbox, inbox_batch};
+    activities
+        .iter()
+        .map(|activity| {
+            let body = activity.to_string();
+            let parsed = inbox::parse_activity(body.as_bytes()).unwrap().unwrap();
+            let id = activity["id"].as_str().unwrap().to_string();
+            let actor = url::Url::parse(activity["actor"].as_str().unwrap()).unwrap();
+            let incoming =
+                inbox_batch::Incoming::from_activity(id.clone(), &actor, parsed).unwrap();
+            let prepared = incoming.prepare();
+            inbox_batch::Accepted {
+                item: inbox_batch::AcceptedItem {
+                    ap_id: id,
+                    signer: signer.ap_id.clone(),
+                    body: body.into(),
+                    batch: true,
+                },
+                alert: Some((incoming, Some(prepared))),
+                signer: Some(signer.clone()),
+            }
+        })
+        .collect()
+}
+
+/// The writer reads what the database holds of a whole group before it
+/// writes (ids received or queued, deleted objects, stored alerts), and
+/// what the group itself writes is not hidden by that reading: a Create and
+/// the Update that edits it in one group leave the edited alert, a copy in
+/// the group and ids known before are dropped, an object deleted earlier is
+/// not stored, a stored alert's copy changes nothing, and the alert of an
+/// actor nobody here follows is not stored.
+async fn one_group_sees_what_it_wrote(backend: Backend) {
+    let i = TestInstance::start(backend).await;
+    let peer = FakePeer::start().await;
+    let alice = following_alice(&i, &peer).await;
+    let db = i.server.state.db.clone();
+    let lookup = alice.clone();
+    let alice_row = db
+        .run(move |conn| db::actors::by_ap_id(conn, &lookup))
+        .await
+        .unwrap()
+        .expect("alice is stored");
+
+    // Stored by an earlier group.
+    let stored = create_note(&peer.base, &alice);
+    let mut group = group_of(&[&stored], &alice_row);
+    db.run(move |conn| tocsin::federation::inbox_batch::store_accepted(conn, &mut group))
+        .await
+        .unwrap();
+
+    let created = create_note(&peer.base, &alice);
+    let mut update = created.clone();
+    update["id"] = format!("{}#update", created["id"].as_str().unwrap()).into();
+    update["type"] = "Update".into();
+    update["object"]["content"] = "<p>Journalist detained; released on bail.</p>".into();
+    update["object"]["updated"] = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339()
+        .into();
+    let deleted = create_note(&peer.base, &alice);
+    let received = create_note(&peer.base, &alice);
+    let mut stored_copy = stored.clone();
+    stored_copy["id"] = format!("{}#again", stored["id"].as_str().unwrap()).into();
+    let (deleted_note, received_id) = (
+        deleted["object"]["id"].as_str().unwrap().to_string(),
+        received["id"].as_str().unwrap().to_string(),
+    );
+    db.run(move |conn| {
+        db::alerts::remember_tombstone(conn, &deleted_note)?;
+        db::inbox_queue::mark_received(conn, &[received_id])
+    })
+    .await
+    .unwrap();
+    // An actor we know but nobody here follows.
+    let bob = format!("{}/users/bob", peer.base);
+    let bob_person = db::actors::NewActor::remote_person(
+        &bob,
+        "bob",
+        &peer.domain,
+        &format!("{bob}/inbox"),
+        &alice_row.public_key_pem,
+    );
+    let bob_row = db
+        .run(move |conn| db::actors::upsert(conn, &bob_person))
+        .await
+        .unwrap();
+    let unfollowed = create_note(&peer.base, &bob);
+    let (before, _) = alerts_and_queue(&i).await;
+
+    let mut group = group_of(
+        &[
+            &created,
+            &update,
+            &created,
+            &deleted,
+            &received,
+            &stored_copy,
+        ],
+        &alice_row,
+    );
+    group.extend(group_of(&[&unfollowed], &bob_row));
+    let written = db
+        .run(move |conn| tocsin::federation::inbox_batch::store_accepted(conn, &mut group))
+        .await
+        .expect("the group is stored");
+    assert_eq!(written.new, [true, true, false, true, false, true, true]);
+
+    let (after, queue) = alerts_and_queue(&i).await;
+    assert_eq!(queue, (0, 0), "nothing queued");
+    assert_eq!(after.len(), 2, "one alert added: {after:?}");
+    assert_eq!(
+        after[0], before[0],
+        "the stored alert's copy changed nothing"
+    );
+    assert_eq!(after[1].ap_id, created["object"]["id"].as_str().unwrap());
+    assert!(
+        after[1].content_html.contains("released on bail"),
+        "the Update in the same group edited the new alert: {}",
+        after[1].content_html
+    );
+    i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_group_sees_what_it_wrote_sqlite() {
+    one_group_sees_what_it_wrote(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_group_sees_what_it_wrote_postgres() {
+    if !crate::common::postgres_available() {
+        return;
+    }
+    one_group_sees_what_it_wrote(Backend::Postgres).await;
+}

@@ -631,6 +631,11 @@ pub struct PreparedAlert {
 }
 
 impl PreparedAlert {
+    /// The ActivityPub id of the alert (its object's id).
+    pub fn ap_id(&self) -> &str {
+        &self.values.ap_id
+    }
+
     /// The same alert, written by the actor stored as `author_id`.
     pub fn by(mut self, author_id: i64) -> PreparedAlert {
         self.values.actor_id = author_id;
@@ -689,16 +694,43 @@ pub fn store_prepared(
     conn: &mut db::DbConn,
     prepared: PreparedAlert,
 ) -> Result<Option<Stored>, db::DbError> {
+    let ap_id = prepared.values.ap_id.as_str();
+    let prior = match db::alerts::is_tombstoned(conn, ap_id)? {
+        true => Prior::Tombstoned,
+        false => Prior::Stored(db::alerts::by_ap_id(conn, ap_id)?),
+    };
+    store_prepared_after(conn, prepared, prior)
+}
+
+/// What the database held of an alert before it is stored.
+// Made and moved once per alert stored; a box would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Prior {
+    /// A Delete of it arrived earlier.
+    Tombstoned,
+    /// Its stored copy, if any.
+    Stored(Option<db::alerts::AlertRow>),
+}
+
+/// [`store_prepared`] when what the database holds of the alert was read
+/// before, in the same transaction, with nothing written to it since (the
+/// inbox's writer reads a whole group's at once).
+pub fn store_prepared_after(
+    conn: &mut db::DbConn,
+    prepared: PreparedAlert,
+    prior: Prior,
+) -> Result<Option<Stored>, db::DbError> {
     let PreparedAlert {
         values,
         versions,
         attachments,
         may_edit,
     } = prepared;
-    if db::alerts::is_tombstoned(conn, &values.ap_id)? {
+    let Prior::Stored(stored) = prior else {
         return Ok(None);
-    }
-    let row = match db::alerts::by_ap_id(conn, &values.ap_id)? {
+    };
+    let row = match stored {
         Some(existing) if existing.local => return Ok(None),
         Some(existing) if existing.status == STATUS_DELETED => return Ok(None),
         Some(existing) if !may_edit || existing.updated_at >= values.updated_at => return Ok(None),
