@@ -403,7 +403,13 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
     .collect();
     actors.extend(read_actors(conn, &urls)?);
     let now = now_ms();
-    let mut prior = GroupPrior::read(conn, group)?;
+    let ids: Vec<&str> = group.iter().map(|a| a.item.ap_id.as_str()).collect();
+    let alerts: Vec<&str> = group
+        .iter()
+        .filter_map(|a| a.alert.as_ref()?.1.as_ref())
+        .map(PreparedAlert::ap_id)
+        .collect();
+    let mut prior = GroupPrior::read(conn, &ids, &alerts)?;
     let (mut new, mut seen) = (Vec::with_capacity(group.len()), HashSet::new());
     let (mut queue, mut followups) = (Vec::new(), Vec::new());
     let mut followed = followed_among(conn, &actors)?;
@@ -421,7 +427,7 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
             let prepared = prepared
                 .take()
                 .and_then(|prepared| incoming.by_author(&actors, prepared, now));
-            let prior = Some(&mut prior);
+            let prior = &mut prior;
             if let Applied::Done(stored) =
                 store_one(conn, &actors, &mut followed, incoming, prepared, prior)?
             {
@@ -455,10 +461,9 @@ fn followed_among(
         .collect())
 }
 
-/// What the database held of a group's activities and alerts when its
-/// transaction began, read in four queries rather than three per activity
-/// (each a statement's round of binding, stepping and resetting; on
-/// PostgreSQL a round trip).
+/// What the database held of a group's (or a batch claim's) activities and
+/// alerts when its transaction began, read in four queries rather than
+/// three per activity: on PostgreSQL each was a round trip.
 struct GroupPrior {
     /// The group's activity ids received or queued before.
     known: HashSet<String>,
@@ -472,17 +477,13 @@ struct GroupPrior {
 }
 
 impl GroupPrior {
-    fn read(conn: &mut DbConn, group: &[Accepted]) -> Result<GroupPrior, DbError> {
-        let ids: Vec<&str> = group.iter().map(|a| a.item.ap_id.as_str()).collect();
-        let alerts: Vec<&str> = group
-            .iter()
-            .filter_map(|a| a.alert.as_ref()?.1.as_ref())
-            .map(PreparedAlert::ap_id)
-            .collect();
+    /// Reads what is known of the activities `ids` (none for rows already
+    /// in the queue) and of the alerts `alerts`.
+    fn read(conn: &mut DbConn, ids: &[&str], alerts: &[&str]) -> Result<GroupPrior, DbError> {
         Ok(GroupPrior {
-            known: inbox_queue::known_among(conn, &ids)?,
-            tombstoned: db::alerts::tombstoned_among(conn, &alerts)?,
-            stored: db::alerts::by_ap_ids(conn, &alerts)?
+            known: inbox_queue::known_among(conn, ids)?,
+            tombstoned: db::alerts::tombstoned_among(conn, alerts)?,
+            stored: db::alerts::by_ap_ids(conn, alerts)?
                 .into_iter()
                 .map(|row| (row.ap_id.clone(), row))
                 .collect(),
@@ -747,15 +748,22 @@ fn store_all(
     mut single: Vec<i64>,
     isolation: Isolation,
 ) -> Result<(Vec<Followup>, bool), DbError> {
-    let (mut followups, mut followed) = (Vec::new(), HashMap::new());
+    let alerts: Vec<&str> = items
+        .iter()
+        .filter_map(|(_, _, prepared)| prepared.as_ref())
+        .map(PreparedAlert::ap_id)
+        .collect();
+    let mut prior = GroupPrior::read(conn, &[], &alerts)?;
+    let (mut followups, mut followed) = (Vec::new(), followed_among(conn, actors)?);
     for (row_id, item, prepared) in items {
+        let prior = &mut prior;
         let applied = match isolation {
             Isolation::None => {
-                store_one(conn, actors, &mut followed, item, prepared.clone(), None)?
+                store_one(conn, actors, &mut followed, item, prepared.clone(), prior)?
             }
             Isolation::Savepoint => {
                 let store = |conn: &mut DbConn| {
-                    store_one(conn, actors, &mut followed, item, prepared.clone(), None)
+                    store_one(conn, actors, &mut followed, item, prepared.clone(), prior)
                 };
                 match db::transaction(conn, store) {
                     Ok(applied) => applied,
@@ -782,15 +790,15 @@ fn store_all(
 /// Applies one item by the rule `Create::receive` and `Update::receive`
 /// follow (`create::stores`): ignored unless we want the actor's objects
 /// (or, for an Update, hold the object); stored if its author is known and
-/// fresh, else left to the other lane, which fetches. `prior`: what the
-/// writer read of its whole group; without it the alert's state is read.
+/// fresh, else left to the other lane, which fetches. `prior`: what was
+/// read of the whole group or claim.
 fn store_one(
     conn: &mut DbConn,
     actors: &HashMap<String, ActorRow>,
     followed: &mut HashMap<i64, bool>,
     item: &Incoming,
     prepared: Option<PreparedAlert>,
-    prior: Option<&mut GroupPrior>,
+    prior: &mut GroupPrior,
 ) -> Result<Applied, DbError> {
     let actor_id = actors.get(&item.actor).map(|a| a.id);
     let update_of = item.update.is_some().then(|| item.object.id.as_str());
@@ -800,11 +808,7 @@ fn store_one(
     let Some(prepared) = prepared else {
         return Ok(Applied::Single);
     };
-    let stored = match prior {
-        Some(prior) => prior.store(conn, prepared)?,
-        None => store_prepared(conn, prepared)?,
-    };
-    Ok(Applied::Done(stored.map(Box::new)))
+    Ok(Applied::Done(prior.store(conn, prepared)?.map(Box::new)))
 }
 
 /// Curation and campaigns for a stored alert, as after a Create or Update.
