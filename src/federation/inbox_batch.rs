@@ -427,9 +427,8 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
             let prepared = prepared
                 .take()
                 .and_then(|prepared| incoming.by_author(&actors, prepared, now));
-            let prior = &mut prior;
             if let Applied::Done(stored) =
-                store_one(conn, &actors, &mut followed, incoming, prepared, prior)?
+                store_one(conn, &actors, &mut followed, incoming, prepared, &mut prior)?
             {
                 followups.extend(stored.map(|stored| incoming.followup(*stored)));
                 continue;
@@ -756,6 +755,7 @@ fn store_all(
     let mut prior = GroupPrior::read(conn, &[], &alerts)?;
     let (mut followups, mut followed) = (Vec::new(), followed_among(conn, actors)?);
     for (row_id, item, prepared) in items {
+        // One short name for both arms (the closure below borrows it).
         let prior = &mut prior;
         let applied = match isolation {
             Isolation::None => {
