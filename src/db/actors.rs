@@ -97,12 +97,15 @@ pub fn by_ap_id(conn: &mut DbConn, ap_id: &str) -> Result<Option<ActorRow>, DbEr
 
 /// The actors we know among these ActivityPub ids.
 pub fn by_ap_ids(conn: &mut DbConn, ap_ids: &[String]) -> Result<Vec<ActorRow>, DbError> {
-    let DbConn::Sqlite(lite) = conn else {
-        // PostgreSQL binds the list as one array: the same SQL every time.
-        return Ok(actors::table
-            .filter(actors::ap_id.eq_any(ap_ids))
-            .select(ActorRow::as_select())
-            .load(conn)?);
+    let lite = match conn {
+        DbConn::Sqlite(lite) => lite,
+        // PostgreSQL binds the list as one array, planned with it.
+        DbConn::Pg(pg) => {
+            return Ok(actors::table
+                .filter(super::replanned::replanned(actors::ap_id.eq_any(ap_ids)))
+                .select(ActorRow::as_select())
+                .load(pg)?)
+        }
     };
     // SQLite: the ids as one JSON array (`json_list`), one statement for
     // any number of them, prepared once per connection. The batch lane

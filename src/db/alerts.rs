@@ -325,7 +325,7 @@ pub fn by_ap_ids(conn: &mut DbConn, ap_ids: &[&str]) -> Result<Vec<AlertRow>, Db
             .select(AlertRow::as_select())
             .load(lite)?,
         DbConn::Pg(pg) => alerts::table
-            .filter(alerts::ap_id.eq_any(ap_ids))
+            .filter(super::replanned::replanned(alerts::ap_id.eq_any(ap_ids)))
             .select(AlertRow::as_select())
             .load(pg)?,
     })
@@ -663,7 +663,11 @@ pub fn tombstoned_among(
         DbConn::Sqlite(lite) => query
             .filter(super::json_list::contains(tombstones::ap_id, ap_ids))
             .load(lite)?,
-        DbConn::Pg(pg) => query.filter(tombstones::ap_id.eq_any(ap_ids)).load(pg)?,
+        DbConn::Pg(pg) => query
+            .filter(super::replanned::replanned(
+                tombstones::ap_id.eq_any(ap_ids),
+            ))
+            .load(pg)?,
     };
     Ok(found.into_iter().collect())
 }

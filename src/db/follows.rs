@@ -193,7 +193,9 @@ pub fn followed_locally_among(
             .filter(super::json_list::contains(follows::target_id, actor_ids))
             .load(lite)?,
         DbConn::Pg(pg) => query
-            .filter(follows::target_id.eq_any(actor_ids))
+            .filter(super::replanned::replanned(
+                follows::target_id.eq_any(actor_ids),
+            ))
             .load(pg)?,
     };
     Ok(found.into_iter().collect())

@@ -3,6 +3,7 @@
 
 use super::{
     json_list, now_ms,
+    replanned::replanned,
     schema::{inbox_queue, received_activities},
     DbConn, DbError,
 };
@@ -60,9 +61,11 @@ pub fn known_among(conn: &mut DbConn, ap_ids: &[&str]) -> Result<HashSet<String>
         ),
         DbConn::Pg(pg) => (
             received
-                .filter(received_activities::ap_id.eq_any(ap_ids))
+                .filter(replanned(received_activities::ap_id.eq_any(ap_ids)))
                 .load(pg)?,
-            queued.filter(inbox_queue::ap_id.eq_any(ap_ids)).load(pg)?,
+            queued
+                .filter(replanned(inbox_queue::ap_id.eq_any(ap_ids)))
+                .load(pg)?,
         ),
     };
     Ok(received.into_iter().chain(queued).collect())

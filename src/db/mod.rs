@@ -16,6 +16,7 @@ pub mod follows;
 pub mod inbox_queue;
 pub mod json_list;
 pub mod publications;
+pub mod replanned;
 pub mod schema;
 pub mod subscribers;
 pub mod tokens;

@@ -403,3 +403,55 @@ async fn one_group_sees_what_it_wrote_postgres() {
     }
     one_group_sees_what_it_wrote(Backend::Postgres).await;
 }
+
+/// The statements PostgreSQL keeps prepared on `conn`'s session.
+fn prepared_statements(conn: &mut db::DbConn) -> Vec<String> {
+    use diesel::{sql_types::Text, QueryableByName, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct Prepared {
+        #[diesel(sql_type = Text)]
+        statement: String,
+    }
+    let db::DbConn::Pg(pg) = conn else {
+        panic!("a PostgreSQL connection")
+    };
+    diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+        .load::<Prepared>(pg)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.statement)
+        .collect()
+}
+
+/// On PostgreSQL the writer's reads by a list of ids are planned at each
+/// run, with the list: a plan kept from the first runs, made while the
+/// tables were empty, scanned every alert for each group
+/// (docs/performance.md). An ordinary read on the same session is kept
+/// prepared, so the view does show this session's statements.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_reads_are_planned_with_their_list_postgres() {
+    if !crate::common::postgres_available() {
+        return;
+    }
+    let test = crate::common::TestDb::open(Backend::Postgres).await;
+    let mut conn = test.state.db.conn().unwrap();
+    let ids = ["https://a.example/1", "https://a.example/2"];
+    let owned: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    // More runs than PostgreSQL's five before it may keep one plan.
+    for _ in 0..7 {
+        db::inbox_queue::known_among(&mut conn, &ids).unwrap();
+        db::alerts::tombstoned_among(&mut conn, &ids).unwrap();
+        db::alerts::by_ap_ids(&mut conn, &ids).unwrap();
+        db::actors::by_ap_ids(&mut conn, &owned).unwrap();
+        db::follows::followed_locally_among(&mut conn, &[1, 2]).unwrap();
+        db::actors::by_ap_id(&mut conn, ids[0]).unwrap();
+    }
+    let kept = prepared_statements(&mut conn);
+    assert!(
+        kept.iter()
+            .any(|s| s.contains(r#"FROM "actors" WHERE ("actors"."ap_id" = $1)"#)),
+        "the single read is kept prepared: {kept:#?}"
+    );
+    let by_list: Vec<&String> = kept.iter().filter(|s| s.contains("ANY(")).collect();
+    assert!(by_list.is_empty(), "kept with a plan: {by_list:#?}");
+}
