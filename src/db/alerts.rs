@@ -7,6 +7,7 @@ use super::{
     DbConn, DbError,
 };
 use diesel::prelude::*;
+use std::collections::HashMap;
 
 /// A row of `alerts`.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
@@ -242,6 +243,35 @@ pub fn insert(conn: &mut DbConn, values: AlertValues) -> Result<AlertRow, DbErro
             super::transaction(conn, |conn| insert(conn, values))
         }
     }
+}
+
+/// Inserts new alerts, as [`insert`] does each: on PostgreSQL in one
+/// statement (the inbox's writer stores a group's new alerts at once; each
+/// statement is a round trip). Their rows in the order of `values`.
+pub fn insert_many(conn: &mut DbConn, values: Vec<AlertValues>) -> Result<Vec<AlertRow>, DbError> {
+    let pg = match conn {
+        DbConn::Pg(pg) if values.len() > 1 => pg,
+        _ => return values.into_iter().map(|v| insert(conn, v)).collect(),
+    };
+    let rows: Vec<AlertRow> = diesel::insert_into(alerts::table)
+        .values(&values)
+        .returning(AlertRow::as_returning())
+        .get_results(pg)?;
+    // PostgreSQL returns the rows as it inserts them, in the order given,
+    // but does not promise it: each row is put back in its place by its
+    // ActivityPub id.
+    let mut by_ap_id: HashMap<String, AlertRow> = rows
+        .into_iter()
+        .map(|row| (row.ap_id.clone(), row))
+        .collect();
+    values
+        .iter()
+        .map(|v| {
+            by_ap_id.remove(&v.ap_id).ok_or_else(|| {
+                DbError::Task(format!("alert {} was not returned by its insert", v.ap_id))
+            })
+        })
+        .collect()
 }
 
 /// The SQLite insert: the row, then its FTS5 entry. Neither statement

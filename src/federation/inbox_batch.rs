@@ -44,7 +44,7 @@ use crate::{
     db::{
         self,
         actors::ActorRow,
-        alerts::AlertRow,
+        alerts::{AlertRow, AlertValues},
         inbox_queue::{self, NewQueued, Outcome, QueuedRow},
         now_ms, DbConn, DbError,
     },
@@ -409,26 +409,37 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
         .filter_map(|a| a.alert.as_ref()?.1.as_ref())
         .map(PreparedAlert::ap_id)
         .collect();
-    let mut prior = GroupPrior::read(conn, &ids, &alerts)?;
+    // PostgreSQL inserts the group's plain new alerts in one statement.
+    let defer = matches!(conn, DbConn::Pg(_));
+    let mut prior = GroupPrior::read(conn, &ids, &alerts, &actors, defer)?;
+    // Taken, not copied: if the transaction fails, the group is queued
+    // from its items alone.
+    let mut taken: Vec<Option<PreparedAlert>> = group
+        .iter_mut()
+        .map(|a| a.alert.as_mut().and_then(|(_, prepared)| prepared.take()))
+        .collect();
+    let group: &[Accepted] = group;
     let (mut new, mut seen) = (Vec::with_capacity(group.len()), HashSet::new());
     let (mut queue, mut followups) = (Vec::new(), Vec::new());
-    let mut followed = followed_among(conn, &actors)?;
-    for Accepted { item, alert, .. } in group {
-        let item: &AcceptedItem = item;
+    for (n, Accepted { item, alert, .. }) in group.iter().enumerate() {
         let ap_id = item.ap_id.as_str();
         if !seen.insert(ap_id) || prior.known.contains(ap_id) {
             new.push(false);
             continue;
         }
         new.push(true);
-        if let Some((incoming, prepared)) = alert {
-            // Taken, not copied: if the transaction fails, the group is
-            // queued from its items alone.
-            let prepared = prepared
+        if let Some((incoming, _)) = alert {
+            let prepared = taken[n]
                 .take()
                 .and_then(|prepared| incoming.by_author(&actors, prepared, now));
+            // What is about to be read (an Update's object, an alert
+            // stored now) may be among the deferred alerts.
+            let stored_now = prepared.as_ref().is_some_and(|p| !prior.defers(p));
+            if incoming.update.is_some() || stored_now {
+                written_deferred(conn, &mut prior, group, &mut followups)?;
+            }
             if let Applied::Done(stored) =
-                store_one(conn, &actors, &mut followed, incoming, prepared, &mut prior)?
+                store_one(conn, &actors, incoming, prepared, &mut prior, n)?
             {
                 followups.extend(stored.map(|stored| incoming.followup(*stored)));
                 continue;
@@ -437,6 +448,7 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
         // An alert that needs its author fetched, or any other activity.
         queue.push(item.queued(false));
     }
+    written_deferred(conn, &mut prior, group, &mut followups)?;
     inbox_queue::insert(conn, &queue)?;
     Ok(Written {
         new,
@@ -444,6 +456,22 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
         queued_single: !queue.is_empty(),
         followups: Followups::read(conn, actors.into_values().collect(), followups)?,
     })
+}
+
+/// Inserts the alerts `prior` deferred, and adds their follow-ups (`group`:
+/// the items their tags index).
+fn written_deferred(
+    conn: &mut DbConn,
+    prior: &mut GroupPrior,
+    group: &[Accepted],
+    followups: &mut Vec<Followup>,
+) -> Result<(), DbError> {
+    for (n, row) in prior.write_deferred(conn)? {
+        if let Some((incoming, _)) = &group[n].alert {
+            followups.push(incoming.followup(Stored::New(row)));
+        }
+    }
+    Ok(())
 }
 
 /// Whether some local actor follows each of `actors`, by row id, in one
@@ -460,9 +488,10 @@ fn followed_among(
         .collect())
 }
 
-/// What the database held of a group's (or a batch claim's) activities and
-/// alerts when its transaction began, read in four queries rather than
-/// three per activity: on PostgreSQL each was a round trip.
+/// What the database held of a group's (or a batch claim's) activities,
+/// alerts and actors when its transaction began, read in five queries
+/// rather than three per activity (on PostgreSQL each was a round trip),
+/// and what the group has written since.
 struct GroupPrior {
     /// The group's activity ids received or queued before.
     known: HashSet<String>,
@@ -470,15 +499,31 @@ struct GroupPrior {
     tombstoned: HashSet<String>,
     /// Its alerts stored before, by id.
     stored: HashMap<String, AlertRow>,
+    /// Whether a local actor follows each of the actors, by row id.
+    followed: HashMap<i64, bool>,
     /// Alert ids this transaction wrote: what was read of them is stale,
     /// so a second copy in the group reads them again.
     written: HashSet<String>,
+    /// Whether new alerts with nothing else to write wait in `deferred`
+    /// to be inserted together.
+    defer: bool,
+    /// New alerts not yet inserted, each with the caller's tag.
+    deferred: Vec<(usize, AlertValues)>,
 }
 
 impl GroupPrior {
     /// Reads what is known of the activities `ids` (none for rows already
-    /// in the queue) and of the alerts `alerts`.
-    fn read(conn: &mut DbConn, ids: &[&str], alerts: &[&str]) -> Result<GroupPrior, DbError> {
+    /// in the queue), of the alerts `alerts` and of `actors`. With `defer`,
+    /// a new alert with nothing else to write waits for
+    /// [`GroupPrior::write_deferred`]; the caller calls it before anything
+    /// that may read such an alert.
+    fn read(
+        conn: &mut DbConn,
+        ids: &[&str],
+        alerts: &[&str],
+        actors: &HashMap<String, ActorRow>,
+        defer: bool,
+    ) -> Result<GroupPrior, DbError> {
         Ok(GroupPrior {
             known: inbox_queue::known_among(conn, ids)?,
             tombstoned: db::alerts::tombstoned_among(conn, alerts)?,
@@ -486,20 +531,42 @@ impl GroupPrior {
                 .into_iter()
                 .map(|row| (row.ap_id.clone(), row))
                 .collect(),
+            followed: followed_among(conn, actors)?,
             written: HashSet::new(),
+            defer,
+            deferred: Vec::new(),
         })
     }
 
+    /// Whether [`GroupPrior::store`] would defer `prepared`: a new plain
+    /// alert (its row alone), not written, stored or deleted before.
+    fn defers(&self, prepared: &PreparedAlert) -> bool {
+        let ap_id = prepared.ap_id();
+        self.defer
+            && prepared.is_plain()
+            && !self.written.contains(ap_id)
+            && !self.tombstoned.contains(ap_id)
+            && !self.stored.contains_key(ap_id)
+    }
+
     /// Stores `prepared` by what was read before, unless this transaction
-    /// already wrote the same alert.
+    /// already wrote the same alert. A new alert with nothing else to write
+    /// may be deferred (see [`GroupPrior::read`]), under `tag`: `None` then.
     fn store(
         &mut self,
         conn: &mut DbConn,
         prepared: PreparedAlert,
+        tag: usize,
     ) -> Result<Option<Stored>, DbError> {
         let ap_id = prepared.ap_id();
         if self.written.contains(ap_id) {
             return store_prepared(conn, prepared);
+        }
+        if self.defers(&prepared) {
+            let values = prepared.into_plain_row();
+            self.written.insert(values.ap_id.clone());
+            self.deferred.push((tag, values));
+            return Ok(None);
         }
         let prior = match self.tombstoned.contains(ap_id) {
             true => Prior::Tombstoned,
@@ -507,6 +574,18 @@ impl GroupPrior {
         };
         self.written.insert(ap_id.to_string());
         store_prepared_after(conn, prepared, prior)
+    }
+
+    /// Inserts the deferred alerts; their rows, with their tags.
+    fn write_deferred(&mut self, conn: &mut DbConn) -> Result<Vec<(usize, AlertRow)>, DbError> {
+        if self.deferred.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (tags, values): (Vec<usize>, Vec<AlertValues>) = self.deferred.drain(..).unzip();
+        Ok(tags
+            .into_iter()
+            .zip(db::alerts::insert_many(conn, values)?)
+            .collect())
     }
 }
 
@@ -752,19 +831,17 @@ fn store_all(
         .filter_map(|(_, _, prepared)| prepared.as_ref())
         .map(PreparedAlert::ap_id)
         .collect();
-    let mut prior = GroupPrior::read(conn, &[], &alerts)?;
-    let (mut followups, mut followed) = (Vec::new(), followed_among(conn, actors)?);
+    // Each item may be in a savepoint of its own: nothing is deferred.
+    let mut prior = GroupPrior::read(conn, &[], &alerts, actors, false)?;
+    let mut followups = Vec::new();
     for (row_id, item, prepared) in items {
         // One short name for both arms (the closure below borrows it).
         let prior = &mut prior;
         let applied = match isolation {
-            Isolation::None => {
-                store_one(conn, actors, &mut followed, item, prepared.clone(), prior)?
-            }
+            Isolation::None => store_one(conn, actors, item, prepared.clone(), prior, 0)?,
             Isolation::Savepoint => {
-                let store = |conn: &mut DbConn| {
-                    store_one(conn, actors, &mut followed, item, prepared.clone(), prior)
-                };
+                let store =
+                    |conn: &mut DbConn| store_one(conn, actors, item, prepared.clone(), prior, 0);
                 match db::transaction(conn, store) {
                     Ok(applied) => applied,
                     Err(e) => {
@@ -791,24 +868,27 @@ fn store_all(
 /// follow (`create::stores`): ignored unless we want the actor's objects
 /// (or, for an Update, hold the object); stored if its author is known and
 /// fresh, else left to the other lane, which fetches. `prior`: what was
-/// read of the whole group or claim.
+/// read of the whole group or claim; `tag` names the item if `prior`
+/// defers its alert.
 fn store_one(
     conn: &mut DbConn,
     actors: &HashMap<String, ActorRow>,
-    followed: &mut HashMap<i64, bool>,
     item: &Incoming,
     prepared: Option<PreparedAlert>,
     prior: &mut GroupPrior,
+    tag: usize,
 ) -> Result<Applied, DbError> {
     let actor_id = actors.get(&item.actor).map(|a| a.id);
     let update_of = item.update.is_some().then(|| item.object.id.as_str());
-    if !create::stores(conn, followed, actor_id, &item.named, update_of)? {
+    if !create::stores(conn, &mut prior.followed, actor_id, &item.named, update_of)? {
         return Ok(Applied::Done(None));
     }
     let Some(prepared) = prepared else {
         return Ok(Applied::Single);
     };
-    Ok(Applied::Done(prior.store(conn, prepared)?.map(Box::new)))
+    Ok(Applied::Done(
+        prior.store(conn, prepared, tag)?.map(Box::new),
+    ))
 }
 
 /// Curation and campaigns for a stored alert, as after a Create or Update.

@@ -455,3 +455,103 @@ async fn list_reads_are_planned_with_their_list_postgres() {
     let by_list: Vec<&String> = kept.iter().filter(|s| s.contains("ANY(")).collect();
     assert!(by_list.is_empty(), "kept with a plan: {by_list:#?}");
 }
+
+/// Counts the statements that insert into `alerts`.
+#[derive(Default, Clone)]
+struct AlertInserts(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl diesel::connection::Instrumentation for AlertInserts {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event {
+            let sql = query.to_string().replace(['"', '`'], "");
+            if sql.starts_with("INSERT INTO alerts ") {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// On PostgreSQL the writer inserts a group's new alerts in one statement
+/// (each statement is a round trip), except when something is about to
+/// read them: a translation whose original came earlier in the group
+/// finds it. SQLite inserts each alone. Every alert keeps its own text.
+async fn new_alerts_are_inserted_together(backend: Backend) {
+    use diesel::Connection;
+    let postgres = matches!(backend, Backend::Postgres);
+    let i = TestInstance::start(backend).await;
+    let peer = FakePeer::start().await;
+    let alice = following_alice(&i, &peer).await;
+    let db = i.server.state.db.clone();
+    let lookup = alice.clone();
+    let alice_row = db
+        .run(move |conn| db::actors::by_ap_id(conn, &lookup))
+        .await
+        .unwrap()
+        .expect("alice is stored");
+    let notes: Vec<serde_json::Value> = (0..5)
+        .map(|n| {
+            let mut create = create_note(&peer.base, &alice);
+            create["object"]["content"] = format!("<p>Alert number {n}.</p>").into();
+            create
+        })
+        .collect();
+    let (mut original, mut translation) = (notes[0].clone(), notes[1].clone());
+    original["object"]["translations"] = serde_json::json!([translation["object"]["id"]]);
+    translation["object"]["translations"] = serde_json::json!([original["object"]["id"]]);
+    let mut group = group_of(
+        &[&notes[4], &notes[2], &original, &translation, &notes[3]],
+        &alice_row,
+    );
+    let inserts = AlertInserts::default();
+    let counted = inserts.clone();
+    db.run(move |conn| {
+        conn.set_instrumentation(counted);
+        tocsin::federation::inbox_batch::store_accepted(conn, &mut group)
+    })
+    .await
+    .unwrap();
+    // PostgreSQL: the first two together, before the original looks up
+    // its versions; the original and its translation (which finds it) each
+    // alone; the last.
+    let expected = if postgres { 4 } else { 5 };
+    assert_eq!(
+        inserts.0.load(std::sync::atomic::Ordering::SeqCst),
+        expected
+    );
+
+    let (alerts, _) = alerts_and_queue(&i).await;
+    assert_eq!(alerts.len(), 5, "{alerts:?}");
+    let by_id = |note: &serde_json::Value| {
+        alerts
+            .iter()
+            .find(|a| a.ap_id == note["object"]["id"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("{} is stored", note["object"]["id"]))
+    };
+    for (n, note) in notes.iter().enumerate() {
+        assert!(
+            by_id(note)
+                .content_html
+                .contains(&format!("Alert number {n}.")),
+            "{n}: {}",
+            by_id(note).content_html
+        );
+    }
+    assert_eq!(
+        by_id(&translation).translation_of,
+        Some(by_id(&original).id)
+    );
+    i.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_alerts_are_inserted_together_sqlite() {
+    new_alerts_are_inserted_together(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_alerts_are_inserted_together_postgres() {
+    if !crate::common::postgres_available() {
+        return;
+    }
+    new_alerts_are_inserted_together(Backend::Postgres).await;
+}

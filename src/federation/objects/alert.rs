@@ -642,6 +642,18 @@ impl PreparedAlert {
         self
     }
 
+    /// Whether, new, this alert is its row alone: no attachments to write,
+    /// no language versions to look up.
+    pub fn is_plain(&self) -> bool {
+        self.attachments.is_empty() && self.versions.is_empty()
+    }
+
+    /// The row [`store_prepared_after`] inserts when this alert is new and
+    /// [plain](PreparedAlert::is_plain).
+    pub fn into_plain_row(self) -> AlertValues {
+        self.values
+    }
+
     /// The same alert as an Update brings it when `update`: it replaces
     /// an older stored copy even when the Note is undated.
     pub fn with_update(mut self, update: bool) -> PreparedAlert {
