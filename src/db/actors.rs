@@ -1,6 +1,6 @@
 //! Actors: our own, with their private keys, and remote ones we fetched.
 
-use super::{schema::actors, DbConn, DbError};
+use super::{replanned::replanned, schema::actors, DbConn, DbError};
 use diesel::prelude::*;
 
 /// A row of `actors`.
@@ -102,7 +102,7 @@ pub fn by_ap_ids(conn: &mut DbConn, ap_ids: &[String]) -> Result<Vec<ActorRow>, 
         // PostgreSQL binds the list as one array, planned with it.
         DbConn::Pg(pg) => {
             return Ok(actors::table
-                .filter(super::replanned::replanned(actors::ap_id.eq_any(ap_ids)))
+                .filter(replanned(actors::ap_id.eq_any(ap_ids)))
                 .select(ActorRow::as_select())
                 .load(pg)?)
         }

@@ -3,6 +3,7 @@
 
 use super::{
     now_ms,
+    replanned::replanned,
     schema::{alert_attachments, alerts, alerts_fts, tombstones},
     DbConn, DbError,
 };
@@ -355,7 +356,7 @@ pub fn by_ap_ids(conn: &mut DbConn, ap_ids: &[&str]) -> Result<Vec<AlertRow>, Db
             .select(AlertRow::as_select())
             .load(lite)?,
         DbConn::Pg(pg) => alerts::table
-            .filter(super::replanned::replanned(alerts::ap_id.eq_any(ap_ids)))
+            .filter(replanned(alerts::ap_id.eq_any(ap_ids)))
             .select(AlertRow::as_select())
             .load(pg)?,
     })
@@ -694,9 +695,7 @@ pub fn tombstoned_among(
             .filter(super::json_list::contains(tombstones::ap_id, ap_ids))
             .load(lite)?,
         DbConn::Pg(pg) => query
-            .filter(super::replanned::replanned(
-                tombstones::ap_id.eq_any(ap_ids),
-            ))
+            .filter(replanned(tombstones::ap_id.eq_any(ap_ids)))
             .load(pg)?,
     };
     Ok(found.into_iter().collect())

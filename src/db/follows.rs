@@ -3,6 +3,7 @@
 use super::{
     actors::ActorRow,
     now_ms,
+    replanned::replanned,
     schema::{actors, follows},
     DbConn, DbError,
 };
@@ -193,9 +194,7 @@ pub fn followed_locally_among(
             .filter(super::json_list::contains(follows::target_id, actor_ids))
             .load(lite)?,
         DbConn::Pg(pg) => query
-            .filter(super::replanned::replanned(
-                follows::target_id.eq_any(actor_ids),
-            ))
+            .filter(replanned(follows::target_id.eq_any(actor_ids)))
             .load(pg)?,
     };
     Ok(found.into_iter().collect())
