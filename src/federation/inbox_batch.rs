@@ -436,7 +436,7 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
             // stored now) may be among the deferred alerts.
             let stored_now = prepared.as_ref().is_some_and(|p| !prior.defers(p));
             if incoming.update.is_some() || stored_now {
-                written_deferred(conn, &mut prior, group, &mut followups)?;
+                insert_deferred(conn, &mut prior, group, &mut followups)?;
             }
             if let Applied::Done(stored) =
                 store_one(conn, &actors, incoming, prepared, &mut prior, n)?
@@ -448,7 +448,7 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
         // An alert that needs its author fetched, or any other activity.
         queue.push(item.queued(false));
     }
-    written_deferred(conn, &mut prior, group, &mut followups)?;
+    insert_deferred(conn, &mut prior, group, &mut followups)?;
     inbox_queue::insert(conn, &queue)?;
     Ok(Written {
         new,
@@ -460,7 +460,7 @@ fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbE
 
 /// Inserts the alerts `prior` deferred, and adds their follow-ups (`group`:
 /// the items their tags index).
-fn written_deferred(
+fn insert_deferred(
     conn: &mut DbConn,
     prior: &mut GroupPrior,
     group: &[Accepted],
