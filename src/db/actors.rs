@@ -1,6 +1,6 @@
 //! Actors: our own, with their private keys, and remote ones we fetched.
 
-use super::{replanned::replanned, schema::actors, DbConn, DbError};
+use super::{in_list::in_list, schema::actors, DbConn, DbError};
 use diesel::prelude::*;
 
 /// A row of `actors`.
@@ -97,23 +97,14 @@ pub fn by_ap_id(conn: &mut DbConn, ap_id: &str) -> Result<Option<ActorRow>, DbEr
 
 /// The actors we know among these ActivityPub ids.
 pub fn by_ap_ids(conn: &mut DbConn, ap_ids: &[String]) -> Result<Vec<ActorRow>, DbError> {
-    let lite = match conn {
-        DbConn::Sqlite(lite) => lite,
-        // PostgreSQL binds the list as one array, planned with it.
-        DbConn::Pg(pg) => {
-            return Ok(actors::table
-                .filter(replanned(actors::ap_id.eq_any(ap_ids)))
-                .select(ActorRow::as_select())
-                .load(pg)?)
-        }
-    };
-    // SQLite: the ids as one JSON array (`json_list`), one statement for
-    // any number of them, prepared once per connection. The batch lane
-    // reads every claim's actors this way.
-    Ok(actors::table
-        .filter(super::json_list::contains(actors::ap_id, ap_ids))
-        .select(ActorRow::as_select())
-        .load(lite)?)
+    // One statement for any number of ids (`in_list`); the batch lane reads
+    // every claim's actors this way. A row selected with `as_select` names
+    // its back end.
+    let query = actors::table.filter(in_list(actors::ap_id, ap_ids));
+    Ok(match conn {
+        DbConn::Sqlite(lite) => query.select(ActorRow::as_select()).load(lite)?,
+        DbConn::Pg(pg) => query.select(ActorRow::as_select()).load(pg)?,
+    })
 }
 
 /// The actor with this row id.

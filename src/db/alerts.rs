@@ -2,8 +2,8 @@
 //! tombstones of deletes that arrived before their object.
 
 use super::{
+    in_list::in_list,
     now_ms,
-    replanned::replanned,
     schema::{alert_attachments, alerts, alerts_fts, tombstones},
     DbConn, DbError,
 };
@@ -350,15 +350,10 @@ pub fn by_ap_ids(conn: &mut DbConn, ap_ids: &[&str]) -> Result<Vec<AlertRow>, Db
         return Ok(Vec::new());
     }
     // A row selected with `as_select` names its back end (see `by_ap_id`).
+    let query = alerts::table.filter(in_list(alerts::ap_id, ap_ids));
     Ok(match conn {
-        DbConn::Sqlite(lite) => alerts::table
-            .filter(super::json_list::contains(alerts::ap_id, ap_ids))
-            .select(AlertRow::as_select())
-            .load(lite)?,
-        DbConn::Pg(pg) => alerts::table
-            .filter(replanned(alerts::ap_id.eq_any(ap_ids)))
-            .select(AlertRow::as_select())
-            .load(pg)?,
+        DbConn::Sqlite(lite) => query.select(AlertRow::as_select()).load(lite)?,
+        DbConn::Pg(pg) => query.select(AlertRow::as_select()).load(pg)?,
     })
 }
 
@@ -689,15 +684,12 @@ pub fn tombstoned_among(
     if ap_ids.is_empty() {
         return Ok(Default::default());
     }
-    let query = tombstones::table.select(tombstones::ap_id);
-    let found: Vec<String> = match conn {
-        DbConn::Sqlite(lite) => query
-            .filter(super::json_list::contains(tombstones::ap_id, ap_ids))
-            .load(lite)?,
-        DbConn::Pg(pg) => query
-            .filter(replanned(tombstones::ap_id.eq_any(ap_ids)))
-            .load(pg)?,
-    };
+    let found: Vec<String> = super::load(
+        conn,
+        tombstones::table
+            .select(tombstones::ap_id)
+            .filter(in_list(tombstones::ap_id, ap_ids)),
+    )?;
     Ok(found.into_iter().collect())
 }
 

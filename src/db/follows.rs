@@ -2,8 +2,8 @@
 
 use super::{
     actors::ActorRow,
+    in_list::in_list,
     now_ms,
-    replanned::replanned,
     schema::{actors, follows},
     DbConn, DbError,
 };
@@ -189,14 +189,7 @@ pub fn followed_locally_among(
         .filter(actors::local.eq(true))
         .select(follows::target_id)
         .distinct();
-    let found: Vec<i64> = match conn {
-        DbConn::Sqlite(lite) => query
-            .filter(super::json_list::contains(follows::target_id, actor_ids))
-            .load(lite)?,
-        DbConn::Pg(pg) => query
-            .filter(replanned(follows::target_id.eq_any(actor_ids)))
-            .load(pg)?,
-    };
+    let found: Vec<i64> = super::load(conn, query.filter(in_list(follows::target_id, actor_ids)))?;
     Ok(found.into_iter().collect())
 }
 

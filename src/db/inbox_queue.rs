@@ -2,8 +2,8 @@
 //! inbox answers 202 and processed by the inbox workers under leases.
 
 use super::{
-    json_list, now_ms,
-    replanned::replanned,
+    in_list::in_list,
+    now_ms,
     schema::{inbox_queue, received_activities},
     DbConn, DbError,
 };
@@ -48,26 +48,18 @@ pub fn known_among(conn: &mut DbConn, ap_ids: &[&str]) -> Result<HashSet<String>
     if ap_ids.is_empty() {
         return Ok(HashSet::new());
     }
-    let received = received_activities::table.select(received_activities::ap_id);
-    let queued = inbox_queue::table.select(inbox_queue::ap_id);
-    let (received, queued): (Vec<String>, Vec<String>) = match conn {
-        DbConn::Sqlite(lite) => (
-            received
-                .filter(json_list::contains(received_activities::ap_id, ap_ids))
-                .load(lite)?,
-            queued
-                .filter(json_list::contains(inbox_queue::ap_id, ap_ids))
-                .load(lite)?,
-        ),
-        DbConn::Pg(pg) => (
-            received
-                .filter(replanned(received_activities::ap_id.eq_any(ap_ids)))
-                .load(pg)?,
-            queued
-                .filter(replanned(inbox_queue::ap_id.eq_any(ap_ids)))
-                .load(pg)?,
-        ),
-    };
+    let received: Vec<String> = super::load(
+        conn,
+        received_activities::table
+            .select(received_activities::ap_id)
+            .filter(in_list(received_activities::ap_id, ap_ids)),
+    )?;
+    let queued: Vec<String> = super::load(
+        conn,
+        inbox_queue::table
+            .select(inbox_queue::ap_id)
+            .filter(in_list(inbox_queue::ap_id, ap_ids)),
+    )?;
     Ok(received.into_iter().chain(queued).collect())
 }
 

@@ -13,10 +13,9 @@ pub mod deliveries;
 pub mod digest_runs;
 pub mod domain_policies;
 pub mod follows;
+pub mod in_list;
 pub mod inbox_queue;
-pub mod json_list;
 pub mod publications;
-pub mod replanned;
 pub mod schema;
 pub mod subscribers;
 pub mod tokens;
@@ -423,6 +422,21 @@ where
     match conn {
         DbConn::Sqlite(lite) => diesel::RunQueryDsl::<SqliteConnection>::get_result(query, lite),
         DbConn::Pg(pg) => diesel::RunQueryDsl::<PgConnection>::get_result(query, pg),
+    }
+}
+
+/// Runs `query` on the back end's own connection and returns its rows;
+/// see [`get_result`] for why.
+pub fn load<'q, Q, U>(conn: &mut DbConn, query: Q) -> diesel::QueryResult<Vec<U>>
+where
+    Q: diesel::RunQueryDsl<SqliteConnection>
+        + diesel::RunQueryDsl<PgConnection>
+        + diesel::query_dsl::LoadQuery<'q, SqliteConnection, U>
+        + diesel::query_dsl::LoadQuery<'q, PgConnection, U>,
+{
+    match conn {
+        DbConn::Sqlite(lite) => diesel::RunQueryDsl::<SqliteConnection>::load(query, lite),
+        DbConn::Pg(pg) => diesel::RunQueryDsl::<PgConnection>::load(query, pg),
     }
 }
 
