@@ -41,6 +41,7 @@ async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
     // migrations and the first start's keys, not after them.
     let client_config = config.clone();
     let client = tokio::task::spawn_blocking(move || federation::http_client(&client_config));
+    let early = federation::early_keys(&config);
     let db_config = config.clone();
     let db = tokio::task::spawn_blocking(move || {
         Db::connect(
@@ -54,8 +55,10 @@ async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
     let actor_config = config.clone();
     db.run(move |conn| {
         let actors = match first {
-            FirstStart::AllActors => federation::ensure_local_actors(conn, &actor_config),
-            FirstStart::PublicationsLater => federation::ensure_own_actors(conn, &actor_config),
+            FirstStart::AllActors => federation::ensure_local_actors(conn, &actor_config, early),
+            FirstStart::PublicationsLater => {
+                federation::ensure_own_actors(conn, &actor_config, early)
+            }
         };
         actors
             .and_then(|()| crate::curation::sync_feeds(conn, &actor_config))

@@ -127,6 +127,16 @@ impl Backend {
             )))
         }
     }
+
+    /// A SQLite database whose file does not exist yet or is empty: the
+    /// first connection makes it. False for PostgreSQL, where only a
+    /// connection could tell.
+    pub fn is_new_sqlite(&self) -> bool {
+        match self {
+            Backend::Sqlite(path) => std::fs::metadata(path).map_or(true, |m| m.len() == 0),
+            Backend::Postgres(_) => false,
+        }
+    }
 }
 
 /// `url` with any password replaced by `***`, for messages and logs.
@@ -570,7 +580,23 @@ pub fn migrate_one_step(conn: &mut DbConn) -> Result<Option<String>, DbError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{page_offset, Db, DedicatedConn};
+    use super::{page_offset, Backend, Db, DedicatedConn};
+
+    /// A SQLite file is new until it has content; PostgreSQL is never
+    /// told new without connecting.
+    #[test]
+    fn a_sqlite_database_is_new_until_its_file_has_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let backend = Backend::from_url(&format!("sqlite://{}", path.display())).unwrap();
+        assert!(backend.is_new_sqlite(), "no file");
+        std::fs::write(&path, b"").unwrap();
+        assert!(backend.is_new_sqlite(), "an empty file");
+        Db::connect(&format!("sqlite://{}", path.display()), 1, 5000).unwrap();
+        assert!(!backend.is_new_sqlite(), "a migrated database");
+        let postgres = Backend::from_url("postgres://postgres@127.0.0.1/test").unwrap();
+        assert!(!postgres.is_new_sqlite());
+    }
 
     /// The inbox's writer raises its connection's checkpoint threshold
     /// once the checkpoint thread runs, and keeps it: no `PRAGMA` before

@@ -21,7 +21,7 @@ use crate::{
     config::Config,
     db::{self, actors::NewActor, now_ms},
     error::Error,
-    signatures::keys::{generate_rsa_keypair, generate_rsa_keypairs, PemKeypair},
+    signatures::keys::{generate_rsa_keypair, generate_rsa_keypairs, KeyMaker, PemKeypair},
     state::AppState,
 };
 use activitypub_federation::{
@@ -141,17 +141,36 @@ pub fn http_client(config: &Config) -> Result<reqwest::Client, Error> {
 
 /// Creates the organisation, instance and publication actors on first start (with new
 /// RSA keys, made side by side) and refreshes their profile from the configuration later.
-pub fn ensure_local_actors(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
+/// `early`: keys started before, taken first ([`early_keys`]).
+pub fn ensure_local_actors(
+    conn: &mut db::DbConn,
+    config: &Config,
+    early: Option<KeyMaker>,
+) -> Result<(), Error> {
     let mut wanted = own_actors(config);
     wanted.extend(publication_actors(config));
-    ensure_actors(conn, config, wanted)
+    ensure_actors(conn, config, wanted, early)
 }
 
 /// [`ensure_local_actors`] for the organisation and instance actors only:
 /// `tocsin serve` answers once these exist, and makes the publication
 /// actors' keys after ([`ensure_publication_actors`]).
-pub fn ensure_own_actors(conn: &mut db::DbConn, config: &Config) -> Result<(), Error> {
-    ensure_actors(conn, config, own_actors(config))
+pub fn ensure_own_actors(
+    conn: &mut db::DbConn,
+    config: &Config,
+    early: Option<KeyMaker>,
+) -> Result<(), Error> {
+    ensure_actors(conn, config, own_actors(config), early)
+}
+
+/// On a new SQLite database, starts making the organisation and instance
+/// actors' keys at once, so that they are made while the database is
+/// created and migrated; `None` otherwise (a restart has its keys, and a
+/// PostgreSQL database cannot be told new before connecting).
+pub fn early_keys(config: &Config) -> Option<KeyMaker> {
+    db::Backend::from_url(&config.database.url)
+        .is_ok_and(|backend| backend.is_new_sqlite())
+        .then(|| KeyMaker::start(own_actors(config).len()))
 }
 
 /// [`ensure_local_actors`] for the publication actors only, holding a
@@ -222,13 +241,21 @@ fn publication_actors(config: &Config) -> Vec<(String, Profile<'static>)> {
         .collect()
 }
 
-/// Stores `wanted`, making the keys of those that have none side by side.
+/// Stores `wanted`, making the keys of those that have none side by side,
+/// taking those `early` made first.
 fn ensure_actors(
     conn: &mut db::DbConn,
     config: &Config,
     wanted: Vec<(String, Profile)>,
+    early: Option<KeyMaker>,
 ) -> Result<(), Error> {
-    let mut fresh = generate_rsa_keypairs(keys_missing(conn, config, &wanted)?)?.into_iter();
+    let missing = keys_missing(conn, config, &wanted)?;
+    let mut fresh = match early {
+        Some(mut early) => early.take(missing)?,
+        None => Vec::new(),
+    };
+    fresh.extend(generate_rsa_keypairs(missing - fresh.len())?);
+    let mut fresh = fresh.into_iter();
     for (username, profile) in wanted {
         upsert_with_keys(conn, config, &username, profile, &mut fresh)?;
     }

@@ -39,34 +39,82 @@ pub fn generate_rsa_keypair() -> Result<PemKeypair, SignatureError> {
 }
 
 /// Generates `n` RSA-2048 key pairs on up to as many threads as there are
-/// cores: a first start makes one for each local actor, and one takes tens
-/// of milliseconds (a random prime search), so in turn they took most of
-/// the start. Each thread takes the next key to make until all are made,
-/// so one slow prime search does not hold a whole share back.
+/// cores (see [`KeyMaker`]).
 pub fn generate_rsa_keypairs(n: usize) -> Result<Vec<PemKeypair>, SignatureError> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |c| c.get())
-        .min(n);
-    let next = AtomicUsize::new(0);
-    let make = || {
-        let mut made = Vec::new();
-        while next.fetch_add(1, Ordering::Relaxed) < n {
-            made.push(generate_rsa_keypair()?);
+    KeyMaker::start(n).take(n)
+}
+
+/// RSA-2048 key pairs in the making on background threads, up to as many
+/// as there are cores. A key takes 20 to 200 milliseconds to make (a
+/// random prime search; half of them under 60 here), so when several are
+/// made side by side the slowest sets the time. A thread that has made its
+/// key while others are still searching starts another, and the first
+/// made are taken: a slow search is overtaken rather than waited for. The
+/// threads stop once as many keys as asked for are made or the maker is
+/// dropped; a search still under way then ends in the background and its
+/// key is dropped.
+pub struct KeyMaker {
+    made: std::sync::mpsc::Receiver<Result<PemKeypair, SignatureError>>,
+    /// How many of the keys started for are still to be taken.
+    left: usize,
+    /// How many keys are still to be made; the threads stop at zero.
+    wanted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl KeyMaker {
+    /// Starts making `n` key pairs.
+    pub fn start(n: usize) -> KeyMaker {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (sender, made) = std::sync::mpsc::channel();
+        let wanted = Arc::new(AtomicUsize::new(n));
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |c| c.get())
+            .min(n);
+        for _ in 0..threads {
+            let (sender, wanted) = (sender.clone(), wanted.clone());
+            let make = move || {
+                while wanted.load(Ordering::Relaxed) > 0 {
+                    let pair = generate_rsa_keypair();
+                    let counted = wanted
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| w.checked_sub(1));
+                    // A key made after the last was wanted is dropped.
+                    if counted.is_err() || sender.send(pair).is_err() {
+                        break;
+                    }
+                }
+            };
+            // Without a thread, `take` makes the keys itself.
+            let _ = std::thread::Builder::new()
+                .name("tocsin-keys".into())
+                .spawn(make);
         }
-        Ok::<_, SignatureError>(made)
-    };
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(make)).collect();
-        let mut pairs = make()?;
-        for worker in workers {
-            let made = worker
-                .join()
-                .map_err(|_| SignatureError::Key("key generation panicked".into()))??;
-            pairs.extend(made);
+        KeyMaker {
+            made,
+            left: n,
+            wanted,
+        }
+    }
+
+    /// Up to `n` of the key pairs started for, as they are made.
+    pub fn take(&mut self, n: usize) -> Result<Vec<PemKeypair>, SignatureError> {
+        let n = n.min(self.left);
+        self.left -= n;
+        let mut pairs = Vec::with_capacity(n);
+        while pairs.len() < n {
+            match self.made.recv() {
+                Ok(pair) => pairs.push(pair?),
+                // No thread could start: made here instead.
+                Err(_) => pairs.push(generate_rsa_keypair()?),
+            }
         }
         Ok(pairs)
-    })
+    }
+}
+
+impl Drop for KeyMaker {
+    fn drop(&mut self) {
+        self.wanted.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Parses a PKCS#8 PEM private key (as we store it).
@@ -159,6 +207,18 @@ mod tests {
                 parse_private_pem(&pair.private_pem).unwrap();
             }
         }
+    }
+
+    /// A maker gives the keys it was started for and no more: the caller
+    /// makes any others.
+    #[test]
+    fn a_key_maker_gives_as_many_keys_as_it_was_started_for() {
+        let mut maker = KeyMaker::start(2);
+        let first = maker.take(1).unwrap();
+        let rest = maker.take(5).unwrap();
+        assert_eq!((first.len(), rest.len()), (1, 1));
+        assert_ne!(first[0].private_pem, rest[0].private_pem);
+        assert!(maker.take(1).unwrap().is_empty());
     }
 
     #[test]
