@@ -270,7 +270,7 @@ fn main() -> anyhow::Result<()> {
                  time to last 202         {:.2} s\n\
                  time to queue empty      {:.2} s\n\
                  CPU per activity         {:.0} µs ({:.2} s of CPU in {:.2} s; server and posting client, all threads)\n\
-                 peak RSS (VmHWM)         {} MB (server and posting client in one process)\n\
+                 peak RSS (VmHWM)         {} (server and posting client in one process; at the start, the client's signed requests and the idle server)\n\
                  raw RSA-2048 verifying   {verify:.0} verifications/s on {} cores (aws-lc-rs; {before:.0} before, {after:.0} after)\n\
                  ratio                    {:.2} of the raw verification rate",
                 activities as f64 / run.to_accepted.as_secs_f64(),
@@ -279,7 +279,7 @@ fn main() -> anyhow::Result<()> {
                 run.cpu.as_secs_f64() * 1e6 / activities as f64,
                 run.cpu.as_secs_f64(),
                 run.to_processed.as_secs_f64(),
-                peak_rss_kb().map_or("?".into(), |kb| (kb / 1024).to_string()),
+                run.memory.describe(),
                 cores(),
                 per_sec / verify,
             );
@@ -374,7 +374,7 @@ fn main() -> anyhow::Result<()> {
                  5xx answers              {} (inbox {}, reads {})\n\
                  time to last 202         {:.2} s\n\
                  time to all stored       {:.2} s\n\
-                 peak RSS (VmHWM)         {} MB (server, posting client and readers in one process)",
+                 peak RSS (VmHWM)         {} (server, posting client and readers in one process; at the start, the client's signed requests and the idle server)",
                 r.posted,
                 r.accepted,
                 r.inbox_other,
@@ -388,7 +388,7 @@ fn main() -> anyhow::Result<()> {
                 r.reads_5xx,
                 r.to_accepted.as_secs_f64(),
                 r.to_stored.as_secs_f64(),
-                peak_rss_kb().map_or("?".into(), |kb| (kb / 1024).to_string()),
+                r.memory.describe(),
             );
             if lost != 0 || r.inbox_5xx > 0 || r.reads_5xx > 0 || r.accepted != posts {
                 anyhow::bail!("load test failed: activities lost, refused, or 5xx answers");
@@ -471,6 +471,7 @@ struct InboxResult {
     /// CPU time of the whole process (server and client, every thread)
     /// over the measured part.
     cpu: Duration,
+    memory: RunMemory,
 }
 
 /// CPU time this process has used so far, all threads, user and system.
@@ -749,6 +750,7 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
         .map(render)
         .collect();
     let running = server::start(seeded.config, seeded.listener, false).await?;
+    let memory = RunMemory::start();
     let start = Instant::now();
     let cpu_before = process_cpu();
     let statuses = post_all(seeded.port, posts, run.concurrency).await;
@@ -761,6 +763,7 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
     queue_drained(&running, start).await?;
     let to_processed = start.elapsed();
     let cpu = process_cpu().saturating_sub(cpu_before);
+    let memory = RunMemory::end(memory);
     let stored = remote_alerts(&running).await?;
     if stored != run.activities as i64 {
         anyhow::bail!(
@@ -774,6 +777,7 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
         to_accepted,
         to_processed,
         cpu,
+        memory,
     })
 }
 
@@ -805,6 +809,7 @@ struct LoadResult {
     reads_failed: u64,
     to_accepted: Duration,
     to_stored: Duration,
+    memory: RunMemory,
 }
 
 /// Reads the API and the public pages in a loop until `done`: alert pages,
@@ -860,6 +865,7 @@ async fn load(run: InboxRun, readers: usize) -> anyhow::Result<LoadResult> {
         .map(render)
         .collect();
     let running = server::start(seeded.config, seeded.listener, false).await?;
+    let memory = RunMemory::start();
     let done = Arc::new(AtomicBool::new(false));
     let base = format!("http://127.0.0.1:{}", seeded.port);
     let reader_tasks: Vec<_> = (0..readers)
@@ -877,6 +883,7 @@ async fn load(run: InboxRun, readers: usize) -> anyhow::Result<LoadResult> {
         (reads, reads_5xx, reads_failed) = (reads + r, reads_5xx + e, reads_failed + f);
     }
     drained?;
+    let memory = RunMemory::end(memory);
     let stored = remote_alerts(&running).await?;
     running.stop().await;
     let _ = std::fs::remove_dir_all(&seeded.dir);
@@ -895,6 +902,7 @@ async fn load(run: InboxRun, readers: usize) -> anyhow::Result<LoadResult> {
         reads_failed,
         to_accepted,
         to_stored,
+        memory,
     })
 }
 
@@ -1025,14 +1033,66 @@ async fn fanout(
 
 /// Peak resident set size of this process in kB (`VmHWM`).
 fn peak_rss_kb() -> Option<u64> {
+    status_kb("VmHWM:")
+}
+
+/// A `kB` field of this process's `/proc/self/status`.
+fn status_kb(field: &str) -> Option<u64> {
     std::fs::read_to_string("/proc/self/status")
         .ok()?
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// Starts the peak resident set size (`VmHWM`) again from the current
+/// size, so that a peak reached while the requests were signed and
+/// rendered is not taken for the run's; false where Linux does not allow it.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The run's memory: the resident size when it started (the posting
+/// client's rendered requests and the idle server) and its peak, in kB.
+struct RunMemory {
+    at_start: Option<u64>,
+    peak: Option<u64>,
+    /// False: the peak may be an earlier one (see [`reset_peak_rss`]).
+    peak_is_the_runs: bool,
+}
+
+impl RunMemory {
+    /// Called just before the run.
+    fn start() -> (Option<u64>, bool) {
+        (status_kb("VmRSS:"), reset_peak_rss())
+    }
+
+    /// Called just after the run.
+    fn end((at_start, peak_is_the_runs): (Option<u64>, bool)) -> RunMemory {
+        RunMemory {
+            at_start,
+            peak: peak_rss_kb(),
+            peak_is_the_runs,
+        }
+    }
+
+    /// "PEAK MB during the run, START MB at its start".
+    fn describe(&self) -> String {
+        let mb = |kb: Option<u64>| kb.map_or("?".into(), |kb| (kb / 1024).to_string());
+        let during = if self.peak_is_the_runs {
+            "during the run"
+        } else {
+            "since the process started"
+        };
+        format!(
+            "{} MB {during}, {} MB at its start",
+            mb(self.peak),
+            mb(self.at_start)
+        )
+    }
 }
 
 struct MailRun {
