@@ -763,7 +763,7 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
     queue_drained(&running, start).await?;
     let to_processed = start.elapsed();
     let cpu = process_cpu().saturating_sub(cpu_before);
-    let memory = RunMemory::end(memory);
+    let memory = memory.end();
     let stored = remote_alerts(&running).await?;
     if stored != run.activities as i64 {
         anyhow::bail!(
@@ -883,7 +883,7 @@ async fn load(run: InboxRun, readers: usize) -> anyhow::Result<LoadResult> {
         (reads, reads_5xx, reads_failed) = (reads + r, reads_5xx + e, reads_failed + f);
     }
     drained?;
-    let memory = RunMemory::end(memory);
+    let memory = memory.end();
     let stored = remote_alerts(&running).await?;
     running.stop().await;
     let _ = std::fs::remove_dir_all(&seeded.dir);
@@ -1065,17 +1065,20 @@ struct RunMemory {
 }
 
 impl RunMemory {
-    /// Called just before the run.
-    fn start() -> (Option<u64>, bool) {
-        (status_kb("VmRSS:"), reset_peak_rss())
+    /// Called just before the run: the size now, the peak started again.
+    fn start() -> RunMemory {
+        RunMemory {
+            at_start: status_kb("VmRSS:"),
+            peak: None,
+            peak_is_the_runs: reset_peak_rss(),
+        }
     }
 
-    /// Called just after the run.
-    fn end((at_start, peak_is_the_runs): (Option<u64>, bool)) -> RunMemory {
+    /// Called just after the run: adds the peak.
+    fn end(self) -> RunMemory {
         RunMemory {
-            at_start,
             peak: peak_rss_kb(),
-            peak_is_the_runs,
+            ..self
         }
     }
 
