@@ -67,9 +67,12 @@ impl KeyMaker {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let (sender, made) = std::sync::mpsc::channel();
         let wanted = Arc::new(AtomicUsize::new(n));
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |c| c.get())
-            .min(n);
+        // Asked for nothing (every restart), it reads no core count: Linux
+        // answers that from cgroup files.
+        let threads = match n {
+            0 => 0,
+            n => std::thread::available_parallelism().map_or(1, |c| c.get().min(n)),
+        };
         for _ in 0..threads {
             let (sender, wanted) = (sender.clone(), wanted.clone());
             let make = move || {
