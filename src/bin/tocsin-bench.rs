@@ -19,6 +19,8 @@
 
 #[path = "bench/read.rs"]
 mod read;
+#[path = "bench/threads.rs"]
+mod threads;
 
 use clap::{Parser, Subcommand};
 use std::{
@@ -250,6 +252,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             let before = raw_verify_rate(Duration::from_secs(verify_secs))?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
+                .thread_name(threads::BENCH_RUNTIME_THREAD)
                 .enable_all()
                 .build()?;
             let run = runtime.block_on(inbox(InboxRun {
@@ -270,6 +273,7 @@ fn main() -> anyhow::Result<()> {
                  time to last 202         {:.2} s\n\
                  time to queue empty      {:.2} s\n\
                  CPU per activity         {:.0} µs ({:.2} s of CPU in {:.2} s; server and posting client, all threads)\n\
+                 CPU by thread            {}\n\
                  peak RSS (VmHWM)         {} (server and posting client in one process; at the start, the client's signed requests and the idle server)\n\
                  raw RSA-2048 verifying   {verify:.0} verifications/s on {} cores (aws-lc-rs; {before:.0} before, {after:.0} after)\n\
                  ratio                    {:.2} of the raw verification rate",
@@ -279,6 +283,8 @@ fn main() -> anyhow::Result<()> {
                 run.cpu.as_secs_f64() * 1e6 / activities as f64,
                 run.cpu.as_secs_f64(),
                 run.to_processed.as_secs_f64(),
+                threads::describe(&run.threads, activities, run.to_processed)
+                    .unwrap_or_else(|| "? (no /proc/self/task/*/schedstat)".into()),
                 run.memory.describe(),
                 cores(),
                 per_sec / verify,
@@ -471,6 +477,8 @@ struct InboxResult {
     /// CPU time of the whole process (server and client, every thread)
     /// over the measured part.
     cpu: Duration,
+    /// The same part's CPU time by kind of thread.
+    threads: Vec<(&'static str, Duration)>,
     memory: RunMemory,
 }
 
@@ -753,6 +761,7 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
     let memory = RunMemory::start();
     let start = Instant::now();
     let cpu_before = process_cpu();
+    let threads_before = threads::Snapshot::now();
     let statuses = post_all(seeded.port, posts, run.concurrency).await;
     let to_accepted = start.elapsed();
     let refused = statuses.iter().filter(|s| **s != 202).count();
@@ -763,6 +772,7 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
     queue_drained(&running, start).await?;
     let to_processed = start.elapsed();
     let cpu = process_cpu().saturating_sub(cpu_before);
+    let threads = threads_before.until(&threads::Snapshot::now());
     let memory = memory.end();
     let stored = remote_alerts(&running).await?;
     if stored != run.activities as i64 {
@@ -777,6 +787,7 @@ async fn inbox(run: InboxRun) -> anyhow::Result<InboxResult> {
         to_accepted,
         to_processed,
         cpu,
+        threads,
         memory,
     })
 }

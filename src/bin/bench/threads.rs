@@ -1,0 +1,167 @@
+//! CPU time by kind of thread over a measured part, read from Linux's
+//! `/proc/self/task/*/schedstat` (nanoseconds each thread has run): where
+//! an inbox run's time went, without a profiler, in every run.
+
+use std::{collections::HashMap, time::Duration};
+
+/// The kinds of thread an inbox run has, as printed, in this order.
+const KINDS: [&str; 5] = [
+    "HTTP workers",
+    "inbox writer",
+    "WAL checkpoints",
+    "client and background tasks",
+    "other",
+];
+
+/// The name the bench gives its own runtime's threads, which run the
+/// posting client and the server's background tasks (curation, queues).
+pub const BENCH_RUNTIME_THREAD: &str = "tocsin-bench-rt";
+
+/// Each live thread's CPU time so far, by thread id, with its name.
+pub struct Snapshot(HashMap<u64, (String, Duration)>);
+
+impl Snapshot {
+    /// Reads every thread of this process; empty where Linux has no
+    /// `schedstat` (the line is then left out).
+    pub fn now() -> Snapshot {
+        let mut threads = HashMap::new();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Snapshot(threads);
+        };
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            let path = task.path();
+            let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let ran = std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+            if let Some(ns) = ran {
+                threads.insert(tid, (name.trim().to_string(), Duration::from_nanos(ns)));
+            }
+        }
+        Snapshot(threads)
+    }
+
+    /// CPU time by kind between `self` and `later`, in [`KINDS`] order.
+    /// A thread that ended in between is not counted.
+    pub fn until(&self, later: &Snapshot) -> Vec<(&'static str, Duration)> {
+        let mut by_kind = [Duration::ZERO; KINDS.len()];
+        for (tid, (name, ran)) in &later.0 {
+            let before = self.0.get(tid).map_or(Duration::ZERO, |(_, d)| *d);
+            by_kind[kind(name)] += ran.saturating_sub(before);
+        }
+        KINDS.into_iter().zip(by_kind).collect()
+    }
+}
+
+/// The index in [`KINDS`] of a thread named `name` (Linux keeps 15 bytes).
+fn kind(name: &str) -> usize {
+    if name.starts_with("actix-server wo") {
+        0
+    } else if name.starts_with("tocsin-inbox-wr") {
+        1
+    } else if name.starts_with("tocsin-checkpoi") {
+        2
+    } else if name.starts_with(BENCH_RUNTIME_THREAD) {
+        3
+    } else {
+        4
+    }
+}
+
+/// One line: each kind's CPU time per activity, and how many of the cores
+/// were busy on average over `elapsed`.
+pub fn describe(
+    by_kind: &[(&'static str, Duration)],
+    activities: usize,
+    elapsed: Duration,
+) -> Option<String> {
+    let total: Duration = by_kind.iter().map(|(_, d)| *d).sum();
+    if total.is_zero() || activities == 0 || elapsed.is_zero() {
+        return None;
+    }
+    let parts: Vec<String> = by_kind
+        .iter()
+        .map(|(kind, d)| format!("{kind} {:.0}", d.as_secs_f64() * 1e6 / activities as f64))
+        .collect();
+    Some(format!(
+        "{} µs per activity; {:.2} of {} cores busy",
+        parts.join(", "),
+        total.as_secs_f64() / elapsed.as_secs_f64(),
+        super::cores(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_are_sorted_by_their_names() {
+        assert_eq!(kind("actix-server wo"), 0);
+        assert_eq!(kind("tocsin-inbox-wr"), 1);
+        assert_eq!(kind("tocsin-checkpoi"), 2);
+        assert_eq!(kind(BENCH_RUNTIME_THREAD), 3);
+        assert_eq!(kind("tokio-rt-worker"), 4);
+    }
+
+    #[test]
+    fn a_busy_thread_shows_its_time_and_an_ended_one_none() {
+        let before = Snapshot(HashMap::from([
+            (
+                1,
+                ("actix-server wo".to_string(), Duration::from_millis(10)),
+            ),
+            (2, ("tocsin-inbox-wr".to_string(), Duration::from_millis(5))),
+            (3, ("tokio-rt-worker".to_string(), Duration::from_millis(7))),
+        ]));
+        let after = Snapshot(HashMap::from([
+            (
+                1,
+                ("actix-server wo".to_string(), Duration::from_millis(30)),
+            ),
+            (
+                2,
+                ("tocsin-inbox-wr".to_string(), Duration::from_millis(15)),
+            ),
+            (
+                4,
+                (BENCH_RUNTIME_THREAD.to_string(), Duration::from_millis(4)),
+            ),
+        ]));
+        let by_kind = before.until(&after);
+        assert_eq!(
+            by_kind,
+            vec![
+                ("HTTP workers", Duration::from_millis(20)),
+                ("inbox writer", Duration::from_millis(10)),
+                ("WAL checkpoints", Duration::ZERO),
+                ("client and background tasks", Duration::from_millis(4)),
+                ("other", Duration::ZERO),
+            ]
+        );
+        let line = describe(&by_kind, 1000, Duration::from_millis(34)).unwrap();
+        assert!(
+            line.starts_with("HTTP workers 20, inbox writer 10, WAL checkpoints 0, client and background tasks 4, other 0 µs per activity; 1.00 of "),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn this_thread_is_seen_running() {
+        let before = Snapshot::now();
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(30) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        let after = Snapshot::now();
+        if before.0.is_empty() {
+            return; // no schedstat here: nothing to check
+        }
+        let total: Duration = before.until(&after).iter().map(|(_, d)| *d).sum();
+        assert!(total >= Duration::from_millis(20), "{total:?} ({x})");
+    }
+}
