@@ -20,6 +20,9 @@ use std::{
     time::Duration,
 };
 
+/// The checkpoint thread's name.
+pub const THREAD_NAME: &str = "tocsin-checkpoint";
+
 /// How long the thread rests after a checkpoint: what is written meanwhile
 /// waits for the next one, so a busy writer does not set off one
 /// checkpoint per transaction.
@@ -91,7 +94,7 @@ impl Checkpointer {
         let (sender, woken) = mpsc::sync_channel(1);
         let (path, busy_timeout_ms) = (self.path.clone(), self.busy_timeout_ms);
         let started = std::thread::Builder::new()
-            .name("tocsin-checkpoint".into())
+            .name(THREAD_NAME.into())
             .spawn(move || run(path, busy_timeout_ms, woken));
         match started {
             Ok(_) => Some(sender),

@@ -29,6 +29,9 @@ use std::{
 };
 use tokio::sync::{mpsc::UnboundedSender, oneshot, Notify};
 
+/// The writer threads' name, before each one's number.
+pub const THREAD_NAME: &str = "tocsin-inbox-writer";
+
 /// Answers one accepted activity: true if it was new, false for a copy.
 pub type Reply = oneshot::Sender<Result<bool, Error>>;
 
@@ -70,7 +73,7 @@ pub fn start(db: Db, window: Duration, wakes: Wakes) -> Option<Sender<Handed>> {
     for n in 0..threads {
         let writer = writer.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("tocsin-inbox-writer-{n}"))
+            .name(format!("{THREAD_NAME}-{n}"))
             .spawn(move || writer.run());
         match spawned {
             Ok(_) => started += 1,

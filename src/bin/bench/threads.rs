@@ -4,14 +4,20 @@
 
 use std::{collections::HashMap, time::Duration};
 
-/// The kinds of thread an inbox run has, as printed, in this order.
-const KINDS: [&str; 5] = [
-    "HTTP workers",
-    "inbox writer",
-    "WAL checkpoints",
-    "client and background tasks",
-    "other",
+/// The kinds of thread an inbox run has, as printed, in this order, each
+/// with the name its threads start with; any other thread is [`OTHER`].
+const KINDS: [(&str, &str); 4] = [
+    ("actix-server worker", "HTTP workers"),
+    (
+        tocsin::federation::inbox_writer::THREAD_NAME,
+        "inbox writer",
+    ),
+    (tocsin::db::checkpoints::THREAD_NAME, "WAL checkpoints"),
+    (BENCH_RUNTIME_THREAD, "client and background tasks"),
 ];
+
+/// The kind of the threads no other kind names.
+const OTHER: &str = "other";
 
 /// The name the bench gives its own runtime's threads, which run the
 /// posting client and the server's background tasks (curation, queues).
@@ -44,31 +50,27 @@ impl Snapshot {
         Snapshot(threads)
     }
 
-    /// CPU time by kind between `self` and `later`, in [`KINDS`] order.
+    /// CPU time by kind between `self` and `later`, in [`KINDS`] order,
+    /// then [`OTHER`].
     /// A thread that ended in between is not counted.
     pub fn until(&self, later: &Snapshot) -> Vec<(&'static str, Duration)> {
-        let mut by_kind = [Duration::ZERO; KINDS.len()];
+        let mut by_kind = [Duration::ZERO; KINDS.len() + 1];
         for (tid, (name, ran)) in &later.0 {
             let before = self.0.get(tid).map_or(Duration::ZERO, |(_, d)| *d);
             by_kind[kind(name)] += ran.saturating_sub(before);
         }
-        KINDS.into_iter().zip(by_kind).collect()
+        let labels = KINDS.iter().map(|(_, label)| *label).chain([OTHER]);
+        labels.zip(by_kind).collect()
     }
 }
 
-/// The index in [`KINDS`] of a thread named `name` (Linux keeps 15 bytes).
+/// The index in [`KINDS`] of a thread named `name`, or `KINDS.len()` for
+/// [`OTHER`]. Linux keeps a thread's name to its first 15 bytes.
 fn kind(name: &str) -> usize {
-    if name.starts_with("actix-server wo") {
-        0
-    } else if name.starts_with("tocsin-inbox-wr") {
-        1
-    } else if name.starts_with("tocsin-checkpoi") {
-        2
-    } else if name.starts_with(BENCH_RUNTIME_THREAD) {
-        3
-    } else {
-        4
-    }
+    KINDS
+        .iter()
+        .position(|(start, _)| name.starts_with(&start[..start.len().min(15)]))
+        .unwrap_or(KINDS.len())
 }
 
 /// One line: each kind's CPU time per activity, and how many of the cores
