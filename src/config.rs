@@ -421,6 +421,9 @@ pub struct InboxConfig {
     /// Enqueues arriving within this many milliseconds share one
     /// transaction; 0 writes each on its own.
     pub enqueue_batch_ms: u64,
+    /// Where accepted activities are journaled before their 202 (one
+    /// process per directory); empty: the 202 waits for the commit.
+    pub journal_dir: String,
 }
 
 impl Default for InboxConfig {
@@ -431,6 +434,7 @@ impl Default for InboxConfig {
             initial_backoff_secs: 30,
             lease_secs: 300,
             enqueue_batch_ms: 2,
+            journal_dir: "data/inbox-journal".into(),
         }
     }
 }

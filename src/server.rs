@@ -6,7 +6,7 @@ use crate::{
     db::Db,
     delivery,
     error::Error,
-    federation::{self, routes},
+    federation::{self, inbox_journal::Journal, routes},
     signatures::keys::KeyCache,
     state::{AppState, State},
     web,
@@ -17,8 +17,10 @@ use std::{net::TcpListener, sync::Arc};
 use tokio::{sync::watch, task::JoinHandle};
 
 /// Opens the database, applies migrations and creates the local actors.
+/// The inbox's journal is left to the server ([`start`]): a command run
+/// beside it must not take it.
 pub async fn open_state(config: Config) -> Result<AppState, Error> {
-    open(config, FirstStart::AllActors).await
+    open(config, FirstStart::AllActors, false).await
 }
 
 /// What a start makes of the local actors that do not exist yet.
@@ -33,8 +35,9 @@ enum FirstStart {
     PublicationsLater,
 }
 
-/// [`open_state`], making the local actors `first` says.
-async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
+/// [`open_state`], making the local actors `first` says, and opening the
+/// inbox's journal when `journal` (a server).
+async fn open(config: Config, first: FirstStart, journal: bool) -> Result<AppState, Error> {
     let config = Arc::new(config);
     // The HTTP client reads every system root certificate (tens of
     // milliseconds): it is built beside the database's opening, the
@@ -69,6 +72,10 @@ async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
         config.server.read_cache_bytes,
         std::time::Duration::from_secs(config.server.read_cache_secs),
     ));
+    let journal = match journal {
+        true => open_journal(&config, &db).await?,
+        false => None,
+    };
     Ok(AppState::new(State {
         client: client.await.map_err(|e| Error::Internal(e.to_string()))??,
         policies: federation::policy::DomainPolicies::new(
@@ -82,6 +89,7 @@ async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
             db.clone(),
             config.inbox.enqueue_batch_ms,
             reads.clone(),
+            journal,
         ),
         reads,
         config,
@@ -90,6 +98,42 @@ async fn open(config: Config, first: FirstStart) -> Result<AppState, Error> {
         delivery_wakeup: Default::default(),
         delivery_metrics: Default::default(),
     }))
+}
+
+/// Opens the inbox's journal (`[inbox] journal_dir`) and queues what a
+/// stopped process left in it, before anything is served. `None` when it
+/// is off, when activities are not handed to the writer
+/// (`enqueue_batch_ms = 0`), or when another process holds the directory.
+async fn open_journal(config: &Config, db: &Db) -> Result<Option<Arc<Journal>>, Error> {
+    let dir = &config.inbox.journal_dir;
+    if dir.is_empty() || config.inbox.enqueue_batch_ms == 0 {
+        return Ok(None);
+    }
+    let path = std::path::PathBuf::from(dir);
+    let opened = tokio::task::spawn_blocking(move || Journal::open(&path))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let Some((journal, recovered)) = opened else {
+        tracing::warn!(
+            dir,
+            "another process holds the inbox journal: this one answers each inbox POST after its commit"
+        );
+        return Ok(None);
+    };
+    if !recovered.is_empty() {
+        let records = recovered.len();
+        let queued = federation::inbox_queue::queue_recovered(db, recovered).await?;
+        tracing::info!(
+            records,
+            queued,
+            "queued what a stopped process left in the inbox journal"
+        );
+    }
+    journal
+        .recovered_queued()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Some(Arc::new(journal)))
 }
 
 /// An error of start-up's database work, as the database layer's.
@@ -134,6 +178,10 @@ pub fn not_modified(
     actix_web::dev::ServiceResponse::new(request, reply.finish())
 }
 
+/// How long a stopping server waits for the inbox's writer to commit what
+/// was answered from the journal (what is left is queued by the next start).
+const JOURNAL_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A running instance.
 pub struct RunningServer {
     /// Where it listens.
@@ -152,10 +200,12 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stops accepting requests, lets the delivery worker finish or hand
-    /// back what is in flight, and waits for both.
+    /// Stops accepting requests, lets the inbox's writer commit what it
+    /// was handed, lets the delivery worker finish or hand back what is in
+    /// flight, and waits for them.
     pub async fn stop(self) {
         self.http.stop(true).await;
+        self.state.inbox.settle(JOURNAL_GRACE).await;
         let _ = self.shutdown.send(true);
         let _ = self.worker.await;
         let _ = self.inbox_workers.await;
@@ -168,6 +218,7 @@ impl RunningServer {
     /// handled), then shuts the worker down.
     pub async fn wait(self) -> Result<(), Error> {
         let result = self.http_task.await;
+        self.state.inbox.settle(JOURNAL_GRACE).await;
         let _ = self.shutdown.send(true);
         let _ = self.worker.await;
         let _ = self.inbox_workers.await;
@@ -231,7 +282,7 @@ async fn launch(
     };
     let max_body = config.server.max_body_bytes;
     let max_upload = config.alerts.max_upload_bytes;
-    let state = open(config, first).await?;
+    let state = open(config, first, true).await?;
     let federation = federation::federation_config(state.clone()).await?;
     let data = federation.to_request_data();
     let guard = aw::Data::new(web::request_guard::Guard::new(federation.clone()));

@@ -529,6 +529,7 @@ async fn seed(run: &InboxRun, name: &str) -> anyhow::Result<Seeded> {
     config.limits.inbox_per_ip_per_minute = 0;
     config.limits.inbox_per_host_per_minute = 0;
     config.inbox.enqueue_batch_ms = run.batch_ms;
+    config.inbox.journal_dir = format!("{}/inbox-journal", dir.display());
     config.database.url = run
         .database_url
         .clone()
@@ -730,14 +731,19 @@ async fn post_all(port: u16, requests: Vec<Vec<u8>>, concurrency: usize) -> Vec<
     all
 }
 
-/// Waits until the inbox queue is empty; fails if an activity failed.
+/// Waits until the writer has stored what was answered from the journal
+/// and the inbox queue is empty; fails if an activity failed.
 async fn queue_drained(running: &server::RunningServer, start: Instant) -> anyhow::Result<()> {
     loop {
-        let (waiting, failed) = running
+        // Read first: a journaled activity leaves the journal only once it
+        // is stored (applied, or queued).
+        let journaled = running.state.inbox.journaled() as i64;
+        let (queued, failed) = running
             .state
             .db
             .run(tocsin::db::inbox_queue::counts)
             .await?;
+        let waiting = journaled + queued;
         if failed > 0 {
             anyhow::bail!("{failed} activities failed");
         }
@@ -965,6 +971,7 @@ async fn fanout(
     config.federation.allow_http = true;
     config.federation.allow_private_addresses = true;
     config.delivery.concurrency = concurrency;
+    config.inbox.journal_dir = format!("{}/inbox-journal", dir.display());
     config.database.url =
         database.unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
 
@@ -1193,6 +1200,7 @@ async fn mail(
 
     let mut config = Config::default();
     config.instance.domain = "bench.example".into();
+    config.inbox.journal_dir = format!("{}/inbox-journal", dir.display());
     config.database.url =
         database_url.unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
     config.mail.smtp_host = "127.0.0.1".into();

@@ -1,7 +1,9 @@
 //! The durable inbox queue. The inbox hands each accepted activity (after
 //! its cheap checks, HTTP signature, shape and duplicate checks) to the
-//! writer ([`super::inbox_writer`]) and answers 202 only once the writer's
-//! transaction is committed. Activities arriving within a few milliseconds
+//! writer ([`super::inbox_writer`]) and answers 202 once the activity is
+//! in the journal ([`super::inbox_journal`]), or, without a journal (or
+//! with [`JOURNAL_BACKLOG`] activities journaled and not yet committed),
+//! once the writer's transaction is committed. Activities arriving within a few milliseconds
 //! share one transaction, and in it a Create or Update of an alert whose
 //! author we know is applied at once (see [`super::inbox_batch`]); every
 //! other activity is queued, and workers claim queued rows under a lease
@@ -15,12 +17,13 @@
 use super::{
     inbox::apply_queued,
     inbox_batch::{self, Accepted, Followups},
-    inbox_writer::{self, Handed, Wakes},
+    inbox_journal::{Journal, Recovered},
+    inbox_writer::{self, Handed, Reply, Wakes},
 };
 use crate::{
     config::InboxConfig,
     db::{
-        inbox_queue::{self, Outcome, QueuedRow},
+        inbox_queue::{self, NewQueued, Outcome, QueuedRow},
         now_ms, Db,
     },
     error::Error,
@@ -46,6 +49,11 @@ pub(super) const MAX_BATCH: usize = 512;
 /// Longest retry delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 
+/// Most activities answered from the journal and not yet committed: past
+/// it, requests wait for their commit, which bounds the memory the writer's
+/// backlog holds (a few kilobytes an activity).
+pub const JOURNAL_BACKLOG: usize = 2048;
+
 /// How many stored activity ids are remembered in memory.
 const RECENT_IDS: usize = 16_384;
 
@@ -61,6 +69,9 @@ struct RecentIds {
 pub struct Enqueuer {
     db: Db,
     batch: Option<std::sync::mpsc::Sender<Handed>>,
+    /// Where accepted activities are appended before their 202, when the
+    /// writer runs.
+    journal: Option<Arc<Journal>>,
     recent: Arc<Mutex<RecentIds>>,
     /// The alerts the writer stored, for [`run`] to curate.
     followups: Arc<Mutex<Option<mpsc::UnboundedReceiver<Followups>>>>,
@@ -74,8 +85,14 @@ impl Enqueuer {
     /// A queue on `db`; with `batch_ms` > 0, enqueues arriving within that
     /// many milliseconds of the first share one transaction, which applies
     /// Creates and Updates of alerts at once (and empties `reads`, the
-    /// prepared public answers, when it stores one).
-    pub fn new(db: Db, batch_ms: u64, reads: Arc<ReadCache>) -> Enqueuer {
+    /// prepared public answers, when it stores one), and with a `journal`
+    /// they are answered once journaled.
+    pub fn new(
+        db: Db,
+        batch_ms: u64,
+        reads: Arc<ReadCache>,
+        journal: Option<Arc<Journal>>,
+    ) -> Enqueuer {
         let wakeup = Arc::new(Notify::new());
         let wakeup_batch = Arc::new(Notify::new());
         let (followups, followups_rx) = mpsc::unbounded_channel();
@@ -86,11 +103,13 @@ impl Enqueuer {
                     batch: wakeup_batch.clone(),
                     reads,
                     followups,
+                    journal: journal.clone(),
                 };
                 inbox_writer::start(db.clone(), Duration::from_millis(batch_ms), wakes)
             })
             .flatten();
         Enqueuer {
+            journal: journal.filter(|_| batch.is_some()),
             db,
             batch,
             recent: Default::default(),
@@ -138,10 +157,43 @@ impl Enqueuer {
         Ok(stored)
     }
 
+    /// How many activities were answered from the journal and are not
+    /// committed yet.
+    pub fn journaled(&self) -> usize {
+        self.journal.as_ref().map_or(0, |j| j.uncommitted())
+    }
+
+    /// Waits (at most `grace`) until every journaled activity is
+    /// committed: at shutdown, after the last request.
+    pub async fn settle(&self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.journaled() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     async fn store(&self, accepted: Box<Accepted>) -> Result<bool, Error> {
         if let Some(batch) = &self.batch {
+            if let Some(journal) = &self.journal {
+                match journal.append(&accepted.item, JOURNAL_BACKLOG) {
+                    // Journaled: it survives the process from now on. A
+                    // copy is known only later; it changes nothing.
+                    Ok(Some(ticket)) => {
+                        return match batch.send((accepted, Reply::Journaled(ticket))) {
+                            Ok(()) => Ok(true),
+                            // Queued by the next start.
+                            Err(_) => Err(Error::Internal("the inbox queue writer stopped".into())),
+                        };
+                    }
+                    // The writer is that far behind: this one waits.
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot journal an accepted activity; its answer waits for the commit")
+                    }
+                }
+            }
             let (reply, answer) = oneshot::channel();
-            if batch.send((accepted, reply)).is_ok() {
+            if batch.send((accepted, Reply::Waiting(reply))).is_ok() {
                 return answer
                     .await
                     .map_err(|_| Error::Internal("the inbox queue writer stopped".into()))?;
@@ -168,6 +220,24 @@ impl Enqueuer {
             .unwrap_or_else(|e| e.into_inner())
             .take()
     }
+}
+
+/// Queues what a stopped process left in the journal, in one
+/// transaction (a copy of an activity queued or received is skipped).
+pub async fn queue_recovered(db: &Db, recovered: Vec<Recovered>) -> Result<usize, Error> {
+    let items: Vec<NewQueued> = recovered
+        .into_iter()
+        .map(|r| NewQueued {
+            ap_id: r.ap_id,
+            signer: r.signer,
+            body: String::from_utf8_lossy(&r.body).into_owned(),
+            batch: r.batch,
+        })
+        .collect();
+    let stored = db
+        .write(move |conn| inbox_queue::enqueue(conn, &items))
+        .await?;
+    Ok(stored.into_iter().filter(|new| *new).count())
 }
 
 /// Runs both lanes, and the curation of what the writer stored, until

@@ -10,9 +10,16 @@
 //! keeps one connection whose page cache and prepared statements stay
 //! warm. One thread on SQLite, which has one writer at a time; on
 //! PostgreSQL up to four, each with its own connection.
+//!
+//! With the inbox's journal ([`super::inbox_journal`]) a request was
+//! answered once its activity was journaled: the writer then hands the
+//! record back after the commit. A group whose transaction fails keeps
+//! those activities and writes them again with the next group (they are
+//! still in the journal should the process stop first).
 
 use super::{
     inbox_batch::{self, Accepted, Followups, Written},
+    inbox_journal::{Journal, Ticket},
     inbox_queue::MAX_BATCH,
 };
 use crate::{
@@ -29,11 +36,21 @@ use std::{
 };
 use tokio::sync::{mpsc::UnboundedSender, oneshot, Notify};
 
+/// How long activities carried from a failed group wait for others.
+const RETRY: Duration = Duration::from_secs(1);
+
 /// The writer threads' name, before each one's number.
 pub const THREAD_NAME: &str = "tocsin-inbox-writer";
 
-/// Answers one accepted activity: true if it was new, false for a copy.
-pub type Reply = oneshot::Sender<Result<bool, Error>>;
+/// Where the writer answers one accepted activity.
+pub enum Reply {
+    /// The request waits for the commit: true if the activity was new,
+    /// false for a copy.
+    Waiting(oneshot::Sender<Result<bool, Error>>),
+    /// The request was answered once the activity was journaled; the
+    /// ticket goes back to the journal after the commit.
+    Journaled(Ticket),
+}
 
 /// What the inbox hands the writer: an accepted activity and where to
 /// answer. Boxed: an `Accepted` is about two kilobytes, which every
@@ -50,6 +67,8 @@ pub struct Wakes {
     pub reads: Arc<ReadCache>,
     /// The stored alerts, to curate.
     pub followups: UnboundedSender<Followups>,
+    /// The journal, told what was committed.
+    pub journal: Option<Arc<Journal>>,
 }
 
 /// Starts the writer threads on `db`; an activity alone waits up to
@@ -96,36 +115,82 @@ impl Writer {
     /// at the first group and again after one broke.
     fn run(&self) {
         let mut conn: Option<DedicatedConn> = None;
-        while let Some(pending) = self.next_group() {
-            let (mut group, replies): (Vec<_>, Vec<_>) =
-                pending.into_iter().map(|(a, reply)| (*a, reply)).unzip();
-            // A panic (a bug) fails its group, not the thread: the inbox
-            // would otherwise answer 500 to everything until a restart.
-            let write = std::panic::AssertUnwindSafe(|| self.write(&mut conn, &mut group));
-            let written = std::panic::catch_unwind(write).unwrap_or_else(|_| {
-                conn = None;
-                Err(DbError::Task("the inbox writer panicked".into()))
-            });
-            match written {
-                Ok(written) => self.answer(written, replies),
-                Err(e) => {
-                    let message = e.to_string();
-                    for reply in replies {
-                        let _ = reply.send(Err(Error::Internal(message.clone())));
-                    }
+        // Journaled activities whose group failed, written again before
+        // the next group and apart from it: one that cannot be stored
+        // holds up no other.
+        let mut carried: Vec<(Accepted, Reply)> = Vec::new();
+        loop {
+            if !carried.is_empty() {
+                carried = self.write_and_answer(&mut conn, std::mem::take(&mut carried));
+            }
+            let Some(pending) = self.next_group(!carried.is_empty()) else {
+                return;
+            };
+            let group = pending.into_iter().map(|(a, reply)| (*a, reply)).collect();
+            carried.extend(self.write_and_answer(&mut conn, group));
+        }
+    }
+
+    /// Writes a group and answers it. When it fails, the requests waiting
+    /// get the error and the journaled activities are returned, to carry.
+    fn write_and_answer(
+        &self,
+        conn: &mut Option<DedicatedConn>,
+        pending: Vec<(Accepted, Reply)>,
+    ) -> Vec<(Accepted, Reply)> {
+        if pending.is_empty() {
+            return pending;
+        }
+        let (mut group, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+        // A panic (a bug) fails its group, not the thread: the inbox
+        // would otherwise answer 500 to everything until a restart.
+        let write = std::panic::AssertUnwindSafe(|| self.write(conn, &mut group));
+        let written = std::panic::catch_unwind(write).unwrap_or_else(|_| {
+            *conn = None;
+            Err(DbError::Task("the inbox writer panicked".into()))
+        });
+        let e = match written {
+            Ok(written) => {
+                self.answer(written, replies);
+                return Vec::new();
+            }
+            Err(e) => e,
+        };
+        tracing::warn!(error = %e, activities = group.len(), "the inbox's writer could not store a group");
+        let message = e.to_string();
+        let mut carried = Vec::new();
+        for (mut accepted, reply) in group.into_iter().zip(replies) {
+            match reply {
+                Reply::Waiting(reply) => {
+                    let _ = reply.send(Err(Error::Internal(message.clone())));
+                }
+                Reply::Journaled(ticket) => {
+                    // Its prepared alert may be spent: queued next time,
+                    // not applied at once.
+                    accepted.alert = None;
+                    carried.push((accepted, Reply::Journaled(ticket)));
                 }
             }
         }
+        carried
     }
 
     /// The next group: everything waiting (up to [`MAX_BATCH`]); when only
     /// one was waiting, the writer was idle, so others get `window` to
     /// come. Busy, the group formed while the last one was written, and
-    /// waiting longer would only delay its answers. `None` once every
-    /// sender is gone.
-    fn next_group(&self) -> Option<Vec<Handed>> {
+    /// waiting longer would only delay its answers. With activities
+    /// `carried` from a failed group, a second is the longest wait, and
+    /// the group may be empty. `None` once every sender is gone.
+    fn next_group(&self, carried: bool) -> Option<Vec<Handed>> {
         let rx = self.rx.lock().unwrap_or_else(|e| e.into_inner());
-        let first = rx.recv().ok()?;
+        let first = match carried {
+            false => rx.recv().ok()?,
+            true => match rx.recv_timeout(RETRY) {
+                Ok(first) => first,
+                Err(mpsc::RecvTimeoutError::Timeout) => return Some(Vec::new()),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            },
+        };
         let mut pending = vec![first];
         take_waiting(&rx, &mut pending);
         if pending.len() == 1 {
@@ -178,8 +243,17 @@ impl Writer {
             self.wakes.reads.invalidate();
             let _ = self.wakes.followups.send(followups);
         }
+        let mut tickets = Vec::new();
         for (reply, new) in replies.into_iter().zip(written.new) {
-            let _ = reply.send(Ok(new));
+            match reply {
+                Reply::Waiting(reply) => {
+                    let _ = reply.send(Ok(new));
+                }
+                Reply::Journaled(ticket) => tickets.push(ticket),
+            }
+        }
+        if let Some(journal) = &self.wakes.journal {
+            journal.committed(tickets);
         }
     }
 }

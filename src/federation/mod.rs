@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod forwarded;
 pub mod inbox;
 pub mod inbox_batch;
+pub mod inbox_journal;
 pub mod inbox_queue;
 pub mod inbox_writer;
 pub mod ld_signatures;

@@ -100,6 +100,7 @@ pub async fn run(config: &Config, remote: &str) -> Vec<Check> {
     let mut checks = vec![configuration(config)];
     checks.extend(database(config).await);
     checks.push(media_dir(config));
+    checks.push(inbox_journal(config));
     checks.extend(outgoing(config, remote).await);
     checks.extend(public_endpoints(config).await);
     checks
@@ -266,18 +267,64 @@ fn media_dir(config: &Config) -> Check {
             ),
         );
     }
-    let probe = dir.join(".doctor-probe");
-    match std::fs::write(&probe, b"x") {
-        Ok(()) => {
-            let _ = std::fs::remove_file(&probe);
-            Check::ok(NAME, format!("{} is writable", dir.display()))
-        }
+    match writable(dir) {
+        Ok(()) => Check::ok(NAME, format!("{} is writable", dir.display())),
         Err(e) => Check::fail(
             NAME,
             format!("cannot write into {}: {e}", dir.display()),
             "give the user running tocsin write access to [alerts] media_dir",
         ),
     }
+}
+
+/// The inbox's journal: writable, and how many activities in it are not
+/// stored yet (a server's in flight, or what a stopped one left, queued by
+/// the next start).
+fn inbox_journal(config: &Config) -> Check {
+    const NAME: &str = "inbox journal";
+    let dir = std::path::Path::new(&config.inbox.journal_dir);
+    if config.inbox.journal_dir.is_empty() {
+        return Check::ok(NAME, "off: each inbox 202 waits for its commit");
+    }
+    if !dir.exists() {
+        return Check::ok(
+            NAME,
+            format!(
+                "{} does not exist yet; the first start creates it",
+                dir.display()
+            ),
+        );
+    }
+    if let Err(e) = writable(dir) {
+        return Check::fail(
+            NAME,
+            format!("cannot write into {}: {e}", dir.display()),
+            "give the user running tocsin write access to [inbox] journal_dir",
+        );
+    }
+    match crate::federation::inbox_journal::read(dir) {
+        Ok(records) => Check::ok(
+            NAME,
+            format!(
+                "{} is writable; {} activities in it not stored yet",
+                dir.display(),
+                records.len()
+            ),
+        ),
+        Err(e) => Check::fail(
+            NAME,
+            e.to_string(),
+            "give the user running tocsin read access to [inbox] journal_dir",
+        ),
+    }
+}
+
+/// Whether a file can be written into `dir` (one is written and removed).
+fn writable(dir: &std::path::Path) -> std::io::Result<()> {
+    let probe = dir.join(".doctor-probe");
+    std::fs::write(&probe, b"x")?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 async fn outgoing(config: &Config, remote: &str) -> Vec<Check> {

@@ -442,7 +442,7 @@ impl World {
     async fn stored_create(&self, create: &Value) -> db::alerts::AlertRow {
         let (status, body) = self.send(&self.signed(create)).await;
         assert_eq!(status, 202, "{body}");
-        inbox_settled(&self.instance.server.state.db).await;
+        inbox_settled(&self.instance.server.state).await;
         let note_id = create["object"]["id"].as_str().unwrap().to_string();
         self.instance
             .server
@@ -561,7 +561,7 @@ async fn legitimate_traffic(w: &World) -> Value {
         )
         .await;
     assert_eq!(status, 202, "bob's Follow: {body}");
-    inbox_settled(&w.instance.server.state.db).await;
+    inbox_settled(&w.instance.server.state).await;
 
     let (us, alice) = (w.our_actor(), w.alice.clone());
     w.instance
@@ -1860,9 +1860,9 @@ async fn hostile_requests_store_and_deliver_nothing(backend: Backend) {
     } = run_table(&w, &rows).await;
 
     // Let the queued rows be applied and any delivery leave, then compare.
-    inbox_settled(&w.instance.server.state.db).await;
+    inbox_settled(&w.instance.server.state).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    inbox_settled(&w.instance.server.state.db).await;
+    inbox_settled(&w.instance.server.state).await;
     let after = w.snapshot().await;
     let queued = rows.iter().filter(|r| r.queued).count() as i64;
     let expected = Snapshot {

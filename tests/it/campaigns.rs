@@ -200,7 +200,7 @@ async fn scenario(backend: Backend) {
         .await,
         "the peer got the announces"
     );
-    crate::common::inbox_settled(&ch.server.state.db).await;
+    crate::common::inbox_settled(&ch.server.state).await;
     // m1's alerts also reach the Clearing House through an ordinary follow:
     // a second way in changes nothing.
     follows(&ch, &format!("@alerts@{}", m1.domain)).await;
@@ -237,7 +237,7 @@ async fn scenario(backend: Backend) {
         eventually(WAIT, || async { announces_of(&peer, &a1) == 2 }).await,
         "the edit was announced again"
     );
-    crate::common::inbox_settled(&ch.server.state.db).await;
+    crate::common::inbox_settled(&ch.server.state).await;
 
     // Exactly one boost per alert in the campaign's outbox; the edit
     // announced again but did not boost twice.
@@ -443,7 +443,7 @@ async fn scenario(backend: Backend) {
         .await,
         "m1's confirmation arrived"
     );
-    crate::common::inbox_settled(&ch.server.state.db).await;
+    crate::common::inbox_settled(&ch.server.state).await;
     assert_eq!(
         signers_state().await["state"],
         "draft",
@@ -502,7 +502,7 @@ async fn scenario(backend: Backend) {
         .await,
         "the campaign's follower got the statement"
     );
-    crate::common::inbox_settled(&ch.server.state.db).await;
+    crate::common::inbox_settled(&ch.server.state).await;
     assert_eq!(creates(), 1, "published exactly once");
 
     // A second campaign with one participant and one alert.
@@ -535,7 +535,7 @@ async fn scenario(backend: Backend) {
         .await,
         "m2 joined at once and its alert reached the second campaign"
     );
-    crate::common::inbox_settled(&ch.server.state.db).await;
+    crate::common::inbox_settled(&ch.server.state).await;
 
     // Advocacy Action News groups the period's activity by campaign.
     let (status, issue) = api(

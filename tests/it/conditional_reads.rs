@@ -155,7 +155,7 @@ async fn answers_change_with_every_edit(backend: Backend) {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    inbox_settled(&i.server.state.db).await;
+    inbox_settled(&i.server.state).await;
     let (status, etag, _, body) = get(&followers, AP, Some(&followers_etag)).await;
     assert_eq!(status, 200);
     assert_ne!(etag, followers_etag);

@@ -70,7 +70,7 @@ async fn blocked_domain_is_refused_undelivered_and_purged(backend: Backend) {
         .post_signed(&inbox, &peer.follow_of(&i.base(), 1), &key)
         .await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     // The Accept to alice waits in the queue.
     assert!(
         eventually(WAIT, || async { rows(&i, &peer.domain).await.3 >= 1 }).await,
@@ -257,7 +257,7 @@ async fn silenced_domain_is_accepted_but_not_shown(backend: Backend) {
         eventually(WAIT, || has_copy(quiet.clone())).await,
         "accepted and stored"
     );
-    crate::common::inbox_settled(&ch.server.state.db).await;
+    crate::common::inbox_settled(&ch.server.state).await;
     let shown = |what: &'static str| {
         let (base, ct) = (ch.base(), ct.clone());
         async move {
@@ -293,7 +293,7 @@ async fn silenced_domain_is_accepted_but_not_shown(backend: Backend) {
     assert_eq!(unset(&ch, &ct, &member.domain).await, 204);
     let loud = publish("Heard editor detained").await;
     assert!(eventually(WAIT, || has_copy(loud.clone())).await);
-    crate::common::inbox_settled(&ch.server.state.db).await;
+    crate::common::inbox_settled(&ch.server.state).await;
     assert_eq!(
         shown("Heard editor").await,
         (true, true, true),

@@ -93,7 +93,7 @@ async fn follow_then_undo(dir: &str, host: &str, user_path: &str) {
 
     let (status, body) = peer.post_signed(&inbox, &follow, &key_id).await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     let accept_arrived = eventually(Duration::from_secs(10), || async {
         peer.received().iter().any(|r| r.body["type"] == "Accept")
     })
@@ -137,7 +137,7 @@ async fn follow_then_undo(dir: &str, host: &str, user_path: &str) {
     );
     let (status, body) = peer.post_signed(&inbox, &undo, &key_id).await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     assert_eq!(
         count(i.server.state.db.clone()).await,
         0,
@@ -211,7 +211,7 @@ async fn mastodon_accept_and_reject_of_our_follow_are_recorded() {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     assert_eq!(
         state(i.server.state.db.clone(), alice.clone(), us.id)
             .await
@@ -234,7 +234,7 @@ async fn mastodon_accept_and_reject_of_our_follow_are_recorded() {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     assert_eq!(
         state(i.server.state.db.clone(), alice.clone(), us.id)
             .await
@@ -308,7 +308,7 @@ pub(crate) async fn following_alice(i: &TestInstance, peer: &FakePeer) -> String
         )
         .await;
     assert_eq!(status, 202);
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     alice
 }
 
@@ -329,7 +329,7 @@ async fn mastodon_create_update_delete_of_a_note_change_our_copy() {
         .post_signed(&inbox, &rw("mastodon/create_note.json"), &key)
         .await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     let stored = copy(i.server.state.db.clone(), note_id.clone())
         .await
         .expect("stored");
@@ -345,7 +345,7 @@ async fn mastodon_create_update_delete_of_a_note_change_our_copy() {
     old["object"]["contentMap"] = serde_json::json!({"en": "<p>stale</p>"});
     let (status, _) = peer.post_signed(&inbox, &old.to_string(), &key).await;
     assert_eq!(status, 202);
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     assert_eq!(
         copy(i.server.state.db.clone(), note_id.clone())
             .await
@@ -356,7 +356,7 @@ async fn mastodon_create_update_delete_of_a_note_change_our_copy() {
     );
     let (status, body) = peer.post_signed(&inbox, &update, &key).await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     let edited = copy(i.server.state.db.clone(), note_id.clone())
         .await
         .unwrap();
@@ -366,7 +366,7 @@ async fn mastodon_create_update_delete_of_a_note_change_our_copy() {
         .post_signed(&inbox, &rw("mastodon/delete_note.json"), &key)
         .await;
     assert_eq!(status, 202);
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     assert_eq!(
         copy(i.server.state.db.clone(), note_id.clone())
             .await

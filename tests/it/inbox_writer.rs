@@ -36,7 +36,7 @@ impl Busy {
         };
         let (status, body) = busy.post_create().await;
         assert_eq!(status, 202, "{body}");
-        inbox_settled(&busy.i.server.state.db).await;
+        inbox_settled(&busy.i.server.state).await;
         busy
     }
 
@@ -88,7 +88,7 @@ async fn inbox_answers_while_the_pool_is_taken(backend: Backend) {
     assert_eq!(status, 202, "{body}");
 
     let db = &busy.i.server.state.db;
-    inbox_settled(db).await;
+    inbox_settled(&busy.i.server.state).await;
     let stored = db
         .run(move |conn| db::alerts::by_ap_id(conn, &note))
         .await
@@ -214,7 +214,7 @@ async fn copies_of_applied_alerts_change_nothing(backend: Backend) {
     assert!(create["object"].get("published").is_none());
     let (status, body) = post(&create).await;
     assert_eq!(status, 202, "{body}");
-    inbox_settled(&i.server.state.db).await;
+    inbox_settled(&i.server.state).await;
     let (created, _) = alerts_and_queue(&i).await;
     // Edited a second after the Create arrived.
     let edited_at = chrono::DateTime::from_timestamp_millis(created[0].updated_at + 1_000).unwrap();
@@ -225,7 +225,7 @@ async fn copies_of_applied_alerts_change_nothing(backend: Backend) {
     update["object"]["updated"] = edited_at.to_rfc3339().into();
     let (status, body) = post(&update).await;
     assert_eq!(status, 202, "{body}");
-    inbox_settled(&i.server.state.db).await;
+    inbox_settled(&i.server.state).await;
     let (before, queue) = alerts_and_queue(&i).await;
     assert_eq!(before.len(), 1, "one alert");
     assert!(
@@ -241,7 +241,7 @@ async fn copies_of_applied_alerts_change_nothing(backend: Backend) {
     for activity in [&create, &update] {
         let (status, body) = post(activity).await;
         assert_eq!(status, 202, "a copy is acknowledged: {body}");
-        inbox_settled(&i.server.state.db).await;
+        inbox_settled(&i.server.state).await;
     }
     let (after, queue) = alerts_and_queue(&i).await;
     assert_eq!(after, before, "the copies changed nothing");

@@ -122,6 +122,11 @@ async fn doctor_says_what_is_wrong_and_how_to_fix_it() {
     let stdout = succeeds(tocsin(&file).args(["doctor", "--remote", &remote]));
     assert!(stdout.contains("ok    actor"), "{stdout}");
     assert!(stdout.contains("WARN  configuration"), "{stdout}");
+    // The running instance made its journal; nothing waits in it.
+    assert!(
+        stdout.contains("ok    inbox journal") && stdout.contains("0 activities in it not stored"),
+        "{stdout}"
+    );
 
     // The public domain points nowhere, and nothing answers the remote.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")

@@ -29,7 +29,7 @@ async fn clock_skew_and_key_rotation(backend: Backend) {
         .post_signed_at(&inbox, &peer.follow_of(&i.base(), 2), &key, slightly)
         .await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
 
     // Alice's server rotates her key; we hold the old one.
     let rotated = generate_rsa_keypair().unwrap();
@@ -110,7 +110,7 @@ async fn the_signer_must_be_the_actor(backend: Backend) {
         .await;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("signed by"), "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     let follows = i
         .server
         .state

@@ -85,7 +85,7 @@ async fn rfc9421_on_the_inbox_and_the_double_knock(backend: Backend) {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     assert_eq!(followers(&i).await, vec![actor.clone()]);
 
     // Our Accept knocks twice at this draft-cavage-only peer: RFC 9421 is
@@ -132,7 +132,7 @@ async fn rfc9421_on_the_inbox_and_the_double_knock(backend: Backend) {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     // A key the actor does not publish is refused.
     let other = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
     let (status, _) = peer
@@ -228,7 +228,7 @@ async fn forwarded_edit_with_an_ld_signature(backend: Backend) {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     let note_id = format!("{alice}/statuses/115569651706565133");
     let stored_html = || {
         let (db, id) = (i.server.state.db.clone(), note_id.clone());
@@ -268,14 +268,14 @@ async fn forwarded_edit_with_an_ld_signature(backend: Backend) {
         status, 202,
         "a forged forward needs the origin, which is silent: {body}"
     );
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     assert_eq!(stored_html().await, before, "forged edit not applied");
 
     let (status, body) = peer
         .post_signed(&inbox, &update.to_string(), &bob_key)
         .await;
     assert_eq!(status, 202, "{body}");
-    crate::common::inbox_settled(&i.server.state.db).await;
+    crate::common::inbox_settled(&i.server.state).await;
     let after = stored_html().await;
     assert!(after.contains("forwarded edit"), "edit applied: {after}");
     i.stop().await;

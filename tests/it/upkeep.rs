@@ -38,7 +38,7 @@ async fn old_ids_are_forgotten_and_a_copy_is_applied_again(backend: Backend) {
         .post_signed(&format!("{base}/inbox"), &follow, &key)
         .await;
     assert_eq!(status, 202, "{body}");
-    inbox_settled(&db).await;
+    inbox_settled(&i.server.state).await;
 
     let (old, recent) = (now_ms() - 40 * DAY, now_ms() - DAY);
     let org = {
@@ -109,7 +109,7 @@ async fn old_ids_are_forgotten_and_a_copy_is_applied_again(backend: Backend) {
         .post_signed(&format!("{base}/inbox"), &follow, &key)
         .await;
     assert_eq!(status, 202, "{body}");
-    inbox_settled(&db).await;
+    inbox_settled(&i.server.state).await;
     {
         let mut conn = db.conn().unwrap();
         assert!(was_received(&mut conn, &follow_id).unwrap());

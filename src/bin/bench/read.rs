@@ -269,6 +269,7 @@ fn config_for(port: u16, dir: &Path, database_url: Option<&str>, workers: usize)
     config.server.workers = workers;
     config.instance.domain = format!("localhost:{port}");
     config.alerts.media_dir = format!("{}/media", dir.display());
+    config.inbox.journal_dir = format!("{}/inbox-journal", dir.display());
     config.database.url = database_url
         .map(str::to_string)
         .unwrap_or_else(|| format!("sqlite://{}/tocsin.db", dir.display()));

@@ -100,6 +100,7 @@ pub fn prepare(backend: Backend) -> Prepared {
     config.limits.login_per_ip_per_minute = 0;
     config.limits.subscribe_per_ip_per_hour = 0;
     config.alerts.media_dir = format!("{}/media", dir.path().display());
+    config.inbox.journal_dir = format!("{}/inbox-journal", dir.path().display());
     let mut pg_name = None;
     config.database.url = match backend {
         Backend::Sqlite => format!("sqlite://{}/tocsin.db", dir.path().display()),
@@ -349,19 +350,25 @@ pub async fn ap_get(url: impl reqwest::IntoUrl) -> serde_json::Value {
     .await
 }
 
-/// Waits until the inbox workers have applied every accepted activity (the
-/// inbox answers 202 once an activity is stored, before it is applied) and
-/// every alert they stored is curated (boosts and reviews follow the
-/// commit).
-pub async fn inbox_settled(db: &tocsin::db::Db) {
+/// Waits until the inbox's writer has committed every activity answered
+/// from the journal, the inbox workers have applied every accepted activity
+/// (the inbox answers 202 once an activity is journaled or stored, before
+/// it is applied), and every alert they stored is curated (boosts and
+/// reviews follow the commit).
+pub async fn inbox_settled(state: &tocsin::state::AppState) {
     let settled = eventually(Duration::from_secs(20), || async {
-        db.run(|conn| {
-            let (waiting, _) = tocsin::db::inbox_queue::counts(conn)?;
-            let curating = tocsin::db::curation::pending_before(conn, i64::MAX, 0, 1)?;
-            Ok(waiting == 0 && curating.is_empty())
-        })
-        .await
-        .unwrap_or(false)
+        if state.inbox.journaled() > 0 {
+            return false;
+        }
+        state
+            .db
+            .run(|conn| {
+                let (waiting, _) = tocsin::db::inbox_queue::counts(conn)?;
+                let curating = tocsin::db::curation::pending_before(conn, i64::MAX, 0, 1)?;
+                Ok(waiting == 0 && curating.is_empty())
+            })
+            .await
+            .unwrap_or(false)
     })
     .await;
     assert!(

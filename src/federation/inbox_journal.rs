@@ -1,0 +1,579 @@
+//! The inbox's journal: every activity the inbox hands its writer is first
+//! appended to a file, and the 202 follows that write, not the writer's
+//! commit. The writer stores the activity from memory as before; once its
+//! transaction is committed the record is no longer needed, and a file
+//! whose records are all committed is deleted. A process killed before the
+//! commit leaves its records behind, and the next start queues them
+//! ([`Journal::open`]) before it answers anything.
+//!
+//! A record is on the operating system's side once `write` returns: it
+//! survives the process (a crash, SIGKILL, an out-of-memory kill), as a
+//! SQLite commit does with `synchronous = NORMAL`, which is how the
+//! database runs. Neither is flushed to the disk at every activity. A
+//! record cut short (the machine lost power in the middle of a write) is
+//! recognised by its length and checksum, and it and whatever follows in
+//! its file are left out.
+//!
+//! Records go to numbered files ("segments") of at most [`SEGMENT_BYTES`],
+//! so that under a steady stream a file fills, is closed and is deleted
+//! once its last record is committed. A directory belongs to one process
+//! at a time (a lock on `lock` in it): a second process started on the
+//! same directory runs without a journal (its 202s wait for the commit).
+
+use crate::federation::inbox_batch::AcceptedItem;
+use std::{
+    collections::BTreeMap,
+    fs::{File, OpenOptions},
+    io::{self, Read, Write},
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+/// A segment is closed once it holds this many bytes.
+pub const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Bytes before a record's payload: its length and its CRC-32.
+const HEADER: usize = 8;
+
+/// Largest payload a record may claim; anything longer is damage.
+const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
+
+/// The name of a segment's file ends with this.
+const SUFFIX: &str = ".journal";
+
+/// Errors of the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// A file of the journal could not be read, written or made.
+    #[error("inbox journal {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+}
+
+/// Which segment a record went to; handed back once it is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u64);
+
+/// An activity found in the journal at start-up, to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// The activity's id.
+    pub ap_id: String,
+    /// The actor whose HTTP signature was verified.
+    pub signer: String,
+    /// The activity as received.
+    pub body: Vec<u8>,
+    /// A Create or Update of an alert.
+    pub batch: bool,
+}
+
+/// The journal of one process.
+pub struct Journal {
+    dir: PathBuf,
+    /// Held (and locked) for as long as the journal lives.
+    _lock: File,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// The segment being written.
+    current: u64,
+    file: File,
+    bytes: u64,
+    /// Per segment, how many of its records are not committed yet.
+    pending: BTreeMap<u64, usize>,
+    /// Their sum.
+    uncommitted: usize,
+    /// The segments found at start-up, deleted once their records are
+    /// queued ([`Journal::recovered_queued`]).
+    recovered: Vec<u64>,
+}
+
+impl Journal {
+    /// Opens the journal in `dir` (made if missing) and reads what an
+    /// earlier process left there. `None` when another process holds the
+    /// directory. The files read stay until [`Journal::recovered_queued`].
+    pub fn open(dir: &Path) -> Result<Option<(Journal, Vec<Recovered>)>, JournalError> {
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_error(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_error(&lock_path)(e)),
+        }
+        let (found, records) = read_segments(dir)?;
+        let current = found.last().map_or(1, |n| n + 1);
+        let path = segment_path(dir, current);
+        let file = create_segment(&path).map_err(io_error(&path))?;
+        let journal = Journal {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            state: Mutex::new(State {
+                current,
+                file,
+                bytes: 0,
+                pending: BTreeMap::new(),
+                uncommitted: 0,
+                recovered: found,
+            }),
+        };
+        Ok(Some((journal, records)))
+    }
+
+    /// Deletes the segments [`Journal::open`] read, once their records are
+    /// queued in the database.
+    pub fn recovered_queued(&self) -> Result<(), JournalError> {
+        let recovered = std::mem::take(&mut self.state().recovered);
+        for n in recovered {
+            let path = segment_path(&self.dir, n);
+            std::fs::remove_file(&path).map_err(io_error(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Appends `item`, in one write, unless `limit` records already wait
+    /// for their commit (`None`: the writer is that far behind). Once this
+    /// returns a ticket the record survives the process; hand the ticket
+    /// to [`Journal::committed`] after the commit.
+    pub fn append(
+        &self,
+        item: &AcceptedItem,
+        limit: usize,
+    ) -> Result<Option<Ticket>, JournalError> {
+        let record = encode(&item.ap_id, &item.signer, item.batch, &item.body);
+        let mut state = self.state();
+        if state.uncommitted >= limit {
+            return Ok(None);
+        }
+        if state.bytes >= SEGMENT_BYTES {
+            self.next_segment(&mut state)?;
+        }
+        if let Err(source) = record.write_to(&mut state.file) {
+            // What was written of the record is left out when it is read.
+            let path = segment_path(&self.dir, state.current);
+            let _ = self.next_segment(&mut state);
+            return Err(JournalError::Io { path, source });
+        }
+        state.bytes += record.len() as u64;
+        state.uncommitted += 1;
+        let current = state.current;
+        *state.pending.entry(current).or_default() += 1;
+        Ok(Some(Ticket(current)))
+    }
+
+    /// Records that the activities of `tickets` are committed: a closed
+    /// segment left with nothing uncommitted is deleted, and the segment
+    /// being written is emptied when all of it is committed.
+    pub fn committed(&self, tickets: impl IntoIterator<Item = Ticket>) {
+        let mut state = self.state();
+        let mut emptied = Vec::new();
+        for Ticket(n) in tickets {
+            let Some(pending) = state.pending.get_mut(&n) else {
+                continue;
+            };
+            *pending -= 1;
+            if *pending == 0 {
+                state.pending.remove(&n);
+                emptied.push(n);
+            }
+            state.uncommitted -= 1;
+        }
+        for n in emptied {
+            if n == state.current {
+                // Nothing of it is needed any more: start it again.
+                let cut = state.file.set_len(0);
+                if let Err(e) = cut {
+                    tracing::warn!(error = %e, "inbox journal: cannot empty the segment being written");
+                } else {
+                    state.bytes = 0;
+                }
+            } else {
+                let path = segment_path(&self.dir, n);
+                if let Err(e) = std::fs::remove_file(&path) {
+                    tracing::warn!(file = %path.display(), error = %e, "inbox journal: cannot delete a committed segment");
+                }
+            }
+        }
+    }
+
+    /// How many appended records are not committed yet.
+    pub fn uncommitted(&self) -> usize {
+        self.state().uncommitted
+    }
+
+    /// Closes the segment being written and starts the next. The closed
+    /// one is deleted now if nothing in it waits for a commit.
+    fn next_segment(&self, state: &mut State) -> Result<(), JournalError> {
+        let next = state.current + 1;
+        let path = segment_path(&self.dir, next);
+        let file = create_segment(&path).map_err(io_error(&path))?;
+        let closed = std::mem::replace(&mut state.current, next);
+        state.file = file;
+        state.bytes = 0;
+        if !state.pending.contains_key(&closed) {
+            let _ = std::fs::remove_file(segment_path(&self.dir, closed));
+        }
+        Ok(())
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What the journal in `dir` holds, in order, without taking it or
+/// changing anything (what a test looks at after killing a server).
+pub fn read(dir: &Path) -> Result<Vec<Recovered>, JournalError> {
+    Ok(read_segments(dir)?.1)
+}
+
+/// The segments in `dir` and their records.
+fn read_segments(dir: &Path) -> Result<(Vec<u64>, Vec<Recovered>), JournalError> {
+    let found = segments(dir).map_err(io_error(dir))?;
+    let mut records = Vec::new();
+    for &n in &found {
+        let path = segment_path(dir, n);
+        let mut bytes = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(io_error(&path))?;
+        let (read, whole) = decode_all(&bytes);
+        if !whole {
+            tracing::warn!(file = %path.display(), records = read.len(), "inbox journal: a record was cut short; the records before it are kept");
+        }
+        records.extend(read);
+    }
+    Ok((found, records))
+}
+
+/// Turns an error of the system about `path` into the journal's.
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> JournalError {
+    let path = path.to_path_buf();
+    move |source| JournalError::Io { path, source }
+}
+
+/// The file of segment `n`.
+fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{n:020}{SUFFIX}"))
+}
+
+/// The numbers of the segments in `dir`, in order.
+fn segments(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let number = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(SUFFIX))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(n) = number {
+            found.push(n);
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// A new, empty segment file, opened to append: after it is emptied
+/// ([`Journal::committed`]) the next record goes to its start.
+fn create_segment(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.set_len(0)?;
+    Ok(file)
+}
+
+/// One record, as the pieces one `writev` writes, nothing copied: the
+/// payload's length and CRC-32 (little-endian), then the payload: the lane
+/// (0 or 1), the id's and the signer's lengths (u32 LE) and bytes, then
+/// the body.
+struct Encoded<'a> {
+    /// Length, CRC-32, lane and the id's length.
+    head: [u8; HEAD],
+    ap_id: &'a [u8],
+    signer_len: [u8; 4],
+    signer: &'a [u8],
+    body: &'a [u8],
+}
+
+/// Bytes of [`Encoded::head`].
+const HEAD: usize = HEADER + 1 + 4;
+
+fn encode<'a>(ap_id: &'a str, signer: &'a str, batch: bool, body: &'a [u8]) -> Encoded<'a> {
+    let payload_len = 1 + 4 + ap_id.len() + 4 + signer.len() + body.len();
+    let mut head = [0; HEAD];
+    head[..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    head[HEADER] = batch as u8;
+    head[HEADER + 1..].copy_from_slice(&(ap_id.len() as u32).to_le_bytes());
+    let encoded = Encoded {
+        head,
+        ap_id: ap_id.as_bytes(),
+        signer_len: (signer.len() as u32).to_le_bytes(),
+        signer: signer.as_bytes(),
+        body,
+    };
+    let mut crc = crc32fast::Hasher::new();
+    for piece in &encoded.pieces()[..] {
+        crc.update(piece);
+    }
+    let mut encoded = encoded;
+    encoded.head[4..HEADER].copy_from_slice(&crc.finalize().to_le_bytes());
+    encoded
+}
+
+impl Encoded<'_> {
+    /// The payload's pieces, in order (the head's first bytes excluded).
+    fn pieces(&self) -> [&[u8]; 5] {
+        [
+            &self.head[HEADER..],
+            self.ap_id,
+            &self.signer_len,
+            self.signer,
+            self.body,
+        ]
+    }
+
+    /// Bytes in the record.
+    fn len(&self) -> usize {
+        HEADER + self.pieces().iter().map(|p| p.len()).sum::<usize>()
+    }
+
+    /// Writes the whole record, in one `writev` unless the system takes
+    /// less at once.
+    fn write_to(&self, file: &mut File) -> io::Result<()> {
+        let [_, ap_id, signer_len, signer, body] = self.pieces();
+        let mut slices = [
+            io::IoSlice::new(&self.head),
+            io::IoSlice::new(ap_id),
+            io::IoSlice::new(signer_len),
+            io::IoSlice::new(signer),
+            io::IoSlice::new(body),
+        ];
+        let mut left = &mut slices[..];
+        while !left.is_empty() {
+            match file.write_vectored(left) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut left, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The records of a segment, up to the first damaged one; true when
+/// every byte was a whole record.
+fn decode_all(mut bytes: &[u8]) -> (Vec<Recovered>, bool) {
+    let mut records = Vec::new();
+    while !bytes.is_empty() {
+        match decode(bytes) {
+            Some((record, rest)) => {
+                records.push(record);
+                bytes = rest;
+            }
+            None => return (records, false),
+        }
+    }
+    (records, true)
+}
+
+/// The first record of `bytes` and what follows it; `None` if it is cut
+/// short or damaged.
+fn decode(bytes: &[u8]) -> Option<(Recovered, &[u8])> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(bytes.get(4..HEADER)?.try_into().ok()?);
+    if len > MAX_PAYLOAD {
+        return None;
+    }
+    let payload = bytes.get(HEADER..HEADER + len)?;
+    if crc32fast::hash(payload) != crc {
+        return None;
+    }
+    let batch = match payload.first()? {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    let mut rest = &payload[1..];
+    let mut texts = Vec::with_capacity(2);
+    for _ in 0..2 {
+        let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let text = std::str::from_utf8(rest.get(4..4 + n)?).ok()?;
+        texts.push(text.to_string());
+        rest = &rest[4 + n..];
+    }
+    let signer = texts.pop()?;
+    let ap_id = texts.pop()?;
+    let record = Recovered {
+        ap_id,
+        signer,
+        body: rest.to_vec(),
+        batch,
+    };
+    Some((record, &bytes[HEADER + len..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(n: usize, batch: bool) -> AcceptedItem {
+        AcceptedItem {
+            ap_id: format!("https://member.example/activities/{n}"),
+            signer: "https://member.example/actor".into(),
+            body: format!(r#"{{"id":"https://member.example/activities/{n}"}}"#)
+                .into_bytes()
+                .into(),
+            batch,
+        }
+    }
+
+    fn recovered(n: usize, batch: bool) -> Recovered {
+        let item = item(n, batch);
+        Recovered {
+            ap_id: item.ap_id,
+            signer: item.signer,
+            body: item.body.to_vec(),
+            batch,
+        }
+    }
+
+    fn files(dir: &Path) -> Vec<u64> {
+        segments(dir).unwrap()
+    }
+
+    #[test]
+    fn what_a_killed_process_left_is_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, found) = Journal::open(dir.path()).unwrap().unwrap();
+        assert!(found.is_empty());
+        let tickets: Vec<Ticket> = (0..5)
+            .map(|n| {
+                journal
+                    .append(&item(n, n % 2 == 0), usize::MAX)
+                    .unwrap()
+                    .unwrap()
+            })
+            .collect();
+        // Two committed, three not; then the process is gone.
+        journal.committed(tickets[..2].iter().copied());
+        assert_eq!(journal.uncommitted(), 3);
+        drop(journal);
+        let (again, found) = Journal::open(dir.path()).unwrap().unwrap();
+        // The segment held all five: records are not cut one by one, so a
+        // committed record may come back (queuing it again is a no-op, as
+        // for any copy).
+        let expected: Vec<Recovered> = (0..5).map(|n| recovered(n, n % 2 == 0)).collect();
+        assert_eq!(found, expected);
+        assert_eq!(files(dir.path()), vec![1, 2]);
+        again.recovered_queued().unwrap();
+        assert_eq!(files(dir.path()), vec![2]);
+        drop(again);
+        let (_, found) = Journal::open(dir.path()).unwrap().unwrap();
+        assert!(found.is_empty(), "nothing comes back twice");
+    }
+
+    #[test]
+    fn a_segment_all_committed_is_emptied_and_nothing_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(dir.path()).unwrap().unwrap();
+        let tickets: Vec<Ticket> = (0..3)
+            .map(|n| journal.append(&item(n, true), usize::MAX).unwrap().unwrap())
+            .collect();
+        journal.committed(tickets);
+        assert_eq!(journal.uncommitted(), 0);
+        let len = std::fs::metadata(segment_path(dir.path(), 1))
+            .unwrap()
+            .len();
+        assert_eq!(len, 0);
+        // Written after the cut: read back alone.
+        journal.append(&item(7, false), usize::MAX).unwrap();
+        drop(journal);
+        let (_, found) = Journal::open(dir.path()).unwrap().unwrap();
+        assert_eq!(found, vec![recovered(7, false)]);
+    }
+
+    #[test]
+    fn full_segments_are_closed_and_deleted_once_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(dir.path()).unwrap().unwrap();
+        let big = AcceptedItem {
+            body: vec![b'x'; (SEGMENT_BYTES / 2) as usize].into(),
+            ..item(0, true)
+        };
+        let tickets: Vec<Ticket> = (0..5)
+            .map(|_| journal.append(&big, usize::MAX).unwrap().unwrap())
+            .collect();
+        // Two records fill a segment: 1 holds 0-1, 2 holds 2-3, 3 holds 4.
+        assert_eq!(files(dir.path()), vec![1, 2, 3]);
+        journal.committed([tickets[2], tickets[3]]);
+        assert_eq!(files(dir.path()), vec![1, 3]);
+        journal.committed([tickets[0]]);
+        assert_eq!(files(dir.path()), vec![1, 3], "one of 1 is not committed");
+        journal.committed([tickets[1], tickets[4]]);
+        assert_eq!(files(dir.path()), vec![3]);
+        assert_eq!(journal.uncommitted(), 0);
+    }
+
+    #[test]
+    fn a_record_cut_short_is_left_out_with_what_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(dir.path()).unwrap().unwrap();
+        for n in 0..3 {
+            journal.append(&item(n, true), usize::MAX).unwrap();
+        }
+        drop(journal);
+        let path = segment_path(dir.path(), 1);
+        let bytes = std::fs::read(&path).unwrap();
+        let one = encode(
+            &item(0, true).ap_id,
+            &item(0, true).signer,
+            true,
+            &item(0, true).body,
+        )
+        .len();
+        // The third record loses its last byte, as at a power cut.
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        let (_, found) = Journal::open(dir.path()).unwrap().unwrap();
+        assert_eq!(found, vec![recovered(0, true), recovered(1, true)]);
+        // A flipped byte in the second record: only the first survives.
+        let mut flipped = bytes.clone();
+        flipped[one + HEADER + 3] ^= 0x20;
+        std::fs::write(&path, &flipped).unwrap();
+        let (_, found) = Journal::open(dir.path()).unwrap().unwrap();
+        assert_eq!(found, vec![recovered(0, true)]);
+    }
+
+    #[test]
+    fn no_record_past_the_limit_until_some_are_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(dir.path()).unwrap().unwrap();
+        let first = journal.append(&item(0, true), 2).unwrap().unwrap();
+        journal.append(&item(1, true), 2).unwrap().unwrap();
+        assert_eq!(journal.append(&item(2, true), 2).unwrap(), None);
+        journal.committed([first]);
+        assert!(journal.append(&item(2, true), 2).unwrap().is_some());
+        assert_eq!(journal.uncommitted(), 2);
+    }
+
+    #[test]
+    fn a_second_process_gets_no_journal_in_the_same_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, _) = Journal::open(dir.path()).unwrap().unwrap();
+        // Locks are per open file description: a second open in this
+        // process is refused as another process's would be.
+        assert!(Journal::open(dir.path()).unwrap().is_none());
+        drop(first);
+        assert!(Journal::open(dir.path()).unwrap().is_some());
+    }
+}
