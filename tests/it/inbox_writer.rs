@@ -555,3 +555,59 @@ async fn new_alerts_are_inserted_together_postgres() {
     }
     new_alerts_are_inserted_together(Backend::Postgres).await;
 }
+
+/// A Create answered from the journal while another process holds
+/// SQLite's write lock: the writer's group fails (the lock outlasts the
+/// busy timeout), the activity stays journaled and is not lost, and once
+/// the lock is released the writer stores it from what it carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journaled_activity_outlives_a_failed_group_sqlite() {
+    let mut prepared = crate::common::prepare(Backend::Sqlite);
+    prepared.config.database.busy_timeout_ms = 100;
+    let i = TestInstance::start_prepared(prepared).await;
+    let peer = FakePeer::start().await;
+    let alice = following_alice(&i, &peer).await;
+    let (key, inbox) = (format!("{alice}#main-key"), format!("{}/inbox", i.base()));
+    let state = i.server.state.clone();
+    inbox_settled(&state).await;
+
+    // Another writer, as another process would be: SQLite's write lock.
+    let mut holder = state.db.conn().expect("a connection");
+    let begin = match &mut *holder {
+        db::DbConn::Sqlite(c) => {
+            use diesel::RunQueryDsl;
+            diesel::sql_query("BEGIN IMMEDIATE").execute(c)
+        }
+        db::DbConn::Pg(_) => unreachable!("SQLite"),
+    };
+    begin.expect("the write lock");
+
+    let create = create_note(&peer.base, &alice);
+    let note = create["object"]["id"].as_str().unwrap().to_string();
+    let (status, body) = peer.post_signed(&inbox, &create.to_string(), &key).await;
+    assert_eq!(status, 202, "answered from the journal: {body}");
+    // Past a few of the writer's tries (each gives up after 100 ms).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(state.inbox.journaled(), 1, "still journaled, not lost");
+    let journal = std::path::PathBuf::from(&state.config.inbox.journal_dir);
+    let left = tocsin::federation::inbox_journal::read(&journal).unwrap();
+    assert!(left.iter().any(|r| r.ap_id == create["id"]), "{left:?}");
+
+    match &mut *holder {
+        db::DbConn::Sqlite(c) => {
+            use diesel::RunQueryDsl;
+            diesel::sql_query("ROLLBACK").execute(c).expect("released");
+        }
+        db::DbConn::Pg(_) => unreachable!("SQLite"),
+    }
+    drop(holder);
+    inbox_settled(&state).await;
+    let stored = state
+        .db
+        .run(move |conn| db::alerts::by_ap_id(conn, &note))
+        .await
+        .unwrap();
+    assert!(stored.is_some(), "the carried Create was stored");
+    assert_eq!(state.inbox.journaled(), 0);
+    i.stop().await;
+}
