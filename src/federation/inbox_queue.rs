@@ -3,11 +3,11 @@
 //! writer ([`super::inbox_writer`]) and answers 202 once the activity is
 //! in the journal ([`super::inbox_journal`]), or, without a journal (or
 //! with [`JOURNAL_BACKLOG`] activities journaled and not yet committed),
-//! once the writer's transaction is committed. Activities arriving within a few milliseconds
-//! share one transaction, and in it a Create or Update of an alert whose
-//! author we know is applied at once (see [`super::inbox_batch`]); every
-//! other activity is queued, and workers claim queued rows under a lease
-//! and apply them.
+//! once the writer's transaction is committed. Activities arriving within
+//! a few milliseconds share one transaction, and in it a Create or Update
+//! of an alert whose author we know is applied at once (see
+//! [`super::inbox_batch`]); every other activity is queued, and workers
+//! claim queued rows under a lease and apply them.
 //!
 //! Two lanes: Creates and Updates of alerts that were queued (the writer
 //! does not apply at once when `[inbox] enqueue_batch_ms` is 0, or when its

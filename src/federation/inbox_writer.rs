@@ -13,9 +13,10 @@
 //!
 //! With the inbox's journal ([`super::inbox_journal`]) a request was
 //! answered once its activity was journaled: the writer then hands the
-//! record back after the commit. A group whose transaction fails keeps
-//! those activities and writes them again with the next group (they are
-//! still in the journal should the process stop first).
+//! record back after the commit, and gathers such activities into larger
+//! groups, since nobody waits for them. A group whose transaction fails
+//! keeps them and writes them again, alone, before the next group (they
+//! are still in the journal should the process stop first).
 
 use super::{
     inbox_batch::{self, Accepted, Followups, Written},
@@ -186,9 +187,9 @@ impl Writer {
     /// come. Busy, the group formed while the last one was written, and
     /// waiting longer would only delay its answers, unless none is waited
     /// for: a group of journaled activities gathers up to [`GATHER`] for
-    /// at most [`GATHER_WAIT`]. With activities
-    /// `carried` from a failed group, a second is the longest wait, and
-    /// the group may be empty. `None` once every sender is gone.
+    /// at most [`GATHER_WAIT`]. With activities `carried` from a failed
+    /// group, a second is the longest wait, and the group may be empty.
+    /// `None` once every sender is gone.
     fn next_group(&self, carried: bool) -> Option<Vec<Handed>> {
         let rx = self.rx.lock().unwrap_or_else(|e| e.into_inner());
         let first = match carried {
@@ -275,7 +276,7 @@ impl Writer {
                 Reply::Journaled(ticket) => tickets.push(ticket),
             }
         }
-        if let Some(journal) = &self.wakes.journal {
+        if let Some(journal) = self.wakes.journal.as_ref().filter(|_| !tickets.is_empty()) {
             journal.committed(tickets);
         }
     }
