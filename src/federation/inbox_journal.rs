@@ -84,10 +84,9 @@ struct State {
     current: u64,
     file: File,
     bytes: u64,
-    /// Per segment, how many of its records are not committed yet.
+    /// Per segment (a few at most), how many of its records are not
+    /// committed yet.
     pending: BTreeMap<u64, usize>,
-    /// Their sum.
-    uncommitted: usize,
     /// The segments found at start-up, deleted once their records are
     /// queued ([`Journal::recovered_queued`]).
     recovered: Vec<u64>,
@@ -123,7 +122,6 @@ impl Journal {
                 file,
                 bytes: 0,
                 pending: BTreeMap::new(),
-                uncommitted: 0,
                 recovered: found,
             }),
         };
@@ -150,9 +148,9 @@ impl Journal {
         item: &AcceptedItem,
         limit: usize,
     ) -> Result<Option<Ticket>, JournalError> {
-        let record = encode(&item.ap_id, &item.signer, item.batch, &item.body);
+        let record = encode(item);
         let mut state = self.state();
-        if state.uncommitted >= limit {
+        if state.uncommitted() >= limit {
             return Ok(None);
         }
         if state.bytes >= SEGMENT_BYTES {
@@ -165,7 +163,6 @@ impl Journal {
             return Err(JournalError::Io { path, source });
         }
         state.bytes += record.len() as u64;
-        state.uncommitted += 1;
         let current = state.current;
         *state.pending.entry(current).or_default() += 1;
         Ok(Some(Ticket(current)))
@@ -186,7 +183,6 @@ impl Journal {
                 state.pending.remove(&n);
                 emptied.push(n);
             }
-            state.uncommitted -= 1;
         }
         for n in emptied {
             if n == state.current {
@@ -208,7 +204,7 @@ impl Journal {
 
     /// How many appended records are not committed yet.
     pub fn uncommitted(&self) -> usize {
-        self.state().uncommitted
+        self.state().uncommitted()
     }
 
     /// Closes the segment being written and starts the next. The closed
@@ -228,6 +224,13 @@ impl Journal {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    /// Records appended and not committed yet, in every segment.
+    fn uncommitted(&self) -> usize {
+        self.pending.values().sum()
     }
 }
 
@@ -308,33 +311,34 @@ struct Encoded<'a> {
 /// Bytes of [`Encoded::head`].
 const HEAD: usize = HEADER + 1 + 4;
 
-fn encode<'a>(ap_id: &'a str, signer: &'a str, batch: bool, body: &'a [u8]) -> Encoded<'a> {
-    let payload_len = 1 + 4 + ap_id.len() + 4 + signer.len() + body.len();
-    let mut head = [0; HEAD];
-    head[..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
-    head[HEADER] = batch as u8;
-    head[HEADER + 1..].copy_from_slice(&(ap_id.len() as u32).to_le_bytes());
-    let encoded = Encoded {
-        head,
-        ap_id: ap_id.as_bytes(),
+fn encode(item: &AcceptedItem) -> Encoded<'_> {
+    let (ap_id, signer) = (item.ap_id.as_bytes(), item.signer.as_bytes());
+    let payload_len = 1 + 4 + ap_id.len() + 4 + signer.len() + item.body.len();
+    let mut encoded = Encoded {
+        head: [0; HEAD],
+        ap_id,
         signer_len: (signer.len() as u32).to_le_bytes(),
-        signer: signer.as_bytes(),
-        body,
+        signer,
+        body: &item.body,
     };
+    encoded.head[..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    encoded.head[HEADER] = item.batch as u8;
+    encoded.head[HEADER + 1..].copy_from_slice(&(ap_id.len() as u32).to_le_bytes());
     let mut crc = crc32fast::Hasher::new();
-    for piece in &encoded.pieces()[..] {
-        crc.update(piece);
+    for (n, part) in encoded.parts().into_iter().enumerate() {
+        // The payload: the head's first bytes are the length and the CRC.
+        crc.update(if n == 0 { &part[HEADER..] } else { part });
     }
-    let mut encoded = encoded;
-    encoded.head[4..HEADER].copy_from_slice(&crc.finalize().to_le_bytes());
+    let crc = crc.finalize().to_le_bytes();
+    encoded.head[4..HEADER].copy_from_slice(&crc);
     encoded
 }
 
 impl Encoded<'_> {
-    /// The payload's pieces, in order (the head's first bytes excluded).
-    fn pieces(&self) -> [&[u8]; 5] {
+    /// The record's parts, in order.
+    fn parts(&self) -> [&[u8]; 5] {
         [
-            &self.head[HEADER..],
+            &self.head,
             self.ap_id,
             &self.signer_len,
             self.signer,
@@ -344,20 +348,13 @@ impl Encoded<'_> {
 
     /// Bytes in the record.
     fn len(&self) -> usize {
-        HEADER + self.pieces().iter().map(|p| p.len()).sum::<usize>()
+        self.parts().iter().map(|p| p.len()).sum()
     }
 
     /// Writes the whole record, in one `writev` unless the system takes
     /// less at once.
     fn write_to(&self, file: &mut File) -> io::Result<()> {
-        let [_, ap_id, signer_len, signer, body] = self.pieces();
-        let mut slices = [
-            io::IoSlice::new(&self.head),
-            io::IoSlice::new(ap_id),
-            io::IoSlice::new(signer_len),
-            io::IoSlice::new(signer),
-            io::IoSlice::new(body),
-        ];
+        let mut slices = self.parts().map(io::IoSlice::new);
         let mut left = &mut slices[..];
         while !left.is_empty() {
             match file.write_vectored(left) {
@@ -535,13 +532,7 @@ mod tests {
         drop(journal);
         let path = segment_path(dir.path(), 1);
         let bytes = std::fs::read(&path).unwrap();
-        let one = encode(
-            &item(0, true).ap_id,
-            &item(0, true).signer,
-            true,
-            &item(0, true).body,
-        )
-        .len();
+        let one = encode(&item(0, true)).len();
         // The third record loses its last byte, as at a power cut.
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         let (_, found) = Journal::open(dir.path()).unwrap().unwrap();

@@ -258,22 +258,9 @@ fn database_blocking(config: &Config) -> Vec<Check> {
 fn media_dir(config: &Config) -> Check {
     const NAME: &str = "media";
     let dir = std::path::Path::new(&config.alerts.media_dir);
-    if !dir.exists() {
-        return Check::ok(
-            NAME,
-            format!(
-                "{} does not exist yet; the first upload creates it",
-                dir.display()
-            ),
-        );
-    }
-    match writable(dir) {
+    match writable_dir(NAME, dir, "the first upload", "[alerts] media_dir") {
         Ok(()) => Check::ok(NAME, format!("{} is writable", dir.display())),
-        Err(e) => Check::fail(
-            NAME,
-            format!("cannot write into {}: {e}", dir.display()),
-            "give the user running tocsin write access to [alerts] media_dir",
-        ),
+        Err(check) => check,
     }
 }
 
@@ -282,25 +269,12 @@ fn media_dir(config: &Config) -> Check {
 /// the next start).
 fn inbox_journal(config: &Config) -> Check {
     const NAME: &str = "inbox journal";
-    let dir = std::path::Path::new(&config.inbox.journal_dir);
     if config.inbox.journal_dir.is_empty() {
         return Check::ok(NAME, "off: each inbox 202 waits for its commit");
     }
-    if !dir.exists() {
-        return Check::ok(
-            NAME,
-            format!(
-                "{} does not exist yet; the first start creates it",
-                dir.display()
-            ),
-        );
-    }
-    if let Err(e) = writable(dir) {
-        return Check::fail(
-            NAME,
-            format!("cannot write into {}: {e}", dir.display()),
-            "give the user running tocsin write access to [inbox] journal_dir",
-        );
+    let dir = std::path::Path::new(&config.inbox.journal_dir);
+    if let Err(check) = writable_dir(NAME, dir, "the first start", "[inbox] journal_dir") {
+        return check;
     }
     match crate::federation::inbox_journal::read(dir) {
         Ok(records) => Check::ok(
@@ -319,12 +293,34 @@ fn inbox_journal(config: &Config) -> Check {
     }
 }
 
-/// Whether a file can be written into `dir` (one is written and removed).
-fn writable(dir: &std::path::Path) -> std::io::Result<()> {
+/// Whether files can be written into `dir` (one is written and removed).
+/// `Err` is the check to print: ok while the directory does not exist yet
+/// (`made_by` makes it), failed when it cannot be written (`key` is the
+/// setting that names it).
+fn writable_dir(
+    name: &'static str,
+    dir: &std::path::Path,
+    made_by: &str,
+    key: &str,
+) -> Result<(), Check> {
+    if !dir.exists() {
+        return Err(Check::ok(
+            name,
+            format!("{} does not exist yet; {made_by} creates it", dir.display()),
+        ));
+    }
     let probe = dir.join(".doctor-probe");
-    std::fs::write(&probe, b"x")?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
+    match std::fs::write(&probe, b"x") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(Check::fail(
+            name,
+            format!("cannot write into {}: {e}", dir.display()),
+            format!("give the user running tocsin write access to {key}"),
+        )),
+    }
 }
 
 async fn outgoing(config: &Config, remote: &str) -> Vec<Check> {
