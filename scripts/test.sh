@@ -26,6 +26,12 @@ echo "== $pg_state"
 
 cargo test --locked --all-targets "$@"
 
+# The opt-in jemalloc build (Cargo feature `jemalloc`, docs/self-hosting.md)
+# still compiles; skipped with a chosen subset of the tests.
+if [ "$#" -eq 0 ]; then
+    cargo check --locked --bins --features jemalloc
+fi
+
 # The fuzz smoke run (docs/fuzzing-and-load.md): every cargo-fuzz target
 # for TOCSIN_FUZZ_SECONDS (default 60) when cargo-fuzz is installed;
 # TOCSIN_REQUIRE_FUZZ=1 (CI) makes a missing cargo-fuzz fail. Skipped when

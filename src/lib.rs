@@ -19,3 +19,10 @@ pub mod server;
 pub mod signatures;
 pub mod state;
 pub mod web;
+
+/// With the `jemalloc` feature, every binary and test linking this crate
+/// allocates with jemalloc (Rust's allocations; C libraries such as SQLite
+/// keep the C library's malloc).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

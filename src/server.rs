@@ -412,7 +412,9 @@ async fn launch(
 /// top). `tocsin serve` calls it once start-up is over: migrations, key
 /// generation, configuration and the workers' routers leave freed chunks
 /// that glibc would otherwise keep resident for good (docs/performance.md,
-/// footprint). A no-op on other C libraries.
+/// footprint). A no-op on other C libraries. With the `jemalloc` feature
+/// it trims only what C code (SQLite, aws-lc) allocated; jemalloc returns
+/// its own free pages over time.
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointer and only returns unused pages of
