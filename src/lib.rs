@@ -26,3 +26,10 @@ pub mod web;
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// The global allocator of this build, as the benchmarks print it.
+pub const ALLOCATOR: &str = if cfg!(feature = "jemalloc") {
+    "jemalloc (Cargo feature `jemalloc`)"
+} else {
+    "the C library's malloc"
+};

@@ -275,6 +275,7 @@ fn main() -> anyhow::Result<()> {
                  CPU per activity         {:.0} µs ({:.2} s of CPU in {:.2} s; server and posting client, all threads)\n\
                  CPU by thread            {}\n\
                  peak RSS (VmHWM)         {} (server and posting client in one process; at the start, the client's signed requests and the idle server)\n\
+                 allocator                {}\n\
                  raw RSA-2048 verifying   {verify:.0} verifications/s on {} cores (aws-lc-rs; {before:.0} before, {after:.0} after)\n\
                  ratio                    {:.2} of the raw verification rate",
                 activities as f64 / run.to_accepted.as_secs_f64(),
@@ -286,6 +287,7 @@ fn main() -> anyhow::Result<()> {
                 threads::describe(&run.threads, activities, run.to_processed)
                     .unwrap_or_else(|| "? (no /proc/self/task/*/schedstat)".into()),
                 run.memory.describe(),
+                tocsin::ALLOCATOR,
                 cores(),
                 per_sec / verify,
             );
