@@ -556,7 +556,10 @@ pub async fn footprint(
         "peak RSS (VmHWM)         {:.1} MB",
         proc_status(server.pid(), "VmHWM").unwrap_or(0) as f64 / 1024.0,
     );
-    println!("allocator                {} (this build)", tocsin::ALLOCATOR);
+    println!(
+        "allocator                {} (this build)",
+        tocsin::ALLOCATOR
+    );
     drop(server);
     // A restart: the database and the actors' keys exist.
     let mut server = spawn_tocsin(&config, &dir)?;
