@@ -134,10 +134,11 @@ impl Incoming {
     }
 }
 
-/// What is queued of an accepted activity that is not applied at once.
-/// The body stays the request's bytes, shared and not copied: most
-/// activities the writer gets are applied at once and never queued.
-#[derive(Debug)]
+/// What is queued of an accepted activity that is not applied at once,
+/// and what the inbox's journal keeps of it. The body stays the request's
+/// bytes, shared and not copied: most activities the writer gets are
+/// applied at once and never queued.
+#[derive(Debug, PartialEq, Eq)]
 pub struct AcceptedItem {
     /// The activity's id.
     pub ap_id: String,

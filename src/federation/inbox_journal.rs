@@ -58,19 +58,6 @@ pub enum JournalError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket(u64);
 
-/// An activity found in the journal at start-up, to queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recovered {
-    /// The activity's id.
-    pub ap_id: String,
-    /// The actor whose HTTP signature was verified.
-    pub signer: String,
-    /// The activity as received.
-    pub body: Vec<u8>,
-    /// A Create or Update of an alert.
-    pub batch: bool,
-}
-
 /// The journal of one process.
 pub struct Journal {
     dir: PathBuf,
@@ -96,7 +83,7 @@ impl Journal {
     /// Opens the journal in `dir` (made if missing) and reads what an
     /// earlier process left there. `None` when another process holds the
     /// directory. The files read stay until [`Journal::recovered_queued`].
-    pub fn open(dir: &Path) -> Result<Option<(Journal, Vec<Recovered>)>, JournalError> {
+    pub fn open(dir: &Path) -> Result<Option<(Journal, Vec<AcceptedItem>)>, JournalError> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let lock_path = dir.join("lock");
         let lock = OpenOptions::new()
@@ -236,12 +223,12 @@ impl State {
 
 /// What the journal in `dir` holds, in order, without taking it or
 /// changing anything (what a test looks at after killing a server).
-pub fn read(dir: &Path) -> Result<Vec<Recovered>, JournalError> {
+pub fn read(dir: &Path) -> Result<Vec<AcceptedItem>, JournalError> {
     Ok(read_segments(dir)?.1)
 }
 
 /// The segments in `dir` and their records.
-fn read_segments(dir: &Path) -> Result<(Vec<u64>, Vec<Recovered>), JournalError> {
+fn read_segments(dir: &Path) -> Result<(Vec<u64>, Vec<AcceptedItem>), JournalError> {
     let found = segments(dir).map_err(io_error(dir))?;
     let mut records = Vec::new();
     for &n in &found {
@@ -370,7 +357,7 @@ impl Encoded<'_> {
 
 /// The records of a segment, up to the first damaged one; true when
 /// every byte was a whole record.
-fn decode_all(mut bytes: &[u8]) -> (Vec<Recovered>, bool) {
+fn decode_all(mut bytes: &[u8]) -> (Vec<AcceptedItem>, bool) {
     let mut records = Vec::new();
     while !bytes.is_empty() {
         match decode(bytes) {
@@ -386,7 +373,7 @@ fn decode_all(mut bytes: &[u8]) -> (Vec<Recovered>, bool) {
 
 /// The first record of `bytes` and what follows it; `None` if it is cut
 /// short or damaged.
-fn decode(bytes: &[u8]) -> Option<(Recovered, &[u8])> {
+fn decode(bytes: &[u8]) -> Option<(AcceptedItem, &[u8])> {
     let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(bytes.get(4..HEADER)?.try_into().ok()?);
     if len > MAX_PAYLOAD {
@@ -401,23 +388,23 @@ fn decode(bytes: &[u8]) -> Option<(Recovered, &[u8])> {
         1 => true,
         _ => return None,
     };
-    let mut rest = &payload[1..];
-    let mut texts = Vec::with_capacity(2);
-    for _ in 0..2 {
-        let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        let text = std::str::from_utf8(rest.get(4..4 + n)?).ok()?;
-        texts.push(text.to_string());
-        rest = &rest[4 + n..];
-    }
-    let signer = texts.pop()?;
-    let ap_id = texts.pop()?;
-    let record = Recovered {
+    let (ap_id, rest) = text_field(&payload[1..])?;
+    let (signer, body) = text_field(rest)?;
+    let record = AcceptedItem {
         ap_id,
         signer,
-        body: rest.to_vec(),
+        body: body.to_vec().into(),
         batch,
     };
     Some((record, &bytes[HEADER + len..]))
+}
+
+/// A text field of a payload (its length, u32 LE, then UTF-8), and what
+/// follows it; `None` if it is cut short or not UTF-8.
+fn text_field(bytes: &[u8]) -> Option<(String, &[u8])> {
+    let n = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let text = std::str::from_utf8(bytes.get(4..4 + n)?).ok()?;
+    Some((text.to_string(), &bytes[4 + n..]))
 }
 
 #[cfg(test)]
@@ -435,14 +422,10 @@ mod tests {
         }
     }
 
-    fn recovered(n: usize, batch: bool) -> Recovered {
-        let item = item(n, batch);
-        Recovered {
-            ap_id: item.ap_id,
-            signer: item.signer,
-            body: item.body.to_vec(),
-            batch,
-        }
+    /// The journal in `dir` and what it held, for a test that expects to
+    /// get the directory.
+    fn opened(dir: &Path) -> (Journal, Vec<AcceptedItem>) {
+        Journal::open(dir).unwrap().unwrap()
     }
 
     fn files(dir: &Path) -> Vec<u64> {
@@ -452,7 +435,7 @@ mod tests {
     #[test]
     fn what_a_killed_process_left_is_read_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let (journal, found) = Journal::open(dir.path()).unwrap().unwrap();
+        let (journal, found) = opened(dir.path());
         assert!(found.is_empty());
         let tickets: Vec<Ticket> = (0..5)
             .map(|n| {
@@ -466,24 +449,24 @@ mod tests {
         journal.committed(tickets[..2].iter().copied());
         assert_eq!(journal.uncommitted(), 3);
         drop(journal);
-        let (again, found) = Journal::open(dir.path()).unwrap().unwrap();
+        let (again, found) = opened(dir.path());
         // The segment held all five: records are not cut one by one, so a
         // committed record may come back (queuing it again is a no-op, as
         // for any copy).
-        let expected: Vec<Recovered> = (0..5).map(|n| recovered(n, n % 2 == 0)).collect();
+        let expected: Vec<AcceptedItem> = (0..5).map(|n| item(n, n % 2 == 0)).collect();
         assert_eq!(found, expected);
         assert_eq!(files(dir.path()), vec![1, 2]);
         again.recovered_queued().unwrap();
         assert_eq!(files(dir.path()), vec![2]);
         drop(again);
-        let (_, found) = Journal::open(dir.path()).unwrap().unwrap();
+        let (_, found) = opened(dir.path());
         assert!(found.is_empty(), "nothing comes back twice");
     }
 
     #[test]
     fn a_segment_all_committed_is_emptied_and_nothing_comes_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (journal, _) = Journal::open(dir.path()).unwrap().unwrap();
+        let (journal, _) = opened(dir.path());
         let tickets: Vec<Ticket> = (0..3)
             .map(|n| journal.append(&item(n, true), usize::MAX).unwrap().unwrap())
             .collect();
@@ -496,14 +479,14 @@ mod tests {
         // Written after the cut: read back alone.
         journal.append(&item(7, false), usize::MAX).unwrap();
         drop(journal);
-        let (_, found) = Journal::open(dir.path()).unwrap().unwrap();
-        assert_eq!(found, vec![recovered(7, false)]);
+        let (_, found) = opened(dir.path());
+        assert_eq!(found, vec![item(7, false)]);
     }
 
     #[test]
     fn full_segments_are_closed_and_deleted_once_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let (journal, _) = Journal::open(dir.path()).unwrap().unwrap();
+        let (journal, _) = opened(dir.path());
         let big = AcceptedItem {
             body: vec![b'x'; (SEGMENT_BYTES / 2) as usize].into(),
             ..item(0, true)
@@ -525,7 +508,7 @@ mod tests {
     #[test]
     fn a_record_cut_short_is_left_out_with_what_follows() {
         let dir = tempfile::tempdir().unwrap();
-        let (journal, _) = Journal::open(dir.path()).unwrap().unwrap();
+        let (journal, _) = opened(dir.path());
         for n in 0..3 {
             journal.append(&item(n, true), usize::MAX).unwrap();
         }
@@ -535,20 +518,20 @@ mod tests {
         let one = encode(&item(0, true)).len();
         // The third record loses its last byte, as at a power cut.
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
-        let (_, found) = Journal::open(dir.path()).unwrap().unwrap();
-        assert_eq!(found, vec![recovered(0, true), recovered(1, true)]);
+        let (_, found) = opened(dir.path());
+        assert_eq!(found, vec![item(0, true), item(1, true)]);
         // A flipped byte in the second record: only the first survives.
         let mut flipped = bytes.clone();
         flipped[one + HEADER + 3] ^= 0x20;
         std::fs::write(&path, &flipped).unwrap();
-        let (_, found) = Journal::open(dir.path()).unwrap().unwrap();
-        assert_eq!(found, vec![recovered(0, true)]);
+        let (_, found) = opened(dir.path());
+        assert_eq!(found, vec![item(0, true)]);
     }
 
     #[test]
     fn no_record_past_the_limit_until_some_are_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let (journal, _) = Journal::open(dir.path()).unwrap().unwrap();
+        let (journal, _) = opened(dir.path());
         let first = journal.append(&item(0, true), 2).unwrap().unwrap();
         journal.append(&item(1, true), 2).unwrap().unwrap();
         assert_eq!(journal.append(&item(2, true), 2).unwrap(), None);
@@ -560,7 +543,7 @@ mod tests {
     #[test]
     fn a_second_process_gets_no_journal_in_the_same_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let (first, _) = Journal::open(dir.path()).unwrap().unwrap();
+        let (first, _) = opened(dir.path());
         // Locks are per open file description: a second open in this
         // process is refused as another process's would be.
         assert!(Journal::open(dir.path()).unwrap().is_none());

@@ -16,8 +16,8 @@
 
 use super::{
     inbox::apply_queued,
-    inbox_batch::{self, Accepted, Followups},
-    inbox_journal::{Journal, Recovered},
+    inbox_batch::{self, Accepted, AcceptedItem, Followups},
+    inbox_journal::Journal,
     inbox_writer::{self, Handed, Reply, Wakes},
 };
 use crate::{
@@ -224,16 +224,8 @@ impl Enqueuer {
 
 /// Queues what a stopped process left in the journal, in one
 /// transaction (a copy of an activity queued or received is skipped).
-pub async fn queue_recovered(db: &Db, recovered: Vec<Recovered>) -> Result<usize, Error> {
-    let items: Vec<NewQueued> = recovered
-        .into_iter()
-        .map(|r| NewQueued {
-            ap_id: r.ap_id,
-            signer: r.signer,
-            body: String::from_utf8_lossy(&r.body).into_owned(),
-            batch: r.batch,
-        })
-        .collect();
+pub async fn queue_recovered(db: &Db, recovered: Vec<AcceptedItem>) -> Result<usize, Error> {
+    let items: Vec<NewQueued> = recovered.iter().map(|r| r.queued(r.batch)).collect();
     let stored = db
         .write(move |conn| inbox_queue::enqueue(conn, &items))
         .await?;
