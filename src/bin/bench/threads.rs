@@ -151,12 +151,26 @@ mod tests {
         );
     }
 
+    /// This thread's CPU time by its own clock, which schedstat must agree
+    /// with.
+    fn thread_cpu_time() -> Duration {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec for the call to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    }
+
     #[test]
     fn this_thread_is_seen_running() {
         let before = Snapshot::now();
-        let start = std::time::Instant::now();
+        // 30 ms of this thread's CPU, however busy the machine is (a wall
+        // clock's 30 ms may hold a third of that under a parallel build).
+        let start = thread_cpu_time();
         let mut x = 0u64;
-        while start.elapsed() < Duration::from_millis(30) {
+        while thread_cpu_time() - start < Duration::from_millis(30) {
             x = x.wrapping_add(std::hint::black_box(1));
         }
         let after = Snapshot::now();
