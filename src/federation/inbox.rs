@@ -56,6 +56,13 @@ pub enum InboxActivity {
     AcceptOffer(AcceptOffer),
 }
 
+/// An activity's object, for an activity whose id, type and actor its
+/// envelope read: the rest of the body is skipped.
+#[derive(serde::Deserialize)]
+struct ObjectOf<T> {
+    object: T,
+}
+
 /// What the inbox did with a well-formed, correctly signed activity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
@@ -87,13 +94,24 @@ impl InboxActivity {
                 InboxActivity::Reject(serde_json::from_slice(body)?)
             }
             ("Undo", Some("Follow")) => InboxActivity::UndoFollow(serde_json::from_slice(body)?),
+            // Most of what an inbox gets: the id and actor the envelope
+            // read are not parsed again.
             ("Create", Some("Note" | "Article" | "Page")) => {
-                InboxActivity::CreateNote(serde_json::from_slice(body)?)
+                InboxActivity::CreateNote(CreateNote {
+                    id: envelope.id.clone(),
+                    kind: Default::default(),
+                    actor: envelope.actor.clone().into(),
+                    object: serde_json::from_slice::<ObjectOf<_>>(body)?.object,
+                })
             }
             ("Update", Some("Note" | "Article" | "Page")) => {
-                let mut update: UpdateNote = serde_json::from_slice(body)?;
-                update.raw = Some(String::from_utf8_lossy(body).into_owned());
-                InboxActivity::UpdateNote(update)
+                InboxActivity::UpdateNote(UpdateNote {
+                    id: envelope.id.clone(),
+                    kind: Default::default(),
+                    actor: envelope.actor.clone().into(),
+                    object: serde_json::from_slice::<ObjectOf<_>>(body)?.object,
+                    raw: Some(String::from_utf8_lossy(body).into_owned()),
+                })
             }
             ("Delete", _) => {
                 let mut delete: Delete = serde_json::from_slice(body)?;
@@ -401,7 +419,11 @@ fn check_signature(
         max_skew: Duration::from_secs(data.config.federation.signature_max_skew_secs),
         now: SystemTime::now(),
     };
-    if let (Some(input), Some(signature)) = (lookup("signature-input"), lookup("signature")) {
+    // `Signature-Input` first: a draft-cavage request (the usual one) has
+    // none, and its `Signature` is then read once, below.
+    let rfc9421_headers =
+        lookup("signature-input").and_then(|input| Some((input, lookup("signature")?)));
+    if let Some((input, signature)) = rfc9421_headers {
         let sig = rfc9421::parse(&input, &signature)?;
         let target_uri = format!("{}{path}", data.config.base_url());
         let parts = rfc9421::RequestParts {

@@ -112,11 +112,7 @@ pub fn parse_signature_header(value: &str) -> Result<ParsedSignature, SignatureE
         let (name, after) = rest
             .split_once('=')
             .ok_or_else(|| SignatureError::Malformed("expected name=value".into()))?;
-        let name = name
-            .trim()
-            .trim_start_matches(',')
-            .trim()
-            .to_ascii_lowercase();
+        let name = name.trim().trim_start_matches(',').trim();
         let after = after.trim_start();
         let (val, remaining) = if let Some(quoted) = after.strip_prefix('"') {
             let end = quoted.find('"').ok_or_else(|| {
@@ -127,35 +123,33 @@ pub fn parse_signature_header(value: &str) -> Result<ParsedSignature, SignatureE
             let end = after.find(',').unwrap_or(after.len());
             (&after[..end], &after[end..])
         };
-        match name.as_str() {
-            "keyid" => key_id = Some(val.to_string()),
-            "algorithm" => algorithm = Some(val.to_ascii_lowercase()),
-            "headers" => {
-                headers = Some(
-                    val.split_whitespace()
-                        .map(str::to_ascii_lowercase)
-                        .collect::<Vec<_>>(),
-                )
-            }
-            "signature" => {
-                signature = Some(
-                    B64.decode(val)
-                        .map_err(|_| SignatureError::Malformed("signature is not base64".into()))?,
-                )
-            }
-            "created" => {
-                created = Some(
-                    val.parse()
-                        .map_err(|_| SignatureError::Malformed("created is not a number".into()))?,
-                )
-            }
-            "expires" => {
-                expires = Some(
-                    val.parse()
-                        .map_err(|_| SignatureError::Malformed("expires is not a number".into()))?,
-                )
-            }
-            _ => {}
+        // Parameter names in any case, compared without a lower-case copy.
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        if is("keyid") {
+            key_id = Some(val.to_string());
+        } else if is("algorithm") {
+            algorithm = Some(val.to_ascii_lowercase());
+        } else if is("headers") {
+            headers = Some(
+                val.split_whitespace()
+                    .map(str::to_ascii_lowercase)
+                    .collect::<Vec<_>>(),
+            );
+        } else if is("signature") {
+            signature = Some(
+                B64.decode(val)
+                    .map_err(|_| SignatureError::Malformed("signature is not base64".into()))?,
+            );
+        } else if is("created") {
+            created = Some(
+                val.parse()
+                    .map_err(|_| SignatureError::Malformed("created is not a number".into()))?,
+            );
+        } else if is("expires") {
+            expires = Some(
+                val.parse()
+                    .map_err(|_| SignatureError::Malformed("expires is not a number".into()))?,
+            );
         }
         rest = remaining.trim_start().trim_start_matches(',').trim_start();
     }
@@ -222,6 +216,9 @@ pub fn check_request(
     if !covers("date") && !covers("(created)") {
         return Err(SignatureError::MissingHeader("date".into()));
     }
+    // The `Digest` and `Date` read for their checks are kept for the
+    // signing string: a header is read (and copied) once.
+    let mut digest = None;
     if let Some(body) = req.body {
         if !covers("digest") {
             return Err(SignatureError::MissingHeader("digest".into()));
@@ -231,17 +228,21 @@ pub fn check_request(
         if !digest_matches(&header, body) {
             return Err(SignatureError::DigestMismatch);
         }
+        digest = Some(header);
     }
     let now_secs = window
         .now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let mut date = None;
     let signed_at = if covers("date") {
-        let date = (req.header)("date").ok_or(SignatureError::MissingHeader("date".into()))?;
-        httpdate::parse_http_date(&date)
-            .map_err(|_| SignatureError::Malformed(format!("unparseable Date: {date}")))?
+        let header = (req.header)("date").ok_or(SignatureError::MissingHeader("date".into()))?;
+        let signed_at = httpdate::parse_http_date(&header)
+            .map_err(|_| SignatureError::Malformed(format!("unparseable Date: {header}")))?
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+            .map_or(0, |d| d.as_secs());
+        date = Some(header);
+        signed_at
     } else {
         sig.created
             .ok_or(SignatureError::MissingHeader("(created)".into()))?
@@ -268,26 +269,27 @@ pub fn check_request(
     // were a fifth of the checks before the RSA one (docs/performance.md).
     let mut signing_string = String::with_capacity(256);
     for name in &sig.headers {
-        let value = match name.as_str() {
-            "(request-target)" => format!("{} {}", req.method.to_lowercase(), req.path_and_query),
-            "(created)" => sig
-                .created
-                .ok_or(SignatureError::MissingHeader("(created)".into()))?
-                .to_string(),
-            "(expires)" => sig
-                .expires
-                .ok_or(SignatureError::MissingHeader("(expires)".into()))?
-                .to_string(),
-            other => {
-                (req.header)(other).ok_or_else(|| SignatureError::MissingHeader(other.into()))?
-            }
-        };
         if !signing_string.is_empty() {
             signing_string.push('\n');
         }
         signing_string.push_str(name);
         signing_string.push_str(": ");
-        signing_string.push_str(&value);
+        let number = |n: Option<u64>| n.ok_or_else(|| SignatureError::MissingHeader(name.clone()));
+        match (name.as_str(), &date, &digest) {
+            ("(request-target)", ..) => {
+                signing_string.extend(req.method.chars().flat_map(char::to_lowercase));
+                signing_string.push(' ');
+                signing_string.push_str(req.path_and_query);
+            }
+            ("(created)", ..) => signing_string.push_str(&number(sig.created)?.to_string()),
+            ("(expires)", ..) => signing_string.push_str(&number(sig.expires)?.to_string()),
+            ("date", Some(value), _) | ("digest", _, Some(value)) => signing_string.push_str(value),
+            (other, ..) => {
+                let value = (req.header)(other)
+                    .ok_or_else(|| SignatureError::MissingHeader(other.into()))?;
+                signing_string.push_str(&value);
+            }
+        }
     }
     Ok(signing_string)
 }
@@ -427,6 +429,35 @@ mod tests {
         assert_eq!(
             verify(&sig, &signing_string, &cache.public(&public).unwrap()),
             Err(SignatureError::Invalid)
+        );
+    }
+
+    #[test]
+    fn the_signing_string_lists_every_covered_header_in_its_order() {
+        // Parameter names in any case; pseudo-headers, a header read for
+        // its check (digest, date) and one that is not (host).
+        let h = r#"KeyId="https://a.example/actor#main-key",Algorithm="hs2019",created=1700000000,expires=1700000300,HEADERS="(request-target) (created) (expires) host digest date",Signature="AAAA""#;
+        let sig = parse_signature_header(h).unwrap();
+        assert_eq!(sig.key_id, "https://a.example/actor#main-key");
+        assert_eq!(sig.algorithm.as_deref(), Some("hs2019"));
+        let body = b"{}";
+        let digest = digest_header(body);
+        let date = "Tue, 14 Nov 2023 22:13:20 GMT";
+        let headers = HashMap::from([("host", "b.example"), ("date", date), ("digest", &digest)]);
+        let lookup = |name: &str| headers.get(name).map(|v| v.to_string());
+        let parts = RequestParts {
+            method: "POST",
+            path_and_query: "/inbox",
+            header: &lookup,
+            body: Some(body),
+        };
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_010);
+        assert_eq!(
+            check_request(&sig, &parts, window(now)).unwrap(),
+            format!(
+                "(request-target): post /inbox\n(created): 1700000000\n(expires): 1700000300\n\
+                 host: b.example\ndigest: {digest}\ndate: {date}"
+            )
         );
     }
 
