@@ -168,29 +168,23 @@ impl<'de> Deserialize<'de> for Key {
 
 /// A value that is kept only when it is a string (a `type` or an `id`);
 /// a list or an object is skipped.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneString {
-    One(String),
-    Other(IgnoredAny),
-}
+struct OneString(Option<String>);
 
 impl OneString {
     fn into_option(self) -> Option<String> {
-        match self {
-            OneString::One(s) => Some(s),
-            OneString::Other(_) => None,
-        }
+        self.0
     }
 }
 
-/// One of `to`, `cc`, `bto`, `bcc`, `audience`, as it is written.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RecipientsField {
-    List(Vec<IgnoredAny>),
-    Null(()),
-    One(IgnoredAny),
+impl<'de> Deserialize<'de> for OneString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(OneString(
+            match d.deserialize_any(ShapeVisitor { keep_text: true })? {
+                Shape::Text(text) => text,
+                _ => None,
+            },
+        ))
+    }
 }
 
 /// How many recipients one of `to`, `cc`, `bto`, `bcc`, `audience` names:
@@ -200,11 +194,75 @@ struct Recipients(usize);
 
 impl<'de> Deserialize<'de> for Recipients {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Recipients(match RecipientsField::deserialize(d)? {
-            RecipientsField::List(items) => items.len(),
-            RecipientsField::Null(()) => 0,
-            RecipientsField::One(_) => 1,
-        }))
+        Ok(Recipients(
+            match d.deserialize_any(ShapeVisitor { keep_text: false })? {
+                Shape::List(n) => n,
+                Shape::Null => 0,
+                Shape::Text(_) | Shape::Other => 1,
+            },
+        ))
+    }
+}
+
+/// The kind of a JSON value, with what the envelope keeps of it: a list's
+/// length, a string's text when asked for. Read by a visitor rather than
+/// an untagged enum, which would first copy the value into a buffer.
+enum Shape {
+    /// A string (its text, if kept).
+    Text(Option<String>),
+    /// A list of this many entries.
+    List(usize),
+    /// `null`.
+    Null,
+    /// An object, a number or a boolean.
+    Other,
+}
+
+struct ShapeVisitor {
+    keep_text: bool,
+}
+
+impl<'de> Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Shape, E> {
+        Ok(Shape::Text(self.keep_text.then(|| v.to_string())))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        let mut n = 0;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            n += 1;
+        }
+        Ok(Shape::List(n))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Shape, A::Error> {
+        IgnoredAny.visit_map(map).map(|_| Shape::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Shape, E> {
+        Ok(Shape::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Other)
     }
 }
 

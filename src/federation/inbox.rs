@@ -28,7 +28,10 @@ use crate::{
 };
 use activitypub_federation::{fetch::object_id::ObjectId, traits::Activity};
 use actix_web::{web::Bytes, HttpRequest, HttpResponse};
-use std::time::{Duration, SystemTime};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 use url::Url;
 
 /// The activities we act on, most specific first.
@@ -277,7 +280,7 @@ pub async fn receive(request: &HttpRequest, bytes: &Bytes, data: &Data) -> Resul
     let accepted = Box::new(Accepted {
         item,
         alert,
-        signer: (signer.ap_id == envelope.actor).then_some(signer.row),
+        signer: (signer.ap_id == envelope.actor).then_some(signer),
     });
     Ok(match data.inbox.enqueue(accepted).await? {
         true => Handled::Queued,
@@ -457,7 +460,7 @@ pub async fn verify_request_signature(
     request: &HttpRequest,
     body: Option<&[u8]>,
     data: &Data,
-) -> Result<DbActor, Error> {
+) -> Result<Arc<DbActor>, Error> {
     let checked = check_signature(request, body, data)?;
     let key_id = checked.key_id().to_string();
     // Before anything is fetched: the key's host must not be blocked, nor
@@ -488,12 +491,13 @@ async fn look_up_signer_and_verify(
     checked: CheckedSignature,
     key_id: String,
     data: &Data,
-) -> Result<DbActor, Error> {
+) -> Result<Arc<DbActor>, Error> {
     let actor_id = signing_actor_id(&key_id, data).await?;
     let actor = actor_id.dereference(data).await.map_err(|e| {
         Error::Unauthorized(format!("cannot fetch the signing actor {key_id}: {e}"))
     })?;
     if checked.verify_with(&actor, data).await.is_ok() {
+        let actor = Arc::new(actor);
         data.signers.put(&key_id, &actor);
         return Ok(actor);
     }
@@ -503,6 +507,7 @@ async fn look_up_signer_and_verify(
         .await
         .map_err(|_| SignatureError::Invalid)?;
     checked.verify_with(&refreshed, data).await?;
+    let refreshed = Arc::new(refreshed);
     data.signers.put(&key_id, &refreshed);
     Ok(refreshed)
 }

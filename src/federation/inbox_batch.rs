@@ -33,6 +33,7 @@ use super::{
     activities::{create, update},
     envelope::Envelope,
     inbox::InboxActivity,
+    objects::actor::DbActor,
     objects::alert::{
         prepare_remote, store_prepared, store_prepared_after, NoteJson, PreparedAlert, Prior,
         Stored,
@@ -51,7 +52,10 @@ use crate::{
     error::Error,
     state::Data,
 };
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 use url::Url;
 
 /// Most rows one claim of the batch lane takes.
@@ -171,10 +175,10 @@ pub struct Accepted {
     /// The alert to store at once, if it is one; the writer takes the
     /// prepared values (`None` once taken) rather than copy them.
     pub alert: Option<(Incoming, Option<PreparedAlert>)>,
-    /// The actor's row as the signature check read it (from the database,
-    /// or cached for at most a minute), when the actor signed: the writer
-    /// need not read it again.
-    pub signer: Option<ActorRow>,
+    /// The actor as the signature check read it (from the database, or
+    /// cached for at most a minute, shared with that cache), when the actor
+    /// signed: the writer need not read it again.
+    pub signer: Option<Arc<DbActor>>,
 }
 
 /// What the transaction did with one activity.
@@ -388,10 +392,10 @@ pub fn store_accepted(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Writt
 /// [`store_accepted`] inside its transaction.
 fn store_group(conn: &mut DbConn, group: &mut [Accepted]) -> Result<Written, DbError> {
     let mut actors: HashMap<String, ActorRow> = HashMap::new();
-    for row in group.iter().filter_map(|a| a.signer.as_ref()) {
+    for signer in group.iter().filter_map(|a| a.signer.as_ref()) {
         actors
-            .entry(row.ap_id.clone())
-            .or_insert_with(|| row.clone());
+            .entry(signer.row.ap_id.clone())
+            .or_insert_with(|| signer.row.clone());
     }
     // Authors who did not sign (rare) are read.
     let urls: Vec<String> = actor_ids(

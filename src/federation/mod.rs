@@ -379,7 +379,7 @@ pub async fn federation_config(state: AppState) -> Result<ApConfig<AppState>, Er
         .http_signature_compat(true)
         .request_timeout(Duration::from_secs(config.federation.request_timeout_secs))
         .signed_fetch_actor(&objects::actor::DbActor::new(instance_actor)?)
-        .url_verifier(Box::new(policy::PolicyVerifier(state_policies)))
+        .url_verifier(Box::new(policy::PolicyVerifier(Arc::new(state_policies))))
         .build()
         .await
         .map_err(|e| Error::Internal(format!("federation config: {e}")))

@@ -9,6 +9,7 @@ use crate::{
     error::Error,
 };
 use std::{
+    borrow::Cow,
     collections::HashMap,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -63,7 +64,8 @@ fn normalize(input: &str) -> Option<(String, String)> {
     {
         return None;
     }
-    Some(host_and_port(host, url.port()))
+    let (normal, host) = host_and_port(host, url.port());
+    Some((normal.into_owned(), host.into_owned()))
 }
 
 /// [`normalize_domain`], or a validation error naming the field.
@@ -154,23 +156,29 @@ impl Snapshot {
     }
 
     /// [`Self::standing_of_url`] of a URL's [`url_parts`].
-    fn standing_of_parts(&self, parts: Option<&(String, String)>) -> Standing {
+    fn standing_of_parts(&self, parts: Option<&(Cow<str>, Cow<str>)>) -> Standing {
         self.standing_under(parts.and_then(|(normal, host)| self.lookup(normal, host)))
     }
 }
 
 /// The `host[:port]` and the host of `url`, as [`normalize_domain`] makes
 /// them (lower case, no trailing dot, no default port).
-fn url_parts(url: &Url) -> Option<(String, String)> {
+fn url_parts(url: &Url) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
     Some(host_and_port(url.host_str()?, url.port()))
 }
 
 /// `host[:port]` and the host alone, lower case and without a trailing
-/// dot, from a parsed host and its explicit port.
-fn host_and_port(host: &str, port: Option<u16>) -> (String, String) {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+/// dot, from a parsed host and its explicit port. Borrowed when the host
+/// is already so and has no port, as the inbox's URLs' hosts are (the
+/// inbox asks twice a request).
+fn host_and_port(host: &str, port: Option<u16>) -> (Cow<'_, str>, Cow<'_, str>) {
+    let host = host.trim_end_matches('.');
+    let host = match host.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Cow::Owned(host.to_ascii_lowercase()),
+        false => Cow::Borrowed(host),
+    };
     let normal = match port {
-        Some(port) => format!("{host}:{port}"),
+        Some(port) => Cow::Owned(format!("{host}:{port}")),
         None => host.clone(),
     };
     (normal, host)
@@ -285,9 +293,11 @@ impl DomainPolicies {
 }
 
 /// Refuses activitypub_federation's fetches (objects, actors, WebFinger)
-/// from refused domains.
+/// from refused domains. The policies are shared: activitypub_federation
+/// clones its verifier twice for every request, and a clone of
+/// [`DomainPolicies`] copies its database handle and domain.
 #[derive(Clone)]
-pub struct PolicyVerifier(pub DomainPolicies);
+pub struct PolicyVerifier(pub Arc<DomainPolicies>);
 
 #[async_trait::async_trait]
 impl activitypub_federation::config::UrlVerifier for PolicyVerifier {

@@ -2,12 +2,13 @@
 //! actor's signature without reading the database: the key id's actor and
 //! its row (with the public key) are kept for a minute. A signature that
 //! fails with a kept actor falls back to the database and a refetch (the
-//! actor may have rotated its key), and the entry is replaced.
+//! actor may have rotated its key), and the entry is replaced. An entry is
+//! shared, not copied, with each request it verifies.
 
 use super::objects::actor::DbActor;
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -19,12 +20,12 @@ const CAPACITY: usize = 4096;
 /// Signers by key id.
 #[derive(Default)]
 pub struct SignerCache {
-    entries: Mutex<HashMap<String, (DbActor, Instant)>>,
+    entries: Mutex<HashMap<String, (Arc<DbActor>, Instant)>>,
 }
 
 impl SignerCache {
     /// The actor that signed with `key_id` less than a minute ago.
-    pub fn get(&self, key_id: &str) -> Option<DbActor> {
+    pub fn get(&self, key_id: &str) -> Option<Arc<DbActor>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(key_id)
@@ -33,7 +34,7 @@ impl SignerCache {
     }
 
     /// Keeps `actor` as the signer of `key_id`.
-    pub fn put(&self, key_id: &str, actor: &DbActor) {
+    pub fn put(&self, key_id: &str, actor: &Arc<DbActor>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CAPACITY && !entries.contains_key(key_id) {
             entries.retain(|_, (_, at)| at.elapsed() < TTL);

@@ -287,7 +287,9 @@ fn group_of(
                     batch: true,
                 },
                 alert: Some((incoming, Some(prepared))),
-                signer: Some(signer.clone()),
+                signer: Some(std::sync::Arc::new(
+                    tocsin::federation::objects::actor::DbActor::new(signer.clone()).unwrap(),
+                )),
             }
         })
         .collect()
