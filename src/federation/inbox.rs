@@ -572,6 +572,28 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_create_takes_its_id_and_actor_from_the_envelope() {
+        let body = serde_json::json!({
+            "id": "https://a.example/activities/1", "type": "Create",
+            "actor": {"id": "https://a.example/actor", "type": "Organization"},
+            "object": {"id": "https://a.example/notes/1", "type": "Note",
+                "attributedTo": "https://a.example/actor", "content": "<p>x</p>"}});
+        let Some(InboxActivity::CreateNote(create)) =
+            parse_activity(body.to_string().as_bytes()).unwrap()
+        else {
+            panic!("not a CreateNote");
+        };
+        assert_eq!(create.id.as_str(), "https://a.example/activities/1");
+        assert_eq!(create.actor.inner().as_str(), "https://a.example/actor");
+        assert_eq!(create.object.id.as_str(), "https://a.example/notes/1");
+        // A Delete still needs its actor's id.
+        let delete = serde_json::json!({
+            "id": "https://a.example/activities/2", "type": "Delete",
+            "actor": {"id": "https://a.example/actor"}, "object": "https://a.example/notes/1"});
+        assert!(parse_activity(delete.to_string().as_bytes()).is_err());
+    }
+
     /// The size of what `f` returns, without calling it.
     fn returned_size<F, A, B, C, R>(_: F) -> usize
     where
