@@ -33,10 +33,12 @@ use super::{
     activities::{create, update},
     envelope::Envelope,
     inbox::InboxActivity,
-    objects::actor::DbActor,
-    objects::alert::{
-        prepare_remote, store_prepared, store_prepared_after, NoteJson, PreparedAlert, Prior,
-        Stored,
+    objects::{
+        actor::DbActor,
+        alert::{
+            prepare_remote, store_prepared, store_prepared_after, NoteJson, PreparedAlert, Prior,
+            Stored,
+        },
     },
 };
 use crate::{

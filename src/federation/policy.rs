@@ -168,9 +168,9 @@ fn url_parts(url: &Url) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
 }
 
 /// `host[:port]` and the host alone, lower case and without a trailing
-/// dot, from a parsed host and its explicit port. Borrowed when the host
-/// is already so and has no port, as the inbox's URLs' hosts are (the
-/// inbox asks twice a request).
+/// dot, from a parsed host and its explicit port. Both are borrowed when
+/// the host is already so and there is no port, as for the inbox's URLs
+/// (it asks twice a request); `host[:port]` is made only with a port.
 fn host_and_port(host: &str, port: Option<u16>) -> (Cow<'_, str>, Cow<'_, str>) {
     let host = host.trim_end_matches('.');
     let host = match host.bytes().any(|b| b.is_ascii_uppercase()) {
