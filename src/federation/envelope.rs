@@ -74,67 +74,36 @@ pub struct ObjectHead {
 
 impl<'de> Deserialize<'de> for ObjectHead {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ObjectHeadVisitor)
+        // Anything but a link or an object (a list, a number, null) is an
+        // object the inbox cannot name; the activity's own parse says what
+        // is wrong with it.
+        Ok(
+            match d.deserialize_any(ShapeVisitor(Keep::TextAndObjectHead))? {
+                Shape::Text(id) => ObjectHead {
+                    id,
+                    ..ObjectHead::default()
+                },
+                Shape::Object(Some(head)) => head,
+                _ => ObjectHead::default(),
+            },
+        )
     }
 }
 
-struct ObjectHeadVisitor;
-
-impl<'de> Visitor<'de> for ObjectHeadVisitor {
-    type Value = ObjectHead;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object or a link")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<ObjectHead, E> {
-        Ok(ObjectHead {
-            id: Some(v.to_string()),
-            ..ObjectHead::default()
-        })
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ObjectHead, A::Error> {
-        let mut head = ObjectHead::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key {
-                Key::Type => head.kind = map.next_value::<OneString>()?.into_option(),
-                Key::Id => head.id = map.next_value::<OneString>()?.into_option(),
-                Key::Recipients => head.recipients += map.next_value::<Recipients>()?.0,
-                Key::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+/// An embedded object's type, id and recipients; every other key skipped.
+fn object_head<'de, A: MapAccess<'de>>(mut map: A) -> Result<ObjectHead, A::Error> {
+    let mut head = ObjectHead::default();
+    while let Some(key) = map.next_key::<Key>()? {
+        match key {
+            Key::Type => head.kind = map.next_value::<OneString>()?.into_option(),
+            Key::Id => head.id = map.next_value::<OneString>()?.into_option(),
+            Key::Recipients => head.recipients += map.next_value::<Recipients>()?.0,
+            Key::Other => {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(head)
     }
-
-    // Anything else (a list, a number, null) is an object the inbox
-    // cannot name; the activity's own parse says what is wrong with it.
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ObjectHead, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(ObjectHead::default())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<ObjectHead, E> {
-        Ok(ObjectHead::default())
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<ObjectHead, E> {
-        Ok(ObjectHead::default())
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<ObjectHead, E> {
-        Ok(ObjectHead::default())
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<ObjectHead, E> {
-        Ok(ObjectHead::default())
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<ObjectHead, E> {
-        Ok(ObjectHead::default())
-    }
+    Ok(head)
 }
 
 /// The keys of an embedded object the envelope reads.
@@ -179,7 +148,7 @@ impl OneString {
 impl<'de> Deserialize<'de> for OneString {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(OneString(
-            match d.deserialize_any(ShapeVisitor { keep_text: true })? {
+            match d.deserialize_any(ShapeVisitor(Keep::Text))? {
                 Shape::Text(text) => text,
                 _ => None,
             },
@@ -195,18 +164,19 @@ struct Recipients(usize);
 impl<'de> Deserialize<'de> for Recipients {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(Recipients(
-            match d.deserialize_any(ShapeVisitor { keep_text: false })? {
+            match d.deserialize_any(ShapeVisitor(Keep::Nothing))? {
                 Shape::List(n) => n,
                 Shape::Null => 0,
-                Shape::Text(_) | Shape::Other => 1,
+                Shape::Text(_) | Shape::Object(_) | Shape::Other => 1,
             },
         ))
     }
 }
 
 /// The kind of a JSON value, with what the envelope keeps of it: a list's
-/// length, a string's text when asked for. Read by a visitor rather than
-/// an untagged enum, which would first copy the value into a buffer.
+/// length, and a string's text or an object's head when asked for. Read by
+/// one visitor for the envelope's every lenient field, rather than untagged
+/// enums, which would first copy each value into a buffer.
 enum Shape {
     /// A string (its text, if kept).
     Text(Option<String>),
@@ -214,13 +184,21 @@ enum Shape {
     List(usize),
     /// `null`.
     Null,
-    /// An object, a number or a boolean.
+    /// An object (its head, if kept).
+    Object(Option<ObjectHead>),
+    /// A number or a boolean.
     Other,
 }
 
-struct ShapeVisitor {
-    keep_text: bool,
+/// What a [`ShapeVisitor`] keeps besides the value's kind.
+#[derive(Clone, Copy, PartialEq)]
+enum Keep {
+    Nothing,
+    Text,
+    TextAndObjectHead,
 }
+
+struct ShapeVisitor(Keep);
 
 impl<'de> Visitor<'de> for ShapeVisitor {
     type Value = Shape;
@@ -230,7 +208,9 @@ impl<'de> Visitor<'de> for ShapeVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Shape, E> {
-        Ok(Shape::Text(self.keep_text.then(|| v.to_string())))
+        Ok(Shape::Text(
+            (self.0 != Keep::Nothing).then(|| v.to_string()),
+        ))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
@@ -242,7 +222,10 @@ impl<'de> Visitor<'de> for ShapeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Shape, A::Error> {
-        IgnoredAny.visit_map(map).map(|_| Shape::Other)
+        match self.0 {
+            Keep::TextAndObjectHead => object_head(map).map(|head| Shape::Object(Some(head))),
+            _ => IgnoredAny.visit_map(map).map(|_| Shape::Object(None)),
+        }
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Shape, E> {
