@@ -16,7 +16,10 @@
 //!
 //! Records go to numbered files ("segments") of at most [`SEGMENT_BYTES`],
 //! so that under a steady stream a file fills, is closed and is deleted
-//! once its last record is committed. A directory belongs to one process
+//! once its last record is committed. Each thread that appends (each HTTP
+//! worker) writes a segment of its own, outside the journal's lock: the
+//! workers never wait for each other's write, and a record cut short by
+//! a failed write has nobody else's record after it. A directory belongs to one process
 //! at a time (a lock on `lock` in it): a second process started on the
 //! same directory runs without a journal (its 202s wait for the commit).
 
@@ -26,7 +29,8 @@ use std::{
     fs::{File, OpenOptions},
     io::{self, Read, Write},
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::{Arc, Mutex},
+    thread::ThreadId,
 };
 
 /// A segment is closed once it holds this many bytes.
@@ -58,6 +62,16 @@ pub enum JournalError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket(u64);
 
+/// A segment being written by one thread.
+struct Writing {
+    thread: ThreadId,
+    n: u64,
+    /// Shared with the thread while it writes, outside the lock.
+    file: Arc<File>,
+    /// Bytes appended to it, in flight included.
+    bytes: u64,
+}
+
 /// The journal of one process.
 pub struct Journal {
     dir: PathBuf,
@@ -67,13 +81,15 @@ pub struct Journal {
 }
 
 struct State {
-    /// The segment being written.
-    current: u64,
-    file: File,
-    bytes: u64,
+    /// The segments being written, one per thread that appends.
+    writing: Vec<Writing>,
+    /// The number of the next segment made.
+    next: u64,
     /// Per segment (a few at most), how many of its records are not
     /// committed yet.
     pending: BTreeMap<u64, usize>,
+    /// The sum of `pending`.
+    uncommitted: usize,
     /// The segments found at start-up, deleted once their records are
     /// queued ([`Journal::recovered_queued`]).
     recovered: Vec<u64>,
@@ -98,17 +114,14 @@ impl Journal {
             Err(std::fs::TryLockError::Error(e)) => return Err(io_error(&lock_path)(e)),
         }
         let (found, records) = read_segments(dir)?;
-        let current = found.last().map_or(1, |n| n + 1);
-        let path = segment_path(dir, current);
-        let file = create_segment(&path).map_err(io_error(&path))?;
         let journal = Journal {
             dir: dir.to_path_buf(),
             _lock: lock,
             state: Mutex::new(State {
-                current,
-                file,
-                bytes: 0,
+                writing: Vec::new(),
+                next: found.last().map_or(1, |n| n + 1),
                 pending: BTreeMap::new(),
+                uncommitted: 0,
                 recovered: found,
             }),
         };
@@ -136,23 +149,33 @@ impl Journal {
         limit: usize,
     ) -> Result<Option<Ticket>, JournalError> {
         let record = encode(item);
-        let mut state = self.state();
-        if state.uncommitted() >= limit {
-            return Ok(None);
-        }
-        if state.bytes >= SEGMENT_BYTES {
-            self.next_segment(&mut state)?;
-        }
-        if let Err(source) = record.write_to(&mut state.file) {
-            // What was written of the record is left out when it is read.
-            let path = segment_path(&self.dir, state.current);
-            let _ = self.next_segment(&mut state);
+        let thread = std::thread::current().id();
+        let (n, file) = {
+            let mut state = self.state();
+            if state.uncommitted >= limit {
+                return Ok(None);
+            }
+            let writing = self.writing_for(&mut state, thread)?;
+            writing.bytes += record.len() as u64;
+            let (n, file) = (writing.n, writing.file.clone());
+            // Counted before the write: the segment is not emptied under it.
+            *state.pending.entry(n).or_default() += 1;
+            state.uncommitted += 1;
+            (n, file)
+        };
+        // Only this thread writes to this segment.
+        if let Err(source) = record.write_to(&file) {
+            let mut state = self.state();
+            // What was written of the record is left out when it is read,
+            // with anything after it: this thread starts another segment.
+            state.writing.retain(|w| w.n != n);
+            if state.forget(n) {
+                let _ = std::fs::remove_file(segment_path(&self.dir, n));
+            }
+            let path = segment_path(&self.dir, n);
             return Err(JournalError::Io { path, source });
         }
-        state.bytes += record.len() as u64;
-        let current = state.current;
-        *state.pending.entry(current).or_default() += 1;
-        Ok(Some(Ticket(current)))
+        Ok(Some(Ticket(n)))
     }
 
     /// Records that the activities of `tickets` are committed: a closed
@@ -162,23 +185,19 @@ impl Journal {
         let mut state = self.state();
         let mut emptied = Vec::new();
         for Ticket(n) in tickets {
-            let Some(pending) = state.pending.get_mut(&n) else {
-                continue;
-            };
-            *pending -= 1;
-            if *pending == 0 {
-                state.pending.remove(&n);
+            if state.forget(n) {
                 emptied.push(n);
             }
         }
         for n in emptied {
-            if n == state.current {
-                // Nothing of it is needed any more: start it again.
-                let cut = state.file.set_len(0);
+            if let Some(writing) = state.writing.iter_mut().find(|w| w.n == n) {
+                // Nothing of it is needed any more: start it again. No
+                // write is under way: its thread counts a record first.
+                let cut = writing.file.set_len(0);
                 if let Err(e) = cut {
-                    tracing::warn!(error = %e, "inbox journal: cannot empty the segment being written");
+                    tracing::warn!(error = %e, "inbox journal: cannot empty a segment being written");
                 } else {
-                    state.bytes = 0;
+                    writing.bytes = 0;
                 }
             } else {
                 let path = segment_path(&self.dir, n);
@@ -191,22 +210,39 @@ impl Journal {
 
     /// How many appended records are not committed yet.
     pub fn uncommitted(&self) -> usize {
-        self.state().uncommitted()
+        self.state().uncommitted
     }
 
-    /// Closes the segment being written and starts the next. The closed
-    /// one is deleted now if nothing in it waits for a commit.
-    fn next_segment(&self, state: &mut State) -> Result<(), JournalError> {
-        let next = state.current + 1;
-        let path = segment_path(&self.dir, next);
-        let file = create_segment(&path).map_err(io_error(&path))?;
-        let closed = std::mem::replace(&mut state.current, next);
-        state.file = file;
-        state.bytes = 0;
-        if !state.pending.contains_key(&closed) {
-            let _ = std::fs::remove_file(segment_path(&self.dir, closed));
+    /// The segment `thread` writes: its own, or a new one when it has none
+    /// or its own is full. A full one is closed, and deleted now if nothing
+    /// in it waits for a commit.
+    fn writing_for<'s>(
+        &self,
+        state: &'s mut State,
+        thread: ThreadId,
+    ) -> Result<&'s mut Writing, JournalError> {
+        let at = state.writing.iter().position(|w| w.thread == thread);
+        if let Some(at) = at {
+            if state.writing[at].bytes < SEGMENT_BYTES {
+                return Ok(&mut state.writing[at]);
+            }
+            let closed = state.writing.swap_remove(at).n;
+            if !state.pending.contains_key(&closed) {
+                let _ = std::fs::remove_file(segment_path(&self.dir, closed));
+            }
         }
-        Ok(())
+        let n = state.next;
+        let path = segment_path(&self.dir, n);
+        let file = create_segment(&path).map_err(io_error(&path))?;
+        state.next += 1;
+        state.writing.push(Writing {
+            thread,
+            n,
+            file: Arc::new(file),
+            bytes: 0,
+        });
+        let last = state.writing.len() - 1;
+        Ok(&mut state.writing[last])
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -215,9 +251,19 @@ impl Journal {
 }
 
 impl State {
-    /// Records appended and not committed yet, in every segment.
-    fn uncommitted(&self) -> usize {
-        self.pending.values().sum()
+    /// Counts one record of segment `n` as no longer pending; true when
+    /// none of `n` is left.
+    fn forget(&mut self, n: u64) -> bool {
+        let Some(pending) = self.pending.get_mut(&n) else {
+            return false;
+        };
+        *pending -= 1;
+        self.uncommitted -= 1;
+        if *pending > 0 {
+            return false;
+        }
+        self.pending.remove(&n);
+        true
     }
 }
 
@@ -340,7 +386,7 @@ impl Encoded<'_> {
 
     /// Writes the whole record, in one `writev` unless the system takes
     /// less at once.
-    fn write_to(&self, file: &mut File) -> io::Result<()> {
+    fn write_to(&self, mut file: &File) -> io::Result<()> {
         let mut slices = self.parts().map(io::IoSlice::new);
         let mut left = &mut slices[..];
         while !left.is_empty() {
@@ -455,12 +501,62 @@ mod tests {
         // for any copy).
         let expected: Vec<AcceptedItem> = (0..5).map(|n| item(n, n % 2 == 0)).collect();
         assert_eq!(found, expected);
-        assert_eq!(files(dir.path()), vec![1, 2]);
+        // A segment is made at a thread's first record, not at the start.
+        assert_eq!(files(dir.path()), vec![1]);
         again.recovered_queued().unwrap();
+        assert!(files(dir.path()).is_empty());
+        // The next segment is numbered after what was read.
+        again.append(&item(9, true), usize::MAX).unwrap().unwrap();
         assert_eq!(files(dir.path()), vec![2]);
         drop(again);
         let (_, found) = opened(dir.path());
-        assert!(found.is_empty(), "nothing comes back twice");
+        assert_eq!(found, vec![item(9, true)], "nothing comes back twice");
+    }
+
+    #[test]
+    fn threads_write_segments_of_their_own_and_every_record_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = opened(dir.path());
+        let journal = Arc::new(journal);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let journal = journal.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .map(|n| {
+                            let record = item(t * 1000 + n, true);
+                            journal.append(&record, usize::MAX).unwrap().unwrap()
+                        })
+                        .collect::<Vec<Ticket>>()
+                })
+            })
+            .collect();
+        let tickets: Vec<Vec<Ticket>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        // Each thread's records went to one segment, its own.
+        for own in &tickets {
+            assert!(own.iter().all(|t| *t == own[0]));
+        }
+        let mut segments: Vec<Ticket> = tickets.iter().map(|own| own[0]).collect();
+        segments.dedup();
+        assert_eq!(segments.len(), 4);
+        assert_eq!(journal.uncommitted(), 200);
+        // One thread's records committed: its segment is emptied, the
+        // others' records come back whole and in each thread's order.
+        journal.committed(tickets[0].iter().copied());
+        drop(journal);
+        let (_, found) = opened(dir.path());
+        assert_eq!(found.len(), 150);
+        for t in 1..4 {
+            let own: Vec<&AcceptedItem> = found
+                .iter()
+                .filter(|i| {
+                    i.ap_id
+                        .starts_with(&format!("https://member.example/activities/{t}0"))
+                })
+                .collect();
+            let wanted: Vec<AcceptedItem> = (0..50).map(|n| item(t * 1000 + n, true)).collect();
+            assert_eq!(own, wanted.iter().collect::<Vec<_>>());
+        }
     }
 
     #[test]

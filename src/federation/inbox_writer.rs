@@ -43,6 +43,10 @@ const GATHER: usize = 256;
 /// …for at most this long after its first.
 const GATHER_WAIT: Duration = Duration::from_millis(10);
 
+/// …looking for more every this often (so a request that waits for its
+/// commit waits at most this much longer).
+const GATHER_TICK: Duration = Duration::from_millis(1);
+
 /// How long activities carried from a failed group wait for others.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -212,16 +216,20 @@ impl Writer {
         // larger group costs less an activity (about 150 µs a group, and 17
         // µs an activity, docs/performance.md). A request that waits for
         // its commit ends the gathering.
+        // The writer sleeps between looks rather than waiting on the
+        // channel: a waiting receiver is woken by every send, and each
+        // wake-up cost the sending HTTP worker a system call and often its
+        // core (docs/performance.md).
         let deadline = std::time::Instant::now() + GATHER_WAIT;
-        while pending.len() < GATHER && pending.iter().all(is_journaled) {
+        let mut looked = 0;
+        while pending.len() < GATHER && pending[looked..].iter().all(is_journaled) {
+            looked = pending.len();
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(next) => {
-                    pending.push(next);
-                    take_waiting(&rx, &mut pending);
-                }
-                Err(_) => break,
+            if left.is_zero() {
+                break;
             }
+            std::thread::sleep(left.min(GATHER_TICK));
+            take_waiting(&rx, &mut pending);
         }
         Some(pending)
     }
