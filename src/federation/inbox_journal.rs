@@ -19,9 +19,13 @@
 //! once its last record is committed. Each thread that appends (each HTTP
 //! worker) writes a segment of its own, outside the journal's lock: the
 //! workers never wait for each other's write, and a record cut short by
-//! a failed write has nobody else's record after it. A directory belongs to one process
-//! at a time (a lock on `lock` in it): a second process started on the
-//! same directory runs without a journal (its 202s wait for the commit).
+//! a failed write has nobody else's record after it. A thread's segment
+//! stays open while the journal lives, emptied whenever all of it is
+//! committed.
+//!
+//! A directory belongs to one process at a time (a lock on `lock` in
+//! it): a second process started on the same directory runs without a
+//! journal (its 202s wait for the commit).
 
 use crate::federation::inbox_batch::AcceptedItem;
 use std::{

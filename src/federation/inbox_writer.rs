@@ -215,11 +215,10 @@ impl Writer {
         // Journaled activities were answered: nobody waits for them, and a
         // larger group costs less an activity (about 150 µs a group, and 17
         // µs an activity, docs/performance.md). A request that waits for
-        // its commit ends the gathering.
-        // The writer sleeps between looks rather than waiting on the
-        // channel: a waiting receiver is woken by every send, and each
-        // wake-up cost the sending HTTP worker a system call and often its
-        // core (docs/performance.md).
+        // its commit ends the gathering. The writer sleeps between looks
+        // rather than waiting on the channel: a waiting receiver is woken
+        // by every send, and each wake-up cost the sending HTTP worker a
+        // system call and often its core (docs/performance.md).
         let deadline = std::time::Instant::now() + GATHER_WAIT;
         let mut looked = 0;
         while pending.len() < GATHER && pending[looked..].iter().all(is_journaled) {
