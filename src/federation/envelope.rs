@@ -95,8 +95,8 @@ fn object_head<'de, A: MapAccess<'de>>(mut map: A) -> Result<ObjectHead, A::Erro
     let mut head = ObjectHead::default();
     while let Some(key) = map.next_key::<Key>()? {
         match key {
-            Key::Type => head.kind = map.next_value::<OneString>()?.into_option(),
-            Key::Id => head.id = map.next_value::<OneString>()?.into_option(),
+            Key::Type => head.kind = map.next_value::<OneString>()?.0,
+            Key::Id => head.id = map.next_value::<OneString>()?.0,
             Key::Recipients => head.recipients += map.next_value::<Recipients>()?.0,
             Key::Other => {
                 map.next_value::<IgnoredAny>()?;
@@ -138,12 +138,6 @@ impl<'de> Deserialize<'de> for Key {
 /// A value that is kept only when it is a string (a `type` or an `id`);
 /// a list or an object is skipped.
 struct OneString(Option<String>);
-
-impl OneString {
-    fn into_option(self) -> Option<String> {
-        self.0
-    }
-}
 
 impl<'de> Deserialize<'de> for OneString {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -92,8 +92,6 @@ struct State {
     /// Per segment (a few at most), how many of its records are not
     /// committed yet.
     pending: BTreeMap<u64, usize>,
-    /// The sum of `pending`.
-    uncommitted: usize,
     /// The segments found at start-up, deleted once their records are
     /// queued ([`Journal::recovered_queued`]).
     recovered: Vec<u64>,
@@ -125,7 +123,6 @@ impl Journal {
                 writing: Vec::new(),
                 next: found.last().map_or(1, |n| n + 1),
                 pending: BTreeMap::new(),
-                uncommitted: 0,
                 recovered: found,
             }),
         };
@@ -156,7 +153,7 @@ impl Journal {
         let thread = std::thread::current().id();
         let (n, file) = {
             let mut state = self.state();
-            if state.uncommitted >= limit {
+            if state.uncommitted() >= limit {
                 return Ok(None);
             }
             let writing = self.writing_for(&mut state, thread)?;
@@ -164,7 +161,6 @@ impl Journal {
             let (n, file) = (writing.n, writing.file.clone());
             // Counted before the write: the segment is not emptied under it.
             *state.pending.entry(n).or_default() += 1;
-            state.uncommitted += 1;
             (n, file)
         };
         // Only this thread writes to this segment.
@@ -173,10 +169,10 @@ impl Journal {
             // What was written of the record is left out when it is read,
             // with anything after it: this thread starts another segment.
             state.writing.retain(|w| w.n != n);
-            if state.forget(n) {
-                let _ = std::fs::remove_file(segment_path(&self.dir, n));
-            }
             let path = segment_path(&self.dir, n);
+            if state.forget(n) {
+                let _ = std::fs::remove_file(&path);
+            }
             return Err(JournalError::Io { path, source });
         }
         Ok(Some(Ticket(n)))
@@ -214,7 +210,7 @@ impl Journal {
 
     /// How many appended records are not committed yet.
     pub fn uncommitted(&self) -> usize {
-        self.state().uncommitted
+        self.state().uncommitted()
     }
 
     /// The segment `thread` writes: its own, or a new one when it has none
@@ -255,6 +251,11 @@ impl Journal {
 }
 
 impl State {
+    /// Records appended and not committed yet, in every segment.
+    fn uncommitted(&self) -> usize {
+        self.pending.values().sum()
+    }
+
     /// Counts one record of segment `n` as no longer pending; true when
     /// none of `n` is left.
     fn forget(&mut self, n: u64) -> bool {
@@ -262,7 +263,6 @@ impl State {
             return false;
         };
         *pending -= 1;
-        self.uncommitted -= 1;
         if *pending > 0 {
             return false;
         }
