@@ -225,8 +225,8 @@ pub struct ServerConfig {
     /// connection.
     pub trust_forwarded_for: bool,
     /// Bytes of prepared public answers (actors, alerts, collections,
-    /// WebFinger, anonymous alert and profile pages) kept in memory; 0
-    /// turns the cache off.
+    /// WebFinger, anonymous alert, profile, home and archive pages) kept in
+    /// memory; 0 turns the cache off.
     pub read_cache_bytes: usize,
     /// Seconds a prepared answer is kept at most: the bound on how long a
     /// change made by another process (the CLI, a second server on the same

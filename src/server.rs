@@ -262,6 +262,15 @@ pub async fn start_serving(config: Config, listener: TcpListener) -> Result<Runn
     Ok(running)
 }
 
+/// The HTTP worker threads for `[server] workers` (`configured`): 0 means
+/// one per core.
+pub fn http_workers(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    }
+}
+
 /// [`start`], making the local actors `first` says before it listens.
 async fn launch(
     config: Config,
@@ -276,10 +285,7 @@ async fn launch(
             "INSECURE: federation test switches are on; never run a public instance like this"
         );
     }
-    let workers = match config.server.workers {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
-    };
+    let workers = http_workers(config.server.workers);
     let max_body = config.server.max_body_bytes;
     let max_upload = config.alerts.max_upload_bytes;
     let state = open(config, first, true).await?;

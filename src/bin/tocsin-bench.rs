@@ -86,6 +86,9 @@ enum Bench {
         /// `[inbox] workers`.
         #[arg(long, default_value_t = 4)]
         workers: usize,
+        /// `[server] workers`: HTTP worker threads (0: the server's default).
+        #[arg(long, default_value_t = 0)]
+        http_workers: usize,
         /// `[inbox] enqueue_batch_ms` (0: one transaction per activity).
         #[arg(long, default_value_t = 2)]
         batch_ms: u64,
@@ -138,6 +141,11 @@ enum Bench {
         /// `[server] workers` of both servers (0: one per core).
         #[arg(long, default_value_t = 0)]
         workers: usize,
+        /// GET the public HTML pages as a browser does (the home page, the
+        /// actor's profile and alert pages, a third each) instead of the
+        /// ActivityPub JSON.
+        #[arg(long)]
+        pages: bool,
     },
     /// `tocsin serve` on a fresh data directory: time to its first answer
     /// and resident memory while idle.
@@ -245,6 +253,7 @@ fn main() -> anyhow::Result<()> {
             activities,
             concurrency,
             workers,
+            http_workers,
             batch_ms,
             database_url,
             verify_secs,
@@ -260,6 +269,7 @@ fn main() -> anyhow::Result<()> {
                 activities,
                 concurrency: concurrency.max(1),
                 workers: workers.max(1),
+                http_workers,
                 batch_ms,
                 database_url,
                 blocked_domains,
@@ -277,7 +287,8 @@ fn main() -> anyhow::Result<()> {
                  peak RSS (VmHWM)         {} (server and posting client in one process; at the start, the client's signed requests and the idle server)\n\
                  allocator                {}\n\
                  raw RSA-2048 verifying   {verify:.0} verifications/s on {} cores (aws-lc-rs; {before:.0} before, {after:.0} after)\n\
-                 ratio                    {:.2} of the raw verification rate",
+                 ratio                    {:.2} of the raw verification rate\n\
+                 HTTP workers             {}",
                 activities as f64 / run.to_accepted.as_secs_f64(),
                 run.to_accepted.as_secs_f64(),
                 run.to_processed.as_secs_f64(),
@@ -290,6 +301,7 @@ fn main() -> anyhow::Result<()> {
                 tocsin::ALLOCATOR,
                 cores(),
                 per_sec / verify,
+                server::http_workers(http_workers),
             );
         }
         Bench::Read {
@@ -298,6 +310,7 @@ fn main() -> anyhow::Result<()> {
             secs,
             database_url,
             workers,
+            pages,
         } => {
             tokio::runtime::Runtime::new()?.block_on(read::read(read::ReadArgs {
                 alerts,
@@ -305,6 +318,7 @@ fn main() -> anyhow::Result<()> {
                 secs: secs.max(1),
                 database_url,
                 workers,
+                pages,
             }))?;
         }
         Bench::Footprint {
@@ -368,6 +382,7 @@ fn main() -> anyhow::Result<()> {
                     activities: posts,
                     concurrency: concurrency.max(1),
                     workers: workers.max(1),
+                    http_workers: 0,
                     batch_ms: 2,
                     database_url,
                     blocked_domains: 0,
@@ -467,6 +482,8 @@ struct InboxRun {
     activities: usize,
     concurrency: usize,
     workers: usize,
+    /// `[server] workers` (0: the server's default).
+    http_workers: usize,
     batch_ms: u64,
     database_url: Option<String>,
     /// Domains blocked before the run.
@@ -526,6 +543,7 @@ async fn seed(run: &InboxRun, name: &str) -> anyhow::Result<Seeded> {
     config.federation.allow_http = true;
     config.federation.allow_private_addresses = true;
     config.inbox.workers = run.workers;
+    config.server.workers = run.http_workers;
     // All the load comes from one address and host: measure throughput,
     // not the rate limits.
     config.limits.inbox_per_ip_per_minute = 0;

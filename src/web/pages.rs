@@ -528,20 +528,25 @@ async fn alerts_page(
     Ok(render(&v, 200, &body))
 }
 
+/// The home page: the latest alerts. Kept for anonymous readers like the
+/// profile and alert pages, so a spike of readers costs one rendering.
 async fn home(
     request: HttpRequest,
     query: aw::Query<ArchiveQuery>,
     data: Data,
 ) -> Result<HttpResponse, Error> {
-    alerts_page(request, query.into_inner(), data, false).await
+    let answer = alerts_page(request.clone(), query.into_inner(), data.clone(), false);
+    super::read_cache::serve(&request, &data, answer).await
 }
 
+/// The archive: every alert, searched and filtered; kept like the home page.
 async fn archive(
     request: HttpRequest,
     query: aw::Query<ArchiveQuery>,
     data: Data,
 ) -> Result<HttpResponse, Error> {
-    alerts_page(request, query.into_inner(), data, true).await
+    let answer = alerts_page(request.clone(), query.into_inner(), data.clone(), true);
+    super::read_cache::serve(&request, &data, answer).await
 }
 
 /// One member in the directory.

@@ -1,5 +1,5 @@
 //! Prepared reads: actors, alerts, collections, WebFinger and anonymous
-//! pages carry a strong ETag that stays put while nothing changes, answer
+//! pages (alert, profile, home and archive) carry a strong ETag that stays put while nothing changes, answer
 //! a matching If-None-Match with 304, and are never served stale after an
 //! edit through the API or an activity in the inbox; with authorized fetch
 //! they are private and still need a signature.
@@ -97,6 +97,10 @@ async fn answers_change_with_every_edit(backend: Backend) {
     let alert_json = stable(&alert, AP).await;
     let alert_html = stable(&alert, "text/html").await;
     let profile_html = stable(&format!("{base}/@alerts"), "text/html").await;
+    let home = format!("{base}/");
+    let archive = format!("{base}/archive?country=ZW");
+    let home_html = stable(&home, "text/html").await;
+    let archive_html = stable(&archive, "text/html").await;
     let outbox_etag = stable(&outbox, AP).await;
     let followers_etag = stable(&followers, AP).await;
     stable(&actor, AP).await;
@@ -120,6 +124,8 @@ async fn answers_change_with_every_edit(backend: Backend) {
         (&alert, AP, &alert_json),
         (&alert, "text/html", &alert_html),
         (&outbox, AP, &outbox_etag),
+        (&home, "text/html", &home_html),
+        (&archive, "text/html", &archive_html),
     ] {
         let (status, etag, _, body) = get(url, accept, Some(old)).await;
         assert_eq!(status, 200, "{url} {accept}: the old ETag must not match");

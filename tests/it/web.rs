@@ -77,6 +77,19 @@ async fn accounts_and_forms(backend: Backend) {
     assert_ne!(author.cookies["tocsin_session"], "planted-by-attacker");
     assert_eq!(author.get("/author").await.status, 200);
 
+    // The home page kept for anonymous readers is never the one a
+    // logged-in reader gets, nor the other way round.
+    for _ in 0..2 {
+        let p = Visitor::new(&i.base()).get("/").await;
+        assert_eq!(p.status, 200);
+        assert!(!p.body.contains("/logout"), "anonymous: {}", p.body);
+        assert!(p.headers.contains_key("etag"));
+        let p = author.get("/").await;
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("action=\"/logout\""), "{}", p.body);
+        assert_eq!(p.headers["cache-control"], "private, no-store");
+    }
+
     // Wrong role: 403.
     for path in [
         "/editor/queue",

@@ -29,7 +29,15 @@ pub struct ReadArgs {
     pub database_url: Option<String>,
     /// `[server] workers` of both servers (0: one per core).
     pub workers: usize,
+    /// GET the public HTML pages (home, profile, alerts) as a browser
+    /// does, instead of the ActivityPub JSON.
+    pub pages: bool,
 }
+
+/// The `Accept` header of the ActivityPub GETs.
+const ACCEPT_JSON: &str = "application/activity+json";
+/// The `Accept` header of the page GETs: a browser's.
+const ACCEPT_HTML: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
 /// What one hammering saw.
 struct Hammered {
@@ -63,6 +71,7 @@ async fn connection(
     addr: SocketAddr,
     host: Arc<str>,
     paths: Arc<Vec<String>>,
+    accept: &'static str,
     offset: usize,
     deadline: Instant,
 ) -> Hammered {
@@ -82,9 +91,7 @@ async fn connection(
     while Instant::now() < deadline {
         let path = &paths[i % paths.len()];
         i += 1;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/activity+json\r\n\r\n"
-        );
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\n\r\n");
         let sent = Instant::now();
         if stream.write_all(request.as_bytes()).await.is_err() {
             seen.other += 1;
@@ -139,6 +146,7 @@ async fn hammer(
     addr: SocketAddr,
     host: &str,
     paths: Vec<String>,
+    accept: &'static str,
     connections: usize,
     duration: Duration,
 ) -> Hammered {
@@ -151,6 +159,7 @@ async fn hammer(
                 addr,
                 host.clone(),
                 paths.clone(),
+                accept,
                 c * 7,
                 deadline,
             ))
@@ -174,11 +183,10 @@ async fn hammer(
     all
 }
 
-/// GETs `path` once; status and body length.
-async fn get_once(addr: SocketAddr, host: &str, path: &str) -> Option<(u16, usize)> {
+/// GETs `path` once, accepting `accept`; status and body length.
+async fn get_once(addr: SocketAddr, host: &str, path: &str, accept: &str) -> Option<(u16, usize)> {
     let mut stream = TcpStream::connect(addr).await.ok()?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/activity+json\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut buf = Vec::new();
     let status = read_response(&mut stream, &mut buf).await?;
@@ -222,7 +230,7 @@ impl Server {
     /// Polls `path` until it answers 200; the time from spawn.
     async fn first_answer(&mut self, host: &str, path: &str) -> anyhow::Result<Duration> {
         loop {
-            if let Some((200, _)) = get_once(self.addr, host, path).await {
+            if let Some((200, _)) = get_once(self.addr, host, path, ACCEPT_JSON).await {
                 return Ok(self.started.elapsed());
             }
             if let Some(status) = self.child.try_wait()? {
@@ -327,10 +335,7 @@ pub fn bare_server(port: u16, workers: usize, bytes: usize) -> anyhow::Result<()
     use actix_web::{web, App, HttpResponse, HttpServer};
     let padding = "x".repeat(bytes.saturating_sub(12));
     let body = web::Bytes::from(format!("{{\"pad\":\"{padding}\"}}"));
-    let workers = match workers {
-        0 => crate::cores(),
-        n => n,
-    };
+    let workers = tocsin::server::http_workers(workers);
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             let body = body.clone();
@@ -366,6 +371,7 @@ async fn measure_bare(
         bare.addr,
         "localhost",
         vec!["/".into()],
+        ACCEPT_JSON,
         connections,
         duration,
     )
@@ -444,10 +450,7 @@ fn alert(
 
 /// `tocsin-bench read`.
 pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
-    let workers = match args.workers {
-        0 => crate::cores(),
-        n => n,
-    };
+    let workers = tocsin::server::http_workers(args.workers);
     let dir = std::env::temp_dir().join(format!("tocsin-bench-read-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let port = free_port()?;
@@ -455,11 +458,22 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
     let config = config_for(port, &dir, args.database_url.as_deref(), workers);
     let alerts = seed(&config, args.alerts.max(1)).await?;
     let actor_path = format!("/actors/{}", config.actor.username);
-    // Half the GETs are the actor, half alerts in turn.
-    let paths: Vec<String> = alerts
-        .iter()
-        .flat_map(|a| [actor_path.clone(), a.clone()])
-        .collect();
+    // The JSON: half the GETs the actor, half alerts in turn. The pages: a
+    // third each the home page, the actor's profile page and alert pages.
+    let (accept, what, paths): (_, _, Vec<String>) = if args.pages {
+        let profile = format!("/@{}", config.actor.username);
+        let paths = alerts
+            .iter()
+            .flat_map(|a| ["/".to_string(), profile.clone(), a.clone()])
+            .collect();
+        (ACCEPT_HTML, "home, profile and alert page GETs", paths)
+    } else {
+        let paths = alerts
+            .iter()
+            .flat_map(|a| [actor_path.clone(), a.clone()])
+            .collect();
+        (ACCEPT_JSON, "actor and alert GETs", paths)
+    };
     let duration = Duration::from_secs(args.secs);
     let load_before = load_average();
 
@@ -467,20 +481,34 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
     let to_first = server.first_answer(&host, &actor_path).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_kb = proc_status(server.pid(), "VmRSS").unwrap_or(0);
-    let (_, actor_bytes) = get_once(server.addr, &host, &actor_path)
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no actor"))?;
-    let (_, alert_bytes) = get_once(server.addr, &host, &alerts[0])
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no alert"))?;
-    let bytes = (actor_bytes + alert_bytes) / 2;
+    // The answers' sizes, each of the first round's paths once: the bare
+    // handler answers their mean.
+    let round = if args.pages { 3 } else { 2 };
+    let (mut sizes, mut bytes) = (Vec::with_capacity(round), 0);
+    for path in &paths[..round] {
+        match get_once(server.addr, &host, path, accept).await {
+            Some((200, size)) => {
+                sizes.push(format!("{path} {size} bytes"));
+                bytes += size / round;
+            }
+            other => anyhow::bail!("GET {path}: {other:?}"),
+        }
+    }
 
     // Bare handler, Tocsin, bare handler again: a neighbour's load weighs
     // on both sides of the ratio.
     let bare_port = free_port()?;
     let (bare_before, _) =
         measure_bare(bare_port, workers, bytes, args.connections, duration).await?;
-    let real = hammer(server.addr, &host, paths, args.connections, duration).await;
+    let real = hammer(
+        server.addr,
+        &host,
+        paths,
+        accept,
+        args.connections,
+        duration,
+    )
+    .await;
     let peak_kb = proc_status(server.pid(), "VmHWM").unwrap_or(0);
     let threads = proc_status(server.pid(), "Threads").unwrap_or(0);
     drop(server);
@@ -493,11 +521,11 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
 
     let bare_rate = (bare_before.per_sec() + bare_after.per_sec()) / 2.0;
     println!(
-        "tocsin reads per second  {:.0} ({} actor and alert GETs in {:.1} s over {} connections; {} other answers)\n\
+        "tocsin reads per second  {:.0} ({} {what} in {:.1} s over {} connections; {} other answers)\n\
          latency p50 / p99        {:.2} / {:.2} ms\n\
-         bare handler per second  {bare_rate:.0} ({:.0} before, {:.0} after; fixed JSON of {bytes} bytes; p50 / p99 {:.2} / {:.2} ms)\n\
+         bare handler per second  {bare_rate:.0} ({:.0} before, {:.0} after; a fixed body of {bytes} bytes; p50 / p99 {:.2} / {:.2} ms)\n\
          ratio                    {:.2} of the bare handler\n\
-         answers                  actor {actor_bytes} bytes, alert {alert_bytes} bytes\n\
+         answers                  {}\n\
          tocsin process           start to first answer {:.0} ms; idle RSS {} MB; peak RSS {} MB under load; {threads} threads\n\
          bare process             peak RSS {} MB\n\
          workers                  {workers} actix workers in both servers; {} cores; load average {load_before} before, {load_after} after",
@@ -513,6 +541,7 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
         bare_before.percentile(0.5),
         bare_before.percentile(0.99),
         real.per_sec() / bare_rate,
+        sizes.join(", "),
         to_first.as_secs_f64() * 1000.0,
         idle_kb / 1024,
         peak_kb / 1024,
