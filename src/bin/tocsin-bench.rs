@@ -146,6 +146,10 @@ enum Bench {
         /// ActivityPub JSON.
         #[arg(long)]
         pages: bool,
+        /// Alert edits a second through the API while Tocsin is measured;
+        /// each one drops the read cache.
+        #[arg(long, default_value_t = 0)]
+        edits_per_sec: u32,
     },
     /// `tocsin serve` on a fresh data directory: time to its first answer
     /// and resident memory while idle.
@@ -311,6 +315,7 @@ fn main() -> anyhow::Result<()> {
             database_url,
             workers,
             pages,
+            edits_per_sec,
         } => {
             tokio::runtime::Runtime::new()?.block_on(read::read(read::ReadArgs {
                 alerts,
@@ -319,6 +324,7 @@ fn main() -> anyhow::Result<()> {
                 database_url,
                 workers,
                 pages,
+                edits_per_sec,
             }))?;
         }
         Bench::Footprint {

@@ -1,15 +1,21 @@
 //! Prepared answers to public reads. An actor, an alert, a collection page,
-//! a WebFinger answer or an anonymous alert/profile page is serialized once,
-//! with a strong `ETag` of its bytes, and served from memory until a write
-//! may have changed it.
+//! a WebFinger answer or an anonymous page (alert, profile, home, archive)
+//! is serialized once, with a strong `ETag` of its bytes, and served from
+//! memory until a write may have changed it.
 //!
 //! Invalidation is by generation: every write this process makes (any
-//! request other than GET/HEAD/OPTIONS and inbox POSTs, and every activity
-//! the inbox workers apply) bumps the generation and empties the cache; an
-//! answer built while a write ran is not kept (its generation is old).
+//! request other than GET/HEAD/OPTIONS and inbox POSTs that was not
+//! refused with a 4xx, and every activity the inbox workers apply) bumps
+//! the generation and empties the cache; an answer built while a write ran
+//! is not kept (its generation is old).
 //! Writes by another process (the CLI, a second `tocsin` on the same
 //! PostgreSQL) cannot bump it, so entries also expire after
 //! `[server] read_cache_secs`.
+//!
+//! A miss is shared: while one request builds an answer, the others
+//! asking for the same key in the same generation wait for it instead of
+//! building it too ([`ReadCache::miss`]), so a spike of readers after a
+//! write costs one database read and one rendering, not one each.
 //!
 //! A GET whose answer is kept is answered before routing
 //! ([`answer_before_routing`], a middleware inside the request guard): the
@@ -33,6 +39,7 @@ use std::{
     },
     time::{Duration, Instant},
 };
+use tokio::sync::watch;
 
 /// `Cache-Control` of public documents: shared caches may keep them a
 /// minute.
@@ -182,10 +189,17 @@ where
         return Ok(prepared.response());
     }
     let generation = data.reads.generation();
+    let mut miss = data.reads.miss(&key, generation);
+    if let Some(prepared) = miss.wait().await {
+        return Ok(prepared.response());
+    }
     match Prepared::from_response(answer.await?).await {
         Ok(prepared) => {
             let prepared = Arc::new(prepared);
             data.reads.put(key, generation, prepared.clone());
+            if let Miss::Build(building) = miss {
+                building.done(prepared.clone());
+            }
             Ok(prepared.response())
         }
         Err(response) => Ok(response),
@@ -229,11 +243,77 @@ struct Entries {
     bytes: usize,
 }
 
+/// The answer being built under a key: its generation and where it will
+/// be handed on (`None` until it is ready).
+struct Flight {
+    generation: u64,
+    ready: watch::Receiver<Option<Arc<Prepared>>>,
+}
+
+/// What a request that found no kept answer does.
+pub enum Miss<'a> {
+    /// Build the answer and hand it on with [`Building::done`].
+    Build(Building<'a>),
+    /// Another request is building it: wait with [`Miss::wait`].
+    Wait(watch::Receiver<Option<Arc<Prepared>>>),
+}
+
+impl Miss<'_> {
+    /// For [`Miss::Wait`], the answer another request built; `None` for
+    /// [`Miss::Build`], or when that request failed, was cancelled or
+    /// built an answer that is not for everyone (then build it).
+    pub async fn wait(&mut self) -> Option<Arc<Prepared>> {
+        let Miss::Wait(ready) = self else {
+            return None;
+        };
+        ready.wait_for(Option::is_some).await.ok()?.clone()
+    }
+}
+
+/// The one request building the answer to a key; those waiting for it
+/// are woken when it is done or dropped.
+pub struct Building<'a> {
+    cache: &'a ReadCache,
+    key: String,
+    generation: u64,
+    /// Where waiting requests get the answer; `None` once handed on, or
+    /// when nobody can wait for this one (see [`ReadCache::miss`]).
+    ready: Option<watch::Sender<Option<Arc<Prepared>>>>,
+    /// Whether this is the flight under `key` in the cache's table.
+    registered: bool,
+}
+
+impl Building<'_> {
+    /// Hands `prepared` to the requests waiting for it.
+    pub fn done(mut self, prepared: Arc<Prepared>) {
+        if let Some(ready) = self.ready.take() {
+            ready.send_replace(Some(prepared));
+        }
+    }
+}
+
+impl Drop for Building<'_> {
+    fn drop(&mut self) {
+        if !self.registered {
+            return;
+        }
+        let mut flights = self.cache.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if flights
+            .get(&self.key)
+            .is_some_and(|f| f.generation == self.generation)
+        {
+            flights.remove(&self.key);
+        }
+    }
+}
+
 /// Prepared answers by key (the variant and the path with its query),
 /// bounded in bytes.
 pub struct ReadCache {
     generation: AtomicU64,
     entries: Mutex<Entries>,
+    /// Answers being built, by key.
+    flights: Mutex<HashMap<String, Flight>>,
     max_bytes: usize,
     ttl: Duration,
 }
@@ -245,6 +325,7 @@ impl ReadCache {
         ReadCache {
             generation: AtomicU64::new(0),
             entries: Mutex::new(Entries::default()),
+            flights: Mutex::new(HashMap::new()),
             max_bytes,
             ttl,
         }
@@ -310,6 +391,37 @@ impl ReadCache {
         );
     }
 
+    /// After [`ReadCache::get`] found nothing under `key`: build the answer
+    /// (read from the database at `generation`), or wait for the request
+    /// already building it in that generation. A cache that keeps nothing
+    /// shares nothing, and a request that read an older generation than
+    /// the one being built builds alone.
+    pub fn miss(&self, key: &str, generation: u64) -> Miss<'_> {
+        let building = |ready: Option<_>| {
+            Miss::Build(Building {
+                cache: self,
+                key: key.to_string(),
+                generation,
+                registered: ready.is_some(),
+                ready,
+            })
+        };
+        if self.max_bytes == 0 {
+            return building(None);
+        }
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        match flights.get(key) {
+            Some(flight) if flight.generation == generation => Miss::Wait(flight.ready.clone()),
+            Some(flight) if flight.generation > generation => building(None),
+            // None, or one of an older generation whose answer is stale.
+            _ => {
+                let (sender, ready) = watch::channel(None);
+                flights.insert(key.to_string(), Flight { generation, ready });
+                building(Some(sender))
+            }
+        }
+    }
+
     /// Something may have changed: every kept answer is dropped.
     pub fn invalidate(&self) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -362,6 +474,67 @@ mod tests {
         assert!(cache.get("json /actors/a").is_none());
         cache.put("json /actors/a".into(), cache.generation(), answer("two"));
         assert_eq!(cache.get("json /actors/a").unwrap().body, "two");
+    }
+
+    #[tokio::test]
+    async fn a_miss_is_built_once_while_the_others_wait_for_it() {
+        let cache = ReadCache::new(1 << 20, Duration::from_secs(60));
+        let g = cache.generation();
+        let Miss::Build(building) = cache.miss("html en /", g) else {
+            panic!("the first miss builds");
+        };
+        let mut waiting: Vec<_> = (0..3).map(|_| cache.miss("html en /", g)).collect();
+        assert!(waiting.iter().all(|m| matches!(m, Miss::Wait(_))));
+        assert!(matches!(cache.miss("html en /archive", g), Miss::Build(_)));
+        let (answers, ()) = tokio::join!(
+            async {
+                let mut answers = Vec::new();
+                for miss in &mut waiting {
+                    answers.push(miss.wait().await.map(|p| p.body.clone()));
+                }
+                answers
+            },
+            async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                building.done(answer("built once"));
+            }
+        );
+        assert_eq!(answers, vec![Some(Bytes::from("built once")); 3]);
+        // Done: the next miss builds again.
+        assert!(matches!(cache.miss("html en /", g), Miss::Build(_)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_stale_build_is_not_waited_for() {
+        let cache = ReadCache::new(1 << 20, Duration::from_secs(60));
+        let g = cache.generation();
+        let building = cache.miss("json /actors/a", g);
+        let mut waiting = cache.miss("json /actors/a", g);
+        drop(building);
+        assert!(waiting.wait().await.is_none(), "the builder gave up");
+
+        let _building = cache.miss("json /actors/a", g);
+        cache.invalidate();
+        assert!(
+            matches!(
+                cache.miss("json /actors/a", cache.generation()),
+                Miss::Build(_)
+            ),
+            "an answer read before a write is not waited for"
+        );
+        let newer = cache.generation();
+        let _newer = cache.miss("json /actors/a", newer);
+        assert!(
+            matches!(cache.miss("json /actors/a", g), Miss::Build(_)),
+            "a request that read before the write builds alone"
+        );
+        assert!(
+            matches!(cache.miss("json /actors/a", newer), Miss::Wait(_)),
+            "and leaves the newer build in place"
+        );
+        let off = ReadCache::new(0, Duration::from_secs(60));
+        let _one = off.miss("k", 0);
+        assert!(matches!(off.miss("k", 0), Miss::Build(_)));
     }
 
     #[test]

@@ -110,6 +110,33 @@ async fn answers_change_with_every_edit(backend: Backend) {
         "JSON and HTML are different answers"
     );
 
+    // Refused writes (no token, no such route) drop nothing; the cache
+    // holds what was just read.
+    let kept = i.server.state.reads.bytes();
+    assert!(kept > 0);
+    let refused = [
+        client()
+            .post(format!("{base}/api/v1/alerts"))
+            .json(&json!({"title": "x"}))
+            .send()
+            .await
+            .unwrap(),
+        client()
+            .delete(format!("{base}/api/v1/alerts/{id}"))
+            .send()
+            .await
+            .unwrap(),
+        client()
+            .post(format!("{base}/nowhere"))
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for response in refused {
+        assert!(response.status().is_client_error(), "{response:?}");
+    }
+    assert_eq!(i.server.state.reads.bytes(), kept, "refused writes kept it");
+
     // An edit: the next read shows it, under a new ETag; the old one no
     // longer gets 304.
     let (status, patched) = api(

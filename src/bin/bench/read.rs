@@ -32,6 +32,68 @@ pub struct ReadArgs {
     /// GET the public HTML pages (home, profile, alerts) as a browser
     /// does, instead of the ActivityPub JSON.
     pub pages: bool,
+    /// Alert edits a second through the API while Tocsin is measured (each
+    /// drops the read cache).
+    pub edits_per_sec: u32,
+}
+
+/// What the editor saw.
+struct Edited {
+    ok: usize,
+    other: usize,
+}
+
+/// PATCHes the title and text of the alerts `ids` in turn, `per_sec` a
+/// second, through the API with `token` until `deadline`, over one
+/// keep-alive connection.
+async fn edit(
+    addr: SocketAddr,
+    host: Arc<str>,
+    token: String,
+    ids: Vec<i64>,
+    per_sec: u32,
+    deadline: Instant,
+) -> Edited {
+    let mut seen = Edited { ok: 0, other: 0 };
+    if per_sec == 0 || ids.is_empty() {
+        return seen;
+    }
+    let Ok(mut stream) = TcpStream::connect(addr).await else {
+        seen.other += 1;
+        return seen;
+    };
+    let _ = stream.set_nodelay(true);
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / per_sec);
+    let mut buf = Vec::with_capacity(16 * 1024);
+    for n in 0.. {
+        tick.tick().await;
+        if Instant::now() >= deadline {
+            break;
+        }
+        let id = ids[n % ids.len()];
+        let body = format!(
+            "{{\"title\":\"Journalist detained after reporting on protests (edit {n})\",\
+             \"body\":\"Security forces detained a reporter at dawn. Her lawyer was refused access.\"}}"
+        );
+        let request = format!(
+            "PATCH /api/v1/alerts/{id} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(request.as_bytes()).await.is_err() {
+            seen.other += 1;
+            return seen;
+        }
+        match read_response(&mut stream, &mut buf).await {
+            Some(200) => seen.ok += 1,
+            Some(_) => seen.other += 1,
+            None => {
+                seen.other += 1;
+                return seen;
+            }
+        }
+    }
+    seen
 }
 
 /// The `Accept` header of the ActivityPub GETs.
@@ -379,30 +441,43 @@ async fn measure_bare(
     Ok((seen, proc_status(bare.pid(), "VmHWM").unwrap_or(0)))
 }
 
-/// An instance's database with its actors and `alerts` published alerts;
-/// their paths.
-async fn seed(config: &Config, alerts: usize) -> anyhow::Result<Vec<String>> {
+/// What [`seed`] made.
+struct SeededAlerts {
+    /// The alerts' paths.
+    paths: Vec<String>,
+    /// Their ids in the API.
+    ids: Vec<i64>,
+    /// An API token.
+    token: String,
+}
+
+/// An instance's database with its actors, `alerts` published alerts and
+/// an API token.
+async fn seed(config: &Config, alerts: usize) -> anyhow::Result<SeededAlerts> {
     let state = tocsin::server::open_state(config.clone()).await?;
     let base = config.base_url();
     let username = config.actor.username.clone();
-    let paths = state
+    let (rows, token) = state
         .db
         .run(move |conn| {
             let actor = tocsin::db::actors::local_by_username(conn, &username)?
                 .ok_or(tocsin::db::DbError::Query(diesel::result::Error::NotFound))?;
-            tocsin::db::transaction(conn, |conn| {
+            let rows: Vec<(String, i64)> = tocsin::db::transaction(conn, |conn| {
                 let now = tocsin::db::now_ms();
                 (0..alerts)
                     .map(|n| {
                         let uuid = uuid::Uuid::new_v4();
-                        tocsin::db::alerts::insert(conn, alert(&base, uuid, actor.id, n, now))?;
-                        Ok(format!("/alerts/{uuid}"))
+                        let row =
+                            tocsin::db::alerts::insert(conn, alert(&base, uuid, actor.id, n, now))?;
+                        Ok((format!("/alerts/{uuid}"), row.id))
                     })
-                    .collect()
-            })
+                    .collect::<Result<_, tocsin::db::DbError>>()
+            })?;
+            Ok((rows, tocsin::db::tokens::create(conn, "bench")?))
         })
         .await?;
-    Ok(paths)
+    let (paths, ids) = rows.into_iter().unzip();
+    Ok(SeededAlerts { paths, ids, token })
 }
 
 /// The `n`th benchmark alert, about the size of a real one.
@@ -456,7 +531,11 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
     let port = free_port()?;
     let host = format!("localhost:{port}");
     let config = config_for(port, &dir, args.database_url.as_deref(), workers);
-    let alerts = seed(&config, args.alerts.max(1)).await?;
+    let SeededAlerts {
+        paths: alerts,
+        ids,
+        token,
+    } = seed(&config, args.alerts.max(1)).await?;
     let actor_path = format!("/actors/{}", config.actor.username);
     // The JSON: half the GETs the actor, half alerts in turn. The pages: a
     // third each the home page, the actor's profile page and alert pages.
@@ -500,6 +579,14 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
     let bare_port = free_port()?;
     let (bare_before, _) =
         measure_bare(bare_port, workers, bytes, args.connections, duration).await?;
+    let editor = tokio::spawn(edit(
+        server.addr,
+        host.as_str().into(),
+        token,
+        ids,
+        args.edits_per_sec,
+        Instant::now() + duration,
+    ));
     let real = hammer(
         server.addr,
         &host,
@@ -509,6 +596,7 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
         duration,
     )
     .await;
+    let edited = editor.await?;
     let peak_kb = proc_status(server.pid(), "VmHWM").unwrap_or(0);
     let threads = proc_status(server.pid(), "Threads").unwrap_or(0);
     drop(server);
@@ -526,6 +614,7 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
          bare handler per second  {bare_rate:.0} ({:.0} before, {:.0} after; a fixed body of {bytes} bytes; p50 / p99 {:.2} / {:.2} ms)\n\
          ratio                    {:.2} of the bare handler\n\
          answers                  {}\n\
+         edits meanwhile          {} alert edits through the API ({} asked a second), {} not 200\n\
          tocsin process           start to first answer {:.0} ms; idle RSS {} MB; peak RSS {} MB under load; {threads} threads\n\
          bare process             peak RSS {} MB\n\
          workers                  {workers} actix workers in both servers; {} cores; load average {load_before} before, {load_after} after",
@@ -542,6 +631,9 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
         bare_before.percentile(0.99),
         real.per_sec() / bare_rate,
         sizes.join(", "),
+        edited.ok,
+        args.edits_per_sec,
+        edited.other,
         to_first.as_secs_f64() * 1000.0,
         idle_kb / 1024,
         peak_kb / 1024,
@@ -549,6 +641,7 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
         crate::cores(),
     );
     anyhow::ensure!(real.other == 0, "{} answers were not 200", real.other);
+    anyhow::ensure!(edited.other == 0, "{} edits were not 200", edited.other);
     Ok(())
 }
 
