@@ -344,12 +344,9 @@ async fn launch(
                 let call = service.call(request);
                 async move {
                     let response = call.await;
-                    // A request refused (4xx: not logged in, not found,
-                    // invalid) wrote nothing: anyone could otherwise empty
-                    // the cache with junk POSTs.
                     let refused = response
                         .as_ref()
-                        .is_ok_and(|r| r.status().is_client_error());
+                        .is_ok_and(|r| web::read_cache::refused(r.response()));
                     if writes && !refused {
                         // After the handler's commit, before the client
                         // hears of it: its next read sees the change.

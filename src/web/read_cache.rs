@@ -5,7 +5,7 @@
 //!
 //! Invalidation is by generation: every write this process makes (any
 //! request other than GET/HEAD/OPTIONS and inbox POSTs that was not
-//! refused with a 4xx, and every activity the inbox workers apply) bumps
+//! [`refused`], and every activity the inbox workers apply) bumps
 //! the generation and empties the cache; an answer built while a write ran
 //! is not kept (its generation is old).
 //! Writes by another process (the CLI, a second `tocsin` on the same
@@ -437,6 +437,20 @@ impl ReadCache {
     }
 }
 
+/// True when `response` refused its request, which then wrote nothing: a
+/// 4xx, or the redirect to the login page that answers a form posted
+/// without a session. Such answers do not drop the cache, or anyone could
+/// empty it with junk POSTs.
+pub fn refused(response: &HttpResponse) -> bool {
+    response.status().is_client_error()
+        || (response.status().is_redirection()
+            && response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .is_some_and(|l| l.starts_with("/login?")))
+}
+
 /// True when a request with `method` to `path` may write: everything but
 /// reads and inbox POSTs (those only queue; the inbox workers invalidate
 /// when they apply).
@@ -583,6 +597,28 @@ mod tests {
         let off = ReadCache::new(0, Duration::from_secs(60));
         off.put("k".into(), off.generation(), answer("z"));
         assert!(off.get("k").is_none());
+    }
+
+    #[test]
+    fn refused_requests_are_told_apart() {
+        let with = |status: StatusCode, location: Option<&str>| {
+            let mut response = HttpResponse::build(status);
+            if let Some(location) = location {
+                response.insert_header((header::LOCATION, location));
+            }
+            refused(&response.finish())
+        };
+        assert!(with(StatusCode::UNAUTHORIZED, None));
+        assert!(with(StatusCode::UNPROCESSABLE_ENTITY, None));
+        assert!(with(StatusCode::NOT_FOUND, None));
+        assert!(with(
+            StatusCode::SEE_OTHER,
+            Some("/login?next=%2Fauthor%2Fnew")
+        ));
+        assert!(!with(StatusCode::SEE_OTHER, Some("/author")));
+        assert!(!with(StatusCode::OK, None));
+        assert!(!with(StatusCode::CREATED, None));
+        assert!(!with(StatusCode::INTERNAL_SERVER_ERROR, None));
     }
 
     #[test]
