@@ -448,7 +448,7 @@ pub fn refused(response: &HttpResponse) -> bool {
                 .headers()
                 .get(header::LOCATION)
                 .and_then(|l| l.to_str().ok())
-                .is_some_and(|l| l.starts_with("/login?")))
+                .is_some_and(|l| l.starts_with(super::session::LOGIN_REDIRECT)))
 }
 
 /// True when a request with `method` to `path` may write: everything but

@@ -138,6 +138,10 @@ pub fn see_other(to: &str) -> HttpResponse {
         .finish()
 }
 
+/// Where a request that needs a login is sent, followed by the URL-encoded
+/// path to come back to.
+pub const LOGIN_REDIRECT: &str = "/login?next=";
+
 /// The viewer if logged in with `role` (or admin); otherwise the answer to
 /// send: a redirect to the login page, or 403.
 pub async fn require(
@@ -153,7 +157,7 @@ pub async fn require(
             .path_and_query()
             .map_or(viewer.path.clone(), |p| p.to_string());
         let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
-        return Ok(Err(see_other(&format!("/login?next={next}"))));
+        return Ok(Err(see_other(&format!("{LOGIN_REDIRECT}{next}"))));
     }
     if !viewer.can(role) {
         let page = crate::web::pages::message(&viewer, 403, "forbidden-title", "forbidden-text");
